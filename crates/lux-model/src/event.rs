@@ -1,0 +1,265 @@
+//! Decoded events (`Event`) and events joined with reference data (`EnrichedEvent`, the records
+//! of the `enriched` topic).
+
+use crate::time::{rfc3339, Millis};
+use crate::Format;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What happened, in the operator's vocabulary. New kinds may be added in later schema versions;
+/// consumers should treat an unknown kind as `other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    SessionStart,
+    SessionInterim,
+    SessionStop,
+    AuthAccept,
+    AuthReject,
+    LinkUp,
+    LinkDown,
+    LinkRetrain,
+    OpticalLos,
+    PowerLoss,
+    DhcpFailure,
+    PppFailure,
+    ConfigChange,
+    Reboot,
+    Other,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 15] = [
+        EventKind::SessionStart,
+        EventKind::SessionInterim,
+        EventKind::SessionStop,
+        EventKind::AuthAccept,
+        EventKind::AuthReject,
+        EventKind::LinkUp,
+        EventKind::LinkDown,
+        EventKind::LinkRetrain,
+        EventKind::OpticalLos,
+        EventKind::PowerLoss,
+        EventKind::DhcpFailure,
+        EventKind::PppFailure,
+        EventKind::ConfigChange,
+        EventKind::Reboot,
+        EventKind::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::SessionStart => "session_start",
+            EventKind::SessionInterim => "session_interim",
+            EventKind::SessionStop => "session_stop",
+            EventKind::AuthAccept => "auth_accept",
+            EventKind::AuthReject => "auth_reject",
+            EventKind::LinkUp => "link_up",
+            EventKind::LinkDown => "link_down",
+            EventKind::LinkRetrain => "link_retrain",
+            EventKind::OpticalLos => "optical_los",
+            EventKind::PowerLoss => "power_loss",
+            EventKind::DhcpFailure => "dhcp_failure",
+            EventKind::PppFailure => "ppp_failure",
+            EventKind::ConfigChange => "config_change",
+            EventKind::Reboot => "reboot",
+            EventKind::Other => "other",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+/// Whether the event reports something that worked, something that failed, or neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Failure,
+    /// Informational: neither a success nor a failure as far as the decoder can tell (the error
+    /// catalogue may still classify the event's error code as a failure).
+    Info,
+}
+
+/// Which identifier in the raw record named the equipment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EquipmentKey {
+    Hostname,
+    NasIdentifier,
+    NasIpAddress,
+    IpAddress,
+    Field,
+}
+
+/// An event decoded from a raw record, before enrichment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Deterministic id: the same raw bytes always give the same id ([`crate::event_id`]).
+    pub event_id: String,
+    /// When it happened, by the equipment's clock (event time), UTC.
+    #[serde(with = "rfc3339")]
+    pub event_time: Millis,
+    /// When LUX received the raw record (wall clock), UTC.
+    #[serde(with = "rfc3339")]
+    pub received_at: Millis,
+    /// The source id of the collector that received it.
+    pub source: String,
+    /// The format it was decoded from.
+    pub format: Format,
+    /// The equipment's identifier as found in the record (hostname, NAS-Identifier, ...).
+    pub equipment_id: String,
+    /// Which identifier `equipment_id` is.
+    pub equipment_key: EquipmentKey,
+    pub kind: EventKind,
+    pub outcome: Outcome,
+    /// The equipment's error or cause code, namespaced by source type (`RADIUS-TC-2`,
+    /// `DHCP-NOOFFER`, ...), when the record carries one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// The subscriber, pseudonymised with a keyed hash (never the clear identifier).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscriber: Option<String>,
+    /// Free text of the record, when it has some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Every other field the decoder found (syslog structured data, RADIUS attributes, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, serde_json::Value>,
+}
+
+/// The equipment an event was joined with, as it was at the event's time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EquipmentInfo {
+    /// The inventory's id of the equipment.
+    pub equipment_id: String,
+    /// `bng`, `olt`, `dslam`, `cpe`, `radius`, ...
+    pub equipment_type: String,
+    pub model: String,
+    pub manufacturer: String,
+    pub site: String,
+    pub region: String,
+    /// `ftth`, `vdsl`, `adsl`, `core`, ...
+    pub technology: String,
+}
+
+/// The meaning of the event's error code, from the error-code catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    pub code: String,
+    pub label: String,
+    /// `network`, `customer`, `equipment`, `service`, ...
+    pub category: String,
+    /// `critical`, `major`, `minor`, `warning`, `info`.
+    pub severity: String,
+    pub is_failure: bool,
+    /// Whether the code ends a session abnormally (a drop).
+    pub is_drop: bool,
+    pub customer_impacting: bool,
+}
+
+/// The intervention (planned works, repair) covering the equipment at the event's time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceInfo {
+    pub intervention_id: String,
+    /// `planned`, `corrective`, ...
+    pub kind: String,
+    /// `equipment`, `site` or `region`: what the intervention covers.
+    pub scope: String,
+    /// Whether alarms on the covered equipment are suppressed during the intervention.
+    pub suppress_alarms: bool,
+    /// Whether events during the intervention are excluded from QoE indicators.
+    pub exclude_from_kpi: bool,
+}
+
+/// How the join with the reference data went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferenceStatus {
+    /// Equipment found, and error code (if any) found.
+    Ok,
+    /// No equipment in the inventory matches `equipment_id` at the event time. The event is kept.
+    UnknownEquipment,
+    /// The equipment is known but the error code is not in the catalogue. The event is kept.
+    UnknownErrorCode,
+    /// Neither the equipment nor the error code is known.
+    UnknownEquipmentAndErrorCode,
+}
+
+/// Which reference data the event was joined with, so that results can be audited and replays
+/// reproduced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferenceInfo {
+    pub status: ReferenceStatus,
+    /// The version of the reference-data snapshot (a content hash).
+    pub version: String,
+}
+
+/// A decoded event joined with reference data: the records of the `enriched` topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrichedEvent {
+    /// Always [`crate::schema::ENRICHED`].
+    pub schema: String,
+    #[serde(flatten)]
+    pub event: Event,
+    /// Whether this event counts as a failure: the error catalogue's `is_failure` when the code
+    /// is known, else `outcome == failure`.
+    pub is_failure: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equipment: Option<EquipmentInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<MaintenanceInfo>,
+    #[serde(rename = "ref")]
+    pub reference: ReferenceInfo,
+}
+
+impl EnrichedEvent {
+    /// The partitioning key of the `enriched` topic: the inventory's equipment id when known,
+    /// else the identifier found in the record.
+    pub fn equipment_key(&self) -> &str {
+        match &self.equipment {
+            Some(e) => &e.equipment_id,
+            None => &self.event.equipment_id,
+        }
+    }
+
+    /// The value of a dimension used by rules and indicators: `equipment`, `site`, `region`,
+    /// `manufacturer`, `model`, `equipment_type`, `technology`, `error_code`, `kind`, `source`.
+    /// `None` when the event has no value for it (unknown equipment, no error code).
+    pub fn dimension(&self, name: &str) -> Option<&str> {
+        let eq = self.equipment.as_ref();
+        match name {
+            "equipment" => Some(self.equipment_key()),
+            "site" => eq.map(|e| e.site.as_str()),
+            "region" => eq.map(|e| e.region.as_str()),
+            "manufacturer" => eq.map(|e| e.manufacturer.as_str()),
+            "model" => eq.map(|e| e.model.as_str()),
+            "equipment_type" => eq.map(|e| e.equipment_type.as_str()),
+            "technology" => eq.map(|e| e.technology.as_str()),
+            "error_code" => self.event.error_code.as_deref(),
+            "error_category" => self.error.as_ref().map(|e| e.category.as_str()),
+            "kind" => Some(self.event.kind.as_str()),
+            "source" => Some(self.event.source.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The dimension names [`EnrichedEvent::dimension`] knows.
+    pub const DIMENSIONS: [&'static str; 11] = [
+        "equipment",
+        "site",
+        "region",
+        "manufacturer",
+        "model",
+        "equipment_type",
+        "technology",
+        "error_code",
+        "error_category",
+        "kind",
+        "source",
+    ];
+}
