@@ -1,0 +1,79 @@
+//! The `[log]` config section: which central log to use and how.
+
+use lux_model::ConfigProblem;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Which backend holds the central log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LogBackendKind {
+    /// A durable log in the data directory of this machine (SQLite in WAL mode). No setup.
+    Embedded,
+}
+
+/// When an embedded-log commit is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// Commits survive a crash of LUX at once; on power loss the last commits of the past
+    /// moments may be rolled back (never half-applied). Fast: disks are synced in groups.
+    Group,
+    /// Every commit is synced to disk before it returns: survives power loss, slower.
+    Fsync,
+}
+
+/// The central log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// The backend: `embedded` (default).
+    pub backend: LogBackendKind,
+    /// Directory of the embedded log and of LUX's local files. `lux run --data-dir` overrides it.
+    pub data_dir: PathBuf,
+    /// `group` (default) or `fsync`: see the README's durability section.
+    pub durability: Durability,
+    /// Prefix put before every topic name (`prod.` gives `prod.raw`, `prod.enriched`, ...).
+    pub topic_prefix: String,
+    /// Partitions of each topic created by LUX. Records are partitioned by equipment.
+    pub partitions: u32,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            backend: LogBackendKind::Embedded,
+            data_dir: PathBuf::from("lux-data"),
+            durability: Durability::Group,
+            topic_prefix: String::new(),
+            partitions: 3,
+        }
+    }
+}
+
+impl LogConfig {
+    pub fn validate(&self, prefix: &str) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        if self.partitions == 0 || self.partitions > 1024 {
+            problems.push(ConfigProblem::new(
+                format!("{prefix}partitions"),
+                format!("must be between 1 and 1024, not {}", self.partitions),
+            ));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            problems.push(ConfigProblem::new(format!("{prefix}data_dir"), "must not be empty"));
+        }
+        if !self.topic_prefix.is_empty() && crate::validate_topic_name(&format!("{}raw", self.topic_prefix)).is_err() {
+            problems.push(ConfigProblem::new(
+                format!("{prefix}topic_prefix"),
+                "may only hold letters, digits, '.', '_' and '-'",
+            ));
+        }
+        problems
+    }
+
+    /// The full name of one of LUX's topics (`raw`, `enriched`, ...).
+    pub fn topic(&self, base: &str) -> String {
+        format!("{}{}", self.topic_prefix, base)
+    }
+}

@@ -1,0 +1,135 @@
+//! The central log: where the stages of LUX meet.
+//!
+//! Stages never call each other; each reads batches from topics of the central log and commits
+//! its outputs, its input offsets and its state in one atomic step ([`Commit`]). The
+//! [`CentralLog`] trait is that contract; [`embedded::EmbeddedLog`] is the default backend
+//! (local, durable, zero setup). A Kafka backend implements the same contract for production.
+//!
+//! Records are partitioned by key with Kafka's own partitioner ([`partition_for_key`], murmur2),
+//! so a key lands on the same partition number on either backend.
+
+mod config;
+pub mod embedded;
+mod partitioner;
+
+pub use config::{Durability, LogBackendKind, LogConfig};
+pub use partitioner::{murmur2, partition_for_key};
+
+/// A record as stored in a topic partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub topic: String,
+    pub partition: u32,
+    pub offset: u64,
+    pub key: Option<Vec<u8>>,
+    /// Milliseconds since the epoch: the record's event time when it has one, else append time.
+    pub timestamp_ms: i64,
+    pub value: Vec<u8>,
+}
+
+/// A record a stage wants appended to a topic; the log picks the partition from the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputRecord {
+    pub topic: String,
+    pub key: Vec<u8>,
+    pub timestamp_ms: i64,
+    pub value: Vec<u8>,
+}
+
+/// A partition of a topic.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: u32,
+}
+
+/// Everything one step of a stage produced, applied all together or not at all.
+#[derive(Debug, Clone, Default)]
+pub struct Commit {
+    /// The consumer group (the stage's name) whose offsets and state this commit advances.
+    pub group: String,
+    /// For each input partition, the offset of the next record to read.
+    pub next_offsets: Vec<(TopicPartition, u64)>,
+    /// Records to append.
+    pub outputs: Vec<OutputRecord>,
+    /// Stage state changes: key -> new value, or `None` to delete the key.
+    pub state: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+/// A topic and its partitions' offsets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    pub name: String,
+    pub partitions: u32,
+    /// Per partition: the offset the next appended record will get.
+    pub end_offsets: Vec<u64>,
+    /// Per partition: the oldest offset still held.
+    pub start_offsets: Vec<u64>,
+}
+
+impl TopicInfo {
+    pub fn record_count(&self) -> u64 {
+        self.end_offsets.iter().zip(&self.start_offsets).map(|(end, start)| end - start).sum()
+    }
+}
+
+/// What can go wrong with the central log. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("the data directory {dir} is in use by another LUX process (lock file {lock}); stop that process or choose another --data-dir")]
+    Locked { dir: String, lock: String },
+    #[error("cannot use the data directory {dir}: {source}; check that it exists and is writable")]
+    DataDir { dir: String, source: std::io::Error },
+    #[error("topic {0:?} does not exist; `lux topic list` shows the topics")]
+    UnknownTopic(String),
+    #[error("topic {topic:?} has {partitions} partitions, partition {partition} does not exist")]
+    UnknownPartition { topic: String, partition: u32, partitions: u32 },
+    #[error("topic {topic:?} already exists with {existing} partitions, not {requested}; partition counts cannot change on the embedded log")]
+    PartitionMismatch { topic: String, existing: u32, requested: u32 },
+    #[error("invalid topic name {0:?}: use 1 to 200 characters among letters, digits, '.', '_' and '-'")]
+    BadTopicName(String),
+    #[error("the embedded log at {path} failed: {source}")]
+    Storage { path: String, source: rusqlite::Error },
+    #[error("the embedded log at {path} is full: {detail}; free disk space, intake resumes when the write succeeds")]
+    DiskFull { path: String, detail: String },
+    #[error("the embedded log at {path} is corrupt: {detail}; restore it from a backup or move it aside")]
+    Corrupt { path: String, detail: String },
+}
+
+pub type Result<T, E = LogError> = std::result::Result<T, E>;
+
+/// The central log, as stages and tools see it. Implementations are shared between threads.
+pub trait CentralLog: Send + Sync {
+    /// Creates the topic if it does not exist. Fails if it exists with another partition count.
+    fn ensure_topic(&self, name: &str, partitions: u32) -> Result<()>;
+    /// Every topic, sorted by name.
+    fn topics(&self) -> Result<Vec<TopicInfo>>;
+    /// One topic, or [`LogError::UnknownTopic`].
+    fn topic(&self, name: &str) -> Result<TopicInfo>;
+    /// Up to `max_records` records of one partition, from offset `from` on.
+    fn fetch(&self, topic: &str, partition: u32, from: u64, max_records: usize) -> Result<Vec<StoredRecord>>;
+    /// The group's committed next offset for a partition (`None`: never committed).
+    fn committed_offset(&self, group: &str, tp: &TopicPartition) -> Result<Option<u64>>;
+    /// Every state entry of a group, to restore a stage.
+    fn load_state(&self, group: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Applies a commit atomically.
+    fn commit(&self, commit: Commit) -> Result<()>;
+    /// Blocks until something is appended or `timeout` passes (returns early on new data).
+    fn wait_for_appends(&self, seen_version: u64, timeout: std::time::Duration) -> u64;
+    /// A counter that changes whenever records are appended (pair with `wait_for_appends`).
+    fn append_version(&self) -> u64;
+}
+
+/// Checks a topic name (the rules are Kafka's, so that names work on both backends).
+pub fn validate_topic_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 200
+        && name != "."
+        && name != ".."
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(LogError::BadTopicName(name.to_owned()))
+    }
+}
