@@ -1,0 +1,97 @@
+//! The stage contract and its runner.
+//!
+//! A stage is processing logic with no I/O of its own. A [`Processor`] takes input records from
+//! the central log and emits output records and state changes into a [`Context`]; a [`Source`]
+//! (the demo generator, collectors) emits records from outside. The runner ([`run_processor`],
+//! [`run_source`]) owns everything else: reading batches, calling the stage, and committing the
+//! outputs, the input offsets and the state changes of each batch in one atomic
+//! [`lux_log::Commit`]. A crash between two commits loses nothing and duplicates nothing: on
+//! restart the stage's state and offsets are those of the last commit, and the batch after it is
+//! processed again from the same input.
+
+mod metrics;
+mod runner;
+
+pub use metrics::{StageMetrics, StageSnapshot};
+pub use runner::{run_processor, run_source, RunnerOptions};
+
+use lux_log::{OutputRecord, StoredRecord};
+
+/// What a stage produced while handling a batch: records to append and state to change, all
+/// committed together with the batch's input offsets.
+#[derive(Debug, Default)]
+pub struct Context {
+    outputs: Vec<OutputRecord>,
+    state: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Wall-clock time of this step (ms since the epoch). Stages use it only to stamp reception
+    /// and to detect idleness, never as event time.
+    pub now_wall_ms: i64,
+}
+
+impl Context {
+    /// Appends `value` to `topic`, partitioned by `key`.
+    pub fn emit(&mut self, topic: &str, key: &[u8], timestamp_ms: i64, value: Vec<u8>) {
+        self.outputs.push(OutputRecord { topic: topic.to_owned(), key: key.to_vec(), timestamp_ms, value });
+    }
+
+    /// Sets (`Some`) or deletes (`None`) a state entry of the stage.
+    pub fn set_state(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        self.state.push((key, value));
+    }
+
+    /// The records emitted so far in this step.
+    pub fn outputs(&self) -> &[OutputRecord] {
+        &self.outputs
+    }
+
+    fn take(&mut self) -> (Vec<OutputRecord>, Vec<(Vec<u8>, Option<Vec<u8>>)>) {
+        (std::mem::take(&mut self.outputs), std::mem::take(&mut self.state))
+    }
+}
+
+/// A stage that reads topics of the central log.
+pub trait Processor: Send {
+    /// The stage's name: its consumer group, the owner of its offsets and state.
+    fn name(&self) -> &str;
+    /// The topics it reads.
+    fn inputs(&self) -> Vec<String>;
+    /// The topics it writes (created by the runner if missing).
+    fn outputs(&self) -> Vec<String>;
+    /// Rebuilds the stage's state from its last committed entries (called once, before any
+    /// record).
+    fn restore(&mut self, state: Vec<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<()>;
+    /// Handles one record. Bad input is not an error: it goes to the dead-letter topic. An
+    /// error here stops the stage (a bug or a broken invariant), and nothing of the batch is
+    /// committed.
+    fn process(&mut self, record: &StoredRecord, ctx: &mut Context) -> anyhow::Result<()>;
+    /// Called after each batch, and every `tick` while input is idle: advance watermarks, fire
+    /// windows, hand over changed state.
+    fn end_batch(&mut self, ctx: &mut Context) -> anyhow::Result<()>;
+    /// A gauge shown in the live summary (e.g. active alarms); `None` when the stage has none.
+    fn gauge(&self) -> Option<(&'static str, u64)> {
+        None
+    }
+}
+
+/// What a [`Source`] did in one poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourcePoll {
+    /// It emitted records (maybe none); poll again at once.
+    Ready,
+    /// Nothing is due before this long; the runner sleeps (or stops) meanwhile.
+    Idle(std::time::Duration),
+    /// The source has nothing more, ever.
+    Finished,
+}
+
+/// A stage that brings records from outside the log (generator, collectors).
+pub trait Source: Send {
+    fn name(&self) -> &str;
+    fn outputs(&self) -> Vec<String>;
+    fn restore(&mut self, state: Vec<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<()>;
+    /// Emits the next records into `ctx` (at most about `max_records`).
+    fn poll(&mut self, ctx: &mut Context, max_records: usize) -> anyhow::Result<SourcePoll>;
+    /// Called once the records of the last poll are committed to the log: a collector
+    /// acknowledges them to the network now, not before.
+    fn committed(&mut self) {}
+}

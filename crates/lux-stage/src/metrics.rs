@@ -1,0 +1,44 @@
+//! Counters a running stage exposes, read by the live summary (and later by /metrics).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Lock-free counters of one stage, shared between its runner and observers.
+#[derive(Debug, Default)]
+pub struct StageMetrics {
+    pub records_in: AtomicU64,
+    pub records_out: AtomicU64,
+    pub commits: AtomicU64,
+    pub commit_failures: AtomicU64,
+    /// Records waiting in the stage's input partitions (end offset - committed position).
+    pub lag: AtomicU64,
+    /// The stage's own gauge (see `Processor::gauge`).
+    pub gauge: AtomicU64,
+    /// Records emitted per output topic name are not tracked here; dead letters are.
+    pub dead_letters: AtomicU64,
+}
+
+/// A copy of the counters at one instant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StageSnapshot {
+    pub records_in: u64,
+    pub records_out: u64,
+    pub commits: u64,
+    pub commit_failures: u64,
+    pub lag: u64,
+    pub gauge: u64,
+    pub dead_letters: u64,
+}
+
+impl StageMetrics {
+    pub fn snapshot(&self) -> StageSnapshot {
+        StageSnapshot {
+            records_in: self.records_in.load(Ordering::Relaxed),
+            records_out: self.records_out.load(Ordering::Relaxed),
+            commits: self.commits.load(Ordering::Relaxed),
+            commit_failures: self.commit_failures.load(Ordering::Relaxed),
+            lag: self.lag.load(Ordering::Relaxed),
+            gauge: self.gauge.load(Ordering::Relaxed),
+            dead_letters: self.dead_letters.load(Ordering::Relaxed),
+        }
+    }
+}
