@@ -1,0 +1,311 @@
+//! The `[alarm]` config section: watermark settings and the threshold rules, with their validation.
+
+use lux_model::{ConfigProblem, EnrichedEvent};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// The severities a rule may give its alarms.
+pub const SEVERITIES: [&str; 4] = ["critical", "major", "minor", "warning"];
+
+/// Most panes (window / slide) a rule may keep per group: bounds state and evaluation cost.
+pub const MAX_PANES_PER_WINDOW: u128 = 1000;
+
+/// The alarm stage: event-time sliding windows over the `enriched` topic and the threshold rules
+/// evaluated on them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlarmConfig {
+    /// How far out of order (in event time) events of one partition may arrive: the watermark of
+    /// a partition is its highest event time minus this. An event older than its partition's
+    /// watermark is late: it is counted (per rule) and not added to any window.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub out_of_orderness: Duration,
+    /// Wall-clock time after which a partition that sent nothing no longer holds back the
+    /// watermark (a partition that never sent anything is idle this long after the stage
+    /// started). When every partition is idle, the watermark moves to the highest partition
+    /// watermark so that the last windows are evaluated.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub idle_timeout: Duration,
+    /// Most (rule, group) keys tracked at once. Events of a new group beyond it are counted as
+    /// overflow (`lux_alarm_overflow_events`) and not tracked.
+    pub max_groups: usize,
+    /// The threshold rules. Each counts failures per group in a sliding window.
+    pub rules: Vec<RuleConfig>,
+}
+
+impl Default for AlarmConfig {
+    fn default() -> Self {
+        AlarmConfig {
+            out_of_orderness: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
+            max_groups: 100_000,
+            rules: vec![RuleConfig::default()],
+        }
+    }
+}
+
+/// One threshold rule: raise an alarm for a group when the failures of its events in a sliding
+/// window reach `threshold`; clear it when they fall under `clear`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuleConfig {
+    /// Unique name of the rule (letters, digits, `-`, `_`, `.`): carried by its alarms.
+    pub name: String,
+    /// Which events the rule looks at: dimension -> accepted values (`kind = ["auth_reject"]`).
+    /// An event matches when it has an accepted value for every listed dimension. Empty: all
+    /// events. Dimensions: `equipment`, `site`, `region`, `manufacturer`, `model`,
+    /// `equipment_type`, `technology`, `error_code`, `error_category`, `kind`, `source`.
+    pub filter: BTreeMap<String, Vec<String>>,
+    /// The dimensions an alarm is raised per (`["site"]`: one alarm per site). Events without a
+    /// value for one of them are counted as ungrouped. Empty: one group for all events.
+    pub group_by: Vec<String>,
+    /// Length of the sliding window, in event time. A positive multiple of `slide`.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub window: Duration,
+    /// How often the window is evaluated (its step), in event time: at least 1s, whole
+    /// milliseconds, and at most 1000 steps per window. Windows end on multiples of it.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub slide: Duration,
+    /// Failures in one window that raise the alarm (at least 1).
+    pub threshold: u64,
+    /// While raised, the alarm clears when a window holds fewer failures than this (and always
+    /// when it holds none). Must be less than `threshold`. Default: `threshold / 2`.
+    pub clear: Option<u64>,
+    /// Severity of the alarms: `critical`, `major`, `minor` or `warning`.
+    pub severity: String,
+    /// Whether alarms whose latest failure fell in an intervention that suppresses alarms are
+    /// flagged `suppressed_by_intervention` (the records are still written; notifiers skip them).
+    pub suppress_during_interventions: bool,
+}
+
+impl Default for RuleConfig {
+    fn default() -> Self {
+        RuleConfig {
+            name: "site-failures".to_owned(),
+            filter: BTreeMap::new(),
+            group_by: vec!["site".to_owned()],
+            window: Duration::from_secs(60),
+            slide: Duration::from_secs(10),
+            threshold: 100,
+            // threshold / 2 = 50; left unset so that a rule written without `clear` follows
+            // its own threshold.
+            clear: None,
+            severity: "major".to_owned(),
+            suppress_during_interventions: true,
+        }
+    }
+}
+
+/// `prefix` with a trailing `.` when it has none (`alarm` and `alarm.` both give `alarm.`).
+fn dotted(prefix: &str) -> String {
+    if prefix.is_empty() || prefix.ends_with('.') {
+        prefix.to_owned()
+    } else {
+        format!("{prefix}.")
+    }
+}
+
+fn known_dimension(name: &str) -> bool {
+    EnrichedEvent::DIMENSIONS.contains(&name)
+}
+
+impl AlarmConfig {
+    /// Every problem of the section, each with its full dotted key (`alarm.rules[0].slide`).
+    pub fn validate(&self, prefix: &str) -> Vec<ConfigProblem> {
+        let p = dotted(prefix);
+        let mut problems = Vec::new();
+        if self.idle_timeout.is_zero() {
+            problems.push(ConfigProblem::new(format!("{p}idle_timeout"), "must be positive"));
+        }
+        if self.out_of_orderness > Duration::from_secs(365 * 24 * 3600) {
+            problems.push(ConfigProblem::new(format!("{p}out_of_orderness"), "must be at most a year"));
+        }
+        if self.max_groups == 0 {
+            problems.push(ConfigProblem::new(format!("{p}max_groups"), "must be at least 1"));
+        }
+        let mut names = BTreeSet::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            let rp = format!("{p}rules[{i}].");
+            if !rule.name.is_empty() && !names.insert(rule.name.as_str()) {
+                problems.push(ConfigProblem::new(
+                    format!("{rp}name"),
+                    format!("duplicate rule name {:?}", rule.name),
+                ));
+            }
+            problems.extend(rule.validate(&rp));
+        }
+        problems
+    }
+}
+
+impl RuleConfig {
+    /// The clear level in force: `clear`, or `threshold / 2` when unset.
+    pub fn effective_clear(&self) -> u64 {
+        self.clear.unwrap_or(self.threshold / 2)
+    }
+
+    /// Every problem of this rule, each with its full dotted key (`alarm.rules[0].slide`).
+    pub fn validate(&self, prefix: &str) -> Vec<ConfigProblem> {
+        let p = dotted(prefix);
+        let mut problems = Vec::new();
+        let mut problem = |field: &str, message: String| {
+            problems.push(ConfigProblem::new(format!("{p}{field}"), message));
+        };
+        if self.name.is_empty() {
+            problem("name", "must not be empty".to_owned());
+        } else if !self.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+            problem("name", format!("{:?} may only hold letters, digits, '-', '_' and '.'", self.name));
+        }
+        for (dim, values) in &self.filter {
+            if !known_dimension(dim) {
+                problem(
+                    &format!("filter.{dim}"),
+                    format!("unknown dimension {dim:?} (known: {})", EnrichedEvent::DIMENSIONS.join(", ")),
+                );
+            } else if values.is_empty() {
+                problem(&format!("filter.{dim}"), "lists no accepted value: the rule would match nothing".to_owned());
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for (i, dim) in self.group_by.iter().enumerate() {
+            if !known_dimension(dim) {
+                problem(
+                    &format!("group_by[{i}]"),
+                    format!("unknown dimension {dim:?} (known: {})", EnrichedEvent::DIMENSIONS.join(", ")),
+                );
+            } else if !seen.insert(dim.as_str()) {
+                problem(&format!("group_by[{i}]"), format!("dimension {dim:?} is listed twice"));
+            }
+        }
+        let slide = self.slide.as_nanos();
+        let window = self.window.as_nanos();
+        if self.slide < Duration::from_secs(1) {
+            problem("slide", format!("must be at least 1s, not {}", humantime::format_duration(self.slide)));
+        } else if slide.checked_rem(1_000_000) != Some(0) {
+            problem("slide", "must be a whole number of milliseconds".to_owned());
+        } else if window == 0 || window.checked_rem(slide) != Some(0) {
+            problem(
+                "window",
+                format!(
+                    "must be a positive multiple of slide ({}), not {}",
+                    humantime::format_duration(self.slide),
+                    humantime::format_duration(self.window)
+                ),
+            );
+        } else if window / slide > MAX_PANES_PER_WINDOW {
+            problem(
+                "window",
+                format!("must be at most {MAX_PANES_PER_WINDOW} slides long, not {}", window / slide),
+            );
+        }
+        if self.threshold == 0 {
+            problem("threshold", "must be at least 1".to_owned());
+        }
+        if let Some(clear) = self.clear {
+            if clear >= self.threshold {
+                problem("clear", format!("must be less than threshold ({}), not {clear}", self.threshold));
+            }
+        }
+        if !SEVERITIES.contains(&self.severity.as_str()) {
+            problem(
+                "severity",
+                format!("unknown severity {:?} (known: {})", self.severity, SEVERITIES.join(", ")),
+            );
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(problems: &[ConfigProblem]) -> Vec<&str> {
+        problems.iter().map(|p| p.key.as_str()).collect()
+    }
+
+    #[test]
+    fn defaults_are_valid_and_match_the_demo() {
+        let cfg = AlarmConfig::default();
+        assert!(cfg.validate("alarm").is_empty());
+        assert_eq!(cfg.rules.len(), 1);
+        let rule = &cfg.rules[0];
+        assert_eq!(rule.name, "site-failures");
+        assert_eq!(rule.group_by, vec!["site"]);
+        assert_eq!((rule.window, rule.slide), (Duration::from_secs(60), Duration::from_secs(10)));
+        assert_eq!((rule.threshold, rule.effective_clear()), (100, 50));
+        assert_eq!(cfg.max_groups, 100_000);
+    }
+
+    #[test]
+    fn parses_toml_with_humantime_durations_and_rejects_unknown_keys() {
+        let cfg: AlarmConfig = toml::from_str(
+            r#"
+            out_of_orderness = "2s"
+            [[rules]]
+            name = "auth"
+            filter = { kind = ["auth_reject"] }
+            group_by = ["region", "model"]
+            window = "5m"
+            slide = "30s"
+            threshold = 20
+            severity = "critical"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(cfg.out_of_orderness, Duration::from_secs(2));
+        assert_eq!(cfg.idle_timeout, Duration::from_secs(30));
+        let rule = &cfg.rules[0];
+        assert_eq!(rule.window, Duration::from_secs(300));
+        assert_eq!(rule.clear, None);
+        assert_eq!(rule.effective_clear(), 10);
+        assert!(rule.suppress_during_interventions);
+        assert!(cfg.validate("alarm.").is_empty());
+        assert!(toml::from_str::<AlarmConfig>("[[rules]]\nname = \"x\"\ntreshold = 3\n").is_err());
+    }
+
+    #[test]
+    fn reports_every_problem_with_its_key() {
+        let mut bad = RuleConfig {
+            name: "dup".to_owned(),
+            filter: BTreeMap::from([("colour".to_owned(), vec!["red".to_owned()]), ("site".to_owned(), vec![])]),
+            group_by: vec!["site".to_owned(), "planet".to_owned(), "site".to_owned()],
+            window: Duration::from_secs(25),
+            slide: Duration::from_secs(10),
+            threshold: 10,
+            clear: Some(10),
+            severity: "fatal".to_owned(),
+            suppress_during_interventions: false,
+        };
+        let cfg = AlarmConfig {
+            idle_timeout: Duration::ZERO,
+            max_groups: 0,
+            rules: vec![bad.clone(), bad.clone()],
+            ..AlarmConfig::default()
+        };
+        let problems = cfg.validate("alarm");
+        let rule = ["filter.colour", "filter.site", "group_by[1]", "group_by[2]", "window", "clear", "severity"];
+        let mut expected: Vec<String> = vec!["alarm.idle_timeout".to_owned(), "alarm.max_groups".to_owned()];
+        expected.extend(rule.iter().map(|k| format!("alarm.rules[0].{k}")));
+        expected.push("alarm.rules[1].name".to_owned());
+        expected.extend(rule.iter().map(|k| format!("alarm.rules[1].{k}")));
+        assert_eq!(keys(&problems), expected.iter().map(String::as_str).collect::<Vec<_>>());
+
+        bad.slide = Duration::from_millis(500);
+        assert_eq!(keys(&bad.validate("r.")), vec!["r.filter.colour", "r.filter.site", "r.group_by[1]", "r.group_by[2]", "r.slide", "r.clear", "r.severity"]);
+        bad.slide = Duration::from_secs(1);
+        bad.window = Duration::from_secs(1001);
+        assert!(bad.validate("r").iter().any(|p| p.key == "r.window" && p.message.contains("1000")));
+        bad.window = Duration::ZERO;
+        assert!(bad.validate("r").iter().any(|p| p.key == "r.window" && p.message.contains("positive")));
+        bad.name = "bad name".to_owned();
+        bad.threshold = 0;
+        let keys_now: Vec<String> = bad.validate("r").into_iter().map(|p| p.key).collect();
+        assert!(keys_now.contains(&"r.name".to_owned()) && keys_now.contains(&"r.threshold".to_owned()));
+    }
+}

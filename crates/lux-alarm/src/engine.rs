@@ -1,0 +1,690 @@
+//! The alarm engine: watermarks per partition, events counted into the panes of each rule's
+//! groups, windows evaluated as the watermark passes their end, the raise / update / clear
+//! lifecycle, and the state entries that let a restarted engine carry on where it stopped.
+
+use crate::config::AlarmConfig;
+use crate::window::{ActiveAlarm, Group, Slider};
+use lux_model::{Alarm, AlarmState, ConfigProblem, EnrichedEvent};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// The key of the state entry holding watermarks and counters.
+pub const META_KEY: &[u8] = b"meta";
+/// The prefix of the state entries of (rule, group)s: `group/<rule>/<group_key>`.
+pub const GROUP_KEY_PREFIX: &[u8] = b"group/";
+const STATE_VERSION: u32 = 1;
+
+/// What [`AlarmEngine::on_event`] did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventOutcome {
+    /// Added to the window of at least one rule.
+    Counted,
+    /// Older than the watermark of its partition (or of the engine): counted per rule as late,
+    /// added to no window.
+    Late,
+    /// No rule's filter accepts it.
+    Filtered,
+    /// Accepted by some rule but without a value for one of its `group_by` dimensions.
+    Ungrouped,
+    /// Accepted by some rule but its group is new and `max_groups` groups are already tracked.
+    Overflow,
+}
+
+/// A snapshot of the engine, for metrics and `lux` status output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlarmStats {
+    /// The engine's event-time watermark: every window ending at or before it was evaluated.
+    pub watermark_ms: Option<i64>,
+    /// Alarms raised and not cleared.
+    pub active_alarms: usize,
+    /// Tracked (rule, group) keys.
+    pub groups: usize,
+    /// Events found late (each counted once, whatever the number of rules).
+    pub late_events: u64,
+    /// Events (each counted once) some rule could not track because of `max_groups`.
+    pub overflow_events: u64,
+}
+
+/// Per-rule counters, for metrics labelled by rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuleCounters {
+    /// Events added to one of the rule's windows.
+    pub counted: u64,
+    /// Events the rule accepted but which were late.
+    pub late: u64,
+    /// Events the rule accepted but which lacked a `group_by` dimension.
+    pub ungrouped: u64,
+    /// Events the rule accepted but could not track (`max_groups` reached).
+    pub overflow: u64,
+}
+
+/// [`RuleCounters`] with the rule's name and current state size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleStats {
+    pub rule: String,
+    pub counters: RuleCounters,
+    /// Tracked groups of this rule.
+    pub groups: usize,
+    /// Alarms of this rule raised and not cleared.
+    pub active_alarms: usize,
+}
+
+/// The configuration was invalid: every problem found, with its key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid alarm configuration: {}", .0.iter().map(|p| format!("{}: {}", p.key, p.message)).collect::<Vec<_>>().join("; "))]
+pub struct InvalidConfig(pub Vec<ConfigProblem>);
+
+/// A rule, compiled for evaluation.
+#[derive(Debug, Clone)]
+struct Rule {
+    name: String,
+    filter: Vec<(String, Vec<String>)>,
+    group_by: Vec<String>,
+    window_ms: i64,
+    slide_ms: i64,
+    /// Panes per window.
+    n: i64,
+    threshold: u64,
+    /// At least 1: an alarm always clears on a window without failures.
+    clear: u64,
+    severity: String,
+    suppress: bool,
+}
+
+impl Rule {
+    fn accepts(&self, event: &EnrichedEvent) -> bool {
+        self.filter.iter().all(|(dim, values)| match event.dimension(dim) {
+            Some(v) => values.iter().any(|a| a == v),
+            None => false,
+        })
+    }
+}
+
+/// Event-time progress of one input partition.
+#[derive(Debug, Clone, Default)]
+struct PartitionClock {
+    /// The highest event time seen on the partition.
+    max_event_time: Option<i64>,
+    /// Wall time of the partition's latest record; `None`: none since the engine (re)started.
+    last_activity_wall: Option<i64>,
+}
+
+/// The persisted form of the engine-wide state.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetaEntry {
+    version: u32,
+    watermark: Option<i64>,
+    /// Partition -> highest event time seen.
+    partitions: BTreeMap<u32, i64>,
+    late_events: u64,
+    overflow_events: u64,
+    rules: BTreeMap<String, RuleCounters>,
+}
+
+/// The persisted form of one (rule, group), written.
+#[derive(Serialize)]
+struct GroupEntryRef<'a> {
+    version: u32,
+    rule: &'a str,
+    group_by: &'a [String],
+    slide_ms: i64,
+    group_key: &'a str,
+    values: &'a [String],
+    panes: &'a VecDeque<crate::window::Pane>,
+    alarm: &'a Option<ActiveAlarm>,
+}
+
+/// The persisted form of one (rule, group), read.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupEntry {
+    version: u32,
+    rule: String,
+    group_by: Vec<String>,
+    slide_ms: i64,
+    group_key: String,
+    values: Vec<String>,
+    panes: VecDeque<crate::window::Pane>,
+    alarm: Option<ActiveAlarm>,
+}
+
+fn group_state_key(rule: &str, group_key: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(GROUP_KEY_PREFIX.len() + rule.len() + 1 + group_key.len());
+    key.extend_from_slice(GROUP_KEY_PREFIX);
+    key.extend_from_slice(rule.as_bytes());
+    key.push(b'/');
+    key.extend_from_slice(group_key.as_bytes());
+    key
+}
+
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Event-time sliding windows and threshold rules over enriched events. Pure logic: the stage
+/// runner feeds events and wall-clock time, writes the alarms returned by [`AlarmEngine::advance`]
+/// and persists [`AlarmEngine::take_changes`] in the same commit.
+#[derive(Debug)]
+pub struct AlarmEngine {
+    rules: Vec<Rule>,
+    /// Per rule (same order as `rules`): group key -> state.
+    groups: Vec<HashMap<String, Group>>,
+    counters: Vec<RuleCounters>,
+    group_count: usize,
+    active_alarms: usize,
+    max_groups: usize,
+    out_of_orderness_ms: i64,
+    idle_timeout_ms: i64,
+    partitions: BTreeMap<u32, PartitionClock>,
+    /// Wall time of the first call since the engine was built or restored.
+    started_wall: Option<i64>,
+    watermark: Option<i64>,
+    late_events: u64,
+    overflow_events: u64,
+    /// (rule index, group key) changed since the last `take_changes` (may repeat).
+    dirty: Vec<(usize, String)>,
+    /// State keys to delete at the next `take_changes` (restored entries no rule wants).
+    obsolete: Vec<Vec<u8>>,
+    meta_dirty: bool,
+    key_buf: String,
+}
+
+impl AlarmEngine {
+    /// An engine for `cfg` reading the input partitions `partitions` (a partition listed here
+    /// holds the watermark back until it sends a record or is idle; partitions not listed are
+    /// taken on at their first record). The configuration is validated first.
+    pub fn new(cfg: &AlarmConfig, partitions: &[u32]) -> Result<AlarmEngine, InvalidConfig> {
+        let problems = cfg.validate("alarm.");
+        if !problems.is_empty() {
+            return Err(InvalidConfig(problems));
+        }
+        let rules: Vec<Rule> = cfg
+            .rules
+            .iter()
+            .map(|r| {
+                let window_ms = millis(r.window);
+                let slide_ms = millis(r.slide).max(1);
+                Rule {
+                    name: r.name.clone(),
+                    filter: r.filter.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    group_by: r.group_by.clone(),
+                    window_ms,
+                    slide_ms,
+                    n: (window_ms / slide_ms).max(1),
+                    threshold: r.threshold.max(1),
+                    clear: r.effective_clear().max(1),
+                    severity: r.severity.clone(),
+                    suppress: r.suppress_during_interventions,
+                }
+            })
+            .collect();
+        Ok(AlarmEngine {
+            groups: rules.iter().map(|_| HashMap::new()).collect(),
+            counters: rules.iter().map(|_| RuleCounters::default()).collect(),
+            rules,
+            group_count: 0,
+            active_alarms: 0,
+            max_groups: cfg.max_groups,
+            out_of_orderness_ms: millis(cfg.out_of_orderness),
+            idle_timeout_ms: millis(cfg.idle_timeout),
+            partitions: partitions.iter().map(|&p| (p, PartitionClock::default())).collect(),
+            started_wall: None,
+            watermark: None,
+            late_events: 0,
+            overflow_events: 0,
+            dirty: Vec::new(),
+            obsolete: Vec::new(),
+            meta_dirty: false,
+            key_buf: String::new(),
+        })
+    }
+
+    /// Takes one event read from input partition `partition` at wall time `now_wall_ms`.
+    pub fn on_event(&mut self, partition: u32, event: &EnrichedEvent, now_wall_ms: i64) -> EventOutcome {
+        self.started_wall.get_or_insert(now_wall_ms);
+        let time = event.event.event_time;
+        let ooo = self.out_of_orderness_ms;
+        let clock = self.partitions.entry(partition).or_default();
+        let partition_wm = clock.max_event_time.map(|m| m.saturating_sub(ooo));
+        let late = partition_wm.is_some_and(|w| time < w) || self.watermark.is_some_and(|w| time < w);
+        clock.last_activity_wall = Some(now_wall_ms);
+        if clock.max_event_time.is_none_or(|m| time > m) {
+            clock.max_event_time = Some(time);
+            self.meta_dirty = true;
+        }
+
+        let failure = event.is_failure;
+        let in_intervention = event.maintenance.as_ref().is_some_and(|m| m.suppress_alarms);
+        let (mut accepted, mut counted, mut overflow) = (false, false, false);
+        let mut key = std::mem::take(&mut self.key_buf);
+        for (ri, rule) in self.rules.iter().enumerate() {
+            if !rule.accepts(event) {
+                continue;
+            }
+            accepted = true;
+            let (Some(counters), Some(groups)) = (self.counters.get_mut(ri), self.groups.get_mut(ri)) else {
+                continue;
+            };
+            if late {
+                counters.late = counters.late.saturating_add(1);
+                continue;
+            }
+            key.clear();
+            let mut complete = true;
+            for (i, dim) in rule.group_by.iter().enumerate() {
+                match event.dimension(dim) {
+                    Some(value) => {
+                        if i > 0 {
+                            key.push(',');
+                        }
+                        key.push_str(dim);
+                        key.push('=');
+                        key.push_str(value);
+                    }
+                    None => {
+                        complete = false;
+                        break;
+                    }
+                }
+            }
+            if !complete {
+                counters.ungrouped = counters.ungrouped.saturating_add(1);
+                continue;
+            }
+            let group = match groups.get_mut(key.as_str()) {
+                Some(group) => group,
+                None => {
+                    if self.group_count >= self.max_groups {
+                        counters.overflow = counters.overflow.saturating_add(1);
+                        overflow = true;
+                        continue;
+                    }
+                    let values = rule.group_by.iter().filter_map(|d| event.dimension(d)).map(str::to_owned).collect();
+                    self.group_count += 1;
+                    groups.entry(key.clone()).or_insert_with(|| Group::new(values))
+                }
+            };
+            group.add(time.div_euclid(rule.slide_ms), time, failure, in_intervention);
+            if !group.dirty {
+                group.dirty = true;
+                self.dirty.push((ri, key.clone()));
+            }
+            counters.counted = counters.counted.saturating_add(1);
+            counted = true;
+        }
+        self.key_buf = key;
+        if !accepted {
+            return EventOutcome::Filtered;
+        }
+        self.meta_dirty = true;
+        if late {
+            self.late_events = self.late_events.saturating_add(1);
+            EventOutcome::Late
+        } else if counted {
+            EventOutcome::Counted
+        } else if overflow {
+            self.overflow_events = self.overflow_events.saturating_add(1);
+            EventOutcome::Overflow
+        } else {
+            EventOutcome::Ungrouped
+        }
+    }
+
+    /// The watermark the partitions allow now (before the engine's monotonicity is applied).
+    fn partitions_watermark(&self, now_wall_ms: i64, started_wall: i64) -> Option<i64> {
+        let mut any_active = false;
+        let mut active_unknown = false;
+        let mut min_active: Option<i64> = None;
+        let mut max_all: Option<i64> = None;
+        for clock in self.partitions.values() {
+            let wm = clock.max_event_time.map(|m| m.saturating_sub(self.out_of_orderness_ms));
+            max_all = max_all.max(wm);
+            let last = clock.last_activity_wall.unwrap_or(started_wall);
+            if now_wall_ms.saturating_sub(last) >= self.idle_timeout_ms {
+                continue;
+            }
+            any_active = true;
+            match wm {
+                Some(w) => min_active = Some(min_active.map_or(w, |m| m.min(w))),
+                None => active_unknown = true,
+            }
+        }
+        if !any_active {
+            max_all
+        } else if active_unknown {
+            None
+        } else {
+            min_active
+        }
+    }
+
+    /// Recomputes the watermark at wall time `now_wall_ms` and evaluates every window whose end
+    /// it has passed, in order of window end. Returns the alarm records, sorted by
+    /// (window_end, rule, group_key).
+    pub fn advance(&mut self, now_wall_ms: i64) -> Vec<Alarm> {
+        let started = *self.started_wall.get_or_insert(now_wall_ms);
+        let Some(new_wm) = self.partitions_watermark(now_wall_ms, started) else {
+            return Vec::new();
+        };
+        let old_wm = self.watermark;
+        if old_wm.is_some_and(|old| new_wm <= old) {
+            return Vec::new();
+        }
+        self.watermark = Some(new_wm);
+        self.meta_dirty = true;
+
+        let mut out = Vec::new();
+        for (ri, rule) in self.rules.iter().enumerate() {
+            let Some(groups) = self.groups.get_mut(ri) else { continue };
+            let to = new_wm.div_euclid(rule.slide_ms);
+            let from = old_wm.map(|w| w.div_euclid(rule.slide_ms));
+            if from == Some(to) {
+                continue;
+            }
+            let mut emptied = Vec::new();
+            for (key, group) in groups.iter_mut() {
+                let raised_before = group.alarm.is_some();
+                let changed = evaluate_group(rule, key, group, from, to, &mut out) | group.prune(rule.n, to);
+                match (raised_before, group.alarm.is_some()) {
+                    (false, true) => self.active_alarms += 1,
+                    (true, false) => self.active_alarms = self.active_alarms.saturating_sub(1),
+                    _ => {}
+                }
+                if changed && !group.dirty {
+                    group.dirty = true;
+                    self.dirty.push((ri, key.clone()));
+                }
+                if group.panes.is_empty() && group.alarm.is_none() {
+                    emptied.push(key.clone());
+                }
+            }
+            for key in emptied {
+                if groups.remove(&key).is_some() {
+                    self.group_count = self.group_count.saturating_sub(1);
+                    self.dirty.push((ri, key));
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            (a.window_end, &a.rule, &a.group_key).cmp(&(b.window_end, &b.rule, &b.group_key))
+        });
+        out
+    }
+
+    /// The state entries changed since the last call: key -> new value, `None` for a deleted
+    /// entry. Sorted by key. Persist them with the outputs of the same batch.
+    pub fn take_changes(&mut self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        let mut out: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+        if self.meta_dirty {
+            self.meta_dirty = false;
+            out.push((META_KEY.to_vec(), Some(encode(&self.meta_entry()))));
+        }
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        for (ri, key) in dirty {
+            let (Some(rule), Some(groups)) = (self.rules.get(ri), self.groups.get_mut(ri)) else { continue };
+            let state_key = group_state_key(&rule.name, &key);
+            match groups.get_mut(&key) {
+                Some(group) => {
+                    group.dirty = false;
+                    let entry = GroupEntryRef {
+                        version: STATE_VERSION,
+                        rule: &rule.name,
+                        group_by: &rule.group_by,
+                        slide_ms: rule.slide_ms,
+                        group_key: &key,
+                        values: &group.values,
+                        panes: &group.panes,
+                        alarm: &group.alarm,
+                    };
+                    out.push((state_key, Some(encode(&entry))));
+                }
+                None => out.push((state_key, None)),
+            }
+        }
+        out.extend(std::mem::take(&mut self.obsolete).into_iter().map(|k| (k, None)));
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.dedup_by(|a, b| a.0 == b.0);
+        out
+    }
+
+    fn meta_entry(&self) -> MetaEntry {
+        MetaEntry {
+            version: STATE_VERSION,
+            watermark: self.watermark,
+            partitions: self.partitions.iter().filter_map(|(&p, c)| c.max_event_time.map(|t| (p, t))).collect(),
+            late_events: self.late_events,
+            overflow_events: self.overflow_events,
+            rules: self.rules.iter().zip(&self.counters).map(|(r, c)| (r.name.clone(), c.clone())).collect(),
+        }
+    }
+
+    /// Rebuilds the engine's state from every entry [`AlarmEngine::take_changes`] ever returned
+    /// (the latest value of each key). Groups of rules no longer configured, or whose `slide` or
+    /// `group_by` changed, are dropped (and deleted at the next `take_changes`). On error the
+    /// engine is left empty, as built by `new`.
+    pub fn restore(&mut self, entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) -> Result<(), String> {
+        self.reset();
+        let result = self.restore_entries(entries);
+        if result.is_err() {
+            self.reset();
+        }
+        result
+    }
+
+    fn reset(&mut self) {
+        for groups in &mut self.groups {
+            groups.clear();
+        }
+        for counters in &mut self.counters {
+            *counters = RuleCounters::default();
+        }
+        for clock in self.partitions.values_mut() {
+            *clock = PartitionClock::default();
+        }
+        self.group_count = 0;
+        self.active_alarms = 0;
+        self.started_wall = None;
+        self.watermark = None;
+        self.late_events = 0;
+        self.overflow_events = 0;
+        self.dirty.clear();
+        self.obsolete.clear();
+        self.meta_dirty = false;
+    }
+
+    fn restore_entries(&mut self, entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) -> Result<(), String> {
+        for (key, value) in entries {
+            let shown = String::from_utf8_lossy(&key).into_owned();
+            if key == META_KEY {
+                let meta: MetaEntry =
+                    serde_json::from_slice(&value).map_err(|e| format!("alarm state entry {shown:?}: {e}"))?;
+                check_version(meta.version, &shown)?;
+                self.watermark = meta.watermark;
+                for (p, t) in meta.partitions {
+                    self.partitions.entry(p).or_default().max_event_time = Some(t);
+                }
+                self.late_events = meta.late_events;
+                self.overflow_events = meta.overflow_events;
+                for (rule, counters) in self.rules.iter().zip(self.counters.iter_mut()) {
+                    if let Some(c) = meta.rules.get(&rule.name) {
+                        *counters = c.clone();
+                    }
+                }
+            } else if key.starts_with(GROUP_KEY_PREFIX) {
+                let entry: GroupEntry =
+                    serde_json::from_slice(&value).map_err(|e| format!("alarm state entry {shown:?}: {e}"))?;
+                check_version(entry.version, &shown)?;
+                if group_state_key(&entry.rule, &entry.group_key) != key {
+                    return Err(format!(
+                        "alarm state entry {shown:?} holds rule {:?} group {:?}: key and value disagree",
+                        entry.rule, entry.group_key
+                    ));
+                }
+                if !entry.panes.iter().zip(entry.panes.iter().skip(1)).all(|(a, b)| a.index < b.index) {
+                    return Err(format!("alarm state entry {shown:?}: panes are not in increasing order"));
+                }
+                let found = self.rules.iter().position(|r| {
+                    r.name == entry.rule && r.slide_ms == entry.slide_ms && r.group_by == entry.group_by
+                });
+                let Some(ri) = found else {
+                    self.obsolete.push(key);
+                    continue;
+                };
+                if entry.values.len() != entry.group_by.len() {
+                    return Err(format!("alarm state entry {shown:?}: group values do not match group_by"));
+                }
+                let Some(groups) = self.groups.get_mut(ri) else { continue };
+                let group = Group { values: entry.values, panes: entry.panes, alarm: entry.alarm, dirty: false };
+                let active = group.alarm.is_some();
+                if groups.insert(entry.group_key, group).is_none() {
+                    self.group_count += 1;
+                    if active {
+                        self.active_alarms += 1;
+                    }
+                }
+            } else {
+                return Err(format!("unknown alarm state entry {shown:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// A snapshot of the engine's counters and size.
+    pub fn stats(&self) -> AlarmStats {
+        AlarmStats {
+            watermark_ms: self.watermark,
+            active_alarms: self.active_alarms,
+            groups: self.group_count,
+            late_events: self.late_events,
+            overflow_events: self.overflow_events,
+        }
+    }
+
+    /// Counters and size per rule, in config order.
+    pub fn rule_stats(&self) -> Vec<RuleStats> {
+        self.rules
+            .iter()
+            .zip(&self.counters)
+            .zip(&self.groups)
+            .map(|((rule, counters), groups)| RuleStats {
+                rule: rule.name.clone(),
+                counters: counters.clone(),
+                groups: groups.len(),
+                active_alarms: groups.values().filter(|g| g.alarm.is_some()).count(),
+            })
+            .collect()
+    }
+}
+
+fn check_version(version: u32, key: &str) -> Result<(), String> {
+    if version == STATE_VERSION {
+        Ok(())
+    } else {
+        Err(format!("alarm state entry {key:?} has version {version}, this LUX reads version {STATE_VERSION}"))
+    }
+}
+
+/// JSON of a state value. These plain structs (string-keyed maps, integers, strings) always
+/// serialise; were it ever to fail, the empty value written is rejected by `restore` with the key.
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// Evaluates the windows of one group ending at indices in `(from, to]`, appending the alarm
+/// records to `out`. Returns whether the group's alarm state changed.
+fn evaluate_group(
+    rule: &Rule,
+    key: &str,
+    group: &mut Group,
+    from: Option<i64>,
+    to: i64,
+    out: &mut Vec<Alarm>,
+) -> bool {
+    let extra = match (&group.alarm, from) {
+        (Some(_), Some(f)) => Some(f.saturating_add(1)),
+        _ => None,
+    };
+    let ranges = group.candidate_ranges(rule.n, from, to, extra);
+    let mut slider = Slider::new();
+    let mut changed = false;
+    for (start, end) in ranges {
+        let mut k = start;
+        loop {
+            let w = slider.window(&group.panes, rule.n, k);
+            let window_end = k.saturating_mul(rule.slide_ms);
+            let window_start = window_end.saturating_sub(rule.window_ms);
+            let latest = group.last_failure(w.lo, w.hi);
+            let state = match &mut group.alarm {
+                None if w.failures >= rule.threshold => {
+                    let first_seen = group.first_failure(w.lo, w.hi).unwrap_or(window_start);
+                    let (last_seen, last_suppress) = latest.unwrap_or((first_seen, false));
+                    let alarm_id = lux_model::stable_id(
+                        "lux.alarm.v1",
+                        &[rule.name.as_bytes(), key.as_bytes(), &window_start.to_be_bytes()],
+                    );
+                    group.alarm = Some(ActiveAlarm {
+                        alarm_id,
+                        first_seen,
+                        last_seen,
+                        last_suppress,
+                        count: w.failures,
+                        total: w.total,
+                    });
+                    Some(AlarmState::Raised)
+                }
+                None => None,
+                Some(active) => {
+                    if let Some((t, suppress)) = latest {
+                        if t >= active.last_seen {
+                            active.last_seen = t;
+                            active.last_suppress = suppress;
+                        }
+                    }
+                    if w.failures < rule.clear {
+                        active.count = w.failures;
+                        active.total = w.total;
+                        Some(AlarmState::Cleared)
+                    } else if w.failures != active.count || w.total != active.total {
+                        active.count = w.failures;
+                        active.total = w.total;
+                        Some(AlarmState::Updated)
+                    } else {
+                        None
+                    }
+                }
+            };
+            if let (Some(state), Some(active)) = (state, &group.alarm) {
+                out.push(Alarm {
+                    schema: lux_model::schema::ALARM.to_owned(),
+                    alarm_id: active.alarm_id.clone(),
+                    rule: rule.name.clone(),
+                    group_key: key.to_owned(),
+                    group: rule.group_by.iter().cloned().zip(group.values.iter().cloned()).collect(),
+                    state,
+                    severity: rule.severity.clone(),
+                    count: w.failures,
+                    total: w.total,
+                    threshold: rule.threshold,
+                    window_start,
+                    window_end,
+                    first_seen: active.first_seen,
+                    last_seen: active.last_seen,
+                    suppressed_by_intervention: rule.suppress && active.last_suppress,
+                });
+                changed = true;
+                if state == AlarmState::Cleared {
+                    group.alarm = None;
+                }
+            }
+            if k >= end {
+                break;
+            }
+            k += 1;
+        }
+    }
+    changed
+}

@@ -1,0 +1,255 @@
+//! Per (rule, group) window state: pane counts of one slide each, and the alarm currently raised.
+//! A window of `n` slides is the sum of `n` consecutive panes; no event is ever copied.
+
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// The counts of one pane: the events of `[index * slide, (index + 1) * slide)` in event time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Pane {
+    /// `event_time.div_euclid(slide)`.
+    pub index: i64,
+    /// Failures counted.
+    pub failures: u64,
+    /// Events counted (failures or not).
+    pub total: u64,
+    /// Event time of the earliest failure, if any.
+    pub first_failure: Option<i64>,
+    /// Event time of the latest failure, if any.
+    pub last_failure: Option<i64>,
+    /// Whether a latest failure carried an intervention that suppresses alarms (ORed over
+    /// failures sharing that millisecond, so that arrival order does not matter).
+    pub last_suppress: bool,
+}
+
+impl Pane {
+    fn new(index: i64) -> Pane {
+        Pane { index, failures: 0, total: 0, first_failure: None, last_failure: None, last_suppress: false }
+    }
+
+    fn add(&mut self, time: i64, failure: bool, suppress: bool) {
+        self.total = self.total.saturating_add(1);
+        if !failure {
+            return;
+        }
+        self.failures = self.failures.saturating_add(1);
+        self.first_failure = Some(self.first_failure.map_or(time, |f| f.min(time)));
+        match self.last_failure {
+            Some(last) if last > time => {}
+            Some(last) if last == time => self.last_suppress |= suppress,
+            _ => {
+                self.last_failure = Some(time);
+                self.last_suppress = suppress;
+            }
+        }
+    }
+}
+
+/// The alarm raised for a group, as of its latest record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ActiveAlarm {
+    pub alarm_id: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub last_suppress: bool,
+    /// Failures and events of the window of the latest record.
+    pub count: u64,
+    pub total: u64,
+}
+
+/// The state of one (rule, group).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Group {
+    /// The group's value of each of the rule's `group_by` dimensions, in order.
+    pub values: Vec<String>,
+    /// Panes with at least one event, in increasing index order.
+    pub panes: VecDeque<Pane>,
+    pub alarm: Option<ActiveAlarm>,
+    /// Changed since the last `take_changes`.
+    pub dirty: bool,
+}
+
+/// The failures and events of one window, with where its panes are in [`Group::panes`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WindowCounts {
+    pub failures: u64,
+    pub total: u64,
+    /// `panes[lo..hi]` are the panes of the window.
+    pub lo: usize,
+    pub hi: usize,
+}
+
+impl Group {
+    pub fn new(values: Vec<String>) -> Group {
+        Group { values, panes: VecDeque::new(), alarm: None, dirty: false }
+    }
+
+    /// Counts one event of pane `index`.
+    pub fn add(&mut self, index: i64, time: i64, failure: bool, suppress: bool) {
+        let pos = match self.panes.binary_search_by_key(&index, |p| p.index) {
+            Ok(pos) => pos,
+            Err(pos) => {
+                self.panes.insert(pos, Pane::new(index));
+                pos
+            }
+        };
+        if let Some(pane) = self.panes.get_mut(pos) {
+            pane.add(time, failure, suppress);
+        }
+    }
+
+    /// The window end indices (`k`: the window is panes `k - n ..= k - 1`) in `(from, to]` at which
+    /// the group's window content may change, in increasing order, as merged ranges: each pane
+    /// `p` enters at `p + 1` and leaves at `p + n + 1`. Between them the window is empty or
+    /// unchanged. `extra` adds one more index (to clear an alarm whose panes are all gone).
+    pub fn candidate_ranges(&self, n: i64, from: Option<i64>, to: i64, extra: Option<i64>) -> Vec<(i64, i64)> {
+        let low = from.map_or(i64::MIN, |f| f.saturating_add(1));
+        let mut ranges: Vec<(i64, i64)> = Vec::new();
+        let mut push = |start: i64, end: i64| {
+            let start = start.max(low);
+            let end = end.min(to);
+            if start > end {
+                return;
+            }
+            match ranges.last_mut() {
+                Some(last) if start <= last.1.saturating_add(1) => last.1 = last.1.max(end),
+                _ => ranges.push((start, end)),
+            }
+        };
+        let mut extra = extra;
+        for pane in &self.panes {
+            let start = pane.index.saturating_add(1);
+            if let Some(e) = extra {
+                if e <= start {
+                    push(e, e);
+                    extra = None;
+                }
+            }
+            push(start, pane.index.saturating_add(n).saturating_add(1));
+        }
+        if let Some(e) = extra {
+            push(e, e);
+        }
+        ranges
+    }
+
+    /// The earliest failure time in `panes[lo..hi]`.
+    pub fn first_failure(&self, lo: usize, hi: usize) -> Option<i64> {
+        self.panes.iter().skip(lo).take(hi.saturating_sub(lo)).find_map(|p| p.first_failure)
+    }
+
+    /// The latest failure time in `panes[lo..hi]` and whether it was suppressed.
+    pub fn last_failure(&self, lo: usize, hi: usize) -> Option<(i64, bool)> {
+        self.panes
+            .iter()
+            .skip(lo)
+            .take(hi.saturating_sub(lo))
+            .rev()
+            .find_map(|p| p.last_failure.map(|t| (t, p.last_suppress)))
+    }
+
+    /// Drops the panes no window ending after index `to` contains, nor the first window
+    /// without them. Returns whether any was dropped.
+    pub fn prune(&mut self, n: i64, to: i64) -> bool {
+        let mut dropped = false;
+        while self.panes.front().is_some_and(|p| p.index.saturating_add(n).saturating_add(1) <= to) {
+            self.panes.pop_front();
+            dropped = true;
+        }
+        dropped
+    }
+}
+
+/// Running sums over a window sliding forward over a group's panes (two pointers).
+pub(crate) struct Slider {
+    lo: usize,
+    hi: usize,
+    failures: u64,
+    total: u64,
+}
+
+impl Slider {
+    pub fn new() -> Slider {
+        Slider { lo: 0, hi: 0, failures: 0, total: 0 }
+    }
+
+    /// The counts of the window ending at index `k` (panes `k - n ..= k - 1`). `k` must not
+    /// decrease between calls.
+    pub fn window(&mut self, panes: &VecDeque<Pane>, n: i64, k: i64) -> WindowCounts {
+        while let Some(p) = panes.get(self.hi) {
+            if p.index >= k {
+                break;
+            }
+            self.failures = self.failures.saturating_add(p.failures);
+            self.total = self.total.saturating_add(p.total);
+            self.hi += 1;
+        }
+        let first = k.saturating_sub(n);
+        while self.lo < self.hi {
+            match panes.get(self.lo) {
+                Some(p) if p.index < first => {
+                    self.failures = self.failures.saturating_sub(p.failures);
+                    self.total = self.total.saturating_sub(p.total);
+                    self.lo += 1;
+                }
+                _ => break,
+            }
+        }
+        WindowCounts { failures: self.failures, total: self.total, lo: self.lo, hi: self.hi }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group_with(indices: &[i64]) -> Group {
+        let mut g = Group::new(vec![]);
+        for &i in indices {
+            g.add(i, i * 10, true, false);
+        }
+        g
+    }
+
+    #[test]
+    fn candidate_ranges_merge_and_clip() {
+        let g = group_with(&[5, 6, 20]);
+        // n = 3: pane 5 -> 6..=9, pane 6 -> 7..=10, pane 20 -> 21..=24.
+        assert_eq!(g.candidate_ranges(3, None, 100, None), vec![(6, 10), (21, 24)]);
+        assert_eq!(g.candidate_ranges(3, Some(8), 22, None), vec![(9, 10), (21, 22)]);
+        assert_eq!(g.candidate_ranges(3, Some(8), 22, Some(15)), vec![(9, 10), (15, 15), (21, 22)]);
+        assert!(g.candidate_ranges(3, Some(30), 40, None).is_empty());
+    }
+
+    #[test]
+    fn slider_sums_the_window_panes() {
+        let mut g = group_with(&[1, 2, 2, 4]);
+        g.add(3, 31, false, false);
+        let mut s = Slider::new();
+        let w = s.window(&g.panes, 2, 3); // panes 1, 2
+        assert_eq!((w.failures, w.total), (3, 3));
+        let w = s.window(&g.panes, 2, 4); // panes 2, 3
+        assert_eq!((w.failures, w.total), (2, 3));
+        let w = s.window(&g.panes, 2, 6); // panes 4, 5
+        assert_eq!((w.failures, w.total), (1, 1));
+        assert_eq!(g.first_failure(w.lo, w.hi), Some(40));
+        let w = s.window(&g.panes, 2, 9);
+        assert_eq!((w.failures, w.total), (0, 0));
+    }
+
+    #[test]
+    fn latest_failure_ties_or_the_suppression_flag() {
+        let mut a = Group::new(vec![]);
+        a.add(0, 5, true, true);
+        a.add(0, 5, true, false);
+        let mut b = Group::new(vec![]);
+        b.add(0, 5, true, false);
+        b.add(0, 5, true, true);
+        assert_eq!(a.last_failure(0, 1), Some((5, true)));
+        assert_eq!(b.last_failure(0, 1), Some((5, true)));
+        a.add(0, 6, true, false);
+        assert_eq!(a.last_failure(0, 1), Some((6, false)));
+    }
+}

@@ -1,0 +1,611 @@
+//! Behaviour of the alarm engine on hand-built enriched events: lifecycle, grouping, filters,
+//! lateness, idleness, bounded groups, interleaving independence and restore.
+
+use lux_alarm::{AlarmConfig, AlarmEngine, EventOutcome, RuleConfig};
+use lux_model::{
+    Alarm, AlarmState, EnrichedEvent, EquipmentInfo, EquipmentKey, Event, EventKind, Format, MaintenanceInfo,
+    Outcome, ReferenceInfo, ReferenceStatus,
+};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const T0: i64 = 1_767_607_200_000; // 2026-01-05T10:00:00Z, a multiple of 10s
+const WALL: i64 = 1_000_000;
+
+fn event(time: i64, site: &str, region: &str, failure: bool) -> EnrichedEvent {
+    EnrichedEvent {
+        schema: lux_model::schema::ENRICHED.to_owned(),
+        event: Event {
+            event_id: format!("e-{time}-{site}"),
+            event_time: time,
+            received_at: time,
+            source: "syslog".to_owned(),
+            format: Format::Syslog,
+            equipment_id: format!("bng-{site}"),
+            equipment_key: EquipmentKey::Hostname,
+            kind: if failure { EventKind::AuthReject } else { EventKind::SessionStart },
+            outcome: if failure { Outcome::Failure } else { Outcome::Success },
+            error_code: failure.then(|| "PPP-AUTHFAIL".to_owned()),
+            subscriber: None,
+            message: None,
+            attributes: BTreeMap::new(),
+        },
+        is_failure: failure,
+        equipment: Some(EquipmentInfo {
+            equipment_id: format!("bng-{site}"),
+            equipment_type: "bng".to_owned(),
+            model: "MX960".to_owned(),
+            manufacturer: "juniper".to_owned(),
+            site: site.to_owned(),
+            region: region.to_owned(),
+            technology: "core".to_owned(),
+        }),
+        error: None,
+        maintenance: None,
+        reference: ReferenceInfo { status: ReferenceStatus::Ok, version: "v1".to_owned() },
+    }
+}
+
+fn fail(time: i64, site: &str) -> EnrichedEvent {
+    event(time, site, "IDF", true)
+}
+
+fn ok(time: i64, site: &str) -> EnrichedEvent {
+    event(time, site, "IDF", false)
+}
+
+/// One rule: failures per site, window 30s, slide 10s, threshold 10, clear 5; no lateness slack.
+fn config() -> AlarmConfig {
+    AlarmConfig {
+        out_of_orderness: Duration::ZERO,
+        idle_timeout: Duration::from_secs(30),
+        max_groups: 1000,
+        rules: vec![RuleConfig {
+            name: "site-failures".to_owned(),
+            filter: BTreeMap::new(),
+            group_by: vec!["site".to_owned()],
+            window: Duration::from_secs(30),
+            slide: Duration::from_secs(10),
+            threshold: 10,
+            clear: Some(5),
+            severity: "major".to_owned(),
+            suppress_during_interventions: true,
+        }],
+    }
+}
+
+fn engine(cfg: &AlarmConfig) -> AlarmEngine {
+    AlarmEngine::new(cfg, &[0]).expect("valid config")
+}
+
+/// `count` failures at `site` spread over `[start, start + 10s)` on partition 0.
+fn burst(engine: &mut AlarmEngine, start: i64, site: &str, count: i64) {
+    for i in 0..count {
+        assert_eq!(engine.on_event(0, &fail(start + i * (10_000 / count.max(1)), site), WALL), EventOutcome::Counted);
+    }
+}
+
+fn states(alarms: &[Alarm]) -> Vec<(AlarmState, u64, i64)> {
+    alarms.iter().map(|a| (a.state, a.count, a.window_end - T0)).collect()
+}
+
+#[test]
+fn threshold_crossing_raises_once_updates_and_clears_with_hysteresis() {
+    let cfg = config();
+    let mut e = engine(&cfg);
+    // Pane [0,10s): 4 failures, pane [10s,20s): 6 failures, pane [20s,30s): 2 failures.
+    burst(&mut e, T0, "PAR", 4);
+    burst(&mut e, T0 + 10_000, "PAR", 6);
+    burst(&mut e, T0 + 20_000, "PAR", 2);
+    // Watermark to T0+30s: windows ending at 10s (4), 20s (10: raised), 30s (12: updated).
+    e.on_event(0, &ok(T0 + 30_000, "PAR"), WALL);
+    let alarms = e.advance(WALL);
+    assert_eq!(
+        states(&alarms),
+        vec![(AlarmState::Raised, 10, 20_000), (AlarmState::Updated, 12, 30_000)]
+    );
+    let raised = &alarms[0];
+    assert_eq!(raised.rule, "site-failures");
+    assert_eq!(raised.group_key, "site=PAR");
+    assert_eq!(raised.group, BTreeMap::from([("site".to_owned(), "PAR".to_owned())]));
+    assert_eq!(raised.severity, "major");
+    assert_eq!(raised.threshold, 10);
+    assert_eq!(raised.total, 10);
+    assert_eq!(raised.window_start, T0 - 10_000);
+    assert_eq!(raised.first_seen, T0);
+    assert_eq!(raised.last_seen, T0 + 10_000 + 5 * 1666);
+    assert_eq!(
+        raised.alarm_id,
+        lux_model::stable_id("lux.alarm.v1", &[b"site-failures", b"site=PAR", &(T0 - 10_000).to_be_bytes()])
+    );
+    assert!(alarms.iter().all(|a| a.alarm_id == raised.alarm_id));
+    assert!(!raised.suppressed_by_intervention);
+    assert_eq!(alarms[1].total, 12);
+    assert_eq!(e.stats().active_alarms, 1);
+
+    // Nothing new and the watermark does not move: nothing emitted.
+    assert!(e.advance(WALL).is_empty());
+
+    // Window ending at 40s: panes 10s..40s = 6 + 2 + 0 = 8 failures, one success more: still >= clear 5.
+    e.on_event(0, &ok(T0 + 40_000, "PAR"), WALL);
+    let alarms = e.advance(WALL);
+    assert_eq!(states(&alarms), vec![(AlarmState::Updated, 8, 40_000)]);
+    assert_eq!(alarms[0].total, 9);
+    // Window ending at 50s: 2 failures < clear 5: cleared; later windows emit nothing.
+    e.on_event(0, &ok(T0 + 70_000, "PAR"), WALL);
+    let alarms = e.advance(WALL);
+    assert_eq!(states(&alarms), vec![(AlarmState::Cleared, 2, 50_000)]);
+    assert_eq!(alarms[0].alarm_id, raised.alarm_id);
+    assert_eq!(alarms[0].first_seen, T0);
+    assert_eq!(e.stats().active_alarms, 0);
+
+    // A new burst raises a new alarm with a new id.
+    burst(&mut e, T0 + 80_000, "PAR", 10);
+    e.on_event(0, &ok(T0 + 90_000, "PAR"), WALL);
+    let alarms = e.advance(WALL);
+    assert_eq!(states(&alarms), vec![(AlarmState::Raised, 10, 90_000)]);
+    assert_ne!(alarms[0].alarm_id, raised.alarm_id);
+}
+
+#[test]
+fn hysteresis_keeps_the_alarm_between_clear_and_threshold_and_unchanged_windows_emit_nothing() {
+    let cfg = config();
+    let mut e = engine(&cfg);
+    burst(&mut e, T0, "PAR", 10); // raised on window ending 10s
+    burst(&mut e, T0 + 30_000, "PAR", 6); // windows ending 40s..60s hold 6 (>= clear 5, < threshold)
+    e.on_event(0, &ok(T0 + 80_000, "PAR"), WALL);
+    let alarms = e.advance(WALL);
+    assert_eq!(
+        states(&alarms),
+        vec![
+            (AlarmState::Raised, 10, 10_000),
+            // 20s and 30s: same 10 failures, same total: no record.
+            (AlarmState::Updated, 6, 40_000),
+            // 50s and 60s unchanged; 70s: empty window clears.
+            (AlarmState::Cleared, 0, 70_000),
+        ]
+    );
+    assert_eq!(alarms[2].last_seen, T0 + 30_000 + 5 * 1666);
+}
+
+#[test]
+fn grouping_by_two_dimensions_keeps_separate_alarms() {
+    let mut cfg = config();
+    cfg.rules[0].group_by = vec!["region".to_owned(), "site".to_owned()];
+    let mut e = engine(&cfg);
+    for i in 0..10 {
+        e.on_event(0, &event(T0 + i, "PAR", "IDF", true), WALL);
+        e.on_event(0, &event(T0 + i, "LYO", "ARA", true), WALL);
+        if i < 9 {
+            e.on_event(0, &event(T0 + i, "PAR", "ARA", true), WALL); // same site, other region: 9 only
+        }
+    }
+    e.on_event(0, &ok(T0 + 10_000, "PAR"), WALL);
+    let alarms = e.advance(WALL);
+    let keys: Vec<&str> = alarms.iter().map(|a| a.group_key.as_str()).collect();
+    assert_eq!(keys, vec!["region=ARA,site=LYO", "region=IDF,site=PAR"]);
+    assert_eq!(
+        alarms[0].group,
+        BTreeMap::from([("region".to_owned(), "ARA".to_owned()), ("site".to_owned(), "LYO".to_owned())])
+    );
+    assert!(alarms.iter().all(|a| a.state == AlarmState::Raised && a.count == 10));
+    assert_eq!(e.stats().groups, 3);
+}
+
+#[test]
+fn filter_selects_events_and_missing_group_dimension_is_ungrouped() {
+    let mut cfg = config();
+    cfg.rules[0].filter = BTreeMap::from([("region".to_owned(), vec!["IDF".to_owned()])]);
+    cfg.rules[0].group_by = vec!["error_code".to_owned()];
+    let mut e = engine(&cfg);
+    assert_eq!(e.on_event(0, &event(T0, "LYO", "ARA", true), WALL), EventOutcome::Filtered);
+    // A success has no error code: accepted by the filter but ungrouped.
+    assert_eq!(e.on_event(0, &event(T0, "PAR", "IDF", false), WALL), EventOutcome::Ungrouped);
+    let mut unknown = fail(T0, "PAR");
+    unknown.equipment = None; // no region: the filter cannot accept it
+    assert_eq!(e.on_event(0, &unknown, WALL), EventOutcome::Filtered);
+    for i in 0..10 {
+        assert_eq!(e.on_event(0, &event(T0 + i, "PAR", "IDF", true), WALL), EventOutcome::Counted);
+    }
+    e.on_event(0, &ok(T0 + 10_000, "PAR"), WALL);
+    let alarms = e.advance(WALL);
+    assert_eq!(alarms.len(), 1);
+    assert_eq!(alarms[0].group_key, "error_code=PPP-AUTHFAIL");
+    assert_eq!(alarms[0].total, 10);
+    let rule = &e.rule_stats()[0];
+    assert_eq!((rule.counters.counted, rule.counters.ungrouped, rule.counters.late), (10, 2, 0));
+}
+
+#[test]
+fn late_events_are_counted_not_added() {
+    let mut cfg = config();
+    cfg.out_of_orderness = Duration::from_secs(5);
+    let mut e = engine(&cfg);
+    assert_eq!(e.on_event(0, &fail(T0 + 20_000, "PAR"), WALL), EventOutcome::Counted);
+    // Partition watermark is now T0+15s: T0+16s is within the slack, T0+14s is late.
+    assert_eq!(e.on_event(0, &fail(T0 + 16_000, "PAR"), WALL), EventOutcome::Counted);
+    assert_eq!(e.on_event(0, &fail(T0 + 14_999, "PAR"), WALL), EventOutcome::Late);
+    assert_eq!(e.on_event(0, &fail(T0 + 15_000, "PAR"), WALL), EventOutcome::Counted);
+    // A late event no rule accepts is just filtered.
+    let mut cfg2 = cfg.clone();
+    cfg2.rules[0].filter = BTreeMap::from([("site".to_owned(), vec!["PAR".to_owned()])]);
+    let mut e2 = engine(&cfg2);
+    e2.on_event(0, &fail(T0 + 20_000, "PAR"), WALL);
+    assert_eq!(e2.on_event(0, &fail(T0, "LYO"), WALL), EventOutcome::Filtered);
+    assert_eq!(e2.on_event(0, &fail(T0, "PAR"), WALL), EventOutcome::Late);
+
+    let stats = e.stats();
+    assert_eq!(stats.late_events, 1);
+    assert_eq!(e.rule_stats()[0].counters.late, 1);
+    assert_eq!(e.rule_stats()[0].counters.counted, 3);
+    // The late failure is in no window: with threshold 3 the window ending at T0+30s raises with
+    // exactly the 3 counted failures (4 had the late one been added).
+    let mut cfg3 = cfg.clone();
+    cfg3.rules[0].threshold = 3;
+    cfg3.rules[0].clear = Some(1);
+    let mut e3 = engine(&cfg3);
+    for t in [20_000, 16_000, 14_999, 15_000, 35_000] {
+        e3.on_event(0, &fail(T0 + t, "PAR"), WALL);
+    }
+    let alarms = e3.advance(WALL);
+    assert_eq!(states(&alarms), vec![(AlarmState::Raised, 3, 30_000)]);
+    assert_eq!((alarms[0].total, alarms[0].first_seen, alarms[0].last_seen), (3, T0 + 15_000, T0 + 20_000));
+    assert_eq!(e3.stats().late_events, 1);
+}
+
+#[test]
+fn engine_watermark_is_the_minimum_over_active_partitions_and_idle_ones_release_it() {
+    let cfg = config();
+    let mut e = AlarmEngine::new(&cfg, &[0, 1]).unwrap();
+    burst(&mut e, T0, "PAR", 10);
+    e.on_event(0, &ok(T0 + 40_000, "PAR"), WALL);
+    // Partition 1 never sent anything and is not idle yet: no watermark, nothing evaluated.
+    assert!(e.advance(WALL + 29_999).is_empty());
+    assert_eq!(e.stats().watermark_ms, None);
+    // Partition 1 sends an old event: the watermark is its T0+5s.
+    e.on_event(1, &ok(T0 + 5_000, "LYO"), WALL + 29_999);
+    assert!(e.advance(WALL + 30_000).is_empty());
+    assert_eq!(e.stats().watermark_ms, Some(T0 + 5_000));
+    // 30s of wall time without a record from partition 1: it no longer holds the watermark back.
+    let alarms = e.advance(WALL + 29_999 + 30_000);
+    assert_eq!(e.stats().watermark_ms, Some(T0 + 40_000));
+    assert_eq!(states(&alarms), vec![(AlarmState::Raised, 10, 10_000), (AlarmState::Cleared, 0, 40_000)]);
+    // Partition 1 wakes up behind the engine watermark: its old events are late.
+    assert_eq!(e.on_event(1, &fail(T0 + 20_000, "LYO"), WALL + 60_000), EventOutcome::Late);
+    // ... and it holds the watermark again (which never goes back).
+    e.on_event(0, &ok(T0 + 100_000, "PAR"), WALL + 60_000);
+    assert!(e.advance(WALL + 60_000).is_empty());
+    assert_eq!(e.stats().watermark_ms, Some(T0 + 40_000));
+}
+
+#[test]
+fn a_partition_that_never_sends_is_idle_after_the_timeout_since_start() {
+    let cfg = config();
+    let mut e = AlarmEngine::new(&cfg, &[0, 1, 2]).unwrap();
+    burst(&mut e, T0, "PAR", 10);
+    e.on_event(0, &ok(T0 + 10_000, "PAR"), WALL);
+    assert!(e.advance(WALL + 10_000).is_empty());
+    let alarms = e.advance(WALL + 30_000);
+    assert_eq!(states(&alarms), vec![(AlarmState::Raised, 10, 10_000)]);
+}
+
+#[test]
+fn when_every_partition_is_idle_the_last_windows_are_evaluated() {
+    let cfg = config();
+    let mut e = AlarmEngine::new(&cfg, &[0, 1]).unwrap();
+    burst(&mut e, T0, "PAR", 10);
+    e.on_event(1, &ok(T0 + 2_000, "LYO"), WALL);
+    assert!(e.advance(WALL + 1_000).is_empty()); // watermark T0+2s
+    let alarms = e.advance(WALL + 40_000);
+    assert_eq!(e.stats().watermark_ms, Some(T0 + 9_000)); // the highest partition watermark
+    assert!(alarms.is_empty(), "no window ends before T0+10s");
+}
+
+#[test]
+fn groups_are_bounded_and_overflow_is_counted() {
+    let mut cfg = config();
+    cfg.max_groups = 2;
+    let mut e = engine(&cfg);
+    assert_eq!(e.on_event(0, &fail(T0, "A"), WALL), EventOutcome::Counted);
+    assert_eq!(e.on_event(0, &fail(T0, "B"), WALL), EventOutcome::Counted);
+    assert_eq!(e.on_event(0, &fail(T0, "C"), WALL), EventOutcome::Overflow);
+    assert_eq!(e.on_event(0, &fail(T0, "A"), WALL), EventOutcome::Counted);
+    assert_eq!(e.on_event(0, &fail(T0 + 1, "C"), WALL), EventOutcome::Overflow);
+    let stats = e.stats();
+    assert_eq!((stats.groups, stats.overflow_events), (2, 2));
+    // Once the windows of A and B are gone, their groups are dropped and C fits.
+    e.on_event(0, &ok(T0 + 50_000, "Z"), WALL); // Z overflows too
+    assert_eq!(e.stats().overflow_events, 3);
+    e.advance(WALL);
+    assert_eq!(e.stats().groups, 0);
+    assert_eq!(e.on_event(0, &fail(T0 + 50_000, "C"), WALL), EventOutcome::Counted);
+    assert_eq!(e.stats().groups, 1);
+}
+
+#[test]
+fn suppression_follows_the_latest_failure() {
+    let cfg = config();
+    let mut e = engine(&cfg);
+    let maintenance = MaintenanceInfo {
+        intervention_id: "INT-1".to_owned(),
+        kind: "planned".to_owned(),
+        scope: "site".to_owned(),
+        suppress_alarms: true,
+        exclude_from_kpi: true,
+    };
+    for i in 0..10 {
+        let mut ev = fail(T0 + i, "PAR");
+        if i >= 5 {
+            ev.maintenance = Some(maintenance.clone());
+        }
+        e.on_event(0, &ev, WALL);
+    }
+    // A later success in maintenance does not matter; a later failure outside maintenance does.
+    e.on_event(0, &fail(T0 + 10_500, "PAR"), WALL);
+    e.on_event(0, &ok(T0 + 20_000, "PAR"), WALL);
+    let alarms = e.advance(WALL);
+    assert_eq!(states(&alarms), vec![(AlarmState::Raised, 10, 10_000), (AlarmState::Updated, 11, 20_000)]);
+    assert!(alarms[0].suppressed_by_intervention);
+    assert!(!alarms[1].suppressed_by_intervention);
+
+    // The same with the rule not suppressing: never flagged.
+    let mut cfg = config();
+    cfg.rules[0].suppress_during_interventions = false;
+    let mut e = engine(&cfg);
+    for i in 0..10 {
+        let mut ev = fail(T0 + i, "PAR");
+        ev.maintenance = Some(maintenance.clone());
+        e.on_event(0, &ev, WALL);
+    }
+    e.on_event(0, &ok(T0 + 10_000, "PAR"), WALL);
+    assert!(!e.advance(WALL)[0].suppressed_by_intervention);
+}
+
+#[test]
+fn several_rules_sort_by_window_end_then_rule_then_group() {
+    let mut cfg = config();
+    let mut fast = cfg.rules[0].clone();
+    fast.name = "a-fast".to_owned();
+    fast.window = Duration::from_secs(5);
+    fast.slide = Duration::from_secs(5);
+    fast.threshold = 3;
+    fast.clear = None; // threshold / 2 = 1
+    cfg.rules.push(fast);
+    let mut e = engine(&cfg);
+    for i in 0..10 {
+        for site in ["P2", "P1"] {
+            e.on_event(0, &fail(T0 + i * 100, site), WALL);
+        }
+    }
+    e.on_event(0, &ok(T0 + 10_000, "P1"), WALL);
+    let alarms = e.advance(WALL);
+    let got: Vec<(i64, &str, &str, AlarmState)> =
+        alarms.iter().map(|a| (a.window_end - T0, a.rule.as_str(), a.group_key.as_str(), a.state)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (5_000, "a-fast", "site=P1", AlarmState::Raised),
+            (5_000, "a-fast", "site=P2", AlarmState::Raised),
+            (10_000, "a-fast", "site=P1", AlarmState::Cleared),
+            (10_000, "a-fast", "site=P2", AlarmState::Cleared),
+            (10_000, "site-failures", "site=P1", AlarmState::Raised),
+            (10_000, "site-failures", "site=P2", AlarmState::Raised),
+        ]
+    );
+}
+
+/// Per-partition sequences with disorder, lateness and several sites.
+fn partition_sequences() -> Vec<(u32, Vec<EnrichedEvent>)> {
+    let mut seqs = Vec::new();
+    for p in 0..3u32 {
+        let mut events = Vec::new();
+        let mut state = 0x9e37_79b9_u64 + u64::from(p);
+        for i in 0..600i64 {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let jitter = ((state >> 33) % 9_000) as i64; // up to 9s back: some late at 5s slack
+            let time = T0 + i * 300 - jitter;
+            let site = ["PAR", "LYO", "MRS"][((state >> 20) % 3) as usize];
+            // A failure storm, then a quiet period in which the alarms clear.
+            let failure = if i < 400 { (state >> 40).checked_rem(4) != Some(0) } else { (state >> 40).checked_rem(10) == Some(0) };
+            events.push(event(time, site, "IDF", failure));
+        }
+        seqs.push((p, events));
+    }
+    seqs
+}
+
+fn interleaving_config() -> AlarmConfig {
+    let mut cfg = config();
+    cfg.out_of_orderness = Duration::from_secs(5);
+    cfg.rules[0].threshold = 60;
+    cfg.rules[0].clear = Some(40);
+    let mut per_region = cfg.rules[0].clone();
+    per_region.name = "region-failures".to_owned();
+    per_region.group_by = vec!["region".to_owned()];
+    per_region.window = Duration::from_secs(20);
+    per_region.threshold = 120;
+    per_region.clear = None;
+    cfg.rules.push(per_region);
+    cfg
+}
+
+/// Feeds the sequences in the order `order` picks partitions, calling `advance` every `every`
+/// events; then lets everything go idle. Wall time never reaches the idle timeout before the end.
+type Store = BTreeMap<Vec<u8>, Vec<u8>>;
+
+fn apply(store: &mut Store, changes: Vec<(Vec<u8>, Option<Vec<u8>>)>) {
+    for (k, v) in changes {
+        match v {
+            Some(v) => store.insert(k, v),
+            None => store.remove(&k),
+        };
+    }
+}
+
+fn run(cfg: &AlarmConfig, seqs: &[(u32, Vec<EnrichedEvent>)], order: &[usize], every: usize) -> (Vec<Alarm>, u64, Store) {
+    let mut e = AlarmEngine::new(cfg, &[0, 1, 2]).unwrap();
+    let mut pos = vec![0usize; seqs.len()];
+    let mut alarms = Vec::new();
+    for (n, &which) in order.iter().enumerate() {
+        let (p, events) = &seqs[which];
+        e.on_event(*p, &events[pos[which]], WALL);
+        pos[which] += 1;
+        if n % every == 0 {
+            alarms.extend(e.advance(WALL));
+        }
+    }
+    alarms.extend(e.advance(WALL + 1_000_000));
+    let mut store = Store::new();
+    apply(&mut store, e.take_changes());
+    (alarms, e.stats().late_events, store)
+}
+
+#[test]
+fn alarms_do_not_depend_on_how_partitions_interleave() {
+    let cfg = interleaving_config();
+    let seqs = partition_sequences();
+    let sequential: Vec<usize> = (0..3).flat_map(|p| std::iter::repeat_n(p, 600)).collect();
+    let round_robin: Vec<usize> = (0..600).flat_map(|_| 0..3).collect();
+    let mut state = 42u64;
+    let mut left = [600usize; 3];
+    let mut random = Vec::new();
+    while left.iter().any(|&l| l > 0) {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let p = ((state >> 33) % 3) as usize;
+        if left[p] > 0 {
+            left[p] -= 1;
+            random.push(p);
+        }
+    }
+    let (reference, late, _) = run(&cfg, &seqs, &round_robin, 1);
+    assert!(reference.iter().any(|a| a.state == AlarmState::Raised), "the test data must raise alarms");
+    assert!(reference.iter().any(|a| a.state == AlarmState::Cleared));
+    assert!(reference.iter().any(|a| a.rule == "region-failures"));
+    assert!(late > 0, "the test data must have late events");
+    assert!(reference.len() >= 20, "only {} alarm records", reference.len());
+    for (order, every) in [(&sequential, 1), (&sequential, 97), (&random, 1), (&random, 13), (&round_robin, 500)] {
+        let (alarms, late_here, _) = run(&cfg, &seqs, order, every);
+        assert_eq!(late_here, late);
+        assert_eq!(alarms, reference);
+    }
+}
+
+#[test]
+fn restored_engine_continues_like_an_uninterrupted_one() {
+    let cfg = interleaving_config();
+    let seqs = partition_sequences();
+    let order: Vec<usize> = (0..600).flat_map(|_| 0..3).collect();
+    let (reference, _, reference_store) = run(&cfg, &seqs, &order, 7);
+    assert!(reference.iter().any(|a| a.state == AlarmState::Cleared));
+
+    let mut store = Store::new();
+    let mut e = AlarmEngine::new(&cfg, &[0, 1, 2]).unwrap();
+    let mut pos = [0usize; 3];
+    let mut alarms = Vec::new();
+    let mut before_restart = 0;
+    for (n, &which) in order.iter().enumerate() {
+        if n == order.len() / 2 {
+            // Crash: a new engine from the persisted state only.
+            apply(&mut store, e.take_changes());
+            let mut fresh = AlarmEngine::new(&cfg, &[0, 1, 2]).unwrap();
+            fresh.restore(store.clone()).unwrap();
+            assert_eq!(fresh.stats(), e.stats());
+            assert!(fresh.take_changes().is_empty());
+            e = fresh;
+            before_restart = alarms.len();
+        }
+        let (p, events) = &seqs[which];
+        e.on_event(*p, &events[pos[which]], WALL);
+        pos[which] += 1;
+        if n % 7 == 0 {
+            alarms.extend(e.advance(WALL));
+            if n % 3 == 0 {
+                apply(&mut store, e.take_changes());
+            }
+        }
+    }
+    alarms.extend(e.advance(WALL + 1_000_000));
+    assert!(before_restart > 0 && before_restart < alarms.len(), "alarms on both sides of the restart");
+    assert_eq!(alarms, reference);
+    // The persisted state is the same as the uninterrupted engine's.
+    apply(&mut store, e.take_changes());
+    assert_eq!(store, reference_store);
+    assert!(store.len() > 1);
+}
+
+#[test]
+fn restore_rejects_bad_entries_and_drops_groups_of_removed_rules() {
+    let cfg = config();
+    let mut e = engine(&cfg);
+    burst(&mut e, T0, "PAR", 3);
+    let changes: Vec<(Vec<u8>, Vec<u8>)> = e.take_changes().into_iter().filter_map(|(k, v)| Some((k, v?))).collect();
+    assert_eq!(changes.len(), 2);
+
+    let mut fresh = engine(&cfg);
+    let err = fresh.restore(vec![(b"group/site-failures/site=PAR".to_vec(), b"{not json".to_vec())]).unwrap_err();
+    assert!(err.contains("group/site-failures/site=PAR"), "{err}");
+    let err = fresh.restore(vec![(b"other".to_vec(), b"{}".to_vec())]).unwrap_err();
+    assert!(err.contains("unknown alarm state entry"), "{err}");
+    let mismatched: Vec<(Vec<u8>, Vec<u8>)> = changes
+        .iter()
+        .map(|(k, v)| if k.starts_with(b"group/") { (b"group/site-failures/site=LYO".to_vec(), v.clone()) } else { (k.clone(), v.clone()) })
+        .collect();
+    assert!(fresh.restore(mismatched).unwrap_err().contains("disagree"));
+    assert_eq!(fresh.stats().groups, 0, "a failed restore leaves the engine empty");
+
+    let mut renamed = cfg.clone();
+    renamed.rules[0].name = "other-rule".to_owned();
+    let mut other = engine(&renamed);
+    other.restore(changes.clone()).unwrap();
+    assert_eq!(other.stats().groups, 0);
+    let deletions = other.take_changes();
+    assert_eq!(deletions, vec![(b"group/site-failures/site=PAR".to_vec(), None)]);
+
+    fresh.restore(changes).unwrap();
+    assert_eq!(fresh.stats().groups, 1);
+}
+
+#[test]
+fn take_changes_reports_each_changed_entry_once() {
+    let cfg = config();
+    let mut e = engine(&cfg);
+    assert!(e.take_changes().is_empty());
+    for i in 0..5 {
+        e.on_event(0, &fail(T0 + i, "PAR"), WALL);
+        e.on_event(0, &fail(T0 + i, "LYO"), WALL);
+    }
+    let keys: Vec<Vec<u8>> = e.take_changes().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        keys,
+        vec![b"group/site-failures/site=LYO".to_vec(), b"group/site-failures/site=PAR".to_vec(), b"meta".to_vec()]
+    );
+    assert!(e.take_changes().is_empty());
+    e.on_event(0, &ok(T0 + 60_000, "NEW"), WALL);
+    e.advance(WALL);
+    let changes = e.take_changes();
+    let summary: Vec<(Vec<u8>, bool)> = changes.into_iter().map(|(k, v)| (k, v.is_some())).collect();
+    assert_eq!(
+        summary,
+        vec![
+            (b"group/site-failures/site=LYO".to_vec(), false),
+            (b"group/site-failures/site=NEW".to_vec(), true),
+            (b"group/site-failures/site=PAR".to_vec(), false),
+            (b"meta".to_vec(), true),
+        ]
+    );
+}
+
+#[test]
+fn extreme_event_times_do_not_panic() {
+    let cfg = config();
+    let mut e = AlarmEngine::new(&cfg, &[0, 1]).unwrap();
+    for t in [i64::MIN, i64::MIN + 1, -1, 0, i64::MAX - 1, i64::MAX] {
+        e.on_event(0, &fail(t, "X"), WALL);
+        e.on_event(1, &fail(t, "X"), WALL);
+        e.advance(WALL);
+    }
+    e.advance(WALL + 1_000_000);
+    let changes: Vec<(Vec<u8>, Vec<u8>)> = e.take_changes().into_iter().filter_map(|(k, v)| Some((k, v?))).collect();
+    let mut fresh = AlarmEngine::new(&cfg, &[0, 1]).unwrap();
+    fresh.restore(changes).unwrap();
+}

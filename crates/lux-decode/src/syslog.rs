@@ -1,0 +1,616 @@
+//! Syslog decoding: RFC 5424 and RFC 3164 (BSD, with the Cisco IOS variants: sequence numbers,
+//! `*` unsynchronised clocks, milliseconds, `%FACILITY-SEVERITY-MNEMONIC:` tags), detected per
+//! record, mapped to events as the reference-and-traffic contract says.
+
+use crate::cursor::{ascii_number, Cursor};
+use crate::mapping::{code_kind, find_subscriber, msgid_kind, redact, Pseudonymiser};
+use crate::{err, DecodeError, Draft};
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
+use lux_model::{DeadLetterReason as R, EquipmentKey, EventKind, Format, Millis, Outcome};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// What the syslog parser needs besides the bytes.
+pub(crate) struct Context<'a> {
+    pub timezone: FixedOffset,
+    pub future_tolerance_ms: i64,
+    pub received_at: Millis,
+    pub peer: Option<&'a str>,
+    pub pseudonymiser: &'a Pseudonymiser,
+}
+
+/// RFC 3164's default priority when a record has none: user.notice.
+const DEFAULT_PRI: u64 = 13;
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+pub(crate) fn decode(bytes: &[u8], ctx: &Context<'_>) -> Result<Draft, DecodeError> {
+    // Stream framings leave a trailing newline (and some senders a NUL): not part of the record.
+    let mut end = bytes.len();
+    while end > 0 && matches!(bytes.get(end - 1), Some(b'\n' | b'\r' | b'\0')) {
+        end -= 1;
+    }
+    let bytes = bytes.get(..end).unwrap_or(&[]);
+    if bytes.is_empty() {
+        return err(R::Truncated, "syslog: the record is empty (only line terminators)");
+    }
+    let mut cur = Cursor::new(bytes);
+    let pri = parse_pri(&mut cur)?;
+    // RFC 5424: PRI then VERSION (1-2 digits, no leading zero) then SP.
+    if pri.is_some() {
+        let mark = cur.mark();
+        let version = cur.take_while(|b| b.is_ascii_digit());
+        if !version.is_empty() && version.len() <= 2 && version.first() != Some(&b'0') && cur.peek() == Some(b' ') {
+            if version != b"1" {
+                return err(
+                    R::BadValue,
+                    format!(
+                        "syslog: unsupported RFC 5424 VERSION {} (only 1 exists)",
+                        String::from_utf8_lossy(version)
+                    ),
+                );
+            }
+            cur.bump();
+            return rfc5424(&mut cur, pri.unwrap_or(DEFAULT_PRI), ctx);
+        }
+        cur.reset(mark);
+    }
+    rfc3164(&mut cur, pri, ctx)
+}
+
+/// `<PRI>` if present: 1-3 digits, at most 191.
+fn parse_pri(cur: &mut Cursor<'_>) -> Result<Option<u64>, DecodeError> {
+    if !cur.eat(b'<') {
+        return Ok(None);
+    }
+    let digits = cur.take_while(|b| b.is_ascii_digit());
+    if cur.is_empty() {
+        return err(R::Truncated, "syslog: the record ends inside PRI");
+    }
+    if digits.is_empty() || digits.len() > 3 || !cur.eat(b'>') {
+        return err(R::BadValue, format!("syslog: bad PRI at byte {}: expected '<' 1 to 3 digits '>'", cur.pos()));
+    }
+    match ascii_number(digits) {
+        Some(pri) if pri <= 191 => Ok(Some(pri)),
+        _ => err(R::BadValue, format!("syslog: PRI {} is out of range (0-191)", String::from_utf8_lossy(digits))),
+    }
+}
+
+fn pri_attributes(pri: u64, attrs: &mut BTreeMap<String, Value>) {
+    attrs.insert("syslog.facility".into(), Value::from(pri / 8));
+    attrs.insert("syslog.severity".into(), Value::from(pri % 8));
+}
+
+/// A header field of RFC 5424: printable US-ASCII up to the next SP.
+fn header_field<'a>(cur: &mut Cursor<'a>, name: &str, max: usize) -> Result<&'a str, DecodeError> {
+    let start = cur.pos();
+    let field = cur.take_while(|b| b != b' ');
+    if cur.is_empty() {
+        return err(
+            R::Truncated,
+            format!("syslog RFC 5424: the record ends in {name} (byte {start}), before the structured data"),
+        );
+    }
+    cur.bump();
+    if field.is_empty() {
+        return err(R::BadValue, format!("syslog RFC 5424: empty {name} at byte {start} (two spaces?)"));
+    }
+    if field.len() > max {
+        return err(
+            R::BadValue,
+            format!("syslog RFC 5424: {name} at byte {start} is {} bytes long (at most {max})", field.len()),
+        );
+    }
+    if let Some(i) = field.iter().position(|b| !(33..=126).contains(b)) {
+        return err(
+            R::BadValue,
+            format!(
+                "syslog RFC 5424: {name} has a byte 0x{:02x} that is not printable US-ASCII at byte {}",
+                field.get(i).copied().unwrap_or(0),
+                start + i
+            ),
+        );
+    }
+    // Printable ASCII is valid UTF-8.
+    std::str::from_utf8(field)
+        .map_err(|_| DecodeError::new(R::BadUtf8, format!("syslog RFC 5424: {name} is not UTF-8")))
+}
+
+fn nil(field: &str) -> Option<&str> {
+    (field != "-").then_some(field)
+}
+
+fn rfc5424(cur: &mut Cursor<'_>, pri: u64, ctx: &Context<'_>) -> Result<Draft, DecodeError> {
+    let mut attrs = BTreeMap::new();
+    pri_attributes(pri, &mut attrs);
+    let ts_start = cur.pos();
+    let timestamp = header_field(cur, "TIMESTAMP", 64)?;
+    let hostname = header_field(cur, "HOSTNAME", 255)?;
+    let app_name = header_field(cur, "APP-NAME", 48)?;
+    let procid = header_field(cur, "PROCID", 128)?;
+    // MSGID is followed by SP then STRUCTURED-DATA: the record may not end here.
+    let msgid = header_field(cur, "MSGID", 32)?;
+
+    let event_time = match nil(timestamp) {
+        Some(ts) => DateTime::parse_from_rfc3339(ts).map(|t| t.timestamp_millis()).map_err(|e| {
+            DecodeError::new(
+                R::BadValue,
+                format!("syslog RFC 5424: TIMESTAMP {ts:?} at byte {ts_start} is not RFC 3339: {e}"),
+            )
+        })?,
+        None => {
+            // RFC 5424 6.2.3: no time from the originator; the reception time is the best known.
+            attrs.insert("syslog.time_source".into(), Value::from("received_at"));
+            ctx.received_at
+        }
+    };
+    let Some(hostname) = nil(hostname) else {
+        return err(
+            R::MissingField,
+            "syslog RFC 5424: HOSTNAME is the NILVALUE '-': no equipment to attribute the event to",
+        );
+    };
+    if let Some(app) = nil(app_name) {
+        attrs.insert("syslog.app_name".into(), Value::from(app));
+    }
+    if let Some(procid) = nil(procid) {
+        attrs.insert("syslog.procid".into(), Value::from(procid));
+    }
+    let msgid = nil(msgid);
+    if let Some(msgid) = msgid {
+        attrs.insert("syslog.msgid".into(), Value::from(msgid));
+    }
+
+    let params = structured_data(cur)?;
+    let message = if cur.is_empty() {
+        None
+    } else if !cur.eat(b' ') {
+        return err(R::BadValue, format!("syslog RFC 5424: expected a space before MSG at byte {}", cur.pos()));
+    } else {
+        let msg = cur.take_rest();
+        Some(match msg.strip_prefix(BOM) {
+            Some(utf8) => std::str::from_utf8(utf8)
+                .map_err(|e| {
+                    DecodeError::new(
+                        R::BadUtf8,
+                        format!("syslog RFC 5424: MSG starts with a BOM but is not UTF-8: {e}"),
+                    )
+                })?
+                .to_owned(),
+            None => String::from_utf8_lossy(msg).into_owned(),
+        })
+    };
+
+    let subscriber = params
+        .iter()
+        .find(|p| p.name == "subscriber" && !p.value.is_empty())
+        .map(|p| p.value.clone())
+        .or_else(|| message.as_deref().and_then(find_subscriber).map(str::to_owned));
+    let clear = subscriber.as_deref();
+    let mut code = None;
+    for p in &params {
+        if p.name == "subscriber" {
+            continue;
+        }
+        let value = redact(&p.value, clear, ctx.pseudonymiser);
+        if p.name == "code" && code.is_none() && !value.is_empty() {
+            code = Some(value.clone());
+        }
+        let flat = format!("sd.{}", p.name);
+        let key = if attrs.contains_key(&flat) { format!("sd.{}.{}", p.sd_id, p.name) } else { flat };
+        attrs.entry(key).or_insert(Value::from(value));
+    }
+    let (kind, outcome) = msgid
+        .and_then(msgid_kind)
+        .or_else(|| code.as_deref().and_then(code_kind))
+        .unwrap_or((EventKind::Other, Outcome::Info));
+    let message = message.map(|m| redact(&m, clear, ctx.pseudonymiser)).filter(|m| !m.is_empty());
+    let (equipment_id, equipment_key) = equipment(hostname);
+    Ok(Draft {
+        format: Format::Syslog,
+        event_time,
+        equipment_id,
+        equipment_key,
+        kind,
+        outcome,
+        error_code: code,
+        subscriber_clear: subscriber.map(String::into_bytes),
+        message,
+        attributes: attrs,
+    })
+}
+
+struct SdParam {
+    sd_id: String,
+    name: String,
+    value: String,
+}
+
+/// SD-NAME: 1-32 printable US-ASCII except `=`, SP, `]` and `"`.
+fn sd_name(cur: &mut Cursor<'_>, what: &str) -> Result<String, DecodeError> {
+    let start = cur.pos();
+    let name = cur.take_while(|b| (33..=126).contains(&b) && !matches!(b, b'=' | b']' | b'"'));
+    if cur.is_empty() {
+        return err(
+            R::Truncated,
+            format!("syslog RFC 5424: the record ends in the structured data ({what} at byte {start})"),
+        );
+    }
+    if name.is_empty() || name.len() > 32 {
+        return err(
+            R::BadValue,
+            format!("syslog RFC 5424: bad {what} at byte {start}: 1 to 32 printable characters expected"),
+        );
+    }
+    Ok(String::from_utf8_lossy(name).into_owned())
+}
+
+fn expect(cur: &mut Cursor<'_>, byte: u8, what: &str) -> Result<(), DecodeError> {
+    match cur.peek() {
+        None => err(R::Truncated, format!("syslog RFC 5424: the record ends in the structured data, expected {what}")),
+        Some(b) if b == byte => {
+            cur.bump();
+            Ok(())
+        }
+        Some(b) => err(
+            R::BadValue,
+            format!(
+                "syslog RFC 5424: expected {what} at byte {} in the structured data, found {:?}",
+                cur.pos(),
+                char::from(b)
+            ),
+        ),
+    }
+}
+
+/// STRUCTURED-DATA: `-` or one or more `[SD-ID *(SP PARAM-NAME="PARAM-VALUE")]`, values with
+/// `\"`, `\\` and `\]` escaped.
+fn structured_data(cur: &mut Cursor<'_>) -> Result<Vec<SdParam>, DecodeError> {
+    let mut params = Vec::new();
+    match cur.peek() {
+        None => return err(R::Truncated, "syslog RFC 5424: the record ends before STRUCTURED-DATA"),
+        Some(b'-') => {
+            cur.bump();
+            return Ok(params);
+        }
+        Some(b'[') => {}
+        Some(b) => {
+            return err(
+                R::BadValue,
+                format!(
+                    "syslog RFC 5424: STRUCTURED-DATA at byte {} must be '-' or start with '[', found {:?}",
+                    cur.pos(),
+                    char::from(b)
+                ),
+            )
+        }
+    }
+    while cur.eat(b'[') {
+        let sd_id = sd_name(cur, "SD-ID")?;
+        loop {
+            match cur.bump() {
+                Some(b']') => break,
+                Some(b' ') => {}
+                None => {
+                    return err(R::Truncated, format!("syslog RFC 5424: the record ends inside SD-ELEMENT [{sd_id}"))
+                }
+                Some(b) => {
+                    return err(
+                        R::BadValue,
+                        format!(
+                            "syslog RFC 5424: unexpected {:?} at byte {} in SD-ELEMENT [{sd_id}",
+                            char::from(b),
+                            cur.pos().saturating_sub(1)
+                        ),
+                    )
+                }
+            }
+            let name = sd_name(cur, "PARAM-NAME")?;
+            expect(cur, b'=', "'=' after a PARAM-NAME")?;
+            expect(cur, b'"', "'\"' opening a PARAM-VALUE")?;
+            let value_start = cur.pos();
+            let mut value = Vec::new();
+            loop {
+                match cur.bump() {
+                    None => {
+                        return err(
+                            R::Truncated,
+                            format!(
+                                "syslog RFC 5424: the record ends inside the value of {name} (from byte {value_start})"
+                            ),
+                        )
+                    }
+                    Some(b'"') => break,
+                    Some(b'\\') => match cur.peek() {
+                        Some(e @ (b'"' | b'\\' | b']')) => {
+                            cur.bump();
+                            value.push(e);
+                        }
+                        // RFC 5424 6.3.3: any other backslash is kept as is.
+                        _ => value.push(b'\\'),
+                    },
+                    Some(b) => value.push(b),
+                }
+            }
+            let value = String::from_utf8(value).map_err(|e| {
+                DecodeError::new(
+                    R::BadUtf8,
+                    format!(
+                        "syslog RFC 5424: the value of {name} (byte {value_start}) is not UTF-8: {}",
+                        e.utf8_error()
+                    ),
+                )
+            })?;
+            params.push(SdParam { sd_id: sd_id.clone(), name, value });
+        }
+    }
+    Ok(params)
+}
+
+/// The equipment key of a syslog HOSTNAME: an IP literal is an `ip_address`.
+fn equipment(hostname: &str) -> (String, EquipmentKey) {
+    match hostname.parse::<IpAddr>() {
+        Ok(ip) => (ip.to_string(), EquipmentKey::IpAddress),
+        Err(_) => (hostname.to_owned(), EquipmentKey::Hostname),
+    }
+}
+
+/// `Jan`..`Dec` -> 1..12.
+pub(crate) fn month(name: &[u8]) -> Option<u32> {
+    const MONTHS: [&[u8; 3]; 12] =
+        [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
+    MONTHS.iter().position(|m| m.as_slice() == name).and_then(|i| u32::try_from(i + 1).ok())
+}
+
+/// An RFC 3164 timestamp, before its year (and zone) are known.
+struct BsdTime {
+    month: u32,
+    day: u32,
+    year: Option<i32>,
+    hour: u32,
+    minute: u32,
+    second: u32,
+    millis: u32,
+}
+
+/// A fixed-width run of digits.
+fn digits_n(cur: &mut Cursor<'_>, n: usize) -> Option<u32> {
+    let mut v = 0u32;
+    for _ in 0..n {
+        let d = cur.peek().filter(u8::is_ascii_digit)?;
+        cur.bump();
+        v = v * 10 + u32::from(d - b'0');
+    }
+    Some(v)
+}
+
+/// `Mmm dd hh:mm:ss` (day space-padded, zero-padded or bare), with the Cisco extensions: an
+/// optional year after the day and optional `.mmm` milliseconds. `Ok(None)` when the record
+/// does not start with a month name (no timestamp at all).
+fn bsd_time(cur: &mut Cursor<'_>) -> Result<Option<BsdTime>, DecodeError> {
+    let start = cur.pos();
+    let Some(month) = cur.rest().get(..3).and_then(month) else {
+        return Ok(None);
+    };
+    if cur.peek_at(3) != Some(b' ') {
+        return Ok(None);
+    }
+    let bad =
+        |what: &str| DecodeError::new(R::BadValue, format!("syslog RFC 3164: bad TIMESTAMP at byte {start}: {what}"));
+    for _ in 0..4 {
+        cur.bump();
+    }
+    cur.eat(b' ');
+    let day_digits = cur.take_while(|b| b.is_ascii_digit());
+    let day = match ascii_number(day_digits) {
+        Some(d) if day_digits.len() <= 2 && (1..=31).contains(&d) => d as u32,
+        _ => return Err(bad("day of month 1-31 expected")),
+    };
+    if !cur.eat(b' ') {
+        return Err(bad("space expected after the day"));
+    }
+    // Cisco `service timestamps log datetime year`: `Jan  5 2026 10:00:00`.
+    let mut year = None;
+    if cur.peek_at(4) == Some(b' ') {
+        let mark = cur.mark();
+        match digits_n(cur, 4) {
+            Some(y) if cur.eat(b' ') => year = i32::try_from(y).ok(),
+            _ => cur.reset(mark),
+        }
+    }
+    let hour = digits_n(cur, 2).ok_or_else(|| bad("hh:mm:ss expected"))?;
+    let minute = if cur.eat(b':') { digits_n(cur, 2) } else { None }.ok_or_else(|| bad("hh:mm:ss expected"))?;
+    let second = if cur.eat(b':') { digits_n(cur, 2) } else { None }.ok_or_else(|| bad("hh:mm:ss expected"))?;
+    if hour > 23 || minute > 59 || second > 60 {
+        return Err(bad("time of day out of range"));
+    }
+    let mut millis = 0;
+    if cur.peek() == Some(b'.') && cur.peek_at(1).is_some_and(|b| b.is_ascii_digit()) {
+        cur.bump();
+        let frac = cur.take_while(|b| b.is_ascii_digit());
+        for (i, d) in frac.iter().take(3).enumerate() {
+            millis += u32::from(d - b'0') * [100, 10, 1].get(i).copied().unwrap_or(0);
+        }
+    }
+    Ok(Some(BsdTime { month, day, year, hour, minute, second: second.min(59), millis }))
+}
+
+/// The event time of an RFC 3164 timestamp: in the configured zone, in the year of reception
+/// or the one before if the former would be more than `future_tolerance` in the future.
+fn bsd_event_time(t: &BsdTime, ctx: &Context<'_>) -> Result<Millis, DecodeError> {
+    let at = |year: i32| -> Option<Millis> {
+        let date = NaiveDate::from_ymd_opt(year, t.month, t.day)?;
+        let naive = date.and_hms_milli_opt(t.hour, t.minute, t.second, t.millis)?;
+        ctx.timezone.from_local_datetime(&naive).single().map(|dt| dt.timestamp_millis())
+    };
+    let bad_date = |year: i32| {
+        DecodeError::new(
+            R::BadValue,
+            format!("syslog RFC 3164: TIMESTAMP month {} day {} does not exist in {year}", t.month, t.day),
+        )
+    };
+    if let Some(year) = t.year {
+        return at(year).ok_or_else(|| bad_date(year));
+    }
+    let received = ctx.timezone.timestamp_millis_opt(ctx.received_at).single().ok_or_else(|| {
+        DecodeError::new(R::BadValue, format!("received_at {} is out of the supported time range", ctx.received_at))
+    })?;
+    let year = chrono::Datelike::year(&received);
+    match at(year) {
+        Some(ms) if ms <= ctx.received_at.saturating_add(ctx.future_tolerance_ms) => Ok(ms),
+        _ => at(year - 1).ok_or_else(|| bad_date(year - 1)),
+    }
+}
+
+/// `%FACILITY-SEVERITY-MNEMONIC:` -> (facility, severity, mnemonic).
+fn cisco_tag(token: &[u8]) -> Option<(String, u8, String)> {
+    let inner = token.strip_prefix(b"%")?.strip_suffix(b":")?;
+    let text = std::str::from_utf8(inner).ok()?;
+    let (rest, mnemonic) = text.rsplit_once('-')?;
+    let (facility, severity) = rest.rsplit_once('-')?;
+    let ident = |s: &str| {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    };
+    let severity = match severity.as_bytes() {
+        [d @ b'0'..=b'7'] => d - b'0',
+        _ => return None,
+    };
+    (ident(facility) && ident(mnemonic)).then(|| (facility.to_owned(), severity, mnemonic.to_owned()))
+}
+
+/// `TAG:` or `TAG[PID]:` (an RFC 3164 program name).
+fn bsd_tag(token: &[u8]) -> Option<(String, Option<String>)> {
+    let inner = std::str::from_utf8(token.strip_suffix(b":")?).ok()?;
+    let (tag, pid) = match inner.split_once('[') {
+        Some((tag, pid)) => (tag, Some(pid.strip_suffix(']')?.to_owned())),
+        None => (inner, None),
+    };
+    let ok = !tag.is_empty()
+        && tag.len() <= 48
+        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/'));
+    ok.then(|| (tag.to_owned(), pid))
+}
+
+fn token<'a>(cur: &Cursor<'a>) -> &'a [u8] {
+    let rest = cur.rest();
+    let len = rest.iter().position(|b| *b == b' ').unwrap_or(rest.len());
+    rest.get(..len).unwrap_or(&[])
+}
+
+fn skip_token(cur: &mut Cursor<'_>) {
+    cur.take_while(|b| b != b' ');
+    cur.take_while(|b| b == b' ');
+}
+
+/// A Cisco sequence number `1234:`.
+fn seq_number(token: &[u8]) -> Option<u64> {
+    ascii_number(token.strip_suffix(b":")?)
+}
+
+fn rfc3164(cur: &mut Cursor<'_>, pri: Option<u64>, ctx: &Context<'_>) -> Result<Draft, DecodeError> {
+    let mut attrs = BTreeMap::new();
+    pri_attributes(pri.unwrap_or(DEFAULT_PRI), &mut attrs);
+    // Cisco without `service timestamps` hostname: `<189>4711: *Jan  5 10:00:00.123: %...`.
+    if let Some(seq) = seq_number(token(cur)) {
+        attrs.insert("cisco.seq".into(), Value::from(seq));
+        skip_token(cur);
+    }
+    if matches!(cur.peek(), Some(b'*' | b'.')) {
+        // Cisco: `*` the clock was never synchronised, `.` it lost synchronisation.
+        attrs.insert("cisco.clock_unsynced".into(), Value::from(true));
+        cur.bump();
+    }
+    let Some(time) = bsd_time(cur)? else {
+        return err(
+            R::MissingField,
+            format!(
+                "syslog RFC 3164: no TIMESTAMP ('Mmm dd hh:mm:ss') at byte {} (and not RFC 5424: no VERSION after PRI)",
+                cur.pos()
+            ),
+        );
+    };
+    let event_time = bsd_event_time(&time, ctx)?;
+    cur.eat(b':');
+    cur.take_while(|b| b == b' ');
+
+    // HOSTNAME, unless the next token is already a sequence number or a Cisco tag.
+    let mut hostname = None;
+    let first = token(cur);
+    if !first.is_empty() && seq_number(first).is_none() && cisco_tag(first).is_none() && !first.starts_with(b"%") {
+        let host = first.strip_suffix(b":").filter(|h| !h.is_empty()).unwrap_or(first);
+        if let Some(i) = host.iter().position(|b| !(33..=126).contains(b)) {
+            return err(
+                R::BadValue,
+                format!(
+                    "syslog RFC 3164: HOSTNAME has a byte 0x{:02x} that is not printable US-ASCII",
+                    host.get(i).copied().unwrap_or(0)
+                ),
+            );
+        }
+        if host.len() > 255 {
+            return err(R::BadValue, format!("syslog RFC 3164: HOSTNAME is {} bytes long (at most 255)", host.len()));
+        }
+        hostname = Some(String::from_utf8_lossy(host).into_owned());
+        skip_token(cur);
+    }
+    if let Some(seq) = seq_number(token(cur)) {
+        attrs.insert("cisco.seq".into(), Value::from(seq));
+        skip_token(cur);
+    }
+    let mut code = None;
+    let mut kind_outcome = None;
+    let tag = token(cur);
+    if let Some((facility, severity, mnemonic)) = cisco_tag(tag) {
+        let c = format!("{facility}-{mnemonic}");
+        kind_outcome = code_kind(&c);
+        code = Some(c);
+        attrs.insert("cisco.facility".into(), Value::from(facility));
+        attrs.insert("cisco.severity".into(), Value::from(severity));
+        attrs.insert("cisco.mnemonic".into(), Value::from(mnemonic));
+        skip_token(cur);
+    } else if let Some((app, pid)) = bsd_tag(tag) {
+        attrs.insert("syslog.app_name".into(), Value::from(app));
+        if let Some(pid) = pid {
+            attrs.insert("syslog.procid".into(), Value::from(pid));
+        }
+        skip_token(cur);
+    }
+    let text = String::from_utf8_lossy(cur.take_rest());
+    let text = text.trim();
+    let subscriber = find_subscriber(text).map(str::to_owned);
+    let message = Some(redact(text, subscriber.as_deref(), ctx.pseudonymiser)).filter(|m| !m.is_empty());
+
+    let (equipment_id, equipment_key) = match hostname {
+        Some(host) => equipment(&host),
+        None => match ctx.peer.and_then(peer_ip) {
+            Some(ip) => {
+                attrs.insert("syslog.hostname_from".into(), Value::from("peer"));
+                (ip.to_string(), EquipmentKey::IpAddress)
+            }
+            None => {
+                return err(
+                    R::MissingField,
+                    "syslog RFC 3164: no HOSTNAME and no peer address: no equipment to attribute the event to",
+                )
+            }
+        },
+    };
+    let (kind, outcome) = kind_outcome.unwrap_or((EventKind::Other, Outcome::Info));
+    Ok(Draft {
+        format: Format::Syslog,
+        event_time,
+        equipment_id,
+        equipment_key,
+        kind,
+        outcome,
+        error_code: code,
+        subscriber_clear: subscriber.map(String::into_bytes),
+        message,
+        attributes: attrs,
+    })
+}
+
+/// The IP of a peer address `ip:port`, `[v6]:port` or a bare IP.
+fn peer_ip(peer: &str) -> Option<IpAddr> {
+    peer.parse::<std::net::SocketAddr>().map(|s| s.ip()).ok().or_else(|| peer.parse::<IpAddr>().ok())
+}

@@ -1,0 +1,183 @@
+//! RADIUS accounting decoding: Start, Interim-Update and Stop packets built here, attribute
+//! typing (gigawords), equipment keys, and each malformed packet mapped to its reason.
+
+mod common;
+
+use common::*;
+use lux_model::{DeadLetterReason as R, EquipmentKey, Event, EventKind as K, Format, Outcome as O};
+use serde_json::json;
+
+/// An Accounting-Request with `attrs`, its length field computed.
+fn packet(code: u8, attrs: &[(u8, Vec<u8>)]) -> Vec<u8> {
+    let mut p = vec![code, 42, 0, 0];
+    p.extend_from_slice(&[0xAB; 16]);
+    for (t, v) in attrs {
+        p.push(*t);
+        p.push(u8::try_from(v.len() + 2).unwrap_or(255));
+        p.extend_from_slice(v);
+    }
+    let len = u16::try_from(p.len()).unwrap_or(u16::MAX).to_be_bytes();
+    p[2] = len[0];
+    p[3] = len[1];
+    p
+}
+
+fn int(v: u32) -> Vec<u8> {
+    v.to_be_bytes().to_vec()
+}
+
+fn text(v: &str) -> Vec<u8> {
+    v.as_bytes().to_vec()
+}
+
+const T0: u32 = 1_767_607_200; // 2026-01-05T10:00:00Z
+
+fn common_attrs(status: u32) -> Vec<(u8, Vec<u8>)> {
+    vec![
+        (1, text("sub0004711")),
+        (4, vec![10, 0, 0, 1]),
+        (8, vec![100, 64, 3, 7]),
+        (31, text("00:11:22:33:44:55")),
+        (32, text("bng-par001-01")),
+        (40, int(status)),
+        (44, text("S-0001")),
+        (55, int(T0 + status)),
+    ]
+}
+
+fn decode(format: Format, bytes: &[u8]) -> Result<Event, R> {
+    decoder().decode(&raw(format, bytes)).map(|mut v| v.remove(0)).map_err(|e| {
+        assert!(!e.detail.is_empty());
+        e.reason
+    })
+}
+
+#[test]
+fn start_packet() {
+    let bytes = packet(4, &common_attrs(1));
+    let e = decode(Format::Radius, &bytes).unwrap_or_else(|r| panic!("{r:?}"));
+    assert_eq!(e.event_id, lux_model::event_id(&bytes, 0));
+    assert_eq!(e.format, Format::Radius);
+    assert_eq!((e.kind, e.outcome), (K::SessionStart, O::Info));
+    assert_eq!(e.event_time, ms("2026-01-05T10:00:01Z"));
+    assert_eq!((e.equipment_id.as_str(), e.equipment_key), ("bng-par001-01", EquipmentKey::NasIdentifier));
+    assert_eq!(e.error_code, None);
+    assert_eq!(e.message, None);
+    assert_eq!(e.subscriber, Some(decoder().pseudonym(b"sub0004711")));
+    let expected: std::collections::BTreeMap<String, serde_json::Value> = [
+        ("radius.identifier", json!(42)),
+        ("Acct-Status-Type", json!(1)),
+        ("Acct-Status-Type-Name", json!("Start")),
+        ("NAS-IP-Address", json!("10.0.0.1")),
+        ("Framed-IP-Address", json!("100.64.3.7")),
+        ("Calling-Station-Id", json!("00:11:22:33:44:55")),
+        ("Acct-Session-Id", json!("S-0001")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(e.attributes, expected);
+    assert!(!serde_json::to_string(&e).unwrap_or_default().contains("sub0004711"));
+}
+
+#[test]
+fn interim_packet_with_counters() {
+    let mut attrs = common_attrs(3);
+    attrs.extend([(42, int(1_000)), (43, int(2_000)), (46, int(600))]);
+    let e = decode(Format::Radius, &packet(4, &attrs)).unwrap_or_else(|r| panic!("{r:?}"));
+    assert_eq!(e.kind, K::SessionInterim);
+    assert_eq!(e.attributes.get("Acct-Input-Octets"), Some(&json!(1_000)));
+    assert_eq!(e.attributes.get("Acct-Output-Octets"), Some(&json!(2_000)));
+    assert_eq!(e.attributes.get("Acct-Session-Time"), Some(&json!(600)));
+    assert_eq!(e.attributes.get("Acct-Status-Type-Name"), Some(&json!("Interim-Update")));
+}
+
+#[test]
+fn stop_packet_with_gigawords_and_terminate_cause() {
+    let mut attrs = common_attrs(2);
+    attrs.extend([
+        (42, int(5)),
+        (52, int(2)),
+        (43, int(u32::MAX)),
+        (53, int(1)),
+        (46, int(3_600)),
+        (49, int(2)),
+        (26, vec![0, 0, 0x0a, 0x4c, 1, 3, 7]),
+    ]);
+    let e = decode(Format::Radius, &packet(4, &attrs)).unwrap_or_else(|r| panic!("{r:?}"));
+    assert_eq!((e.kind, e.outcome), (K::SessionStop, O::Info));
+    assert_eq!(e.error_code.as_deref(), Some("RADIUS-TC-2"));
+    assert_eq!(e.attributes.get("Acct-Input-Octets"), Some(&json!(2u64 * (1 << 32) + 5)));
+    assert_eq!(e.attributes.get("Acct-Output-Octets"), Some(&json!((1u64 << 32) + u64::from(u32::MAX))));
+    assert_eq!(e.attributes.get("Acct-Input-Gigawords"), None, "folded into the 64-bit total");
+    assert_eq!(e.attributes.get("Acct-Terminate-Cause"), Some(&json!(2)));
+    assert_eq!(e.attributes.get("Acct-Session-Time"), Some(&json!(3_600)));
+    assert_eq!(e.attributes.get("radius.attr.26"), Some(&json!("00000a4c010307")));
+    assert_eq!(e.attributes.get("User-Name"), None);
+}
+
+#[test]
+fn equipment_falls_back_to_nas_ip_and_time_to_reception() {
+    let attrs: Vec<_> = common_attrs(1).into_iter().filter(|(t, _)| *t != 32 && *t != 55).collect();
+    let e = decode(Format::Radius, &packet(4, &attrs)).unwrap_or_else(|r| panic!("{r:?}"));
+    assert_eq!((e.equipment_id.as_str(), e.equipment_key), ("10.0.0.1", EquipmentKey::NasIpAddress));
+    assert_eq!(e.event_time, received());
+    assert_eq!(e.attributes.get("radius.time_source"), Some(&json!("received_at")));
+    // No User-Name: no subscriber. Accounting-On: the NAS rebooted.
+    let attrs: Vec<_> = common_attrs(7).into_iter().filter(|(t, _)| *t != 1).collect();
+    let e = decode(Format::Radius, &packet(4, &attrs)).unwrap_or_else(|r| panic!("{r:?}"));
+    assert_eq!((e.kind, e.subscriber), (K::Reboot, None));
+}
+
+#[test]
+fn auto_sniffs_radius_and_padding_is_ignored() {
+    let bytes = packet(4, &common_attrs(1));
+    assert_eq!(decode(Format::Auto, &bytes).map(|e| (e.format, e.kind)), Ok((Format::Radius, K::SessionStart)));
+    let mut padded = bytes.clone();
+    padded.extend_from_slice(&[0, 0, 0]);
+    assert_eq!(decode(Format::Radius, &padded).map(|e| e.kind), Ok(K::SessionStart), "RFC 2865: padding ignored");
+    assert_eq!(decode(Format::Auto, &padded).err(), Some(R::UnknownFormat), "auto needs an exact length");
+}
+
+#[test]
+fn malformed_packets_map_to_reasons() {
+    let good = packet(4, &common_attrs(1));
+    let with_len = |len: u16| {
+        let mut p = good.clone();
+        p[2..4].copy_from_slice(&len.to_be_bytes());
+        p
+    };
+    let without = |t: u8| packet(4, &common_attrs(1).into_iter().filter(|(x, _)| *x != t).collect::<Vec<_>>());
+    let with = |extra: (u8, Vec<u8>)| {
+        let mut a = common_attrs(1);
+        a.push(extra);
+        packet(4, &a)
+    };
+    let mut bad_attr_len = good.clone();
+    bad_attr_len[21] = 1; // User-Name's length byte
+    let mut overrun = good.clone();
+    overrun[21] = 200;
+    let mut no_room = with_len(u16::try_from(good.len() + 1).unwrap_or(0));
+    no_room.push(1);
+    let cases: Vec<(&str, Vec<u8>, R)> = vec![
+        ("shorter than the header", good[..19].to_vec(), R::Truncated),
+        ("Access-Request", packet(1, &common_attrs(1)), R::UnknownFormat),
+        ("Accounting-Response", packet(5, &[]), R::UnknownFormat),
+        ("length under 20", with_len(19), R::BadLength),
+        ("length over 4096", with_len(5000), R::BadLength),
+        ("length over the datagram", with_len(u16::try_from(good.len() + 10).unwrap_or(0)), R::Truncated),
+        ("attribute length 1", bad_attr_len, R::BadLength),
+        ("attribute past the end", overrun, R::Truncated),
+        ("attribute header cut", no_room, R::Truncated),
+        ("integer of 3 bytes", with((46, vec![0, 0, 1])), R::BadLength),
+        ("address of 5 bytes", with((8, vec![1, 2, 3, 4, 5])), R::BadLength),
+        ("empty text", with((44, vec![])), R::BadLength),
+        ("no Acct-Status-Type", without(40), R::MissingField),
+        ("no NAS id", packet(4, &[(40, int(1)), (1, text("u"))]), R::MissingField),
+        ("NAS-Identifier not UTF-8", packet(4, &[(40, int(1)), (32, vec![0xFF, 0xFE])]), R::BadUtf8),
+        ("two Acct-Status-Type", with((40, int(2))), R::BadValue),
+    ];
+    for (name, bytes, expected) in cases {
+        assert_eq!(decode(Format::Radius, &bytes).err(), Some(expected), "{name}");
+    }
+}

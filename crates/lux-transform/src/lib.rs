@@ -1,0 +1,128 @@
+//! The transform stage: reads the `raw` topic, decodes each record into canonical events
+//! (`lux-decode`), joins them with the reference data (`lux-reference`) and writes them to the
+//! `enriched` topic, keyed by equipment. A record that cannot be decoded goes to the
+//! `deadletter` topic with its typed reason and its original bytes: nothing disappears.
+//!
+//! The stage is stateless: exactly-once comes from the runner committing each batch's outputs
+//! together with its input offsets.
+
+use lux_decode::{DecodeConfig, Decoder};
+use lux_log::StoredRecord;
+use lux_model::{schema, DeadLetter, DeadLetterReason, Payload, RawRecord};
+use lux_reference::Snapshot;
+use lux_stage::{Context, Processor};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// The transform stage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransformConfig {
+    /// How raw records are decoded.
+    pub decode: DecodeConfig,
+    /// The key of the keyed hash that pseudonymises subscriber ids (at least 16 characters).
+    /// Keep it secret: whoever has it can test guesses of subscriber ids. When absent, LUX
+    /// generates a random key once and keeps it in `<data_dir>/secrets/subscriber.key`.
+    /// Set it with the environment variable `LUX_TRANSFORM__SUBSCRIBER_KEY` rather than in a file
+    /// under version control. It is never logged.
+    pub subscriber_key: Option<String>,
+}
+
+impl TransformConfig {
+    pub fn validate(&self, prefix: &str) -> Vec<lux_model::ConfigProblem> {
+        let mut problems = self.decode.validate(&format!("{prefix}decode."));
+        if let Some(key) = &self.subscriber_key {
+            if key.len() < 16 {
+                problems.push(lux_model::ConfigProblem::new(
+                    format!("{prefix}subscriber_key"),
+                    "must be at least 16 characters long (a short key makes pseudonyms guessable)",
+                ));
+            }
+        }
+        problems
+    }
+}
+
+/// Topic names the stage reads and writes.
+#[derive(Debug, Clone)]
+pub struct TransformTopics {
+    pub raw: String,
+    pub enriched: String,
+    pub deadletter: String,
+}
+
+/// The transform stage, ready to run.
+pub struct TransformStage {
+    decoder: Decoder,
+    reference: Arc<Snapshot>,
+    topics: TransformTopics,
+}
+
+impl TransformStage {
+    pub fn new(config: &TransformConfig, subscriber_key: &[u8], reference: Arc<Snapshot>, topics: TransformTopics) -> Self {
+        TransformStage { decoder: Decoder::new(&config.decode, subscriber_key), reference, topics }
+    }
+
+    fn dead_letter(&self, record: &StoredRecord, raw: Option<&RawRecord>, reason: DeadLetterReason, detail: String, ctx: &mut Context) -> anyhow::Result<()> {
+        let letter = DeadLetter {
+            schema: schema::DEADLETTER.to_owned(),
+            reason,
+            detail,
+            stage: "transform".to_owned(),
+            origin: format!("{}/{}/{}", record.topic, record.partition, record.offset),
+            source: raw.map(|r| r.source.clone()),
+            format: raw.map(|r| r.format),
+            received_at: raw.map(|r| r.received_at),
+            peer: raw.and_then(|r| r.peer.clone()),
+            payload: match raw {
+                Some(raw) => raw.payload.clone(),
+                None => Payload(record.value.clone()),
+            },
+        };
+        let key = record.key.clone().unwrap_or_default();
+        ctx.emit(&self.topics.deadletter, &key, record.timestamp_ms, serde_json::to_vec(&letter)?);
+        Ok(())
+    }
+}
+
+impl Processor for TransformStage {
+    fn name(&self) -> &str {
+        "transform"
+    }
+
+    fn inputs(&self) -> Vec<String> {
+        vec![self.topics.raw.clone()]
+    }
+
+    fn outputs(&self) -> Vec<String> {
+        vec![self.topics.enriched.clone(), self.topics.deadletter.clone()]
+    }
+
+    fn restore(&mut self, _state: Vec<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn process(&mut self, record: &StoredRecord, ctx: &mut Context) -> anyhow::Result<()> {
+        let raw: RawRecord = match serde_json::from_slice(&record.value) {
+            Ok(raw) => raw,
+            Err(error) => {
+                return self.dead_letter(record, None, DeadLetterReason::BadRecord, format!("not a LUX raw record: {error}"), ctx)
+            }
+        };
+        match self.decoder.decode(&raw) {
+            Ok(events) => {
+                for event in events {
+                    let enriched = self.reference.enrich(event);
+                    let key = enriched.equipment_key().as_bytes().to_vec();
+                    ctx.emit(&self.topics.enriched, &key, enriched.event.event_time, serde_json::to_vec(&enriched)?);
+                }
+                Ok(())
+            }
+            Err(error) => self.dead_letter(record, Some(&raw), error.reason, error.detail, ctx),
+        }
+    }
+
+    fn end_batch(&mut self, _ctx: &mut Context) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
