@@ -30,7 +30,7 @@ pub struct AlarmConfig {
     #[schemars(with = "String")]
     pub idle_timeout: Duration,
     /// Most (rule, group) keys tracked at once. Events of a new group beyond it are counted as
-    /// overflow (`lux_alarm_overflow_events`) and not tracked.
+    /// overflow events and not tracked.
     pub max_groups: usize,
     /// The threshold rules. Each counts failures per group in a sliding window.
     pub rules: Vec<RuleConfig>,

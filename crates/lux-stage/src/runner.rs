@@ -87,7 +87,7 @@ pub fn run_processor(
             positions.push((tp, committed));
         }
     }
-    tracing::info!(stage = %name, ?positions, "stage started");
+    tracing::debug!(stage = %name, ?positions, "stage started");
     let per_partition = (options.max_batch / positions.len().max(1)).max(1);
     let mut ctx = Context::default();
     let mut last_tick = Instant::now();

@@ -1,0 +1,228 @@
+//! `lux`: the one binary of LUX. Each stage of the pipeline is a subcommand; `lux run` runs them
+//! all in one process. See the README for the data flow and the configuration reference.
+
+mod config;
+mod docs;
+mod plan;
+mod run;
+mod topic;
+
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// LUX turns the raw logs of network equipment into enriched events, alarms and QoE indicators,
+/// in real time.
+#[derive(Parser)]
+#[command(name = "lux", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct ConfigArg {
+    /// The TOML configuration file (defaults serve the demo when absent).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Clone)]
+struct DataDirArg {
+    /// Where the embedded central log lives (overrides `log.data_dir`).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every stage (demo generator, transform, alarm) in one process on the embedded log.
+    Run {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        data_dir: DataDirArg,
+        /// Stop by itself after this long (e.g. `30s`); otherwise run until SIGINT/SIGTERM.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        stop_after: Option<std::time::Duration>,
+    },
+    /// Generate the demo operator's reference data and traffic (files, stdout, UDP/TCP).
+    Generate {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        args: lux_generate::GenerateArgs,
+    },
+    /// Validate a configuration file: every problem with its key and line; non-zero exit if any.
+    Check {
+        /// The configuration file.
+        file: PathBuf,
+    },
+    /// Print the pipeline's topology: stages, topics, partitions, rules.
+    Plan {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// `text`, `dot` (Graphviz) or `mermaid`.
+        #[arg(long, value_enum, default_value = "text")]
+        format: plan::PlanFormat,
+    },
+    /// Look inside the central log.
+    Topic {
+        #[command(subcommand)]
+        command: TopicCommand,
+    },
+    /// The configuration reference and defaults.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TopicCommand {
+    /// List the topics with their partitions and record counts.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        data_dir: DataDirArg,
+    },
+    /// Print a topic's records from the beginning as JSON lines, then exit (or `--follow`).
+    Read {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        data_dir: DataDirArg,
+        #[command(flatten)]
+        args: topic::ReadArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the Markdown reference of every configuration key (generated from the code).
+    Reference {
+        /// Replace the reference section of this file (the README) instead of printing.
+        #[arg(long, value_name = "FILE")]
+        write: Option<PathBuf>,
+    },
+    /// Print the default configuration as TOML.
+    Defaults,
+}
+
+fn load_config(arg: &ConfigArg) -> Result<config::LuxConfig, ExitCode> {
+    config::load(arg.config.as_deref(), std::env::vars()).map_err(|errors| {
+        eprint!("{errors}");
+        ExitCode::from(2)
+    })
+}
+
+fn data_dir(config: &config::LuxConfig, arg: &DataDirArg) -> PathBuf {
+    arg.data_dir.clone().unwrap_or_else(|| config.log.data_dir.clone())
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// SIGINT/SIGTERM set `stop`; a second one exits at once.
+fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())?;
+        signal_hook::flag::register(signal, stop.clone())?;
+    }
+    Ok(stop)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { config, data_dir: dir, stop_after } => {
+            init_tracing("info");
+            let config = match load_config(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let options = run::RunOptions { data_dir: data_dir(&config, &dir), stop_after };
+            stop_on_signals().and_then(|stop| run::run(config, options, stop))
+        }
+        Command::Generate { config, args } => {
+            init_tracing("warn");
+            match load_config(&config) {
+                Ok(c) => lux_generate::run(c.generator, &args),
+                Err(code) => return code,
+            }
+        }
+        Command::Check { file } => {
+            return match config::load(Some(&file), std::env::vars()) {
+                Ok(_) => {
+                    println!("{}: OK", file.display());
+                    ExitCode::SUCCESS
+                }
+                Err(errors) => {
+                    eprint!("{errors}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Plan { config, format } => match load_config(&config) {
+            Ok(c) => {
+                print!("{}", plan::render(&c, format));
+                Ok(())
+            }
+            Err(code) => return code,
+        },
+        Command::Topic { command } => {
+            init_tracing("warn");
+            match command {
+                TopicCommand::List { config, data_dir: dir } => match load_config(&config) {
+                    Ok(c) => topic::list(&data_dir(&c, &dir), &mut std::io::stdout().lock()),
+                    Err(code) => return code,
+                },
+                TopicCommand::Read { config, data_dir: dir, args } => match load_config(&config) {
+                    Ok(c) => stop_on_signals()
+                        .and_then(|stop| topic::read(&data_dir(&c, &dir), &args, &stop, &mut std::io::stdout().lock()).map(|_| ())),
+                    Err(code) => return code,
+                },
+            }
+        }
+        Command::Config { command } => match command {
+            ConfigCommand::Reference { write: None } => {
+                print!("{}", docs::config_reference());
+                Ok(())
+            }
+            ConfigCommand::Reference { write: Some(path) } => write_reference(&path),
+            ConfigCommand::Defaults => toml::to_string_pretty(&config::LuxConfig::default())
+                .map(|text| print!("{text}"))
+                .map_err(anyhow::Error::from),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // A closed stdout (`lux topic read raw | head`) is not an error.
+            if error.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn write_reference(path: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path)?;
+    let updated = docs::update_readme(&text).ok_or_else(|| {
+        anyhow::anyhow!("{} has no configuration reference markers ({} ... {})", path.display(), docs::START_MARKER, docs::END_MARKER)
+    })?;
+    std::fs::write(path, updated)?;
+    Ok(())
+}

@@ -1,0 +1,284 @@
+//! `lux run`: every stage of the pipeline in one process, on the embedded central log.
+//!
+//! ```text
+//! generator ──► [raw] ──► transform ──► [enriched] ──► alarm ──► [alarms]
+//!                             └──────────► [deadletter] ◄──┘
+//! ```
+//!
+//! Each stage runs on its own thread with its own runner; they meet only in the log. SIGINT or
+//! SIGTERM stops every stage after its current batch is committed; a second signal exits at
+//! once (still safe: an uncommitted batch is simply processed again on the next start).
+
+use crate::config::LuxConfig;
+use anyhow::Context as _;
+use lux_alarm::stage::{AlarmStage, AlarmTopics};
+use lux_generate::source::GeneratorSource;
+use lux_log::embedded::EmbeddedLog;
+use lux_log::CentralLog;
+use lux_stage::{run_processor, run_source, RunnerOptions, StageMetrics, StageSnapshot};
+use lux_transform::{TransformStage, TransformTopics};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A stage as `lux plan` shows it.
+pub struct StagePlan {
+    pub name: String,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    pub detail: String,
+}
+
+/// The stages and topics `lux run` wires from a configuration.
+pub struct Topology {
+    pub partitions: u32,
+    pub raw: String,
+    pub enriched: String,
+    pub deadletter: String,
+    pub alarms: String,
+    pub topics: Vec<String>,
+    pub stages: Vec<StagePlan>,
+}
+
+impl Topology {
+    pub fn of(config: &LuxConfig) -> Topology {
+        let log = &config.log;
+        let (raw, enriched, deadletter, alarms) = (log.topic("raw"), log.topic("enriched"), log.topic("deadletter"), log.topic("alarms"));
+        let mut stages = Vec::new();
+        if config.run.generator {
+            stages.push(StagePlan {
+                name: "generator".into(),
+                inputs: vec![],
+                outputs: vec![raw.clone()],
+                detail: format!(
+                    "demo traffic: {} equipment, {} events/s, seed {}",
+                    config.generator.equipment, config.generator.rate, config.generator.seed
+                ),
+            });
+        }
+        stages.push(StagePlan {
+            name: "transform".into(),
+            inputs: vec![raw.clone()],
+            outputs: vec![enriched.clone(), deadletter.clone()],
+            detail: "decode (syslog RFC 5424/3164, RADIUS accounting) + enrich (reference data)".into(),
+        });
+        stages.push(StagePlan {
+            name: "alarm".into(),
+            inputs: vec![enriched.clone()],
+            outputs: vec![alarms.clone(), deadletter.clone()],
+            detail: format!("{} sliding-window rule(s)", config.alarm.rules.len()),
+        });
+        Topology {
+            partitions: log.partitions,
+            topics: vec![raw.clone(), enriched.clone(), deadletter.clone(), alarms.clone()],
+            raw,
+            enriched,
+            deadletter,
+            alarms,
+            stages,
+        }
+    }
+}
+
+/// Options of `lux run` from the command line.
+pub struct RunOptions {
+    pub data_dir: PathBuf,
+    /// Stop by itself after this long (demos, tests).
+    pub stop_after: Option<Duration>,
+}
+
+/// The subscriber-pseudonymisation key: from config, or generated once into the data directory.
+fn subscriber_key(config: &LuxConfig, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    if let Some(key) = &config.transform.subscriber_key {
+        return Ok(key.as_bytes().to_vec());
+    }
+    let path = data_dir.join("secrets").join("subscriber.key");
+    match std::fs::read(&path) {
+        Ok(key) if key.len() >= 16 => return Ok(key),
+        Ok(_) => anyhow::bail!("{} is shorter than 16 bytes; delete it to have a new key generated", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let dir = path.parent().unwrap_or(data_dir);
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    write_private(&path, key.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated a new subscriber pseudonymisation key");
+    Ok(key.into_bytes())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
+}
+
+/// Loads the reference data: the configured directory, or the demo referential (generated into
+/// the data directory on first use).
+fn reference(config: &LuxConfig, data_dir: &Path, network: &lux_generate::Network) -> anyhow::Result<lux_reference::Snapshot> {
+    let dir = match &config.reference.dir {
+        Some(dir) => dir.clone(),
+        None => {
+            let dir = data_dir.join("reference");
+            if !dir.join("equipment.csv").exists() {
+                network.write_csv(&dir).with_context(|| format!("cannot write the demo reference data to {}", dir.display()))?;
+                tracing::info!(dir = %dir.display(), "wrote the demo reference data");
+            }
+            dir
+        }
+    };
+    lux_reference::Snapshot::load_csv_dir(&dir).map_err(|problems| {
+        let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+        anyhow::anyhow!("the reference data in {} is invalid ({} problem(s)):\n{}", dir.display(), problems.len(), list.join("\n"))
+    })
+}
+
+pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    let topology = Topology::of(&config);
+    let data_dir = options.data_dir.clone();
+    let log: Arc<dyn CentralLog> = Arc::new(EmbeddedLog::open(&data_dir, config.log.durability)?);
+    // The simulation's time 0: recorded by the first run, so that a resumed run continues the
+    // same traffic (and the same demo referential, whose interventions are placed around it).
+    let start_ms = match lux_generate::source::recorded_start_ms(&log.load_state("generator")?) {
+        Some(start) => start,
+        None => match &config.generator.start {
+            Some(_) => config.generator.start_ms()?,
+            None => {
+                let now = chrono::Utc::now().timestamp_millis();
+                now - now.rem_euclid(1000)
+            }
+        },
+    };
+    let network = lux_generate::Network::generate_at(&config.generator, start_ms)?;
+    let snapshot = Arc::new(reference(&config, &data_dir, &network)?);
+    tracing::info!(version = snapshot.version(), "reference data loaded");
+    let key = subscriber_key(&config, &data_dir)?;
+    let runner = RunnerOptions { partitions: config.log.partitions, deadletter_topic: topology.deadletter.clone(), ..Default::default() };
+
+    let mut threads: Vec<(String, Arc<StageMetrics>, std::thread::JoinHandle<anyhow::Result<()>>)> = Vec::new();
+    let spawn = |name: &str, metrics: Arc<StageMetrics>, f: Box<dyn FnOnce() -> anyhow::Result<()> + Send>| {
+        let stop = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("lux-{name}"))
+            .spawn(move || {
+                let result = f();
+                if result.is_err() {
+                    // One stage failing stops the others cleanly.
+                    stop.store(true, Ordering::Relaxed);
+                }
+                result
+            })
+            .map_err(anyhow::Error::from);
+        (name.to_owned(), metrics, handle)
+    };
+
+    if config.run.generator {
+        let incidents = network.incidents(&config.generator, start_ms)?;
+        write_incidents(&data_dir.join("generator").join("incidents.json"), &incidents)?;
+        for incident in &incidents {
+            tracing::info!(
+                scope = ?incident.scope,
+                target = %incident.target,
+                start = %lux_model::format_rfc3339_millis(incident.start),
+                end = %lux_model::format_rfc3339_millis(incident.end),
+                "the generator injects an incident"
+            );
+        }
+        let source = GeneratorSource::new(&config.generator, &network, topology.raw.clone(), start_ms)?;
+        let metrics = Arc::new(StageMetrics::default());
+        let (log, runner, m, stop) = (log.clone(), runner.clone(), metrics.clone(), stop.clone());
+        let (name, metrics, handle) = spawn("generator", metrics, Box::new(move || run_source(log, Box::new(source), runner, m, stop)));
+        threads.push((name, metrics, handle?));
+    }
+    {
+        let topics = TransformTopics { raw: topology.raw.clone(), enriched: topology.enriched.clone(), deadletter: topology.deadletter.clone() };
+        let stage = TransformStage::new(&config.transform, &key, snapshot.clone(), topics);
+        let metrics = Arc::new(StageMetrics::default());
+        let (log, runner, m, stop) = (log.clone(), runner.clone(), metrics.clone(), stop.clone());
+        let (name, metrics, handle) = spawn("transform", metrics, Box::new(move || run_processor(log, Box::new(stage), runner, m, stop)));
+        threads.push((name, metrics, handle?));
+    }
+    {
+        let topics = AlarmTopics { enriched: topology.enriched.clone(), alarms: topology.alarms.clone(), deadletter: topology.deadletter.clone() };
+        let stage = AlarmStage::new(&config.alarm, config.log.partitions, topics).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let metrics = Arc::new(StageMetrics::default());
+        let (log, runner, m, stop) = (log.clone(), runner.clone(), metrics.clone(), stop.clone());
+        let (name, metrics, handle) = spawn("alarm", metrics, Box::new(move || run_processor(log, Box::new(stage), runner, m, stop)));
+        threads.push((name, metrics, handle?));
+    }
+
+    eprintln!(
+        "lux: running {} stage(s) on the embedded log in {} (Ctrl-C to stop)",
+        threads.len(),
+        data_dir.display()
+    );
+    let started = Instant::now();
+    let interval = config.run.summary_interval;
+    let mut last_print = Instant::now();
+    let mut previous: Vec<StageSnapshot> = threads.iter().map(|(_, m, _)| m.snapshot()).collect();
+    while !stop.load(Ordering::Relaxed) && !threads.iter().all(|(_, _, h)| h.is_finished()) {
+        std::thread::sleep(Duration::from_millis(100));
+        if options.stop_after.is_some_and(|d| started.elapsed() >= d) {
+            stop.store(true, Ordering::Relaxed);
+        }
+        if !interval.is_zero() && last_print.elapsed() >= interval {
+            let elapsed = last_print.elapsed().as_secs_f64();
+            last_print = Instant::now();
+            let now: Vec<StageSnapshot> = threads.iter().map(|(_, m, _)| m.snapshot()).collect();
+            eprintln!("{}", summary_line(&threads.iter().map(|(n, _, _)| n.as_str()).collect::<Vec<_>>(), &previous, &now, elapsed));
+            previous = now;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut failures = Vec::new();
+    for (name, _, handle) in threads {
+        match handle.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => failures.push(format!("stage {name} failed: {error:#}")),
+            Err(_) => failures.push(format!("stage {name} crashed (a bug: please report it)")),
+        }
+    }
+    if !failures.is_empty() {
+        anyhow::bail!("{}", failures.join("\n"));
+    }
+    eprintln!("lux: stopped cleanly; every batch in hand was committed. The next `lux run` resumes from here.");
+    Ok(())
+}
+
+/// Writes the incidents the generator injects, for operators (and tests) to compare the alarms with.
+fn write_incidents(path: &Path, incidents: &[lux_generate::ResolvedIncident]) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(path, serde_json::to_vec_pretty(incidents)?).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// `12:00:05 | generator 2000/s | transform 1998/s lag 12 | alarm 1998/s lag 0 | dead letters 0 | active alarms 1`
+fn summary_line(names: &[&str], before: &[StageSnapshot], now: &[StageSnapshot], seconds: f64) -> String {
+    let mut parts = vec![chrono::Utc::now().format("%H:%M:%S").to_string()];
+    let mut dead = 0;
+    let mut gauge = None;
+    for ((name, b), n) in names.iter().zip(before).zip(now) {
+        dead += n.dead_letters;
+        if *name == "generator" {
+            parts.push(format!("{name} {:.0}/s", (n.records_out - b.records_out) as f64 / seconds));
+        } else {
+            parts.push(format!("{name} {:.0}/s lag {}", (n.records_in - b.records_in) as f64 / seconds, n.lag));
+        }
+        if *name == "alarm" {
+            gauge = Some(n.gauge);
+        }
+    }
+    parts.push(format!("dead letters {dead}"));
+    if let Some(active) = gauge {
+        parts.push(format!("active alarms {active}"));
+    }
+    parts.join(" | ")
+}
