@@ -88,12 +88,12 @@ fn same_seed_gives_byte_identical_files() {
         packets += 1;
     }
     assert_eq!(packets, summary.radius_records);
-    // 5 s at midnight (~0.77 x 2000/s), plus the incident from 10 s: not reached.
+    // 5 s at midnight (~0.77 x 2000/s), plus 3 s of the incident (from 2 s).
     assert!((6_000..9_000).contains(&summary.records()), "{}", summary.records());
     let incidents: serde_json::Value =
         serde_json::from_slice(&std::fs::read(a.path().join("incidents.json")).unwrap()).unwrap();
     assert_eq!(incidents[0]["scope"], "site");
-    assert_eq!(incidents[0]["start"], "2026-01-05T00:00:10.000Z");
+    assert_eq!(incidents[0]["start"], "2026-01-05T00:00:02.000Z");
 }
 
 #[test]

@@ -184,12 +184,12 @@ fn incident_targets_default_and_explicit() {
     assert_eq!(incidents[2].target, "LYO-001");
     assert_eq!(incidents[3].target, "olt-par001-01");
     assert_eq!(incidents[3].equipment_count, 1);
-    assert_eq!(incidents[0].start, net.start_ms + 10_000);
-    assert_eq!(incidents[0].end, net.start_ms + 610_000);
+    assert_eq!(incidents[0].start, net.start_ms + 2_000);
+    assert_eq!(incidents[0].end, net.start_ms + 602_000);
     let json = serde_json::to_value(&incidents[0]).unwrap();
     assert_eq!(json["scope"], "site");
-    assert_eq!(json["start"], "2026-01-05T00:00:10.000Z");
-    assert_eq!(json["end"], "2026-01-05T00:10:10.000Z");
+    assert_eq!(json["start"], "2026-01-05T00:00:02.000Z");
+    assert_eq!(json["end"], "2026-01-05T00:10:02.000Z");
 
     cfg.incidents = vec![IncidentConfig { target: Some("NOWHERE-1".into()), ..IncidentConfig::default() }];
     match Network::generate(&cfg) {
