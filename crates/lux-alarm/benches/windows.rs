@@ -72,7 +72,8 @@ fn windows(c: &mut Criterion) {
     let mut group = c.benchmark_group("alarm_engine");
     group.throughput(Throughput::Elements(EVENTS as u64));
     group.sample_size(20);
-    for (name, persist) in [("on_event+advance/10k_groups", false), ("on_event+advance+take_changes/10k_groups", true)] {
+    for (name, persist) in [("on_event+advance/10k_groups", false), ("on_event+advance+take_changes/10k_groups", true)]
+    {
         group.bench_function(name, |b| {
             b.iter_batched(
                 || AlarmEngine::new(&cfg, &[0, 1, 2]).expect("valid config"),

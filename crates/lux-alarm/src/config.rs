@@ -132,10 +132,7 @@ impl AlarmConfig {
         for (i, rule) in self.rules.iter().enumerate() {
             let rp = format!("{p}rules[{i}].");
             if !rule.name.is_empty() && !names.insert(rule.name.as_str()) {
-                problems.push(ConfigProblem::new(
-                    format!("{rp}name"),
-                    format!("duplicate rule name {:?}", rule.name),
-                ));
+                problems.push(ConfigProblem::new(format!("{rp}name"), format!("duplicate rule name {:?}", rule.name)));
             }
             problems.extend(rule.validate(&rp));
         }
@@ -198,10 +195,7 @@ impl RuleConfig {
                 ),
             );
         } else if window / slide > MAX_PANES_PER_WINDOW {
-            problem(
-                "window",
-                format!("must be at most {MAX_PANES_PER_WINDOW} slides long, not {}", window / slide),
-            );
+            problem("window", format!("must be at most {MAX_PANES_PER_WINDOW} slides long, not {}", window / slide));
         }
         if self.threshold == 0 {
             problem("threshold", "must be at least 1".to_owned());
@@ -212,10 +206,7 @@ impl RuleConfig {
             }
         }
         if !SEVERITIES.contains(&self.severity.as_str()) {
-            problem(
-                "severity",
-                format!("unknown severity {:?} (known: {})", self.severity, SEVERITIES.join(", ")),
-            );
+            problem("severity", format!("unknown severity {:?} (known: {})", self.severity, SEVERITIES.join(", ")));
         }
         problems
     }
@@ -297,7 +288,18 @@ mod tests {
         assert_eq!(keys(&problems), expected.iter().map(String::as_str).collect::<Vec<_>>());
 
         bad.slide = Duration::from_millis(500);
-        assert_eq!(keys(&bad.validate("r.")), vec!["r.filter.colour", "r.filter.site", "r.group_by[1]", "r.group_by[2]", "r.slide", "r.clear", "r.severity"]);
+        assert_eq!(
+            keys(&bad.validate("r.")),
+            vec![
+                "r.filter.colour",
+                "r.filter.site",
+                "r.group_by[1]",
+                "r.group_by[2]",
+                "r.slide",
+                "r.clear",
+                "r.severity"
+            ]
+        );
         bad.slide = Duration::from_secs(1);
         bad.window = Duration::from_secs(1001);
         assert!(bad.validate("r").iter().any(|p| p.key == "r.window" && p.message.contains("1000")));

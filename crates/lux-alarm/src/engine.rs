@@ -407,9 +407,7 @@ impl AlarmEngine {
                 }
             }
         }
-        out.sort_by(|a, b| {
-            (a.window_end, &a.rule, &a.group_key).cmp(&(b.window_end, &b.rule, &b.group_key))
-        });
+        out.sort_by(|a, b| (a.window_end, &a.rule, &a.group_key).cmp(&(b.window_end, &b.rule, &b.group_key)));
         out
     }
 
@@ -527,9 +525,10 @@ impl AlarmEngine {
                 if !entry.panes.iter().zip(entry.panes.iter().skip(1)).all(|(a, b)| a.index < b.index) {
                     return Err(format!("alarm state entry {shown:?}: panes are not in increasing order"));
                 }
-                let found = self.rules.iter().position(|r| {
-                    r.name == entry.rule && r.slide_ms == entry.slide_ms && r.group_by == entry.group_by
-                });
+                let found = self
+                    .rules
+                    .iter()
+                    .position(|r| r.name == entry.rule && r.slide_ms == entry.slide_ms && r.group_by == entry.group_by);
                 let Some(ri) = found else {
                     self.obsolete.push(key);
                     continue;
@@ -596,14 +595,7 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 /// Evaluates the windows of one group ending at indices in `(from, to]`, appending the alarm
 /// records to `out`. Returns whether the group's alarm state changed.
-fn evaluate_group(
-    rule: &Rule,
-    key: &str,
-    group: &mut Group,
-    from: Option<i64>,
-    to: i64,
-    out: &mut Vec<Alarm>,
-) -> bool {
+fn evaluate_group(rule: &Rule, key: &str, group: &mut Group, from: Option<i64>, to: i64, out: &mut Vec<Alarm>) -> bool {
     let extra = match (&group.alarm, from) {
         (Some(_), Some(f)) => Some(f.saturating_add(1)),
         _ => None,

@@ -62,7 +62,12 @@ impl Processor for AlarmStage {
                     peer: None,
                     payload: Payload(record.value.clone()),
                 };
-                ctx.emit(&self.topics.deadletter, record.key.as_deref().unwrap_or_default(), record.timestamp_ms, serde_json::to_vec(&letter)?);
+                ctx.emit(
+                    &self.topics.deadletter,
+                    record.key.as_deref().unwrap_or_default(),
+                    record.timestamp_ms,
+                    serde_json::to_vec(&letter)?,
+                );
             }
         }
         Ok(())

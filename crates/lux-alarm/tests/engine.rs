@@ -3,8 +3,8 @@
 
 use lux_alarm::{AlarmConfig, AlarmEngine, EventOutcome, RuleConfig};
 use lux_model::{
-    Alarm, AlarmState, EnrichedEvent, EquipmentInfo, EquipmentKey, Event, EventKind, Format, MaintenanceInfo,
-    Outcome, ReferenceInfo, ReferenceStatus,
+    Alarm, AlarmState, EnrichedEvent, EquipmentInfo, EquipmentKey, Event, EventKind, Format, MaintenanceInfo, Outcome,
+    ReferenceInfo, ReferenceStatus,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -100,10 +100,7 @@ fn threshold_crossing_raises_once_updates_and_clears_with_hysteresis() {
     // Watermark to T0+30s: windows ending at 10s (4), 20s (10: raised), 30s (12: updated).
     e.on_event(0, &ok(T0 + 30_000, "PAR"), WALL);
     let alarms = e.advance(WALL);
-    assert_eq!(
-        states(&alarms),
-        vec![(AlarmState::Raised, 10, 20_000), (AlarmState::Updated, 12, 30_000)]
-    );
+    assert_eq!(states(&alarms), vec![(AlarmState::Raised, 10, 20_000), (AlarmState::Updated, 12, 30_000)]);
     let raised = &alarms[0];
     assert_eq!(raised.rule, "site-failures");
     assert_eq!(raised.group_key, "site=PAR");
@@ -406,7 +403,11 @@ fn partition_sequences() -> Vec<(u32, Vec<EnrichedEvent>)> {
             let time = T0 + i * 300 - jitter;
             let site = ["PAR", "LYO", "MRS"][((state >> 20) % 3) as usize];
             // A failure storm, then a quiet period in which the alarms clear.
-            let failure = if i < 400 { (state >> 40).checked_rem(4) != Some(0) } else { (state >> 40).checked_rem(10) == Some(0) };
+            let failure = if i < 400 {
+                (state >> 40).checked_rem(4) != Some(0)
+            } else {
+                (state >> 40).checked_rem(10) == Some(0)
+            };
             events.push(event(time, site, "IDF", failure));
         }
         seqs.push((p, events));
@@ -442,7 +443,12 @@ fn apply(store: &mut Store, changes: Vec<(Vec<u8>, Option<Vec<u8>>)>) {
     }
 }
 
-fn run(cfg: &AlarmConfig, seqs: &[(u32, Vec<EnrichedEvent>)], order: &[usize], every: usize) -> (Vec<Alarm>, u64, Store) {
+fn run(
+    cfg: &AlarmConfig,
+    seqs: &[(u32, Vec<EnrichedEvent>)],
+    order: &[usize],
+    every: usize,
+) -> (Vec<Alarm>, u64, Store) {
     let mut e = AlarmEngine::new(cfg, &[0, 1, 2]).unwrap();
     let mut pos = vec![0usize; seqs.len()];
     let mut alarms = Vec::new();
@@ -548,7 +554,13 @@ fn restore_rejects_bad_entries_and_drops_groups_of_removed_rules() {
     assert!(err.contains("unknown alarm state entry"), "{err}");
     let mismatched: Vec<(Vec<u8>, Vec<u8>)> = changes
         .iter()
-        .map(|(k, v)| if k.starts_with(b"group/") { (b"group/site-failures/site=LYO".to_vec(), v.clone()) } else { (k.clone(), v.clone()) })
+        .map(|(k, v)| {
+            if k.starts_with(b"group/") {
+                (b"group/site-failures/site=LYO".to_vec(), v.clone())
+            } else {
+                (k.clone(), v.clone())
+            }
+        })
         .collect();
     assert!(fresh.restore(mismatched).unwrap_err().contains("disagree"));
     assert_eq!(fresh.stats().groups, 0, "a failed restore leaves the engine empty");

@@ -166,7 +166,9 @@ impl Outputs {
                     f.write_all(&record.payload).and_then(|_| f.write_all(b"\n")).context("cannot write syslog.log")?;
                 }
                 if let Some(out) = &mut self.stdout {
-                    out.write_all(&record.payload).and_then(|_| out.write_all(b"\n")).context("cannot write to stdout")?;
+                    out.write_all(&record.payload)
+                        .and_then(|_| out.write_all(b"\n"))
+                        .context("cannot write to stdout")?;
                 }
                 if let Some(s) = &self.syslog_udp {
                     if s.send(&record.payload).is_err() {
@@ -260,7 +262,8 @@ pub fn generate(mut cfg: GeneratorConfig, args: &GenerateArgs) -> anyhow::Result
         syslog_udp: args.syslog_udp.as_deref().map(udp_to).transpose()?,
         syslog_tcp: match &args.syslog_tcp {
             Some(addr) => {
-                let stream = TcpStream::connect(addr).with_context(|| format!("cannot connect to syslog TCP {addr:?}"))?;
+                let stream =
+                    TcpStream::connect(addr).with_context(|| format!("cannot connect to syslog TCP {addr:?}"))?;
                 let _ = stream.set_nodelay(true);
                 Some(BufWriter::with_capacity(1 << 16, stream))
             }

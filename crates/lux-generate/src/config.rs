@@ -233,7 +233,10 @@ impl IncidentConfig {
         let mut problems = Vec::new();
         if let Some(target) = &self.target {
             if target.trim().is_empty() {
-                problems.push(ConfigProblem::new(key("target"), "must not be empty (leave it unset to let the seed choose)"));
+                problems.push(ConfigProblem::new(
+                    key("target"),
+                    "must not be empty (leave it unset to let the seed choose)",
+                ));
             }
         }
         if self.duration.is_zero() {

@@ -15,7 +15,13 @@ pub const REGIONS: &[RegionName] = &[
     RegionName {
         id: "IDF",
         name: "Île-de-France",
-        cities: &[("par", "Paris"), ("nan", "Nanterre"), ("cre", "Créteil"), ("ver", "Versailles"), ("sdn", "Saint-Denis")],
+        cities: &[
+            ("par", "Paris"),
+            ("nan", "Nanterre"),
+            ("cre", "Créteil"),
+            ("ver", "Versailles"),
+            ("sdn", "Saint-Denis"),
+        ],
     },
     RegionName {
         id: "ARA",
@@ -52,7 +58,11 @@ pub const REGIONS: &[RegionName] = &[
         name: "Bretagne",
         cities: &[("rns", "Rennes"), ("bes", "Brest"), ("qmp", "Quimper"), ("lrt", "Lorient")],
     },
-    RegionName { id: "PDL", name: "Pays de la Loire", cities: &[("nte", "Nantes"), ("ang", "Angers"), ("lmn", "Le Mans")] },
+    RegionName {
+        id: "PDL",
+        name: "Pays de la Loire",
+        cities: &[("nte", "Nantes"), ("ang", "Angers"), ("lmn", "Le Mans")],
+    },
     RegionName { id: "NOR", name: "Normandie", cities: &[("rue", "Rouen"), ("cae", "Caen"), ("leh", "Le Havre")] },
     RegionName { id: "BFC", name: "Bourgogne-Franche-Comté", cities: &[("dij", "Dijon"), ("bsn", "Besançon")] },
     RegionName { id: "CVL", name: "Centre-Val de Loire", cities: &[("trs", "Tours"), ("orl", "Orléans")] },

@@ -348,7 +348,8 @@ impl Network {
             .collect();
 
         // Sites: round robin over regions, then over each region's cities.
-        let mut city_counters: Vec<Vec<usize>> = REGIONS[..region_count].iter().map(|r| vec![0; r.cities.len()]).collect();
+        let mut city_counters: Vec<Vec<usize>> =
+            REGIONS[..region_count].iter().map(|r| vec![0; r.cities.len()]).collect();
         let mut sites = Vec::with_capacity(cfg.sites as usize);
         let mut sites_of_region: Vec<Vec<usize>> = vec![Vec::new(); region_count];
         for i in 0..cfg.sites as usize {
@@ -425,7 +426,8 @@ impl Network {
         // Access nodes: a shuffled mix of OLTs and DSLAMs, apportioned to sites by weight.
         let weights: Vec<f64> = (0..sites.len()).map(|_| rng.gen_range(0.7..1.3)).collect();
         let per_site = apportion(olt_count + dslam_count, &weights);
-        let mut kinds: Vec<bool> = std::iter::repeat_n(true, olt_count).chain(std::iter::repeat_n(false, dslam_count)).collect();
+        let mut kinds: Vec<bool> =
+            std::iter::repeat_n(true, olt_count).chain(std::iter::repeat_n(false, dslam_count)).collect();
         kinds.shuffle(&mut rng);
         let mut kinds = kinds.into_iter();
         let mut access_nodes = Vec::new();
@@ -483,7 +485,9 @@ impl Network {
         let mut swappable: Vec<usize> = equipment
             .iter()
             .enumerate()
-            .filter(|(_, e)| e.equipment_type == EquipmentType::Cpe && models_of(EquipmentType::Cpe, Some(e.technology)).len() > 1)
+            .filter(|(_, e)| {
+                e.equipment_type == EquipmentType::Cpe && models_of(EquipmentType::Cpe, Some(e.technology)).len() > 1
+            })
             .map(|(i, _)| i)
             .collect();
         swappable.shuffle(&mut rng);
@@ -491,7 +495,11 @@ impl Network {
             let current = &mut equipment[i];
             let old_model = MODELS
                 .iter()
-                .find(|m| m.equipment_type == EquipmentType::Cpe && m.technology == current.technology && m.id != current.model_id)
+                .find(|m| {
+                    m.equipment_type == EquipmentType::Cpe
+                        && m.technology == current.technology
+                        && m.id != current.model_id
+                })
                 .map(|m| m.id.to_owned())
                 .unwrap_or_else(|| current.model_id.clone());
             let mut old = current.clone();
@@ -565,7 +573,9 @@ impl Network {
                     let i = self
                         .equipment
                         .iter()
-                        .position(|e| (e.equipment_id == t || e.hostname == t) && e.status == EquipmentStatus::InService)
+                        .position(|e| {
+                            (e.equipment_id == t || e.hostname == t) && e.status == EquipmentStatus::InService
+                        })
                         .ok_or_else(|| unknown(t))?;
                     (self.equipment[i].equipment_id.clone(), vec![i])
                 }
@@ -602,20 +612,33 @@ impl Network {
 
     /// Whether an intervention of `scope` on `target` over `[from, to)` would cover equipment
     /// hit by one of `incidents` while it is going on.
-    fn conflicts(&self, scope: InterventionScope, target: usize, from: i64, to: i64, incidents: &[ResolvedIncident]) -> bool {
+    fn conflicts(
+        &self,
+        scope: InterventionScope,
+        target: usize,
+        from: i64,
+        to: i64,
+        incidents: &[ResolvedIncident],
+    ) -> bool {
         incidents.iter().filter(|inc| from < inc.end && inc.start < to).any(|inc| {
             inc.equipment.iter().any(|&e| {
                 let Some(eq) = self.equipment.get(e) else { return false };
                 match scope {
                     InterventionScope::Equipment => e == target,
                     InterventionScope::Site => eq.site_index == target,
-                    InterventionScope::Region => self.sites.get(eq.site_index).is_some_and(|s| s.region_index == target),
+                    InterventionScope::Region => {
+                        self.sites.get(eq.site_index).is_some_and(|s| s.region_index == target)
+                    }
                 }
             })
         })
     }
 
-    fn plan_interventions(&self, rng: &mut rand_chacha::ChaCha8Rng, incidents: &[ResolvedIncident]) -> Vec<Intervention> {
+    fn plan_interventions(
+        &self,
+        rng: &mut rand_chacha::ChaCha8Rng,
+        incidents: &[ResolvedIncident],
+    ) -> Vec<Intervention> {
         let t = self.start_ms;
         struct Plan {
             scope: InterventionScope,
@@ -633,7 +656,10 @@ impl Network {
                 of_type: Some(EquipmentType::Olt),
                 kind: "planned",
                 planned: (t - 7 * DAY_MS + HOUR_MS, t - 7 * DAY_MS + 5 * HOUR_MS),
-                actual: (Some(t - 7 * DAY_MS + HOUR_MS + 5 * MINUTE_MS), Some(t - 7 * DAY_MS + 4 * HOUR_MS + 40 * MINUTE_MS)),
+                actual: (
+                    Some(t - 7 * DAY_MS + HOUR_MS + 5 * MINUTE_MS),
+                    Some(t - 7 * DAY_MS + 4 * HOUR_MS + 40 * MINUTE_MS),
+                ),
                 suppress_alarms: true,
                 exclude_from_kpi: true,
             },
@@ -694,7 +720,8 @@ impl Network {
                 InterventionScope::Region => (0..self.regions.len()).collect(),
             };
             candidates.shuffle(rng);
-            let Some(target) = candidates.into_iter().find(|&c| !self.conflicts(plan.scope, c, from, to, incidents)) else {
+            let Some(target) = candidates.into_iter().find(|&c| !self.conflicts(plan.scope, c, from, to, incidents))
+            else {
                 continue;
             };
             let target_id = match plan.scope {
@@ -756,7 +783,13 @@ impl Network {
         let mut w = open("models.csv")?;
         w.write_record(["model_id", "manufacturer_id", "name", "equipment_type", "technology"])?;
         for m in &self.models {
-            w.write_record([&m.model_id, &m.manufacturer_id, &m.name, m.equipment_type.as_str(), m.technology.as_str()])?;
+            w.write_record([
+                &m.model_id,
+                &m.manufacturer_id,
+                &m.name,
+                m.equipment_type.as_str(),
+                m.technology.as_str(),
+            ])?;
         }
         w.flush()?;
 
@@ -788,7 +821,16 @@ impl Network {
         w.flush()?;
 
         let mut w = open("error_codes.csv")?;
-        w.write_record(["code", "source_type", "label", "category", "severity", "is_failure", "is_drop", "customer_impacting"])?;
+        w.write_record([
+            "code",
+            "source_type",
+            "label",
+            "category",
+            "severity",
+            "is_failure",
+            "is_drop",
+            "customer_impacting",
+        ])?;
         for c in CATALOGUE {
             w.write_record([
                 c.code,

@@ -37,8 +37,19 @@ fn parse_position(value: &[u8]) -> Option<(i64, u64)> {
 impl GeneratorSource {
     /// A source whose simulated time 0 is `start_ms` (the first run's wall clock, or
     /// `generator.start`).
-    pub fn new(config: &GeneratorConfig, network: &Network, raw_topic: String, start_ms: i64) -> Result<Self, GenerateError> {
-        Ok(GeneratorSource { traffic: Traffic::new(network, config, start_ms)?, schedule: None, raw_topic, start_ms, next_second: 0 })
+    pub fn new(
+        config: &GeneratorConfig,
+        network: &Network,
+        raw_topic: String,
+        start_ms: i64,
+    ) -> Result<Self, GenerateError> {
+        Ok(GeneratorSource {
+            traffic: Traffic::new(network, config, start_ms)?,
+            schedule: None,
+            raw_topic,
+            start_ms,
+            next_second: 0,
+        })
     }
 
     fn position(&self) -> Vec<u8> {
@@ -58,8 +69,9 @@ impl Source for GeneratorSource {
     fn restore(&mut self, state: Vec<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<()> {
         for (key, value) in state {
             if key == STATE_KEY {
-                let (start, next) = parse_position(&value)
-                    .ok_or_else(|| anyhow::anyhow!("unreadable generator position {:?}", String::from_utf8_lossy(&value)))?;
+                let (start, next) = parse_position(&value).ok_or_else(|| {
+                    anyhow::anyhow!("unreadable generator position {:?}", String::from_utf8_lossy(&value))
+                })?;
                 if start != self.start_ms {
                     anyhow::bail!(
                         "the log's traffic started at {} but this run starts it at {}; use the same generator.start or a new --data-dir",

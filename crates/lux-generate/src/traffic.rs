@@ -201,7 +201,12 @@ impl Traffic {
             }
         }
         let sources = |kinds: &[EquipmentType]| -> Vec<u32> {
-            nodes.iter().enumerate().filter(|(_, nd)| nd.live && kinds.contains(&nd.kind)).map(|(i, _)| i as u32).collect()
+            nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, nd)| nd.live && kinds.contains(&nd.kind))
+                .map(|(i, _)| i as u32)
+                .collect()
         };
         let radius_sources = sources(&[EquipmentType::Bng]);
         let rfc5424_sources = sources(&[EquipmentType::Bng, EquipmentType::Olt]);
@@ -371,9 +376,7 @@ impl Traffic {
     fn subscriber_of<'a>(&'a self, rng: &mut ChaCha8Rng, node: &'a Node) -> (&'a str, u32, &'a str) {
         let cpe = match node.kind {
             EquipmentType::Cpe => Some(node),
-            _ => pick(rng, &node.served)
-                .or_else(|| pick(rng, &self.all_cpe))
-                .and_then(|&i| self.nodes.get(i as usize)),
+            _ => pick(rng, &node.served).or_else(|| pick(rng, &self.all_cpe)).and_then(|&i| self.nodes.get(i as usize)),
         };
         match cpe {
             Some(c) => (&c.subscriber, c.subscriber_no, &c.port),
@@ -403,7 +406,12 @@ impl Traffic {
                 } else {
                     weighted(
                         rng,
-                        &[(45, BngEvent::Start), (45, BngEvent::Stop), (5, BngEvent::LinkUp), (5, BngEvent::ConfigChange)],
+                        &[
+                            (45, BngEvent::Start),
+                            (45, BngEvent::Stop),
+                            (5, BngEvent::LinkUp),
+                            (5, BngEvent::ConfigChange),
+                        ],
                     )
                 };
                 self.bng_syslog(rng, ctx, offset, seq, node, event)
@@ -455,7 +463,15 @@ impl Traffic {
         }
     }
 
-    fn incident_record(&self, rng: &mut ChaCha8Rng, ctx: &Second, offset: i64, seq: u32, source: u32, failure: bool) -> Draft {
+    fn incident_record(
+        &self,
+        rng: &mut ChaCha8Rng,
+        ctx: &Second,
+        offset: i64,
+        seq: u32,
+        source: u32,
+        failure: bool,
+    ) -> Draft {
         let Some(node) = self.nodes.get(source as usize) else {
             return Draft { payload: Vec::new(), format: Format::Syslog, code: None };
         };
@@ -491,9 +507,10 @@ impl Traffic {
                     (true, true) => {
                         weighted(rng, &[(40, Mnemonic::DhcpNoOffer), (35, Mnemonic::GponLos), (25, Mnemonic::LinkDown)])
                     }
-                    (true, false) => {
-                        weighted(rng, &[(30, Mnemonic::DhcpNoOffer), (40, Mnemonic::LcpTimeout), (30, Mnemonic::LinkDown)])
-                    }
+                    (true, false) => weighted(
+                        rng,
+                        &[(30, Mnemonic::DhcpNoOffer), (40, Mnemonic::LcpTimeout), (30, Mnemonic::LinkDown)],
+                    ),
                     (false, _) => weighted(rng, &[(50, Mnemonic::LinkUp), (50, Mnemonic::Restart)]),
                 };
                 self.cpe_syslog(rng, ctx, seq, node, m)
@@ -505,7 +522,8 @@ impl Traffic {
         let Some(node) = self.nodes.get(source as usize) else {
             return Draft { payload: Vec::new(), format: Format::Radius, code: None };
         };
-        let status = weighted(rng, &[(30, radius::STATUS_START), (50, radius::STATUS_INTERIM), (20, radius::STATUS_STOP)]);
+        let status =
+            weighted(rng, &[(30, radius::STATUS_START), (50, radius::STATUS_INTERIM), (20, radius::STATUS_STOP)]);
         let cause = (status == radius::STATUS_STOP).then(|| {
             if rng.gen_bool((self.failure_ratio * STOP_FAILURE_SCALE).clamp(0.0, 1.0)) {
                 weighted(rng, &[(60, 2), (10, 3), (10, 8), (5, 9), (5, 11), (10, 15)])
@@ -516,15 +534,27 @@ impl Traffic {
         self.radius_packet(rng, ctx, seq, node, status, cause)
     }
 
-    fn radius_packet(&self, rng: &mut ChaCha8Rng, ctx: &Second, seq: u32, bng: &Node, status: u32, cause: Option<u32>) -> Draft {
+    fn radius_packet(
+        &self,
+        rng: &mut ChaCha8Rng,
+        ctx: &Second,
+        seq: u32,
+        bng: &Node,
+        status: u32,
+        cause: Option<u32>,
+    ) -> Draft {
         let (subscriber, number, _) = self.subscriber_of(rng, bng);
         let mut a = Attributes::with_capacity(160);
         a.octets(radius::USER_NAME, subscriber.as_bytes())
             .address(radius::NAS_IP_ADDRESS, bng.ip)
-            .address(radius::FRAMED_IP_ADDRESS, [100, 64 + ((number >> 16) & 63) as u8, (number >> 8) as u8, number as u8])
+            .address(
+                radius::FRAMED_IP_ADDRESS,
+                [100, 64 + ((number >> 16) & 63) as u8, (number >> 8) as u8, number as u8],
+            )
             .octets(
                 radius::CALLING_STATION_ID,
-                format!("02:4c:55:{:02x}:{:02x}:{:02x}", (number >> 16) as u8, (number >> 8) as u8, number as u8).as_bytes(),
+                format!("02:4c:55:{:02x}:{:02x}:{:02x}", (number >> 16) as u8, (number >> 8) as u8, number as u8)
+                    .as_bytes(),
             )
             .octets(radius::NAS_IDENTIFIER, bng.nas.as_bytes())
             .integer(radius::ACCT_STATUS_TYPE, status)
@@ -570,7 +600,15 @@ impl Traffic {
         line.into_bytes()
     }
 
-    fn bng_syslog(&self, rng: &mut ChaCha8Rng, ctx: &Second, offset: i64, seq: u32, node: &Node, event: BngEvent) -> Draft {
+    fn bng_syslog(
+        &self,
+        rng: &mut ChaCha8Rng,
+        ctx: &Second,
+        offset: i64,
+        seq: u32,
+        node: &Node,
+        event: BngEvent,
+    ) -> Draft {
         let (subscriber, _, _) = self.subscriber_of(rng, node);
         let port = format!("ge-0/{}/{}", rng.gen_range(0..4), rng.gen_range(0..24));
         let session = Self::session_id(ctx, seq);
@@ -578,7 +616,9 @@ impl Traffic {
             BngEvent::Start => (134, "SESSION_START", None, "PPPoE session established".into()),
             BngEvent::Stop => (134, "SESSION_STOP", None, "PPPoE session closed by subscriber".into()),
             BngEvent::AuthReject => (131, "AUTH_REJECT", Some("PPP-AUTHFAIL"), "PPP authentication failed".into()),
-            BngEvent::LcpTimeout => (132, "SESSION_STOP", Some("PPP-LCPTIMEOUT"), "PPPoE session closed: LCP echo timeout".into()),
+            BngEvent::LcpTimeout => {
+                (132, "SESSION_STOP", Some("PPP-LCPTIMEOUT"), "PPPoE session closed: LCP echo timeout".into())
+            }
             BngEvent::LinkDown => (131, "LINK_DOWN", Some("LINK-DOWN"), format!("interface {port} down")),
             BngEvent::LinkUp => (133, "LINK_UP", Some("LINK-UP"), format!("interface {port} up")),
             BngEvent::ConfigChange => (133, "CONFIG_CHANGE", None, "configuration committed by user netops".into()),
@@ -590,23 +630,55 @@ impl Traffic {
             ("session", if with_subscriber { session.as_str() } else { "" }),
             ("port", port.as_str()),
         ];
-        let payload = Self::rfc5424(ctx, offset, &node.hostname, "bng", Rfc5424 { pri, msgid, params: &params, text: &text }, seq);
+        let payload = Self::rfc5424(
+            ctx,
+            offset,
+            &node.hostname,
+            "bng",
+            Rfc5424 { pri, msgid, params: &params, text: &text },
+            seq,
+        );
         Draft { payload, format: Format::Syslog, code }
     }
 
-    fn olt_syslog(&self, rng: &mut ChaCha8Rng, ctx: &Second, offset: i64, seq: u32, node: &Node, event: OltEvent) -> Draft {
+    fn olt_syslog(
+        &self,
+        rng: &mut ChaCha8Rng,
+        ctx: &Second,
+        offset: i64,
+        seq: u32,
+        node: &Node,
+        event: OltEvent,
+    ) -> Draft {
         let (subscriber, _, onu_port) = self.subscriber_of(rng, node);
         let pon = onu_port.split(':').next().unwrap_or("0/1/0");
-        let (pri, msgid, code, text, port, subscriber): (u8, &str, Option<&'static str>, String, &str, &str) = match event {
-            OltEvent::OnuLos => (130, "ONU_LOS", Some("GPON-LOS"), format!("ONU {onu_port} loss of signal"), onu_port, subscriber),
-            OltEvent::PortDown => (131, "LINK_DOWN", Some("LINK-DOWN"), format!("PON port {pon} down"), pon, ""),
-            OltEvent::OnuUp => (133, "LINK_UP", Some("LINK-UP"), format!("ONU {onu_port} activated"), onu_port, subscriber),
-            OltEvent::ConfigChange => {
-                (133, "CONFIG_CHANGE", None, format!("ONU {onu_port} service profile updated"), onu_port, subscriber)
-            }
-        };
+        let (pri, msgid, code, text, port, subscriber): (u8, &str, Option<&'static str>, String, &str, &str) =
+            match event {
+                OltEvent::OnuLos => {
+                    (130, "ONU_LOS", Some("GPON-LOS"), format!("ONU {onu_port} loss of signal"), onu_port, subscriber)
+                }
+                OltEvent::PortDown => (131, "LINK_DOWN", Some("LINK-DOWN"), format!("PON port {pon} down"), pon, ""),
+                OltEvent::OnuUp => {
+                    (133, "LINK_UP", Some("LINK-UP"), format!("ONU {onu_port} activated"), onu_port, subscriber)
+                }
+                OltEvent::ConfigChange => (
+                    133,
+                    "CONFIG_CHANGE",
+                    None,
+                    format!("ONU {onu_port} service profile updated"),
+                    onu_port,
+                    subscriber,
+                ),
+            };
         let params = [("code", code.unwrap_or("")), ("subscriber", subscriber), ("port", port)];
-        let payload = Self::rfc5424(ctx, offset, &node.hostname, "olt", Rfc5424 { pri, msgid, params: &params, text: &text }, seq);
+        let payload = Self::rfc5424(
+            ctx,
+            offset,
+            &node.hostname,
+            "olt",
+            Rfc5424 { pri, msgid, params: &params, text: &text },
+            seq,
+        );
         Draft { payload, format: Format::Syslog, code }
     }
 
@@ -621,13 +693,21 @@ impl Traffic {
 
     fn dslam_syslog(&self, rng: &mut ChaCha8Rng, ctx: &Second, seq: u32, node: &Node, m: Mnemonic) -> Draft {
         let (subscriber, _, line) = self.subscriber_of(rng, node);
-        let speed = if node.technology == Technology::Adsl { rng.gen_range(2_000..18_000) } else { rng.gen_range(15_000..95_000) };
+        let speed = if node.technology == Technology::Adsl {
+            rng.gen_range(2_000..18_000)
+        } else {
+            rng.gen_range(15_000..95_000)
+        };
         let text = match m {
             Mnemonic::LinkDown => format!("Line {line} down, loss of signal subscriber={subscriber}"),
             Mnemonic::DslRetrain => format!("Line {line} retrained, downstream {speed} kbps subscriber={subscriber}"),
             _ => format!("Line {line} up, downstream {speed} kbps subscriber={subscriber}"),
         };
-        Draft { payload: Self::rfc3164(ctx, &node.hostname, seq, m, &text), format: Format::Syslog, code: Some(m.code()) }
+        Draft {
+            payload: Self::rfc3164(ctx, &node.hostname, seq, m, &text),
+            format: Format::Syslog,
+            code: Some(m.code()),
+        }
     }
 
     fn cpe_syslog(&self, rng: &mut ChaCha8Rng, ctx: &Second, seq: u32, node: &Node, m: Mnemonic) -> Draft {
@@ -641,11 +721,19 @@ impl Traffic {
             Mnemonic::DslRetrain => {
                 format!("DSL line retrained, downstream {} kbps subscriber={sub}", rng.gen_range(2_000..95_000))
             }
-            Mnemonic::Restart => format!("System restarted, firmware 4.{}.{} subscriber={sub}", rng.gen_range(1..9), rng.gen_range(0..30)),
+            Mnemonic::Restart => format!(
+                "System restarted, firmware 4.{}.{} subscriber={sub}",
+                rng.gen_range(1..9),
+                rng.gen_range(0..30)
+            ),
             Mnemonic::GponLos => format!("Loss of signal on PON interface subscriber={sub}"),
             Mnemonic::DyingGasp => format!("Dying gasp: power supply lost subscriber={sub}"),
         };
-        Draft { payload: Self::rfc3164(ctx, &node.hostname, seq, m, &text), format: Format::Syslog, code: Some(m.code()) }
+        Draft {
+            payload: Self::rfc3164(ctx, &node.hostname, seq, m, &text),
+            format: Format::Syslog,
+            code: Some(m.code()),
+        }
     }
 
     /// The start of simulated second `s` (ms since the epoch).

@@ -33,7 +33,19 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn flags_parse() {
-    let args = parse(&["--seed", "7", "--duration", "90s", "--rate", "100", "--out", "d", "--syslog-tcp", "h:1", "--octet-counting"]);
+    let args = parse(&[
+        "--seed",
+        "7",
+        "--duration",
+        "90s",
+        "--rate",
+        "100",
+        "--out",
+        "d",
+        "--syslog-tcp",
+        "h:1",
+        "--octet-counting",
+    ]);
     assert_eq!(args.seed, Some(7));
     assert_eq!(args.duration, Duration::from_secs(90));
     assert_eq!(args.rate, Some(100.0));

@@ -5,7 +5,11 @@ use lux_generate::{GeneratorConfig, Network, Traffic};
 use std::collections::HashMap;
 
 /// Failures per (site index, minute) over minutes `[from, to)` of simulated time.
-fn failures_per_site_minute(cfg: &GeneratorConfig, from: u64, to: u64) -> (Network, Traffic, HashMap<(usize, u64), u32>) {
+fn failures_per_site_minute(
+    cfg: &GeneratorConfig,
+    from: u64,
+    to: u64,
+) -> (Network, Traffic, HashMap<(usize, u64), u32>) {
     let start = cfg.start_ms().unwrap();
     let network = Network::generate_at(cfg, start).unwrap();
     let traffic = Traffic::new(&network, cfg, start).unwrap();
@@ -49,7 +53,9 @@ fn background_stays_under_30_per_site_minute_and_the_incident_site_exceeds_300()
             }
         }
     }
-    eprintln!("busiest background site-minute: {busiest_background} failures; quietest incident minute: {lowest_incident}");
+    eprintln!(
+        "busiest background site-minute: {busiest_background} failures; quietest incident minute: {lowest_incident}"
+    );
     assert!(busiest_background < 30, "busiest background site-minute has {busiest_background} failures");
     assert!(busiest_background > 0);
     // After the incident the site is back to background levels.

@@ -94,7 +94,8 @@ fn a_few_equipment_have_two_validity_rows() {
         assert!(current.valid_from.unwrap() < net.start_ms);
         assert!(old.model_id != current.model_id || old.status != current.status);
     }
-    let swapped = net.history.iter().filter(|o| o.status == EquipmentStatus::InService && o.equipment_type == EquipmentType::Cpe);
+    let swapped =
+        net.history.iter().filter(|o| o.status == EquipmentStatus::InService && o.equipment_type == EquipmentType::Cpe);
     assert_eq!(swapped.count(), 2);
     let retired: Vec<_> = net.equipment.iter().filter(|e| e.status == EquipmentStatus::Decommissioned).collect();
     assert_eq!(retired.len(), 1);
@@ -169,7 +170,11 @@ fn incident_targets_default_and_explicit() {
             IncidentConfig::default(),
             IncidentConfig { scope: IncidentScope::Equipment, ..IncidentConfig::default() },
             IncidentConfig { scope: IncidentScope::Site, target: Some("LYO-001".into()), ..IncidentConfig::default() },
-            IncidentConfig { scope: IncidentScope::Equipment, target: Some("olt-par001-01".into()), ..IncidentConfig::default() },
+            IncidentConfig {
+                scope: IncidentScope::Equipment,
+                target: Some("olt-par001-01".into()),
+                ..IncidentConfig::default()
+            },
         ],
         ..GeneratorConfig::default()
     };

@@ -20,9 +20,10 @@ fn code_in_payload(r: &GeneratedRecord) -> Option<String> {
     match r.format {
         Format::Radius => {
             let attrs = attributes(&r.payload).unwrap();
-            attrs.iter().find(|(t, _)| *t == radius::ACCT_TERMINATE_CAUSE).map(|(_, v)| {
-                format!("RADIUS-TC-{}", u32::from_be_bytes([v[0], v[1], v[2], v[3]]))
-            })
+            attrs
+                .iter()
+                .find(|(t, _)| *t == radius::ACCT_TERMINATE_CAUSE)
+                .map(|(_, v)| format!("RADIUS-TC-{}", u32::from_be_bytes([v[0], v[1], v[2], v[3]])))
         }
         _ => {
             let line = std::str::from_utf8(&r.payload).unwrap();
@@ -96,7 +97,8 @@ fn rate_follows_the_configuration_and_the_daily_curve() {
 fn format_mix_and_payload_shapes() {
     let cfg = GeneratorConfig { daily_curve: false, incidents: vec![], ..GeneratorConfig::default() };
     let (network, traffic) = setup(&cfg);
-    let kinds: HashMap<&str, _> = network.equipment.iter().map(|e| (e.hostname.as_str(), e.equipment_type.as_str())).collect();
+    let kinds: HashMap<&str, _> =
+        network.equipment.iter().map(|e| (e.hostname.as_str(), e.equipment_type.as_str())).collect();
     let nas: HashMap<&str, &str> = network
         .equipment
         .iter()
@@ -142,15 +144,24 @@ fn format_mix_and_payload_shapes() {
                         assert_eq!(f[3], kind);
                         assert_eq!(f[4], "-");
                         assert!(
-                            ["SESSION_START", "SESSION_STOP", "AUTH_REJECT", "LINK_DOWN", "LINK_UP", "ONU_LOS", "CONFIG_CHANGE"]
-                                .contains(&f[5]),
+                            [
+                                "SESSION_START",
+                                "SESSION_STOP",
+                                "AUTH_REJECT",
+                                "LINK_DOWN",
+                                "LINK_UP",
+                                "ONU_LOS",
+                                "CONFIG_CHANGE"
+                            ]
+                            .contains(&f[5]),
                             "{line}"
                         );
                         assert!(f[6].starts_with("[meta@32473 ") || f[6].starts_with("- "), "{line}");
                     } else {
                         rfc3164 += 1;
                         assert!(kind == "dslam" || kind == "cpe");
-                        let ts = chrono::DateTime::from_timestamp_millis(r.event_time_ms).unwrap().format("%b %e %H:%M:%S");
+                        let ts =
+                            chrono::DateTime::from_timestamp_millis(r.event_time_ms).unwrap().format("%b %e %H:%M:%S");
                         let pri_end = line.find('>').unwrap();
                         assert!(line[pri_end + 1..].starts_with(&format!("{ts} {} ", r.key)), "{line}");
                         assert!(line.contains(": %") && line.contains(" subscriber=sub"), "{line}");
@@ -178,7 +189,8 @@ fn contract_examples_shapes_appear() {
     let auth = lines.iter().find(|l| l.contains(" AUTH_REJECT ")).unwrap();
     assert!(auth.starts_with("<131>1 2026-01-05T00:00:0"), "{auth}");
     assert!(auth.contains("[meta@32473 code=\"PPP-AUTHFAIL\" subscriber=\"sub"), "{auth}");
-    let dhcp = lines.iter().find(|l| l.contains("%DHCP-3-NOOFFER: no DHCPOFFER received on wan0 subscriber=sub")).unwrap();
+    let dhcp =
+        lines.iter().find(|l| l.contains("%DHCP-3-NOOFFER: no DHCPOFFER received on wan0 subscriber=sub")).unwrap();
     assert!(dhcp.starts_with("<187>Jan  5 00:00:0"), "{dhcp}");
 }
 

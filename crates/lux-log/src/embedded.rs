@@ -11,8 +11,8 @@
 //! on `lux.lock`. [`EmbeddedLog::open_reader`] opens without the lock, for inspection tools.
 
 use crate::{
-    partition_for_key, validate_topic_name, CentralLog, Commit, Durability, LogError, Result, StoredRecord,
-    TopicInfo, TopicPartition,
+    partition_for_key, validate_topic_name, CentralLog, Commit, Durability, LogError, Result, StoredRecord, TopicInfo,
+    TopicPartition,
 };
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use std::collections::HashMap;
@@ -60,10 +60,8 @@ pub struct EmbeddedLog {
 impl EmbeddedLog {
     /// Opens (creating if needed) the log in `data_dir` for writing, taking the directory's lock.
     pub fn open(data_dir: &Path, durability: Durability) -> Result<EmbeddedLog> {
-        std::fs::create_dir_all(data_dir).map_err(|source| LogError::DataDir {
-            dir: data_dir.display().to_string(),
-            source,
-        })?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| LogError::DataDir { dir: data_dir.display().to_string(), source })?;
         let lock_path = data_dir.join(LOCK_FILE);
         let lock = File::options()
             .create(true)
@@ -100,10 +98,7 @@ impl EmbeddedLog {
                  PRAGMA quick_check;"
             ))
             .map_err(|e| storage_error(&path, e))?;
-        Ok(EmbeddedLog {
-            writer: Some(Mutex::new(writer)),
-            ..EmbeddedLog::empty(path, Some(lock))
-        })
+        Ok(EmbeddedLog { writer: Some(Mutex::new(writer)), ..EmbeddedLog::empty(path, Some(lock)) })
     }
 
     /// Opens an existing log for reading only, without the directory's lock, so that it can be
@@ -115,7 +110,10 @@ impl EmbeddedLog {
                 dir: data_dir.display().to_string(),
                 source: std::io::Error::new(
                     std::io::ErrorKind::NotFound,
-                    format!("no embedded log there ({} is missing); run `lux run` first or pass --data-dir", path.display()),
+                    format!(
+                        "no embedded log there ({} is missing); run `lux run` first or pass --data-dir",
+                        path.display()
+                    ),
                 ),
             });
         }
@@ -177,10 +175,9 @@ impl EmbeddedLog {
     fn writer(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
         match &self.writer {
             Some(writer) => Ok(writer.lock().unwrap_or_else(|p| p.into_inner())),
-            None => Err(LogError::Storage {
-                path: self.path.display().to_string(),
-                source: rusqlite::Error::InvalidQuery,
-            }),
+            None => {
+                Err(LogError::Storage { path: self.path.display().to_string(), source: rusqlite::Error::InvalidQuery })
+            }
         }
     }
 
@@ -235,7 +232,11 @@ impl CentralLog for EmbeddedLog {
     fn ensure_topic(&self, name: &str, partitions: u32) -> Result<()> {
         validate_topic_name(name)?;
         if partitions == 0 || partitions > MAX_PARTITIONS {
-            return Err(LogError::UnknownPartition { topic: name.to_owned(), partition: partitions, partitions: MAX_PARTITIONS });
+            return Err(LogError::UnknownPartition {
+                topic: name.to_owned(),
+                partition: partitions,
+                partitions: MAX_PARTITIONS,
+            });
         }
         match self.topic_meta(name) {
             Ok(meta) if meta.partitions == partitions => return Ok(()),
@@ -273,7 +274,12 @@ impl CentralLog for EmbeddedLog {
 
     fn topic(&self, name: &str) -> Result<TopicInfo> {
         let meta = self.topic_meta(name)?;
-        let mut info = TopicInfo { name: name.to_owned(), partitions: meta.partitions, end_offsets: vec![], start_offsets: vec![] };
+        let mut info = TopicInfo {
+            name: name.to_owned(),
+            partitions: meta.partitions,
+            end_offsets: vec![],
+            start_offsets: vec![],
+        };
         self.with_reader(|conn| {
             for partition in 0..meta.partitions {
                 let (start, end) = self.partition_bounds(conn, meta, partition)?;
@@ -345,7 +351,9 @@ impl CentralLog for EmbeddedLog {
         }
         let mut conn = self.writer()?;
         let path = self.path.clone();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| storage_error(&path, e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| storage_error(&path, e))?;
         let mut new_ends: HashMap<(i64, u32), u64> = HashMap::new();
         {
             let mut insert = tx
@@ -425,7 +433,12 @@ mod tests {
     use crate::OutputRecord;
 
     fn out(topic: &str, key: &str, value: &str) -> OutputRecord {
-        OutputRecord { topic: topic.into(), key: key.as_bytes().to_vec(), timestamp_ms: 1, value: value.as_bytes().to_vec() }
+        OutputRecord {
+            topic: topic.into(),
+            key: key.as_bytes().to_vec(),
+            timestamp_ms: 1,
+            value: value.as_bytes().to_vec(),
+        }
     }
 
     #[test]
@@ -475,7 +488,8 @@ mod tests {
         assert_eq!(log.committed_offset("t", &TopicPartition { topic: "raw".into(), partition: 1 }).unwrap(), Some(7));
         assert_eq!(log.load_state("t").unwrap(), vec![(b"s".to_vec(), b"1".to_vec())]);
         // Appends continue after the existing offsets.
-        log.commit(Commit { group: "src".into(), outputs: vec![out("enriched", "a", "y")], ..Default::default() }).unwrap();
+        log.commit(Commit { group: "src".into(), outputs: vec![out("enriched", "a", "y")], ..Default::default() })
+            .unwrap();
         let p = partition_for_key(b"a", 3);
         let offsets: Vec<u64> = log.fetch("enriched", p, 0, 10).unwrap().iter().map(|r| r.offset).collect();
         assert_eq!(offsets, vec![0, 1]);

@@ -17,8 +17,8 @@ mod time;
 
 pub use alarm::{Alarm, AlarmState};
 pub use event::{
-    EnrichedEvent, EquipmentInfo, EquipmentKey, ErrorInfo, Event, EventKind, MaintenanceInfo,
-    Outcome, ReferenceInfo, ReferenceStatus,
+    EnrichedEvent, EquipmentInfo, EquipmentKey, ErrorInfo, Event, EventKind, MaintenanceInfo, Outcome, ReferenceInfo,
+    ReferenceStatus,
 };
 pub use raw::{DeadLetter, DeadLetterReason, Format, Payload, RawRecord};
 pub use time::{format_rfc3339_millis, Millis};

@@ -52,8 +52,7 @@ impl Serialize for Payload {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match std::str::from_utf8(&self.0) {
             Ok(text) => PayloadRepr::Text(text.to_owned()).serialize(s),
-            Err(_) => PayloadRepr::Base64(base64::engine::general_purpose::STANDARD.encode(&self.0))
-                .serialize(s),
+            Err(_) => PayloadRepr::Base64(base64::engine::general_purpose::STANDARD.encode(&self.0)).serialize(s),
         }
     }
 }

@@ -17,12 +17,15 @@ pub use runner::{run_processor, run_source, RunnerOptions};
 
 use lux_log::{OutputRecord, StoredRecord};
 
+/// A change of a stage's state: key -> new value, or `None` to delete the key.
+pub type StateChange = (Vec<u8>, Option<Vec<u8>>);
+
 /// What a stage produced while handling a batch: records to append and state to change, all
 /// committed together with the batch's input offsets.
 #[derive(Debug, Default)]
 pub struct Context {
     outputs: Vec<OutputRecord>,
-    state: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    state: Vec<StateChange>,
     /// Wall-clock time of this step (ms since the epoch). Stages use it only to stamp reception
     /// and to detect idleness, never as event time.
     pub now_wall_ms: i64,
@@ -44,7 +47,7 @@ impl Context {
         &self.outputs
     }
 
-    fn take(&mut self) -> (Vec<OutputRecord>, Vec<(Vec<u8>, Option<Vec<u8>>)>) {
+    fn take(&mut self) -> (Vec<OutputRecord>, Vec<StateChange>) {
         (std::mem::take(&mut self.outputs), std::mem::take(&mut self.state))
     }
 }

@@ -40,7 +40,13 @@ fn now_ms() -> i64 {
 
 /// Commits, retrying while the failure is one that can pass (disk full, busy database), until
 /// `stop` is set. Returns false if it gave up because of `stop` (nothing was committed).
-fn commit_with_retry(log: &dyn CentralLog, commit: Commit, metrics: &StageMetrics, stop: &AtomicBool, stage: &str) -> anyhow::Result<bool> {
+fn commit_with_retry(
+    log: &dyn CentralLog,
+    commit: Commit,
+    metrics: &StageMetrics,
+    stop: &AtomicBool,
+    stage: &str,
+) -> anyhow::Result<bool> {
     let mut backoff = Duration::from_millis(100);
     loop {
         match log.commit(commit.clone()) {
@@ -106,9 +112,9 @@ pub fn run_processor(
                 continue;
             }
             for record in &records {
-                stage
-                    .process(record, &mut ctx)
-                    .with_context(|| format!("stage {name}: record {}/{}/{}", record.topic, record.partition, record.offset))?;
+                stage.process(record, &mut ctx).with_context(|| {
+                    format!("stage {name}: record {}/{}/{}", record.topic, record.partition, record.offset)
+                })?;
                 *position = record.offset + 1;
             }
             consumed += records.len();

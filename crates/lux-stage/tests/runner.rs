@@ -60,7 +60,12 @@ impl Processor for Doubler {
     fn process(&mut self, record: &lux_log::StoredRecord, ctx: &mut Context) -> anyhow::Result<()> {
         let n: u64 = std::str::from_utf8(&record.value)?.parse()?;
         self.sum += n;
-        ctx.emit("out", record.key.as_deref().unwrap_or_default(), record.timestamp_ms, (2 * n).to_string().into_bytes());
+        ctx.emit(
+            "out",
+            record.key.as_deref().unwrap_or_default(),
+            record.timestamp_ms,
+            (2 * n).to_string().into_bytes(),
+        );
         Ok(())
     }
     fn end_batch(&mut self, ctx: &mut Context) -> anyhow::Result<()> {
@@ -94,7 +99,12 @@ fn stages_resume_exactly_where_they_committed() {
     assert_eq!(out.record_count(), 1000);
     let mut values: Vec<u64> = Vec::new();
     for p in 0..out.partitions {
-        values.extend(log.fetch("out", p, 0, 10_000).unwrap().iter().map(|r| std::str::from_utf8(&r.value).unwrap().parse::<u64>().unwrap()));
+        values.extend(
+            log.fetch("out", p, 0, 10_000)
+                .unwrap()
+                .iter()
+                .map(|r| std::str::from_utf8(&r.value).unwrap().parse::<u64>().unwrap()),
+        );
     }
     values.sort();
     assert_eq!(values, (0..1000).map(|i| 2 * i).collect::<Vec<_>>());

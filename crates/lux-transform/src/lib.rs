@@ -59,11 +59,23 @@ pub struct TransformStage {
 }
 
 impl TransformStage {
-    pub fn new(config: &TransformConfig, subscriber_key: &[u8], reference: Arc<Snapshot>, topics: TransformTopics) -> Self {
+    pub fn new(
+        config: &TransformConfig,
+        subscriber_key: &[u8],
+        reference: Arc<Snapshot>,
+        topics: TransformTopics,
+    ) -> Self {
         TransformStage { decoder: Decoder::new(&config.decode, subscriber_key), reference, topics }
     }
 
-    fn dead_letter(&self, record: &StoredRecord, raw: Option<&RawRecord>, reason: DeadLetterReason, detail: String, ctx: &mut Context) -> anyhow::Result<()> {
+    fn dead_letter(
+        &self,
+        record: &StoredRecord,
+        raw: Option<&RawRecord>,
+        reason: DeadLetterReason,
+        detail: String,
+        ctx: &mut Context,
+    ) -> anyhow::Result<()> {
         let letter = DeadLetter {
             schema: schema::DEADLETTER.to_owned(),
             reason,
@@ -106,7 +118,13 @@ impl Processor for TransformStage {
         let raw: RawRecord = match serde_json::from_slice(&record.value) {
             Ok(raw) => raw,
             Err(error) => {
-                return self.dead_letter(record, None, DeadLetterReason::BadRecord, format!("not a LUX raw record: {error}"), ctx)
+                return self.dead_letter(
+                    record,
+                    None,
+                    DeadLetterReason::BadRecord,
+                    format!("not a LUX raw record: {error}"),
+                    ctx,
+                )
             }
         };
         match self.decoder.decode(&raw) {

@@ -111,7 +111,12 @@ pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>
     let fail = |problems| ConfigErrors { file: file.map(Path::to_path_buf), problems };
     let text = match file {
         Some(path) => std::fs::read_to_string(path).map_err(|e| {
-            fail(vec![Problem { key: String::new(), line: None, origin: None, message: format!("cannot read the file: {e}") }])
+            fail(vec![Problem {
+                key: String::new(),
+                line: None,
+                origin: None,
+                message: format!("cannot read the file: {e}"),
+            }])
         })?,
         None => String::new(),
     };
@@ -160,10 +165,17 @@ pub fn parse(text: &str, env: impl IntoIterator<Item = (String, String)>) -> Res
                 let mut path = error.path().to_string();
                 let message = error.inner().message().trim().to_owned();
                 if let Some(field) = unknown_field(&message) {
-                    path = if path == "." || path.is_empty() { field.to_owned() } else if path.ends_with(field) { path } else { format!("{path}.{field}") };
+                    path = if path == "." || path.is_empty() {
+                        field.to_owned()
+                    } else if path.ends_with(field) {
+                        path
+                    } else {
+                        format!("{path}.{field}")
+                    };
                 }
                 let (line, origin) = locate(&path);
-                let message = if unknown_field(&message).is_some() { format!("unknown key ({message})") } else { message };
+                let message =
+                    if unknown_field(&message).is_some() { format!("unknown key ({message})") } else { message };
                 problems.push(Problem { key: path.clone(), line, origin, message });
                 if !remove_path(&mut doc, &path) {
                     return Err(problems);

@@ -124,7 +124,8 @@ fn data_dir(config: &config::LuxConfig, arg: &DataDirArg) -> PathBuf {
 }
 
 fn init_tracing(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -188,8 +189,9 @@ fn main() -> ExitCode {
                     Err(code) => return code,
                 },
                 TopicCommand::Read { config, data_dir: dir, args } => match load_config(&config) {
-                    Ok(c) => stop_on_signals()
-                        .and_then(|stop| topic::read(&data_dir(&c, &dir), &args, &stop, &mut std::io::stdout().lock()).map(|_| ())),
+                    Ok(c) => stop_on_signals().and_then(|stop| {
+                        topic::read(&data_dir(&c, &dir), &args, &stop, &mut std::io::stdout().lock()).map(|_| ())
+                    }),
                     Err(code) => return code,
                 },
             }
@@ -221,7 +223,12 @@ fn main() -> ExitCode {
 fn write_reference(path: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path)?;
     let updated = docs::update_readme(&text).ok_or_else(|| {
-        anyhow::anyhow!("{} has no configuration reference markers ({} ... {})", path.display(), docs::START_MARKER, docs::END_MARKER)
+        anyhow::anyhow!(
+            "{} has no configuration reference markers ({} ... {})",
+            path.display(),
+            docs::START_MARKER,
+            docs::END_MARKER
+        )
     })?;
     std::fs::write(path, updated)?;
     Ok(())

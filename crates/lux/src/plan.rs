@@ -24,7 +24,12 @@ pub fn render(config: &LuxConfig, format: PlanFormat) -> String {
 
 fn text(config: &LuxConfig, t: &Topology) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "central log: embedded, data directory {}, {} partition(s) per topic", config.log.data_dir.display(), t.partitions);
+    let _ = writeln!(
+        out,
+        "central log: embedded, data directory {}, {} partition(s) per topic",
+        config.log.data_dir.display(),
+        t.partitions
+    );
     let _ = writeln!(out, "\ntopics:");
     for topic in &t.topics {
         let _ = writeln!(out, "  {topic} ({} partitions)", t.partitions);
@@ -55,7 +60,8 @@ fn text(config: &LuxConfig, t: &Topology) -> String {
 fn dot(t: &Topology) -> String {
     let mut out = String::from("digraph lux {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n");
     for topic in &t.topics {
-        let _ = writeln!(out, "  \"topic:{topic}\" [label=\"[{topic}]\\n{} partitions\", shape=cylinder];", t.partitions);
+        let _ =
+            writeln!(out, "  \"topic:{topic}\" [label=\"[{topic}]\\n{} partitions\", shape=cylinder];", t.partitions);
     }
     for stage in &t.stages {
         let _ = writeln!(out, "  \"stage:{0}\" [label=\"{0}\", shape=box, style=rounded];", stage.name);

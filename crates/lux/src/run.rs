@@ -44,7 +44,8 @@ pub struct Topology {
 impl Topology {
     pub fn of(config: &LuxConfig) -> Topology {
         let log = &config.log;
-        let (raw, enriched, deadletter, alarms) = (log.topic("raw"), log.topic("enriched"), log.topic("deadletter"), log.topic("alarms"));
+        let (raw, enriched, deadletter, alarms) =
+            (log.topic("raw"), log.topic("enriched"), log.topic("deadletter"), log.topic("alarms"));
         let mut stages = Vec::new();
         if config.run.generator {
             stages.push(StagePlan {
@@ -122,13 +123,19 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Loads the reference data: the configured directory, or the demo referential (generated into
 /// the data directory on first use).
-fn reference(config: &LuxConfig, data_dir: &Path, network: &lux_generate::Network) -> anyhow::Result<lux_reference::Snapshot> {
+fn reference(
+    config: &LuxConfig,
+    data_dir: &Path,
+    network: &lux_generate::Network,
+) -> anyhow::Result<lux_reference::Snapshot> {
     let dir = match &config.reference.dir {
         Some(dir) => dir.clone(),
         None => {
             let dir = data_dir.join("reference");
             if !dir.join("equipment.csv").exists() {
-                network.write_csv(&dir).with_context(|| format!("cannot write the demo reference data to {}", dir.display()))?;
+                network
+                    .write_csv(&dir)
+                    .with_context(|| format!("cannot write the demo reference data to {}", dir.display()))?;
                 tracing::info!(dir = %dir.display(), "wrote the demo reference data");
             }
             dir
@@ -136,7 +143,12 @@ fn reference(config: &LuxConfig, data_dir: &Path, network: &lux_generate::Networ
     };
     lux_reference::Snapshot::load_csv_dir(&dir).map_err(|problems| {
         let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
-        anyhow::anyhow!("the reference data in {} is invalid ({} problem(s)):\n{}", dir.display(), problems.len(), list.join("\n"))
+        anyhow::anyhow!(
+            "the reference data in {} is invalid ({} problem(s)):\n{}",
+            dir.display(),
+            problems.len(),
+            list.join("\n")
+        )
     })
 }
 
@@ -160,7 +172,11 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
     let snapshot = Arc::new(reference(&config, &data_dir, &network)?);
     tracing::info!(version = snapshot.version(), "reference data loaded");
     let key = subscriber_key(&config, &data_dir)?;
-    let runner = RunnerOptions { partitions: config.log.partitions, deadletter_topic: topology.deadletter.clone(), ..Default::default() };
+    let runner = RunnerOptions {
+        partitions: config.log.partitions,
+        deadletter_topic: topology.deadletter.clone(),
+        ..Default::default()
+    };
 
     let mut threads: Vec<(String, Arc<StageMetrics>, std::thread::JoinHandle<anyhow::Result<()>>)> = Vec::new();
     let spawn = |name: &str, metrics: Arc<StageMetrics>, f: Box<dyn FnOnce() -> anyhow::Result<()> + Send>| {
@@ -194,31 +210,39 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
         let source = GeneratorSource::new(&config.generator, &network, topology.raw.clone(), start_ms)?;
         let metrics = Arc::new(StageMetrics::default());
         let (log, runner, m, stop) = (log.clone(), runner.clone(), metrics.clone(), stop.clone());
-        let (name, metrics, handle) = spawn("generator", metrics, Box::new(move || run_source(log, Box::new(source), runner, m, stop)));
+        let (name, metrics, handle) =
+            spawn("generator", metrics, Box::new(move || run_source(log, Box::new(source), runner, m, stop)));
         threads.push((name, metrics, handle?));
     }
     {
-        let topics = TransformTopics { raw: topology.raw.clone(), enriched: topology.enriched.clone(), deadletter: topology.deadletter.clone() };
+        let topics = TransformTopics {
+            raw: topology.raw.clone(),
+            enriched: topology.enriched.clone(),
+            deadletter: topology.deadletter.clone(),
+        };
         let stage = TransformStage::new(&config.transform, &key, snapshot.clone(), topics);
         let metrics = Arc::new(StageMetrics::default());
         let (log, runner, m, stop) = (log.clone(), runner.clone(), metrics.clone(), stop.clone());
-        let (name, metrics, handle) = spawn("transform", metrics, Box::new(move || run_processor(log, Box::new(stage), runner, m, stop)));
+        let (name, metrics, handle) =
+            spawn("transform", metrics, Box::new(move || run_processor(log, Box::new(stage), runner, m, stop)));
         threads.push((name, metrics, handle?));
     }
     {
-        let topics = AlarmTopics { enriched: topology.enriched.clone(), alarms: topology.alarms.clone(), deadletter: topology.deadletter.clone() };
-        let stage = AlarmStage::new(&config.alarm, config.log.partitions, topics).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let topics = AlarmTopics {
+            enriched: topology.enriched.clone(),
+            alarms: topology.alarms.clone(),
+            deadletter: topology.deadletter.clone(),
+        };
+        let stage =
+            AlarmStage::new(&config.alarm, config.log.partitions, topics).map_err(|e| anyhow::anyhow!("{e}"))?;
         let metrics = Arc::new(StageMetrics::default());
         let (log, runner, m, stop) = (log.clone(), runner.clone(), metrics.clone(), stop.clone());
-        let (name, metrics, handle) = spawn("alarm", metrics, Box::new(move || run_processor(log, Box::new(stage), runner, m, stop)));
+        let (name, metrics, handle) =
+            spawn("alarm", metrics, Box::new(move || run_processor(log, Box::new(stage), runner, m, stop)));
         threads.push((name, metrics, handle?));
     }
 
-    eprintln!(
-        "lux: running {} stage(s) on the embedded log in {} (Ctrl-C to stop)",
-        threads.len(),
-        data_dir.display()
-    );
+    eprintln!("lux: running {} stage(s) on the embedded log in {} (Ctrl-C to stop)", threads.len(), data_dir.display());
     let started = Instant::now();
     let interval = config.run.summary_interval;
     let mut last_print = Instant::now();
@@ -232,7 +256,10 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
             let elapsed = last_print.elapsed().as_secs_f64();
             last_print = Instant::now();
             let now: Vec<StageSnapshot> = threads.iter().map(|(_, m, _)| m.snapshot()).collect();
-            eprintln!("{}", summary_line(&threads.iter().map(|(n, _, _)| n.as_str()).collect::<Vec<_>>(), &previous, &now, elapsed));
+            eprintln!(
+                "{}",
+                summary_line(&threads.iter().map(|(n, _, _)| n.as_str()).collect::<Vec<_>>(), &previous, &now, elapsed)
+            );
             previous = now;
         }
     }
@@ -257,7 +284,8 @@ fn write_incidents(path: &Path, incidents: &[lux_generate::ResolvedIncident]) ->
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    std::fs::write(path, serde_json::to_vec_pretty(incidents)?).with_context(|| format!("cannot write {}", path.display()))
+    std::fs::write(path, serde_json::to_vec_pretty(incidents)?)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// `12:00:05 | generator 2000/s | transform 1998/s lag 12 | alarm 1998/s lag 0 | dead letters 0 | active alarms 1`

@@ -111,7 +111,11 @@ fn run_with_defaults_enriches_raises_the_incident_alarm_and_resumes() {
 fn check_names_the_wrong_type_and_the_unknown_key_with_their_lines() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("lux.toml");
-    std::fs::write(&file, "# demo\n[log]\npartitions = \"three\"\n\n[alarm]\nout_of_orderness = \"5s\"\nwatermark_delay = \"1s\"\n").unwrap();
+    std::fs::write(
+        &file,
+        "# demo\n[log]\npartitions = \"three\"\n\n[alarm]\nout_of_orderness = \"5s\"\nwatermark_delay = \"1s\"\n",
+    )
+    .unwrap();
     let output = lux().arg("check").arg(&file).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
