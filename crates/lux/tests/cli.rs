@@ -38,8 +38,9 @@ fn read_topic(data_dir: &Path, topic: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Runs `lux run` for `seconds`, then stops it with SIGINT as Ctrl-C would; returns stderr.
-fn run_for(data_dir: &Path, seconds: u64) -> String {
+/// Runs `lux run` for `seconds`, then stops it with `signal` (`INT` as Ctrl-C would, or `TERM`
+/// as a service manager would); returns its stderr.
+fn run_for(data_dir: &Path, seconds: u64, signal: &str) -> String {
     let child = lux()
         .args(["run", "--data-dir"])
         .arg(data_dir)
@@ -49,7 +50,7 @@ fn run_for(data_dir: &Path, seconds: u64) -> String {
         .spawn()
         .expect("lux run starts");
     std::thread::sleep(Duration::from_secs(seconds));
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(60);
     let output = child.wait_with_output().unwrap();
@@ -64,7 +65,7 @@ fn run_for(data_dir: &Path, seconds: u64) -> String {
 fn run_with_defaults_enriches_raises_the_incident_alarm_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let stderr = run_for(&data, 30);
+    let stderr = run_for(&data, 30, "INT");
     assert!(stderr.contains("active alarms"), "the live summary is printed: {stderr}");
 
     let raw = read_topic(&data, "raw");
@@ -94,9 +95,22 @@ fn run_with_defaults_enriches_raises_the_incident_alarm_and_resumes() {
     let first_raw = raw.len();
     let first_enriched: HashSet<String> = enriched.iter().map(|e| e["event_id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(first_enriched.len(), enriched.len(), "no duplicate event ids");
-    run_for(&data, 8);
+    // Meanwhile `topic read --follow` reads the log as it is written, from another process.
+    let follower = lux()
+        .args(["topic", "read", "enriched", "--follow", "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    run_for(&data, 8, "TERM");
+    std::thread::sleep(Duration::from_secs(2));
+    Command::new("kill").args(["-INT", &follower.id().to_string()]).status().unwrap();
+    let followed = follower.wait_with_output().unwrap();
+    assert!(followed.status.success(), "{}", String::from_utf8_lossy(&followed.stderr));
     let raw = read_topic(&data, "raw");
     let enriched = read_topic(&data, "enriched");
+    assert_eq!(String::from_utf8_lossy(&followed.stdout).lines().count(), enriched.len(), "--follow saw every record");
     assert!(raw.len() > first_raw, "the second run added traffic");
     let ids: HashSet<String> = enriched.iter().map(|e| e["event_id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(ids.len(), enriched.len(), "no event enriched twice across the restart");
