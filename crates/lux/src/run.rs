@@ -121,8 +121,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     options.open(path)?.write_all(bytes)
 }
 
-/// Loads the reference data: the configured directory, or the demo referential (generated into
-/// the data directory on first use).
+/// Loads the reference data: the configured directory, or the demo referential, written into
+/// the data directory at every start (it is derived from the generator's configuration and start
+/// time, so it always matches the traffic; edit a copy and point `reference.dir` at it instead).
 fn reference(
     config: &LuxConfig,
     data_dir: &Path,
@@ -132,12 +133,16 @@ fn reference(
         Some(dir) => dir.clone(),
         None => {
             let dir = data_dir.join("reference");
-            if !dir.join("equipment.csv").exists() {
-                network
-                    .write_csv(&dir)
-                    .with_context(|| format!("cannot write the demo reference data to {}", dir.display()))?;
-                tracing::info!(dir = %dir.display(), "wrote the demo reference data");
+            let staging = data_dir.join("reference.new");
+            let _ = std::fs::remove_dir_all(&staging);
+            network
+                .write_csv(&staging)
+                .with_context(|| format!("cannot write the demo reference data to {}", staging.display()))?;
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).with_context(|| format!("cannot replace {}", dir.display()))?;
             }
+            std::fs::rename(&staging, &dir)
+                .with_context(|| format!("cannot move the demo reference data to {}", dir.display()))?;
             dir
         }
     };
