@@ -56,16 +56,16 @@ impl LogConfig {
         let mut problems = Vec::new();
         if self.partitions == 0 || self.partitions > 1024 {
             problems.push(ConfigProblem::new(
-                format!("{prefix}partitions"),
+                lux_model::config_key(prefix, "partitions"),
                 format!("must be between 1 and 1024, not {}", self.partitions),
             ));
         }
         if self.data_dir.as_os_str().is_empty() {
-            problems.push(ConfigProblem::new(format!("{prefix}data_dir"), "must not be empty"));
+            problems.push(ConfigProblem::new(lux_model::config_key(prefix, "data_dir"), "must not be empty"));
         }
         if !self.topic_prefix.is_empty() && crate::validate_topic_name(&format!("{}raw", self.topic_prefix)).is_err() {
             problems.push(ConfigProblem::new(
-                format!("{prefix}topic_prefix"),
+                lux_model::config_key(prefix, "topic_prefix"),
                 "may only hold letters, digits, '.', '_' and '-'",
             ));
         }

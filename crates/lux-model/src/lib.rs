@@ -71,3 +71,15 @@ impl ConfigProblem {
         ConfigProblem { key: key.into(), message: message.into() }
     }
 }
+
+/// The dotted key of `field` in the section `prefix` (`config_key("alarm", "rules")` is
+/// `alarm.rules`; an empty prefix gives the field alone). Sections validate with their own key
+/// as prefix, without a trailing dot.
+pub fn config_key(prefix: &str, field: &str) -> String {
+    let prefix = prefix.trim_end_matches('.');
+    if prefix.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{prefix}.{field}")
+    }
+}

@@ -30,11 +30,11 @@ pub struct TransformConfig {
 
 impl TransformConfig {
     pub fn validate(&self, prefix: &str) -> Vec<lux_model::ConfigProblem> {
-        let mut problems = self.decode.validate(&format!("{prefix}decode."));
+        let mut problems = self.decode.validate(&lux_model::config_key(prefix, "decode"));
         if let Some(key) = &self.subscriber_key {
             if key.len() < 16 {
                 problems.push(lux_model::ConfigProblem::new(
-                    format!("{prefix}subscriber_key"),
+                    lux_model::config_key(prefix, "subscriber_key"),
                     "must be at least 16 characters long (a short key makes pseudonyms guessable)",
                 ));
             }

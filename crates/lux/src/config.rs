@@ -50,11 +50,11 @@ impl Default for RunConfig {
 impl LuxConfig {
     /// Every semantic problem of the configuration (types are checked while parsing).
     pub fn validate(&self) -> Vec<ConfigProblem> {
-        let mut problems = self.log.validate("log.");
-        problems.extend(self.generator.validate("generator."));
-        problems.extend(self.reference.validate("reference."));
-        problems.extend(self.transform.validate("transform."));
-        problems.extend(self.alarm.validate("alarm."));
+        let mut problems = self.log.validate("log");
+        problems.extend(self.generator.validate("generator"));
+        problems.extend(self.reference.validate("reference"));
+        problems.extend(self.transform.validate("transform"));
+        problems.extend(self.alarm.validate("alarm"));
         problems
     }
 }
@@ -371,6 +371,22 @@ mod tests {
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].key, "log.partitions");
         assert_eq!(problems[0].line, Some(3));
+    }
+
+    #[test]
+    fn every_section_names_its_keys_in_full() {
+        let text = "[generator]\nrate = 0\n\n[transform.decode]\ntimezone = \"Mars/Olympus\"\n\n[reference]\ndir = \"\"\n\n\
+                    [[alarm.rules]]\nname = \"r\"\ngroup_by = [\"site\"]\nwindow = \"25s\"\nslide = \"10s\"\nthreshold = 10\n";
+        let problems = parse(text, no_env()).unwrap_err();
+        let found: Vec<(&str, Option<usize>)> = problems.iter().map(|p| (p.key.as_str(), p.line)).collect();
+        for (key, line) in [
+            ("generator.rate", 2),
+            ("transform.decode.timezone", 5),
+            ("reference.dir", 8),
+            ("alarm.rules[0].window", 13),
+        ] {
+            assert!(found.contains(&(key, Some(line))), "{key} at line {line} not in {found:?}");
+        }
     }
 
     #[test]
