@@ -103,7 +103,7 @@ impl RawRecord {
 }
 
 /// Why a record could not be turned into an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeadLetterReason {
     /// The record ends before a field it announces.

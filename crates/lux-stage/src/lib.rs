@@ -74,6 +74,11 @@ pub trait Processor: Send {
     fn gauge(&self) -> Option<(&'static str, u64)> {
         None
     }
+    /// Cumulative counters of the stage's own (e.g. `dead_letters.truncated`), published after
+    /// each commit for the live summary and metrics.
+    fn counters(&self) -> Vec<(String, u64)> {
+        Vec::new()
+    }
 }
 
 /// What a [`Source`] did in one poll.

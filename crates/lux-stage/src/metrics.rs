@@ -1,6 +1,8 @@
 //! Counters a running stage exposes, read by the live summary (and later by /metrics).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// Lock-free counters of one stage, shared between its runner and observers.
 #[derive(Debug, Default)]
@@ -13,8 +15,10 @@ pub struct StageMetrics {
     pub lag: AtomicU64,
     /// The stage's own gauge (see `Processor::gauge`).
     pub gauge: AtomicU64,
-    /// Records emitted per output topic name are not tracked here; dead letters are.
+    /// Records emitted to the dead-letter topic.
     pub dead_letters: AtomicU64,
+    /// The stage's own counters (`Processor::counters`), as of its last commit.
+    pub counters: Mutex<BTreeMap<String, u64>>,
 }
 
 /// A copy of the counters at one instant.
@@ -30,6 +34,17 @@ pub struct StageSnapshot {
 }
 
 impl StageMetrics {
+    /// The stage's own counters, as of its last commit.
+    pub fn counters(&self) -> BTreeMap<String, u64> {
+        self.counters.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn set_counters(&self, counters: Vec<(String, u64)>) {
+        if !counters.is_empty() {
+            self.counters.lock().unwrap_or_else(|p| p.into_inner()).extend(counters);
+        }
+    }
+
     pub fn snapshot(&self) -> StageSnapshot {
         StageSnapshot {
             records_in: self.records_in.load(Ordering::Relaxed),

@@ -136,6 +136,7 @@ pub fn run_processor(
             metrics.records_in.fetch_add(consumed as u64, Ordering::Relaxed);
             metrics.records_out.fetch_add(out_count, Ordering::Relaxed);
             metrics.dead_letters.fetch_add(dead, Ordering::Relaxed);
+            metrics.set_counters(stage.counters());
         }
         if let Some((_, value)) = stage.gauge() {
             metrics.gauge.store(value, Ordering::Relaxed);

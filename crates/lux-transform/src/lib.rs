@@ -12,6 +12,7 @@ use lux_model::{schema, DeadLetter, DeadLetterReason, Payload, RawRecord};
 use lux_reference::Snapshot;
 use lux_stage::{Context, Processor};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The transform stage.
@@ -56,6 +57,8 @@ pub struct TransformStage {
     decoder: Decoder,
     reference: Arc<Snapshot>,
     topics: TransformTopics,
+    /// Dead letters written, per reason, since the stage started.
+    dead_letters: BTreeMap<DeadLetterReason, u64>,
 }
 
 impl TransformStage {
@@ -65,17 +68,23 @@ impl TransformStage {
         reference: Arc<Snapshot>,
         topics: TransformTopics,
     ) -> Self {
-        TransformStage { decoder: Decoder::new(&config.decode, subscriber_key), reference, topics }
+        TransformStage {
+            decoder: Decoder::new(&config.decode, subscriber_key),
+            reference,
+            topics,
+            dead_letters: BTreeMap::new(),
+        }
     }
 
     fn dead_letter(
-        &self,
+        &mut self,
         record: &StoredRecord,
         raw: Option<&RawRecord>,
         reason: DeadLetterReason,
         detail: String,
         ctx: &mut Context,
     ) -> anyhow::Result<()> {
+        *self.dead_letters.entry(reason).or_default() += 1;
         let letter = DeadLetter {
             schema: schema::DEADLETTER.to_owned(),
             reason,
@@ -142,5 +151,9 @@ impl Processor for TransformStage {
 
     fn end_batch(&mut self, _ctx: &mut Context) -> anyhow::Result<()> {
         Ok(())
+    }
+
+    fn counters(&self) -> Vec<(String, u64)> {
+        self.dead_letters.iter().map(|(reason, n)| (format!("dead_letters.{}", reason.as_str()), *n)).collect()
     }
 }

@@ -261,10 +261,16 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
             let elapsed = last_print.elapsed().as_secs_f64();
             last_print = Instant::now();
             let now: Vec<StageSnapshot> = threads.iter().map(|(_, m, _)| m.snapshot()).collect();
-            eprintln!(
-                "{}",
-                summary_line(&threads.iter().map(|(n, _, _)| n.as_str()).collect::<Vec<_>>(), &previous, &now, elapsed)
-            );
+            let names: Vec<&str> = threads.iter().map(|(n, _, _)| n.as_str()).collect();
+            let mut reasons: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+            for (_, metrics, _) in &threads {
+                for (name, value) in metrics.counters() {
+                    if let Some(reason) = name.strip_prefix("dead_letters.") {
+                        *reasons.entry(reason.to_owned()).or_default() += value;
+                    }
+                }
+            }
+            eprintln!("{}", summary_line(&names, &previous, &now, elapsed, &reasons));
             previous = now;
         }
     }
@@ -294,7 +300,13 @@ fn write_incidents(path: &Path, incidents: &[lux_generate::ResolvedIncident]) ->
 }
 
 /// `12:00:05 | generator 2000/s | transform 1998/s lag 12 | alarm 1998/s lag 0 | dead letters 0 | active alarms 1`
-fn summary_line(names: &[&str], before: &[StageSnapshot], now: &[StageSnapshot], seconds: f64) -> String {
+fn summary_line(
+    names: &[&str],
+    before: &[StageSnapshot],
+    now: &[StageSnapshot],
+    seconds: f64,
+    dead_letter_reasons: &std::collections::BTreeMap<String, u64>,
+) -> String {
     let mut parts = vec![chrono::Utc::now().format("%H:%M:%S").to_string()];
     let mut dead = 0;
     let mut gauge = None;
@@ -309,7 +321,12 @@ fn summary_line(names: &[&str], before: &[StageSnapshot], now: &[StageSnapshot],
             gauge = Some(n.gauge);
         }
     }
-    parts.push(format!("dead letters {dead}"));
+    if dead_letter_reasons.is_empty() {
+        parts.push(format!("dead letters {dead}"));
+    } else {
+        let reasons: Vec<String> = dead_letter_reasons.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        parts.push(format!("dead letters {dead} ({})", reasons.join(", ")));
+    }
     if let Some(active) = gauge {
         parts.push(format!("active alarms {active}"));
     }

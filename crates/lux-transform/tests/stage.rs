@@ -1,0 +1,69 @@
+//! The transform stage on hand-fed records: good input is enriched and keyed by equipment, bad
+//! input becomes dead letters with typed reasons, the original bytes and the offset they came from.
+
+use lux_log::StoredRecord;
+use lux_model::{DeadLetter, EnrichedEvent, Format, RawRecord, ReferenceStatus};
+use lux_reference::Snapshot;
+use lux_stage::{Context, Processor};
+use lux_transform::{TransformConfig, TransformStage, TransformTopics};
+use std::sync::Arc;
+
+fn stored(offset: u64, value: Vec<u8>) -> StoredRecord {
+    StoredRecord { topic: "raw".into(), partition: 1, offset, key: Some(b"k".to_vec()), timestamp_ms: 0, value }
+}
+
+fn raw(format: Format, payload: &[u8]) -> Vec<u8> {
+    serde_json::to_vec(&RawRecord::new("demo", format, 1_767_571_200_000, None, payload.to_vec())).unwrap()
+}
+
+#[test]
+fn enriches_good_records_and_dead_letters_bad_ones_with_their_reason() {
+    // The demo referential, as `lux run` uses it.
+    let cfg = lux_generate::GeneratorConfig::default();
+    let start = cfg.start_ms().unwrap();
+    let network = lux_generate::Network::generate_at(&cfg, start).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    network.write_csv(dir.path()).unwrap();
+    let snapshot = Arc::new(Snapshot::load_csv_dir(dir.path()).unwrap());
+    let traffic = lux_generate::Traffic::new(&network, &cfg, start).unwrap();
+    let records = traffic.second(3);
+    assert!(records.len() > 100);
+
+    let topics = TransformTopics { raw: "raw".into(), enriched: "enriched".into(), deadletter: "deadletter".into() };
+    let mut stage = TransformStage::new(&TransformConfig::default(), b"0123456789abcdef", snapshot, topics);
+    let mut ctx = Context::default();
+    for (i, record) in records.iter().enumerate() {
+        stage.process(&stored(i as u64, raw(record.format, &record.payload)), &mut ctx).unwrap();
+    }
+    let n = records.len() as u64;
+    stage.process(&stored(n, b"not json at all".to_vec()), &mut ctx).unwrap();
+    stage.process(&stored(n + 1, raw(Format::Radius, &[4, 1, 0])), &mut ctx).unwrap();
+    stage.process(&stored(n + 2, raw(Format::Syslog, b"\xff\xfe garbage")), &mut ctx).unwrap();
+
+    let enriched: Vec<EnrichedEvent> =
+        ctx.outputs().iter().filter(|o| o.topic == "enriched").map(|o| serde_json::from_slice(&o.value).unwrap()).collect();
+    assert_eq!(enriched.len(), records.len(), "one event per generated record");
+    for (event, out) in enriched.iter().zip(ctx.outputs().iter().filter(|o| o.topic == "enriched")) {
+        assert_eq!(event.reference.status, ReferenceStatus::Ok, "{event:?}");
+        assert_eq!(out.key, event.equipment_key().as_bytes(), "keyed by equipment");
+        assert_eq!(out.timestamp_ms, event.event.event_time, "stamped with event time");
+    }
+    let dead: Vec<DeadLetter> = ctx
+        .outputs()
+        .iter()
+        .filter(|o| o.topic == "deadletter")
+        .map(|o| serde_json::from_slice(&o.value).unwrap())
+        .collect();
+    assert_eq!(dead.len(), 3);
+    assert_eq!(dead[0].reason.as_str(), "bad_record");
+    assert_eq!(dead[0].payload.0, b"not json at all");
+    assert_eq!(dead[0].origin, format!("raw/1/{n}"));
+    assert_eq!(dead[1].reason.as_str(), "truncated");
+    assert_eq!(dead[1].payload.0, vec![4, 1, 0], "the original bytes are kept");
+    assert_eq!(dead[1].source.as_deref(), Some("demo"));
+    assert!(!dead[2].detail.is_empty());
+    let counters = stage.counters();
+    let total: u64 = counters.iter().map(|(_, n)| n).sum();
+    assert_eq!(total, 3);
+    assert!(counters.contains(&("dead_letters.truncated".to_owned(), 1)), "{counters:?}");
+}
