@@ -1,25 +1,39 @@
 //! LUX decoders: raw bytes as collected -> canonical [`lux_model::Event`]s.
 //!
-//! Syslog (RFC 5424 and RFC 3164 / Cisco, detected per record) and RADIUS accounting
-//! (RFC 2866). Pure: no I/O, no clock (the reception time comes with the record), and no panic on
+//! Syslog (RFC 5424 and RFC 3164 / Cisco, detected per record), RADIUS accounting (RFC 2866,
+//! with the RFC 2865/2866/2869 dictionary and vendor dictionaries), JSON lines, key=value, and
+//! vendor binary records described declaratively in config; each source's records are mapped to
+//! the canonical event as its `[[transform.decode.sources]]` entry says. Pure: no I/O, no clock (the reception time comes with the record), and no panic on
 //! any input: bytes that cannot be decoded give a [`DecodeError`] carrying the typed
 //! [`DeadLetterReason`] the transform stage writes to the `deadletter` topic.
 //!
 //! Subscriber ids are personal data: the decoder replaces them with a keyed pseudonym
 //! (HMAC-SHA256) and removes the clear id from the message and the attributes.
 
+mod binary;
 mod config;
 mod cursor;
+mod dictionary;
 mod mapping;
 mod radius;
+mod source;
 mod syslog;
+mod text;
 
-pub use config::{parse_timezone, DecodeConfig, MAX_FUTURE_TOLERANCE};
+pub use config::{
+    parse_timezone, ByteOrder, ChecksumAlgorithm, ChecksumConfig, DecodeConfig, EquipmentMapping, ErrorCodeMapping,
+    FieldConfig, FieldMapping, FieldType, LayoutConfig, RadiusConfig, RadiusType, SourceConfig, TimeFormat,
+    TimeMapping, TlvConfig, TlvTagConfig, ValueMapping, VendorAttributeConfig, VendorConfig, MAX_FUTURE_TOLERANCE,
+    MAX_RECORD_SIZE,
+};
+pub use dictionary::{standard as radius_attribute, value_name as radius_value_name, StdAttr, BUILT_IN_VENDORS};
 pub use mapping::{code_kind, msgid_kind, Pseudonymiser};
+pub use source::TIME_SOURCE;
 
 use chrono::FixedOffset;
 use lux_model::{DeadLetterReason, EquipmentKey, Event, EventKind, Format, Millis, Outcome, RawRecord};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why a raw record could not be decoded: the dead-letter reason and a human-readable detail
@@ -34,6 +48,22 @@ pub struct DecodeError {
 impl DecodeError {
     pub fn new(reason: DeadLetterReason, detail: impl Into<String>) -> Self {
         DecodeError { reason, detail: detail.into() }
+    }
+}
+
+/// Inserts `value` under `name`; a name already present becomes an array of every value (a
+/// repeated attribute or tag is never dropped).
+pub(crate) fn put(map: &mut BTreeMap<String, serde_json::Value>, name: String, value: serde_json::Value) {
+    use serde_json::Value;
+    match map.get_mut(&name) {
+        None => {
+            map.insert(name, value);
+        }
+        Some(Value::Array(items)) => items.push(value),
+        Some(existing) => {
+            let first = existing.take();
+            *existing = Value::Array(vec![first, value]);
+        }
     }
 }
 
@@ -64,6 +94,29 @@ pub struct Decoder {
     timezone: FixedOffset,
     future_tolerance_ms: i64,
     pseudonymiser: Pseudonymiser,
+    /// Compiled once; shared by clones.
+    tables: Arc<Tables>,
+}
+
+/// The lookup tables built from the configuration at [`Decoder::new`].
+#[derive(Debug, Default)]
+struct Tables {
+    dictionary: dictionary::Dictionary,
+    layouts: Vec<binary::Layout>,
+    sources: HashMap<String, source::Source>,
+}
+
+impl Tables {
+    fn new(cfg: &DecodeConfig) -> Tables {
+        let layouts: Vec<binary::Layout> = cfg.layouts.iter().map(binary::Layout::new).collect();
+        let mut sources = HashMap::new();
+        for s in &cfg.sources {
+            let layout = layouts.iter().position(|l| l.name == s.layout);
+            // The first entry of a source wins ([`DecodeConfig::validate`] reports duplicates).
+            sources.entry(s.source.clone()).or_insert_with(|| source::Source::new(s, layout));
+        }
+        Tables { dictionary: dictionary::Dictionary::new(&cfg.radius), layouts, sources }
+    }
 }
 
 impl Decoder {
@@ -75,6 +128,7 @@ impl Decoder {
             timezone: parse_timezone(&cfg.timezone).unwrap_or_else(|_| utc()),
             future_tolerance_ms: duration_ms(cfg.future_tolerance.min(MAX_FUTURE_TOLERANCE)),
             pseudonymiser: Pseudonymiser::new(subscriber_key),
+            tables: Arc::new(Tables::new(cfg)),
         }
     }
 
@@ -96,37 +150,132 @@ impl Decoder {
 
     /// Decodes one raw record. Every record gives one event today; the `Vec` leaves room for
     /// formats that batch several events in one record.
+    ///
+    /// The format is the source's `[[transform.decode.sources]]` entry's when it names one, else
+    /// the record's hint; `auto` sniffs syslog, RADIUS and JSON from the bytes.
     pub fn decode(&self, raw: &RawRecord) -> Result<Vec<Event>, DecodeError> {
         let bytes = raw.payload.0.as_slice();
         if bytes.is_empty() {
             return err(DeadLetterReason::Truncated, "empty record");
         }
-        let draft = match raw.format {
-            Format::Syslog => self.syslog(raw, bytes)?,
-            Format::Radius => radius::decode(bytes, raw.received_at)?,
-            Format::Auto => match sniff(bytes) {
-                Some(Format::Syslog) => self.syslog(raw, bytes)?,
-                Some(Format::Radius) => radius::decode(bytes, raw.received_at)?,
-                _ => {
-                    return err(
-                        DeadLetterReason::UnknownFormat,
-                        format!(
-                            "format auto: the record is neither syslog (starts with '<' or a month) nor a RADIUS \
-                             Accounting-Request (code 4 and a length field equal to the {} bytes received); first byte 0x{:02x}",
-                            bytes.len(),
-                            bytes.first().copied().unwrap_or(0)
-                        ),
-                    )
-                }
-            },
-            Format::Json | Format::Kv | Format::Binary => {
-                return err(
+        let entry = self.tables.sources.get(raw.source.as_str());
+        let format = match entry.map(|e| e.format) {
+            Some(f) if f != Format::Auto => f,
+            _ => raw.format,
+        };
+        let format = match format {
+            Format::Auto => sniff(bytes).ok_or_else(|| {
+                DecodeError::new(
                     DeadLetterReason::UnknownFormat,
-                    format!("format {} is not supported by this version of the decoder (syslog and radius are)", raw.format.as_str()),
+                    format!(
+                        "format auto: the record is neither syslog (starts with '<' or a month), nor a RADIUS \
+                         Accounting-Request (code 4 and a length field equal to the {} bytes received), nor a JSON \
+                         object; first byte 0x{:02x}",
+                        bytes.len(),
+                        bytes.first().copied().unwrap_or(0)
+                    ),
                 )
+            })?,
+            f => f,
+        };
+        let input = source::Input {
+            format,
+            source: &raw.source,
+            received_at: raw.received_at,
+            pseudonymiser: &self.pseudonymiser,
+        };
+        let draft = match format {
+            Format::Syslog => source::build(entry, Some(self.syslog(raw, bytes)?), BTreeMap::new(), &input)?,
+            Format::Radius => {
+                let base = radius::decode(bytes, raw.received_at, &self.tables.dictionary)?;
+                source::build(entry, Some(base), BTreeMap::new(), &input)?
             }
+            Format::Json => source::build(entry, None, text::json(bytes)?, &input)?,
+            Format::Kv => source::build(entry, None, text::kv(bytes)?, &input)?,
+            Format::Binary => {
+                let layout = self.layout_of(entry, &raw.source)?;
+                source::build(entry, None, layout.decode(bytes)?, &input)?
+            }
+            Format::Auto => return err(DeadLetterReason::UnknownFormat, "format auto: not recognised"),
         };
         Ok(vec![self.finish(raw, draft)])
+    }
+
+    fn layout_of(&self, entry: Option<&source::Source>, source: &str) -> Result<&binary::Layout, DecodeError> {
+        match entry {
+            Some(e) => e.layout.and_then(|i| self.tables.layouts.get(i)).ok_or_else(|| {
+                DecodeError::new(
+                    DeadLetterReason::MissingField,
+                    format!("no layout: source {source:?} names layout {:?}, which is not configured", e.layout_name),
+                )
+            }),
+            None => err(
+                DeadLetterReason::MissingField,
+                format!(
+                    "no layout: source {source:?} has no [[transform.decode.sources]] entry naming a binary layout"
+                ),
+            ),
+        }
+    }
+
+    /// Splits `input` (a file or a stream of records, for `lux decode`) into records: text
+    /// formats (syslog, JSON, key=value) one record per line (`\r\n` or `\n`, empty lines
+    /// skipped), RADIUS by each packet's length field, binary by the layout's length field or
+    /// fixed size (the layout of `source`'s entry, or the only layout configured). `auto` takes
+    /// the source's format, else RADIUS when the input starts with an Accounting-Request, else
+    /// lines. A record that cannot be delimited stops the split with its error.
+    pub fn split_records<'a>(
+        &self,
+        format: Format,
+        source: Option<&str>,
+        input: &'a [u8],
+    ) -> Result<Vec<&'a [u8]>, DecodeError> {
+        let entry = source.and_then(|s| self.tables.sources.get(s));
+        let format = match (format, entry) {
+            (Format::Auto, Some(e)) => e.format,
+            (f, _) => f,
+        };
+        let format = match format {
+            Format::Auto if input.first() == Some(&radius::ACCOUNTING_REQUEST) => Format::Radius,
+            f => f,
+        };
+        let mut records = Vec::new();
+        match format {
+            Format::Radius => {
+                let mut rest = input;
+                while !rest.is_empty() {
+                    let len = radius::packet_length(rest).map_err(|e| at_offset(e, input.len() - rest.len()))?;
+                    let (record, tail) = rest.split_at(len.min(rest.len()));
+                    records.push(record);
+                    rest = tail;
+                }
+            }
+            Format::Binary => {
+                let layout = match entry {
+                    Some(_) => self.layout_of(entry, source.unwrap_or(""))?,
+                    None => match self.tables.layouts.as_slice() {
+                        [only] => only,
+                        _ => self.layout_of(None, source.unwrap_or("-"))?,
+                    },
+                };
+                let mut rest = input;
+                while !rest.is_empty() {
+                    let len = layout.record_len(rest).map_err(|e| at_offset(e, input.len() - rest.len()))?;
+                    let (record, tail) = rest.split_at(len.clamp(1, rest.len()));
+                    records.push(record);
+                    rest = tail;
+                }
+            }
+            Format::Auto | Format::Syslog | Format::Json | Format::Kv => {
+                for line in input.split(|b| *b == b'\n') {
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    if !line.is_empty() {
+                        records.push(line);
+                    }
+                }
+            }
+        }
+        Ok(records)
     }
 
     fn syslog(&self, raw: &RawRecord, bytes: &[u8]) -> Result<Draft, DecodeError> {
@@ -161,10 +310,12 @@ impl Decoder {
 
 /// Recognises the format of `bytes` for `Format::Auto`: syslog when it starts with `<` (a PRI)
 /// or a month name (RFC 3164 without PRI); RADIUS when the first byte is 4
-/// (Accounting-Request) and the length field equals the datagram's length.
+/// (Accounting-Request) and the length field equals the datagram's length; JSON when it starts
+/// with `{`.
 pub fn sniff(bytes: &[u8]) -> Option<Format> {
     match bytes.first() {
         Some(b'<') => return Some(Format::Syslog),
+        Some(b'{') => return Some(Format::Json),
         Some(4) => {
             if let (Some(hi), Some(lo)) = (bytes.get(2), bytes.get(3)) {
                 if usize::from(u16::from_be_bytes([*hi, *lo])) == bytes.len() {
@@ -187,4 +338,9 @@ fn utc() -> FixedOffset {
 
 fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// `e` with the byte offset of the record in the input prepended to its detail.
+fn at_offset(e: DecodeError, offset: usize) -> DecodeError {
+    DecodeError::new(e.reason, format!("record at byte {offset} of the input: {}", e.detail))
 }

@@ -1,11 +1,14 @@
 //! RADIUS accounting decoding (RFC 2866 Accounting-Request): header and attribute length checks,
-//! the standard accounting attributes decoded to names and typed values, mapped to a session
-//! event. The Request Authenticator is not verified here: the collector does it with the
-//! shared secret before the record reaches the log.
+//! every standard attribute of RFC 2865/2866/2869 decoded by name and type through the
+//! dictionary, Vendor-Specific attributes through the vendor dictionaries (unknown ones kept as
+//! hex), mapped to a session event. The Request Authenticator is not verified here: the
+//! collector does it with the shared secret before the record reaches the log.
 
+use crate::config::RadiusType;
+use crate::dictionary::{standard, value_name, Dictionary};
 use crate::mapping::hex;
-use crate::{err, DecodeError, Draft};
-use lux_model::{DeadLetterReason as R, EquipmentKey, EventKind, Format, Millis, Outcome};
+use crate::{err, put, DecodeError, Draft};
+use lux_model::{format_rfc3339_millis, DeadLetterReason as R, EquipmentKey, EventKind, Format, Millis, Outcome};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -17,77 +20,42 @@ pub const HEADER_LEN: usize = 20;
 /// RFC 2865 3: the maximum length of a RADIUS packet.
 pub const MAX_LEN: usize = 4096;
 
-/// Attribute types (RFC 2865 / 2866 / 2869).
+/// Attribute types the mapping to an event uses (RFC 2865 / 2866 / 2869).
 pub mod attr {
     pub const USER_NAME: u8 = 1;
     pub const NAS_IP_ADDRESS: u8 = 4;
-    pub const FRAMED_IP_ADDRESS: u8 = 8;
-    pub const CALLING_STATION_ID: u8 = 31;
+    pub const VENDOR_SPECIFIC: u8 = 26;
     pub const NAS_IDENTIFIER: u8 = 32;
     pub const ACCT_STATUS_TYPE: u8 = 40;
     pub const ACCT_INPUT_OCTETS: u8 = 42;
     pub const ACCT_OUTPUT_OCTETS: u8 = 43;
-    pub const ACCT_SESSION_ID: u8 = 44;
-    pub const ACCT_SESSION_TIME: u8 = 46;
     pub const ACCT_TERMINATE_CAUSE: u8 = 49;
     pub const ACCT_INPUT_GIGAWORDS: u8 = 52;
     pub const ACCT_OUTPUT_GIGAWORDS: u8 = 53;
     pub const EVENT_TIMESTAMP: u8 = 55;
 }
 
-/// How an attribute's value is typed.
-#[derive(Clone, Copy)]
-enum Kind {
-    Text,
-    Integer,
-    Ipv4,
-}
-
-fn known(t: u8) -> Option<(&'static str, Kind)> {
-    use attr::*;
-    Some(match t {
-        USER_NAME => ("User-Name", Kind::Text),
-        NAS_IP_ADDRESS => ("NAS-IP-Address", Kind::Ipv4),
-        FRAMED_IP_ADDRESS => ("Framed-IP-Address", Kind::Ipv4),
-        CALLING_STATION_ID => ("Calling-Station-Id", Kind::Text),
-        NAS_IDENTIFIER => ("NAS-Identifier", Kind::Text),
-        ACCT_STATUS_TYPE => ("Acct-Status-Type", Kind::Integer),
-        ACCT_INPUT_OCTETS => ("Acct-Input-Octets", Kind::Integer),
-        ACCT_OUTPUT_OCTETS => ("Acct-Output-Octets", Kind::Integer),
-        ACCT_SESSION_ID => ("Acct-Session-Id", Kind::Text),
-        ACCT_SESSION_TIME => ("Acct-Session-Time", Kind::Integer),
-        ACCT_TERMINATE_CAUSE => ("Acct-Terminate-Cause", Kind::Integer),
-        ACCT_INPUT_GIGAWORDS => ("Acct-Input-Gigawords", Kind::Integer),
-        ACCT_OUTPUT_GIGAWORDS => ("Acct-Output-Gigawords", Kind::Integer),
-        EVENT_TIMESTAMP => ("Event-Timestamp", Kind::Integer),
-        _ => return None,
-    })
-}
-
-/// The attributes of one packet, typed.
+/// The attributes the mapping needs, typed; every other one is already in `out`.
 #[derive(Default)]
-struct Attrs<'a> {
-    text: BTreeMap<u8, &'a [u8]>,
-    int: BTreeMap<u8, u32>,
-    ip: BTreeMap<u8, Ipv4Addr>,
-    other: BTreeMap<String, Value>,
+struct Mapped<'a> {
+    user_name: Option<&'a [u8]>,
+    nas_identifier: Option<&'a [u8]>,
+    nas_ip: Option<Ipv4Addr>,
+    status: Option<u32>,
+    terminate_cause: Option<u32>,
+    event_timestamp: Option<u32>,
+    octets: [Option<u32>; 4],
+    out: BTreeMap<String, Value>,
 }
 
-pub(crate) fn decode(bytes: &[u8], received_at: Millis) -> Result<Draft, DecodeError> {
+/// The packet's length from its header, checked: `bytes` must hold at least that much.
+pub(crate) fn packet_length(bytes: &[u8]) -> Result<usize, DecodeError> {
     if bytes.len() < HEADER_LEN {
         return err(R::Truncated, format!("radius: {} bytes, shorter than the 20-byte header", bytes.len()));
     }
-    let (Some(&code), Some(&identifier), Some(&hi), Some(&lo)) =
-        (bytes.first(), bytes.get(1), bytes.get(2), bytes.get(3))
-    else {
+    let (Some(&hi), Some(&lo)) = (bytes.get(2), bytes.get(3)) else {
         return err(R::Truncated, "radius: shorter than the header");
     };
-    if code != ACCOUNTING_REQUEST {
-        return err(
-            R::UnknownFormat,
-            format!("radius: code {code} ({}) is not an Accounting-Request (4)", code_name(code)),
-        );
-    }
     let length = usize::from(u16::from_be_bytes([hi, lo]));
     if !(HEADER_LEN..=MAX_LEN).contains(&length) {
         return err(R::BadLength, format!("radius: length field {length} is outside 20-4096"));
@@ -98,9 +66,27 @@ pub(crate) fn decode(bytes: &[u8], received_at: Millis) -> Result<Draft, DecodeE
             format!("radius: length field says {length} bytes but the datagram has {}", bytes.len()),
         );
     }
+    Ok(length)
+}
+
+pub(crate) fn decode(bytes: &[u8], received_at: Millis, dict: &Dictionary) -> Result<Draft, DecodeError> {
+    if bytes.len() < HEADER_LEN {
+        return err(R::Truncated, format!("radius: {} bytes, shorter than the 20-byte header", bytes.len()));
+    }
+    let (Some(&code), Some(&identifier)) = (bytes.first(), bytes.get(1)) else {
+        return err(R::Truncated, "radius: shorter than the header");
+    };
+    if code != ACCOUNTING_REQUEST {
+        return err(
+            R::UnknownFormat,
+            format!("radius: code {code} ({}) is not an Accounting-Request (4)", code_name(code)),
+        );
+    }
+    let length = packet_length(bytes)?;
     // RFC 2865 3: octets beyond the length field are padding, to be ignored.
     let packet = bytes.get(..length).unwrap_or(&[]);
-    let mut attrs = Attrs::default();
+    let mut mapped = Mapped::default();
+    let mut seen = [false; 256];
     let mut pos = HEADER_LEN;
     while pos < packet.len() {
         let (Some(&t), Some(&len)) = (packet.get(pos), packet.get(pos + 1)) else {
@@ -122,112 +108,205 @@ pub(crate) fn decode(bytes: &[u8], received_at: Millis) -> Result<Draft, DecodeE
                 ),
             );
         };
-        attribute(&mut attrs, t, value, pos)?;
+        attribute(&mut mapped, &mut seen, t, value, pos, dict)?;
         pos += len;
     }
-    to_draft(attrs, identifier, received_at)
+    to_draft(mapped, identifier, received_at)
 }
 
-fn attribute<'a>(attrs: &mut Attrs<'a>, t: u8, value: &'a [u8], pos: usize) -> Result<(), DecodeError> {
-    let Some((name, kind)) = known(t) else {
-        // Kept, as hex, for whoever needs them (Vendor-Specific, ...).
-        attrs.other.entry(format!("radius.attr.{t}")).or_insert_with(|| Value::from(hex(value)));
+fn attribute<'a>(
+    m: &mut Mapped<'a>,
+    seen: &mut [bool; 256],
+    t: u8,
+    value: &'a [u8],
+    pos: usize,
+    dict: &Dictionary,
+) -> Result<(), DecodeError> {
+    use attr::*;
+    let Some(def) = standard(t) else {
+        // Kept, as hex, for whoever needs them.
+        put(&mut m.out, format!("radius.attr.{t}"), Value::from(hex(value)));
         return Ok(());
     };
-    let duplicate = || DecodeError::new(R::BadValue, format!("radius: {name} appears twice (second at byte {pos})"));
-    match kind {
-        Kind::Text => {
+    let name = def.name;
+    if t == VENDOR_SPECIFIC {
+        return vendor_specific(m, value, pos, dict);
+    }
+    let typed = typed_value(def.kind, value).map_err(|expected| {
+        DecodeError::new(
+            R::BadLength,
+            format!("radius: {name} at byte {pos} has {} value bytes ({expected})", value.len()),
+        )
+    })?;
+    if let Some(flag) = seen.get_mut(usize::from(t)) {
+        if *flag && !def.multi {
+            return err(R::BadValue, format!("radius: {name} appears twice (second at byte {pos})"));
+        }
+        *flag = true;
+    }
+    match (t, typed) {
+        (USER_NAME, _) => m.user_name = Some(value),
+        (NAS_IDENTIFIER, _) => m.nas_identifier = Some(value),
+        (NAS_IP_ADDRESS, Typed::Ip(ip)) => {
+            m.nas_ip = Some(ip);
+            m.out.insert(name.into(), Value::from(ip.to_string()));
+        }
+        (ACCT_STATUS_TYPE, Typed::Int(v)) => m.status = Some(v),
+        (ACCT_TERMINATE_CAUSE, Typed::Int(v)) => {
+            m.terminate_cause = Some(v);
+            int_value(&mut m.out, t, name, v);
+        }
+        (EVENT_TIMESTAMP, Typed::Date(v)) => m.event_timestamp = Some(v),
+        (ACCT_INPUT_OCTETS | ACCT_OUTPUT_OCTETS | ACCT_INPUT_GIGAWORDS | ACCT_OUTPUT_GIGAWORDS, Typed::Int(v)) => {
+            let slot = match t {
+                ACCT_INPUT_OCTETS => 0,
+                ACCT_OUTPUT_OCTETS => 1,
+                ACCT_INPUT_GIGAWORDS => 2,
+                _ => 3,
+            };
+            if let Some(slot) = m.octets.get_mut(slot) {
+                *slot = Some(v);
+            }
+        }
+        (_, Typed::Int(v)) => int_value(&mut m.out, t, name, v),
+        (_, typed) => put(&mut m.out, name.to_owned(), typed.into_value()),
+    }
+    Ok(())
+}
+
+/// An integer attribute, with its value's name when the dictionary has one
+/// (`Acct-Terminate-Cause` 2 and `Acct-Terminate-Cause-Name` `Lost-Carrier`).
+fn int_value(out: &mut BTreeMap<String, Value>, t: u8, name: &str, v: u32) {
+    put(out, name.to_owned(), Value::from(v));
+    if let Some(label) = value_name(t, v) {
+        put(out, format!("{name}-Name"), Value::from(label));
+    }
+}
+
+enum Typed {
+    Text(String),
+    Hex(String),
+    Int(u32),
+    Ip(Ipv4Addr),
+    Date(u32),
+}
+
+impl Typed {
+    fn into_value(self) -> Value {
+        match self {
+            Typed::Text(s) | Typed::Hex(s) => Value::from(s),
+            Typed::Int(v) => Value::from(v),
+            Typed::Ip(ip) => Value::from(ip.to_string()),
+            Typed::Date(secs) => Value::from(format_rfc3339_millis(i64::from(secs) * 1000)),
+        }
+    }
+}
+
+/// `value` typed as `kind`, or what its length should be.
+fn typed_value(kind: RadiusType, value: &[u8]) -> Result<Typed, &'static str> {
+    let four = || <[u8; 4]>::try_from(value).map_err(|_| "expected 4");
+    Ok(match kind {
+        RadiusType::Text => {
             if value.is_empty() {
-                return err(R::BadLength, format!("radius: {name} at byte {pos} is empty (at least 1 byte)"));
+                return Err("at least 1 byte");
             }
-            if attrs.text.insert(t, value).is_some() {
-                return Err(duplicate());
+            Typed::Text(String::from_utf8_lossy(value).into_owned())
+        }
+        RadiusType::Octets => {
+            if value.is_empty() {
+                return Err("at least 1 byte");
+            }
+            Typed::Hex(hex(value))
+        }
+        RadiusType::Integer => Typed::Int(u32::from_be_bytes(four()?)),
+        RadiusType::IpAddr => Typed::Ip(Ipv4Addr::from(four()?)),
+        RadiusType::Date => Typed::Date(u32::from_be_bytes(four()?)),
+    })
+}
+
+/// RFC 2865 5.26: a 4-byte vendor id, then (in the recommended format) sub-attributes of one
+/// byte of type and one byte of length. Vendors and codes the dictionaries do not know, and
+/// vendor data not in the recommended format, are kept as hex.
+fn vendor_specific(m: &mut Mapped<'_>, value: &[u8], pos: usize, dict: &Dictionary) -> Result<(), DecodeError> {
+    let (Some(id), Some(data)) = (value.get(..4).and_then(|v| <[u8; 4]>::try_from(v).ok()), value.get(4..)) else {
+        return err(
+            R::BadLength,
+            format!("radius: Vendor-Specific at byte {pos} has {} value bytes (at least 5)", value.len()),
+        );
+    };
+    let id = u32::from_be_bytes(id);
+    let Some(vendor) = dict.vendors.get(&id) else {
+        put(&mut m.out, format!("radius.vendor.{id}"), Value::from(hex(data)));
+        return Ok(());
+    };
+    // Check the sub-attribute framing first: if it is not the recommended format, keep it whole.
+    let mut p = 0;
+    while p < data.len() {
+        match data.get(p + 1).map(|l| usize::from(*l)) {
+            Some(len) if len >= 2 && p + len <= data.len() => p += len,
+            _ => {
+                put(&mut m.out, format!("radius.vendor.{id}"), Value::from(hex(data)));
+                return Ok(());
             }
         }
-        Kind::Integer => {
-            let Ok(four) = <[u8; 4]>::try_from(value) else {
-                return err(
-                    R::BadLength,
-                    format!("radius: {name} at byte {pos} has {} value bytes (an integer has 4)", value.len()),
+    }
+    let mut p = 0;
+    while let (Some(&code), Some(&len)) = (data.get(p), data.get(p + 1)) {
+        let len = usize::from(len);
+        let sub = data.get(p + 2..p + len).unwrap_or(&[]);
+        p += len.max(2);
+        match vendor.attrs.get(&code).map(|a| (a, typed_value(a.kind, sub))) {
+            Some((def, Ok(typed))) => put(&mut m.out, def.name.clone(), typed.into_value()),
+            Some((def, Err(_))) => {
+                put(&mut m.out, format!("radius.vendor.{id}.{code}"), Value::from(hex(sub)));
+                put(
+                    &mut m.out,
+                    "radius.warning".to_owned(),
+                    Value::from(format!("{}: {} value bytes do not fit its type", def.name, sub.len())),
                 );
-            };
-            if attrs.int.insert(t, u32::from_be_bytes(four)).is_some() {
-                return Err(duplicate());
             }
-        }
-        Kind::Ipv4 => {
-            let Ok(four) = <[u8; 4]>::try_from(value) else {
-                return err(
-                    R::BadLength,
-                    format!("radius: {name} at byte {pos} has {} value bytes (an IPv4 address has 4)", value.len()),
-                );
-            };
-            if attrs.ip.insert(t, Ipv4Addr::from(four)).is_some() {
-                return Err(duplicate());
-            }
+            None => put(&mut m.out, format!("radius.vendor.{id}.{code}"), Value::from(hex(sub))),
         }
     }
     Ok(())
 }
 
-fn to_draft(a: Attrs<'_>, identifier: u8, received_at: Millis) -> Result<Draft, DecodeError> {
+fn to_draft(a: Mapped<'_>, identifier: u8, received_at: Millis) -> Result<Draft, DecodeError> {
     use attr::*;
-    let mut out = a.other;
+    let mut out = a.out;
     out.insert("radius.identifier".into(), Value::from(identifier));
-    let Some(&status) = a.int.get(&ACCT_STATUS_TYPE) else {
+    let Some(status) = a.status else {
         return err(R::MissingField, "radius: no Acct-Status-Type");
     };
-    let (kind, status_name) = match status {
-        1 => (EventKind::SessionStart, "Start"),
-        2 => (EventKind::SessionStop, "Stop"),
-        3 => (EventKind::SessionInterim, "Interim-Update"),
+    let kind = match status {
+        1 => EventKind::SessionStart,
+        2 => EventKind::SessionStop,
+        3 => EventKind::SessionInterim,
         // The NAS (re)started or is shutting down: every session on it ended.
-        7 => (EventKind::Reboot, "Accounting-On"),
-        8 => (EventKind::Reboot, "Accounting-Off"),
-        _ => (EventKind::Other, "Other"),
+        7 | 8 => EventKind::Reboot,
+        _ => EventKind::Other,
     };
     out.insert("Acct-Status-Type".into(), Value::from(status));
-    out.insert("Acct-Status-Type-Name".into(), Value::from(status_name));
+    out.insert("Acct-Status-Type-Name".into(), Value::from(value_name(ACCT_STATUS_TYPE, status).unwrap_or("Other")));
 
-    for (t, value) in &a.text {
-        if *t == USER_NAME || *t == NAS_IDENTIFIER {
-            continue;
-        }
-        if let Some((name, _)) = known(*t) {
-            out.insert(name.into(), Value::from(String::from_utf8_lossy(value).into_owned()));
-        }
-    }
-    for (t, ip) in &a.ip {
-        if let Some((name, _)) = known(*t) {
-            out.insert(name.into(), Value::from(ip.to_string()));
-        }
-    }
     // Octet counters wrap at 2^32; the gigawords count the wraps (RFC 2869 5.1, 5.2).
-    for (octets, gigawords) in [(ACCT_INPUT_OCTETS, ACCT_INPUT_GIGAWORDS), (ACCT_OUTPUT_OCTETS, ACCT_OUTPUT_GIGAWORDS)]
-    {
-        let low = a.int.get(&octets).copied();
-        let high = a.int.get(&gigawords).copied();
+    for (i, name) in [(0usize, "Acct-Input-Octets"), (1, "Acct-Output-Octets")] {
+        let low = a.octets.get(i).copied().flatten();
+        let high = a.octets.get(i + 2).copied().flatten();
         if low.is_some() || high.is_some() {
             let total = (u64::from(high.unwrap_or(0)) << 32) | u64::from(low.unwrap_or(0));
-            if let Some((name, _)) = known(octets) {
-                out.insert(name.into(), Value::from(total));
-            }
+            out.insert(name.into(), Value::from(total));
         }
     }
-    for t in [ACCT_SESSION_TIME, ACCT_TERMINATE_CAUSE] {
-        if let (Some(v), Some((name, _))) = (a.int.get(&t), known(t)) {
-            out.insert(name.into(), Value::from(*v));
-        }
-    }
-    let error_code = a.int.get(&ACCT_TERMINATE_CAUSE).map(|c| format!("RADIUS-TC-{c}"));
-    let event_time = match a.int.get(&EVENT_TIMESTAMP) {
-        Some(secs) => i64::from(*secs) * 1000,
+    let error_code = a.terminate_cause.map(|c| format!("RADIUS-TC-{c}"));
+    let event_time = match a.event_timestamp {
+        Some(secs) => i64::from(secs) * 1000,
         None => {
             out.insert("radius.time_source".into(), Value::from("received_at"));
             received_at
         }
     };
-    let (equipment_id, equipment_key) = match (a.text.get(&NAS_IDENTIFIER), a.ip.get(&NAS_IP_ADDRESS)) {
+    let (equipment_id, equipment_key) = match (a.nas_identifier, a.nas_ip) {
         (Some(id), _) => {
             let id = std::str::from_utf8(id)
                 .map_err(|e| DecodeError::new(R::BadUtf8, format!("radius: NAS-Identifier is not UTF-8: {e}")))?;
@@ -249,7 +328,7 @@ fn to_draft(a: Attrs<'_>, identifier: u8, received_at: Millis) -> Result<Draft, 
         kind,
         outcome: Outcome::Info,
         error_code,
-        subscriber_clear: a.text.get(&USER_NAME).map(|u| u.to_vec()),
+        subscriber_clear: a.user_name.map(<[u8]>::to_vec),
         message: None,
         attributes: out,
     })

@@ -1,5 +1,7 @@
 //! RADIUS accounting decoding: Start, Interim-Update and Stop packets built here, attribute
-//! typing (gigawords), equipment keys, and each malformed packet mapped to its reason.
+//! typing through the RFC 2865/2866/2869 dictionary (named values, repeats, gigawords), vendor
+//! dictionaries (built-in and from config, unknown ones kept as hex), equipment keys, and each
+//! malformed packet mapped to its reason.
 
 mod common;
 
@@ -102,7 +104,8 @@ fn stop_packet_with_gigawords_and_terminate_cause() {
         (53, int(1)),
         (46, int(3_600)),
         (49, int(2)),
-        (26, vec![0, 0, 0x0a, 0x4c, 1, 3, 7]),
+        (26, vec![0, 0, 0x0a, 0x4c, 1, 5, b'o', b'p', b's']),
+        (26, vec![0, 0, 0x30, 0x39, 1, 3, 7]),
     ]);
     let e = decode(Format::Radius, &packet(4, &attrs)).unwrap_or_else(|r| panic!("{r:?}"));
     assert_eq!((e.kind, e.outcome), (K::SessionStop, O::Info));
@@ -112,7 +115,9 @@ fn stop_packet_with_gigawords_and_terminate_cause() {
     assert_eq!(e.attributes.get("Acct-Input-Gigawords"), None, "folded into the 64-bit total");
     assert_eq!(e.attributes.get("Acct-Terminate-Cause"), Some(&json!(2)));
     assert_eq!(e.attributes.get("Acct-Session-Time"), Some(&json!(3_600)));
-    assert_eq!(e.attributes.get("radius.attr.26"), Some(&json!("00000a4c010307")));
+    assert_eq!(e.attributes.get("Juniper-Local-User-Name"), Some(&json!("ops")), "built-in vendor 2636");
+    assert_eq!(e.attributes.get("radius.vendor.12345"), Some(&json!("010307")), "unknown vendor kept as hex");
+    assert_eq!(e.attributes.get("Acct-Terminate-Cause-Name"), Some(&json!("Lost-Carrier")));
     assert_eq!(e.attributes.get("User-Name"), None);
 }
 
@@ -180,4 +185,106 @@ fn malformed_packets_map_to_reasons() {
     for (name, bytes, expected) in cases {
         assert_eq!(decode(Format::Radius, &bytes).err(), Some(expected), "{name}");
     }
+}
+
+#[test]
+fn dictionary_types_named_values_and_repeats() {
+    let mut attrs = common_attrs(2);
+    attrs.extend([
+        (5, int(7)),            // NAS-Port
+        (6, int(2)),            // Service-Type Framed
+        (7, int(1)),            // Framed-Protocol PPP
+        (61, int(15)),          // NAS-Port-Type Ethernet
+        (45, int(1)),           // Acct-Authentic RADIUS
+        (49, int(11)),          // Acct-Terminate-Cause NAS-Reboot
+        (25, vec![0xC1, 0x01]), // Class (octets, may repeat)
+        (25, vec![0xC1, 0x02]),
+        (87, text("0/1/3:100")), // NAS-Port-Id
+        (41, int(3)),            // Acct-Delay-Time
+        (200, vec![1, 2]),       // unknown
+        (51, int(1)),            // Acct-Link-Count
+    ]);
+    let e = decode(Format::Radius, &packet(4, &attrs)).unwrap_or_else(|r| panic!("{r:?}"));
+    let a = &e.attributes;
+    assert_eq!(a.get("NAS-Port"), Some(&json!(7)));
+    assert_eq!(a.get("Service-Type-Name"), Some(&json!("Framed")));
+    assert_eq!(a.get("Framed-Protocol-Name"), Some(&json!("PPP")));
+    assert_eq!(a.get("NAS-Port-Type"), Some(&json!(15)));
+    assert_eq!(a.get("NAS-Port-Type-Name"), Some(&json!("Ethernet")));
+    assert_eq!(a.get("Acct-Authentic-Name"), Some(&json!("RADIUS")));
+    assert_eq!(a.get("Acct-Terminate-Cause-Name"), Some(&json!("NAS-Reboot")));
+    assert_eq!(e.error_code.as_deref(), Some("RADIUS-TC-11"));
+    assert_eq!(a.get("Class"), Some(&json!(["c101", "c102"])));
+    assert_eq!(a.get("NAS-Port-Id"), Some(&json!("0/1/3:100")));
+    assert_eq!(a.get("Acct-Delay-Time"), Some(&json!(3)));
+    assert_eq!(a.get("radius.attr.200"), Some(&json!("0102")));
+    assert_eq!(a.get("Event-Timestamp"), None, "it is the event time");
+}
+
+/// A Vendor-Specific attribute: vendor id then (code, value) sub-attributes.
+fn vsa(vendor: u32, subs: &[(u8, Vec<u8>)]) -> (u8, Vec<u8>) {
+    let mut v = vendor.to_be_bytes().to_vec();
+    for (code, value) in subs {
+        v.push(*code);
+        v.push(u8::try_from(value.len() + 2).unwrap_or(255));
+        v.extend_from_slice(value);
+    }
+    (26, v)
+}
+
+#[test]
+fn vendor_specific_attributes_through_the_dictionaries() {
+    let cfg: lux_decode::DecodeConfig = toml::from_str(
+        r#"
+        [[radius.vendors]]
+        id = 2636
+        name = "Juniper"
+        attributes = [{ code = 10, name = "Juniper-Interface-Id", type = "text" }]
+        [[radius.vendors]]
+        id = 4874
+        name = "ERX"
+        attributes = [
+          { code = 1, name = "ERX-Virtual-Router-Name", type = "text" },
+          { code = 4, name = "ERX-Primary-Dns", type = "ipaddr" },
+          { code = 99, name = "ERX-Since", type = "date" },
+        ]
+        "#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.validate("transform.decode"), vec![]);
+    let dec = lux_decode::Decoder::new(&cfg, KEY);
+    let mut attrs = common_attrs(1);
+    attrs.extend([
+        vsa(9, &[(1, text("ip:addr-pool=pool1")), (1, text("subscriber:sa=internet"))]),
+        vsa(9, &[(1, text("third"))]),
+        vsa(2011, &[(2, int(10_000)), (138, text("isp.example")), (77, vec![1])]),
+        vsa(2636, &[(1, text("ops")), (10, text("ge-0/0/1.100"))]),
+        vsa(4874, &[(1, text("default")), (4, vec![192, 0, 2, 53]), (99, int(T0))]),
+        vsa(4874, &[(4, vec![1, 2, 3])]), // an address of 3 bytes: kept as hex, with a warning
+        vsa(99_999, &[(1, text("x"))]),
+        (26, vec![0, 0, 0, 9, 1]), // Cisco, but not the recommended sub-attribute format
+    ]);
+    let bytes = packet(4, &attrs);
+    let e = dec.decode(&raw(Format::Radius, &bytes)).map(|mut v| v.remove(0)).unwrap_or_else(|e| panic!("{e}"));
+    let a = &e.attributes;
+    assert_eq!(a.get("Cisco-AVPair"), Some(&json!(["ip:addr-pool=pool1", "subscriber:sa=internet", "third"])));
+    assert_eq!(a.get("Huawei-Input-Average-Rate"), Some(&json!(10_000)));
+    assert_eq!(a.get("Huawei-Domain-Name"), Some(&json!("isp.example")));
+    assert_eq!(a.get("radius.vendor.2011.77"), Some(&json!("01")));
+    assert_eq!(a.get("Juniper-Local-User-Name"), Some(&json!("ops")), "built-in kept");
+    assert_eq!(a.get("Juniper-Interface-Id"), Some(&json!("ge-0/0/1.100")), "extended from config");
+    assert_eq!(a.get("ERX-Virtual-Router-Name"), Some(&json!("default")));
+    assert_eq!(a.get("ERX-Primary-Dns"), Some(&json!("192.0.2.53")));
+    assert_eq!(a.get("ERX-Since"), Some(&json!("2026-01-05T10:00:00.000Z")));
+    assert_eq!(a.get("radius.vendor.4874.4"), Some(&json!("010203")));
+    assert!(a.get("radius.warning").is_some());
+    assert_eq!(a.get("radius.vendor.99999"), Some(&json!("010378")));
+    assert_eq!(a.get("radius.vendor.9"), Some(&json!("01")));
+    // Without the config, ERX is unknown: kept whole, as hex.
+    let e = decode(Format::Radius, &bytes).unwrap_or_else(|r| panic!("{r:?}"));
+    assert_eq!(e.attributes.get("ERX-Virtual-Router-Name"), None);
+    assert!(matches!(e.attributes.get("radius.vendor.4874"), Some(serde_json::Value::Array(v)) if v.len() == 2));
+    // A Vendor-Specific attribute too short for its vendor id.
+    let short = packet(4, &[common_attrs(1), vec![(26, vec![0, 0, 9])]].concat());
+    assert_eq!(decode(Format::Radius, &short).err(), Some(R::BadLength));
 }

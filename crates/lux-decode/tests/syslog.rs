@@ -378,11 +378,19 @@ fn malformed_syslog_maps_to_reasons() {
 }
 
 #[test]
-fn unsupported_formats_say_so() {
-    for format in [Format::Json, Format::Kv, Format::Binary] {
-        let e = decoder().decode(&raw(format, b"{\"a\":1}")).err();
-        assert_eq!(e.as_ref().map(|e| e.reason), Some(R::UnknownFormat));
-        assert!(e.map(|e| e.detail).unwrap_or_default().contains("not supported"));
+fn formats_without_a_mapping_say_what_is_missing() {
+    // JSON, key=value and binary have no built-in mapping: without a source entry, nothing names
+    // the equipment (or the layout).
+    for (format, payload, expected) in [
+        (Format::Json, &b"{\"a\":1}"[..], "no equipment id"),
+        (Format::Auto, &b"{\"a\":1}"[..], "no equipment id"),
+        (Format::Kv, &b"a=1"[..], "no equipment id"),
+        (Format::Binary, &b"\x01\x02"[..], "no layout"),
+    ] {
+        let e = decoder().decode(&raw(format, payload)).err();
+        assert_eq!(e.as_ref().map(|e| e.reason), Some(R::MissingField), "{format:?}");
+        let detail = e.map(|e| e.detail).unwrap_or_default();
+        assert!(detail.starts_with(expected) && detail.contains("\"test-src\""), "{detail}");
     }
     assert_eq!(reason(Format::Auto, b"hello world"), R::UnknownFormat);
     assert_eq!(reason(Format::Auto, b"\x00\x01\x02"), R::UnknownFormat);
@@ -397,7 +405,11 @@ fn config_validation_reports_keys() {
         let cfg = DecodeConfig { timezone: tz.into(), ..DecodeConfig::default() };
         assert!(cfg.validate("x").is_empty(), "{tz}");
     }
-    let bad = DecodeConfig { timezone: "Europe/Paris".into(), future_tolerance: Duration::from_secs(400 * 86400) };
+    let bad = DecodeConfig {
+        timezone: "Europe/Paris".into(),
+        future_tolerance: Duration::from_secs(400 * 86400),
+        ..DecodeConfig::default()
+    };
     let problems = bad.validate("transform.decode");
     let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
     assert_eq!(keys, ["transform.decode.timezone", "transform.decode.future_tolerance"]);
@@ -407,7 +419,14 @@ fn config_validation_reports_keys() {
     }
     assert!(Decoder::try_new(&bad, KEY).is_err());
     let parsed: DecodeConfig = toml_like("timezone = \"+02:00\"\nfuture_tolerance = \"2h\"");
-    assert_eq!(parsed, DecodeConfig { timezone: "+02:00".into(), future_tolerance: Duration::from_secs(7200) });
+    assert_eq!(
+        parsed,
+        DecodeConfig {
+            timezone: "+02:00".into(),
+            future_tolerance: Duration::from_secs(7200),
+            ..DecodeConfig::default()
+        }
+    );
 }
 
 /// The two-key TOML subset the test needs, through serde_json (no TOML dependency here).

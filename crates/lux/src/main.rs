@@ -2,6 +2,7 @@
 //! all in one process. See the README for the data flow and the configuration reference.
 
 mod config;
+mod decode;
 mod docs;
 mod plan;
 mod run;
@@ -54,6 +55,15 @@ enum Command {
         config: ConfigArg,
         #[command(flatten)]
         args: lux_generate::GenerateArgs,
+    },
+    /// Print the events (and dead letters, with reasons) LUX would make of raw input, as JSON lines.
+    Decode {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        data_dir: DataDirArg,
+        #[command(flatten)]
+        args: decode::DecodeArgs,
     },
     /// Validate a configuration file: every problem with its key and line; non-zero exit if any.
     Check {
@@ -162,6 +172,24 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             }
         }
+        Command::Decode { config, data_dir: dir, args } => {
+            init_tracing("warn");
+            let config = match load_config(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let key = decode_subscriber_key(&config, &data_dir(&config, &dir));
+            decode::run(&config, &args, &key, &mut std::io::stdout().lock()).map(|summary| {
+                let reasons: Vec<String> = summary.dead_letters.iter().map(|(r, n)| format!("{r} {n}")).collect();
+                eprintln!(
+                    "lux decode: {} record(s), {} event(s), {} dead letter(s){}",
+                    summary.records,
+                    summary.events,
+                    summary.dead_letters.values().sum::<u64>(),
+                    if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) }
+                );
+            })
+        }
         Command::Check { file } => {
             return match config::load(Some(&file), std::env::vars()) {
                 Ok(_) => {
@@ -218,6 +246,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The key `lux decode` pseudonymises subscribers with: the configured one, else the one
+/// `lux run` keeps in the data directory (so pseudonyms match the pipeline's), else a throwaway key.
+fn decode_subscriber_key(config: &config::LuxConfig, data_dir: &Path) -> Vec<u8> {
+    if let Some(key) = &config.transform.subscriber_key {
+        return key.as_bytes().to_vec();
+    }
+    if let Ok(key) = std::fs::read(data_dir.join("secrets").join("subscriber.key")) {
+        if key.len() >= 16 {
+            return key;
+        }
+    }
+    eprintln!("lux decode: no subscriber key configured or in the data directory; pseudonyms use a throwaway key");
+    use rand::RngCore;
+    let mut key = vec![0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    key
 }
 
 fn write_reference(path: &Path) -> anyhow::Result<()> {

@@ -221,3 +221,50 @@ fn topic_tools_explain_a_missing_log() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("run `lux run` first"));
 }
+
+#[test]
+fn decode_prints_events_and_dead_letters_of_raw_input() {
+    let input = "<131>1 2026-01-05T10:00:00.123Z bng-par001-01 bng - AUTH_REJECT [meta@32473 code=\"PPP-AUTHFAIL\" subscriber=\"sub0004711\"] PPP authentication failed\n\
+                 <187>Jan  5 10:00:00 cpe-par001-00042 4711: %DHCP-3-NOOFFER: no DHCPOFFER received on wan0 subscriber=sub0000042\n\
+                 this is not syslog\n";
+    let mut child = lux()
+        .args(["decode", "--format", "syslog", "-"])
+        .env("LUX_TRANSFORM__SUBSCRIBER_KEY", "a-test-key-of-16+chars")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["kind"], "auth_reject");
+    assert_eq!(lines[0]["equipment_id"], "bng-par001-01");
+    assert_eq!(lines[0]["error_code"], "PPP-AUTHFAIL");
+    assert_eq!(lines[1]["kind"], "dhcp_failure");
+    assert_eq!(lines[1]["error_code"], "DHCP-NOOFFER");
+    assert_eq!(lines[2]["schema"], "lux.deadletter.v1");
+    assert_eq!(lines[2]["payload"]["text"], "this is not syslog");
+    assert!(!stdout.contains("sub0004711") && !stdout.contains("sub0000042"), "subscribers are pseudonymised");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("3 record(s), 2 event(s), 1 dead letter(s)"), "{stderr}");
+
+    // RADIUS packets back to back, as `lux generate --out` writes them, enriched with its referential.
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(lux().args(["generate", "--seed", "3", "--duration", "5s", "--out"]).arg(dir.path()));
+    let output = run_ok(
+        lux()
+            .args(["decode", "--format", "radius", "--reference"])
+            .arg(dir.path().join("reference"))
+            .arg(dir.path().join("radius.bin")),
+    );
+    let events: Vec<serde_json::Value> =
+        String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(events.len() > 100);
+    assert!(events.iter().all(|e| e["schema"] == "lux.enriched.v1" && e["ref"]["status"] == "ok"));
+    assert!(events.iter().all(|e| e["equipment"]["equipment_type"] == "bng"));
+}
