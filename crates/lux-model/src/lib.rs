@@ -44,11 +44,30 @@ pub fn stable_id(domain: &str, parts: &[&[u8]]) -> String {
         hasher.update(part);
     }
     let digest = hasher.finalize();
-    let mut out = String::with_capacity(32);
-    for byte in &digest[..16] {
-        out.push_str(&format!("{byte:02x}"));
+    hex(&digest[..16])
+}
+
+/// Lowercase hexadecimal of `bytes`, without a per-byte allocation (ids are made per event).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(DIGITS[(byte >> 4) as usize] as char);
+        out.push(DIGITS[(byte & 0x0f) as usize] as char);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_are_stable_across_versions() {
+        // Changing these breaks duplicate detection downstream: event ids are a public contract.
+        assert_eq!(super::hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(super::event_id(b"<134>1 2026-01-05T10:00:00Z host app - ID - msg", 0).len(), 32);
+        assert_eq!(super::event_id(b"abc", 0), "a818aaea1e85b2a15dd013aeff9f3fca");
+        assert_ne!(super::event_id(b"abc", 0), super::event_id(b"abc", 1));
+    }
 }
 
 /// The deterministic `event_id` of the event decoded from `payload`: the same bytes always give
