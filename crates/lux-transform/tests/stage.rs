@@ -40,8 +40,12 @@ fn enriches_good_records_and_dead_letters_bad_ones_with_their_reason() {
     stage.process(&stored(n + 1, raw(Format::Radius, &[4, 1, 0])), &mut ctx).unwrap();
     stage.process(&stored(n + 2, raw(Format::Syslog, b"\xff\xfe garbage")), &mut ctx).unwrap();
 
-    let enriched: Vec<EnrichedEvent> =
-        ctx.outputs().iter().filter(|o| o.topic == "enriched").map(|o| serde_json::from_slice(&o.value).unwrap()).collect();
+    let enriched: Vec<EnrichedEvent> = ctx
+        .outputs()
+        .iter()
+        .filter(|o| o.topic == "enriched")
+        .map(|o| serde_json::from_slice(&o.value).unwrap())
+        .collect();
     assert_eq!(enriched.len(), records.len(), "one event per generated record");
     for (event, out) in enriched.iter().zip(ctx.outputs().iter().filter(|o| o.topic == "enriched")) {
         assert_eq!(event.reference.status, ReferenceStatus::Ok, "{event:?}");

@@ -58,7 +58,12 @@ pub struct DecodeSummary {
     pub dead_letters: BTreeMap<String, u64>,
 }
 
-pub fn run(config: &LuxConfig, args: &DecodeArgs, subscriber_key: &[u8], out: &mut dyn Write) -> anyhow::Result<DecodeSummary> {
+pub fn run(
+    config: &LuxConfig,
+    args: &DecodeArgs,
+    subscriber_key: &[u8],
+    out: &mut dyn Write,
+) -> anyhow::Result<DecodeSummary> {
     let decoder = Decoder::try_new(&config.transform.decode, subscriber_key).map_err(|problems| {
         let list: Vec<String> = problems.iter().map(|p| format!("  {}: {}", p.key, p.message)).collect();
         anyhow::anyhow!("invalid [transform.decode] configuration:\n{}", list.join("\n"))
@@ -102,7 +107,9 @@ pub fn run(config: &LuxConfig, args: &DecodeArgs, subscriber_key: &[u8], out: &m
                     writeln!(out, "{line}")?;
                 }
             }
-            Err(error) => write_dead_letter(out, &args.source, format, received_at, &error, bytes, index, &mut summary)?,
+            Err(error) => {
+                write_dead_letter(out, &args.source, format, received_at, &error, bytes, index, &mut summary)?
+            }
         }
     }
     Ok(summary)
