@@ -26,7 +26,7 @@ fn make_events() -> Vec<(u32, EnrichedEvent)> {
             let failure = state.checked_rem(3) == Some(0);
             let time = T0 + i as i64 * 10 - (state % 2_000) as i64;
             let event = EnrichedEvent {
-                schema: lux_model::schema::ENRICHED.to_owned(),
+                schema: lux_model::schema::ENRICHED.into(),
                 event: Event {
                     event_id: format!("{i}"),
                     event_time: time,
@@ -43,7 +43,7 @@ fn make_events() -> Vec<(u32, EnrichedEvent)> {
                     attributes: BTreeMap::new(),
                 },
                 is_failure: failure,
-                equipment: Some(EquipmentInfo {
+                equipment: Some(std::sync::Arc::new(EquipmentInfo {
                     equipment_id: format!("bng-{site}"),
                     equipment_type: "bng".to_owned(),
                     model: "MX960".to_owned(),
@@ -51,10 +51,10 @@ fn make_events() -> Vec<(u32, EnrichedEvent)> {
                     site,
                     region: "IDF".to_owned(),
                     technology: "core".to_owned(),
-                }),
+                })),
                 error: None,
                 maintenance: None,
-                reference: ReferenceInfo { status: ReferenceStatus::Ok, version: "v1".to_owned() },
+                reference: ReferenceInfo { status: ReferenceStatus::Ok, version: "v1".into() },
             };
             ((i % 3) as u32, event)
         })

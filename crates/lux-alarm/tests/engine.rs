@@ -14,7 +14,7 @@ const WALL: i64 = 1_000_000;
 
 fn event(time: i64, site: &str, region: &str, failure: bool) -> EnrichedEvent {
     EnrichedEvent {
-        schema: lux_model::schema::ENRICHED.to_owned(),
+        schema: lux_model::schema::ENRICHED.into(),
         event: Event {
             event_id: format!("e-{time}-{site}"),
             event_time: time,
@@ -31,7 +31,7 @@ fn event(time: i64, site: &str, region: &str, failure: bool) -> EnrichedEvent {
             attributes: BTreeMap::new(),
         },
         is_failure: failure,
-        equipment: Some(EquipmentInfo {
+        equipment: Some(std::sync::Arc::new(EquipmentInfo {
             equipment_id: format!("bng-{site}"),
             equipment_type: "bng".to_owned(),
             model: "MX960".to_owned(),
@@ -39,10 +39,10 @@ fn event(time: i64, site: &str, region: &str, failure: bool) -> EnrichedEvent {
             site: site.to_owned(),
             region: region.to_owned(),
             technology: "core".to_owned(),
-        }),
+        })),
         error: None,
         maintenance: None,
-        reference: ReferenceInfo { status: ReferenceStatus::Ok, version: "v1".to_owned() },
+        reference: ReferenceInfo { status: ReferenceStatus::Ok, version: "v1".into() },
     }
 }
 
@@ -333,7 +333,7 @@ fn suppression_follows_the_latest_failure() {
     for i in 0..10 {
         let mut ev = fail(T0 + i, "PAR");
         if i >= 5 {
-            ev.maintenance = Some(maintenance.clone());
+            ev.maintenance = Some(std::sync::Arc::new(maintenance.clone()));
         }
         e.on_event(0, &ev, WALL);
     }
@@ -351,7 +351,7 @@ fn suppression_follows_the_latest_failure() {
     let mut e = engine(&cfg);
     for i in 0..10 {
         let mut ev = fail(T0 + i, "PAR");
-        ev.maintenance = Some(maintenance.clone());
+        ev.maintenance = Some(std::sync::Arc::new(maintenance.clone()));
         e.on_event(0, &ev, WALL);
     }
     e.on_event(0, &ok(T0 + 10_000, "PAR"), WALL);

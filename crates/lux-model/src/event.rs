@@ -5,6 +5,7 @@ use crate::time::{rfc3339, Millis};
 use crate::Format;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// What happened, in the operator's vocabulary. New kinds may be added in later schema versions;
 /// consumers should treat an unknown kind as `other`.
@@ -193,26 +194,27 @@ pub enum ReferenceStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReferenceInfo {
     pub status: ReferenceStatus,
-    /// The version of the reference-data snapshot (a content hash).
-    pub version: String,
+    /// The version of the reference-data snapshot (a content hash), shared with the snapshot.
+    pub version: Arc<str>,
 }
 
 /// A decoded event joined with reference data: the records of the `enriched` topic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnrichedEvent {
-    /// Always [`crate::schema::ENRICHED`].
-    pub schema: String,
+    /// Always [`crate::schema::ENRICHED`] (borrowed: enriching an event allocates no string for it).
+    pub schema: std::borrow::Cow<'static, str>,
     #[serde(flatten)]
     pub event: Event,
     /// Whether this event counts as a failure: the error catalogue's `is_failure` when the code
     /// is known, else `outcome == failure`.
     pub is_failure: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub equipment: Option<EquipmentInfo>,
+    /// Shared (`Arc`) with the reference snapshot: enriching an event copies no strings.
+    pub equipment: Option<Arc<EquipmentInfo>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<ErrorInfo>,
+    pub error: Option<Arc<ErrorInfo>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub maintenance: Option<MaintenanceInfo>,
+    pub maintenance: Option<Arc<MaintenanceInfo>>,
     #[serde(rename = "ref")]
     pub reference: ReferenceInfo,
 }

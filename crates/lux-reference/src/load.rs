@@ -5,6 +5,7 @@
 use crate::problem::ReferenceProblem;
 use lux_model::Millis;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -133,16 +134,131 @@ pub(crate) struct Tables {
     pub equipment: Vec<Equipment>,
     pub error_codes: Vec<ErrorCode>,
     pub interventions: Vec<Intervention>,
-    /// `csv-` and 12 hex characters of the SHA-256 of every file.
+    /// `ref-` and 12 hex characters of the SHA-256 of the content ([`content_version`]).
     pub version: String,
+    /// Where the rows come from (to name them in problems).
+    pub origin: Origin,
 }
+
+/// Where a set of tables came from, to name rows and tables in problems: lines of CSV files, or
+/// rows (by primary key) of PostgreSQL tables.
+#[derive(Debug, Default)]
+pub(crate) enum Origin {
+    #[default]
+    Csv,
+    Postgres {
+        schema: String,
+        /// `(file, line)` (the row's ordinal) -> its primary key, `equipment_id=BNG-1`.
+        keys: HashMap<(&'static str, u64), String>,
+    },
+}
+
+impl Origin {
+    /// How a message names a table: `sites.csv` or `table lux.sites`.
+    pub(crate) fn table(&self, file: &str) -> String {
+        match self {
+            Origin::Csv => file.to_owned(),
+            Origin::Postgres { schema, .. } => format!("table {schema}.{}", table_name(file)),
+        }
+    }
+
+    /// How a message names a row: `line 4` or `row site_id=PAR`.
+    pub(crate) fn row(&self, file: &'static str, line: u64) -> String {
+        match self {
+            Origin::Csv => format!("line {line}"),
+            Origin::Postgres { keys, .. } => match keys.get(&(file, line)) {
+                Some(key) => format!("row {key}"),
+                None => format!("row #{line}"),
+            },
+        }
+    }
+
+    /// Rewrites the places of `problems` (found with file and line) for this origin: for
+    /// PostgreSQL, the table `schema.table` and the row's key instead of a line.
+    pub(crate) fn locate(&self, problems: &mut [ReferenceProblem]) {
+        let Origin::Postgres { schema, keys } = self else { return };
+        for p in problems {
+            let file = FILES.iter().map(|(f, _)| *f).find(|f| *f == p.file);
+            if let (Some(file), Some(line)) = (file, p.line) {
+                p.key = Some(keys.get(&(file, line)).cloned().unwrap_or_else(|| format!("#{line}")));
+                p.line = None;
+            }
+            p.file = format!("{schema}.{}", table_name(&p.file));
+        }
+    }
+}
+
+/// The table of a file: `sites.csv` -> `sites`.
+pub(crate) fn table_name(file: &str) -> &str {
+    file.strip_suffix(".csv").unwrap_or(file)
+}
+
+/// The rows of one table as read from a source: `(line or ordinal, fields in FILES order)`.
+pub(crate) type RawRows = Vec<(u64, Vec<String>)>;
 
 /// Reads and parses every file of `dir`; problems are appended to `problems`.
 pub(crate) fn read_dir(dir: &Path, problems: &mut Vec<ReferenceProblem>) -> Tables {
+    let raw: Vec<RawRows> = FILES.iter().map(|(file, columns)| read_rows(dir, file, columns, problems)).collect();
+    parse(raw, Origin::Csv, problems)
+}
+
+/// Time columns: their canonical form (for the content hash) is RFC 3339 UTC with milliseconds.
+const TIME_COLUMNS: &[&str] = &["valid_from", "valid_to", "planned_start", "planned_end", "actual_start", "actual_end"];
+
+/// The canonical text of a field, for the content hash: the same value hashes the same whatever
+/// its spelling or source (`2026-01-05T11:00:00+01:00` = `2026-01-05T10:00:00.000Z`,
+/// `2001:DB8::1` = `2001:db8::1`). Values that do not parse are hashed as they are (such a
+/// snapshot is rejected anyway).
+fn canonical(column: &str, value: &str) -> String {
+    if value.is_empty() {
+        return String::new();
+    }
+    if TIME_COLUMNS.contains(&column) {
+        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
+            return t.with_timezone(&chrono::Utc).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+        }
+    } else if column == "ip_address" {
+        if let Ok(ip) = value.parse::<IpAddr>() {
+            return ip.to_string();
+        }
+    }
+    value.to_owned()
+}
+
+/// The content version of raw tables (in FILES order): `ref-` and 12 hex characters of the
+/// SHA-256 of every row's canonical fields, rows sorted, so that the same content gives the
+/// same version whether it comes from CSV files (in any row order) or PostgreSQL.
+fn content_version(raw: &[RawRows]) -> String {
     let mut hasher = Sha256::new();
-    let mut t = Tables::default();
-    for (file, columns) in FILES {
-        let rows = read_rows(dir, file, columns, &mut hasher, problems);
+    for ((file, columns), rows) in FILES.iter().zip(raw) {
+        let mut canon: Vec<String> = rows
+            .iter()
+            .map(|(_, fields)| {
+                let mut row = String::new();
+                for (column, value) in columns.iter().zip(fields) {
+                    row.push_str(&canonical(column, value));
+                    row.push('\u{1f}');
+                }
+                row
+            })
+            .collect();
+        canon.sort_unstable();
+        hasher.update(file.as_bytes());
+        hasher.update((canon.len() as u64).to_be_bytes());
+        for row in &canon {
+            hasher.update((row.len() as u64).to_be_bytes());
+            hasher.update(row.as_bytes());
+        }
+    }
+    let digest = hasher.finalize();
+    format!("ref-{}", digest.iter().take(6).map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// Parses the raw rows of the seven tables (in FILES order) into typed rows; problems are
+/// appended to `problems` (with the file and the row's line or ordinal).
+pub(crate) fn parse(raw: Vec<RawRows>, origin: Origin, problems: &mut Vec<ReferenceProblem>) -> Tables {
+    let mut t = Tables { version: content_version(&raw), ..Tables::default() };
+    for ((file, columns), rows) in FILES.into_iter().zip(raw) {
         for (line, fields) in rows {
             let mut r = Row { file, line, columns, fields, problems: &mut *problems, ok: true };
             match file {
@@ -250,8 +366,7 @@ pub(crate) fn read_dir(dir: &Path, problems: &mut Vec<ReferenceProblem>) -> Tabl
             }
         }
     }
-    let digest = hasher.finalize();
-    t.version = format!("csv-{}", digest.iter().take(6).map(|b| format!("{b:02x}")).collect::<String>());
+    t.origin = origin;
     t
 }
 
@@ -260,7 +375,6 @@ fn read_rows(
     dir: &Path,
     file: &'static str,
     columns: &[&str],
-    hasher: &mut Sha256,
     problems: &mut Vec<ReferenceProblem>,
 ) -> Vec<(u64, Vec<String>)> {
     let path = dir.join(file);
@@ -280,10 +394,20 @@ fn read_rows(
             return Vec::new();
         }
     };
-    hasher.update(file.as_bytes());
-    hasher.update((bytes.len() as u64).to_be_bytes());
-    hasher.update(&bytes);
-    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    rows_of(file, columns, &bytes, problems)
+}
+
+/// Reads the CSV files given as bytes (in FILES order) and parses them.
+pub(crate) fn read_bytes(files: &[Vec<u8>], problems: &mut Vec<ReferenceProblem>) -> Tables {
+    let raw: Vec<RawRows> =
+        FILES.iter().zip(files).map(|((file, columns), bytes)| rows_of(file, columns, bytes, problems)).collect();
+    parse(raw, Origin::Csv, problems)
+}
+
+/// The data rows of one file's bytes as `(line, fields)`, after checking its header and field
+/// counts.
+fn rows_of(file: &'static str, columns: &[&str], bytes: &[u8], problems: &mut Vec<ReferenceProblem>) -> RawRows {
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(body);
     let mut rows = Vec::new();
     let mut header_seen = false;

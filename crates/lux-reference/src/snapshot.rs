@@ -1,5 +1,8 @@
 //! `Snapshot`: one validated, immutable version of the reference data, indexed for the as-of
-//! join of events (hash maps built once at load; a lookup is a few hash probes).
+//! join of events. Everything the join needs is computed once at load: hash maps per join key
+//! (FxHash), the equipment rows already joined with model, manufacturer, site and region, and for
+//! each equipment row the interventions that may cover it. Enriching an event is a hash probe or
+//! two and a few `Arc` clones: no string is copied.
 
 use crate::load::{self, Tables, EQUIPMENT, ERROR_CODES, INTERVENTIONS, MANUFACTURERS, MODELS, REGIONS, SITES};
 use crate::problem::ReferenceProblem;
@@ -7,8 +10,10 @@ use lux_model::{
     EnrichedEvent, EquipmentInfo, EquipmentKey, ErrorInfo, Event, MaintenanceInfo, Millis, Outcome, ReferenceInfo,
     ReferenceStatus,
 };
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashMap, FxHashSet as HashSet};
+use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Rows per table of a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -26,9 +31,13 @@ pub struct TableCounts {
 /// One equipment row, joined with its model, manufacturer, site and region at load.
 #[derive(Debug)]
 struct EquipmentRow {
-    info: EquipmentInfo,
+    info: Arc<EquipmentInfo>,
     valid_from: Option<Millis>,
     valid_to: Option<Millis>,
+    /// The interventions on this equipment, its site or its region (indexes into
+    /// `Snapshot::interventions`), in order of start then id: the first covering an event's
+    /// time is the one the event is joined with.
+    interventions: Box<[u32]>,
 }
 
 impl EquipmentRow {
@@ -39,7 +48,7 @@ impl EquipmentRow {
 
 #[derive(Debug)]
 struct InterventionRow {
-    info: MaintenanceInfo,
+    info: Arc<MaintenanceInfo>,
     start: Option<Millis>,
     end: Option<Millis>,
 }
@@ -50,42 +59,121 @@ impl InterventionRow {
     }
 }
 
+/// The equipment rows of one join key: one row index inline (most keys), or, with the high bit
+/// set, an index into `Snapshot::multi` (a key with several validity intervals). Rows are in
+/// `valid_from` order.
+#[derive(Debug, Clone, Copy)]
+struct Slot(u32);
+
+const MULTI: u32 = 1 << 31;
+
+/// Join key -> its equipment rows.
+type Index<K> = FxHashMap<K, Slot>;
+
+/// A join key (hostname, id, NAS-Identifier), stored inline when it is short (most are), so
+/// that a lookup compares it without following a pointer to another cache line.
+#[derive(Debug, Clone)]
+enum Key {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<str>),
+}
+
+const INLINE: usize = 22;
+
+impl Key {
+    fn new(text: &str) -> Key {
+        let mut bytes = [0u8; INLINE];
+        match (bytes.get_mut(..text.len()), u8::try_from(text.len())) {
+            (Some(prefix), Ok(len)) => {
+                prefix.copy_from_slice(text.as_bytes());
+                Key::Inline { len, bytes }
+            }
+            _ => Key::Heap(text.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Key::Inline { len, bytes } => {
+                let used = bytes.get(..usize::from(*len)).unwrap_or_default();
+                // SAFETY: `used` is exactly the bytes of the `&str` given to `Key::new` (a whole
+                // string, so valid UTF-8); the bytes are never modified afterwards.
+                unsafe { std::str::from_utf8_unchecked(used) }
+            }
+            Key::Heap(text) => text,
+        }
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Key {}
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As `str` hashes, so that lookups by `&str` find it.
+        self.as_str().hash(state);
+    }
+}
+
+impl std::borrow::Borrow<str> for Key {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
 /// A validated version of the reference data. Immutable: a reload builds a new one and swaps it
-/// in (behind an `Arc`) only once it has been validated whole.
+/// in (behind an `Arc`, see [`crate::ReferenceHandle`]) only once it has been validated whole.
 #[derive(Debug)]
 pub struct Snapshot {
-    version: String,
+    version: Arc<str>,
     counts: TableCounts,
     equipment: Vec<EquipmentRow>,
-    /// Join key -> rows of `equipment`, sorted by `valid_from`.
-    by_id: HashMap<String, Vec<usize>>,
-    by_hostname: HashMap<String, Vec<usize>>,
-    by_ip: HashMap<String, Vec<usize>>,
-    by_nas: HashMap<String, Vec<usize>>,
-    errors: HashMap<String, ErrorInfo>,
+    by_id: Index<Key>,
+    by_hostname: Index<Key>,
+    by_ip: Index<IpAddr>,
+    by_nas: Index<Key>,
+    /// The row lists of keys with several rows (see [`Slot`]).
+    multi: Vec<Box<[u32]>>,
+    errors: FxHashMap<Box<str>, Arc<ErrorInfo>>,
     interventions: Vec<InterventionRow>,
-    /// Target id -> rows of `interventions`, one map per scope.
-    on_equipment: HashMap<String, Vec<usize>>,
-    on_site: HashMap<String, Vec<usize>>,
-    on_region: HashMap<String, Vec<usize>>,
+}
+
+/// Why loading a snapshot failed: the data is invalid, or the source could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReferenceError {
+    /// The data was read but is invalid: every problem, with its place.
+    #[error("invalid reference data: {} problem(s), the first: {}", .0.len(), .0.first().map(ToString::to_string).unwrap_or_default())]
+    Invalid(Vec<ReferenceProblem>),
+    /// The PostgreSQL source could not be reached or read.
+    #[error("PostgreSQL reference source: {0}")]
+    Postgres(String),
+    /// The configuration does not say where the data is, or says it wrongly.
+    #[error("reference configuration: {0}")]
+    Config(String),
+    /// The watcher thread could not be started.
+    #[error("cannot start the reference watcher: {0}")]
+    Thread(String),
 }
 
 impl Snapshot {
     /// A snapshot with no data (every event `unknown_equipment`), version `empty`.
     pub fn empty() -> Snapshot {
         Snapshot {
-            version: "empty".to_owned(),
+            version: Arc::from("empty"),
             counts: TableCounts::default(),
             equipment: Vec::new(),
-            by_id: HashMap::new(),
-            by_hostname: HashMap::new(),
-            by_ip: HashMap::new(),
-            by_nas: HashMap::new(),
-            errors: HashMap::new(),
+            by_id: Index::default(),
+            by_hostname: Index::default(),
+            by_ip: Index::default(),
+            by_nas: Index::default(),
+            multi: Vec::new(),
+            errors: FxHashMap::default(),
             interventions: Vec::new(),
-            on_equipment: HashMap::new(),
-            on_site: HashMap::new(),
-            on_region: HashMap::new(),
         }
     }
 
@@ -95,6 +183,16 @@ impl Snapshot {
     pub fn load_csv_dir(dir: &Path) -> Result<Snapshot, Vec<ReferenceProblem>> {
         let mut problems = Vec::new();
         let tables = load::read_dir(dir, &mut problems);
+        Snapshot::validate(tables, problems).1
+    }
+
+    /// Checks `tables` whole and builds the snapshot, or returns every problem (in file, line
+    /// and column order, placed for the tables' origin). Also returns the content version, which
+    /// is known even when the data is invalid (so that a watcher reports a bad version once).
+    pub(crate) fn validate(
+        tables: Tables,
+        mut problems: Vec<ReferenceProblem>,
+    ) -> (String, Result<Snapshot, Vec<ReferenceProblem>>) {
         check(&tables, &mut problems);
         // File order, then line, then column order: how a person fixes them.
         let rank = |p: &ReferenceProblem| {
@@ -105,63 +203,59 @@ impl Snapshot {
             (file, p.line, column)
         };
         problems.sort_by_key(rank);
+        let version = tables.version.clone();
         if problems.is_empty() {
-            Ok(build(tables))
+            (version, Ok(build(tables)))
         } else {
-            Err(problems)
+            tables.origin.locate(&mut problems);
+            (version, Err(problems))
         }
     }
 
-    /// The content hash of the files this snapshot was loaded from (`csv-3f2a9c1b7d4e`).
+    /// The content hash of the data (`ref-3f2a9c1b7d4e`): the same content gives the same
+    /// version, whether it comes from CSV files or PostgreSQL.
     pub fn version(&self) -> &str {
         &self.version
     }
 
+    /// Rows per table.
     pub fn counts(&self) -> TableCounts {
         self.counts
     }
 
     /// The equipment valid at `t` under `key`, as the event names it.
     fn find_equipment(&self, key: EquipmentKey, id: &str, t: Millis) -> Option<&EquipmentRow> {
-        let as_of = |map: &HashMap<String, Vec<usize>>, k: &str| {
-            map.get(k)?.iter().filter_map(|&i| self.equipment.get(i)).find(|row| row.valid_at(t))
+        let as_of = |slot: Option<&Slot>| {
+            let rows: &[u32] = match slot? {
+                Slot(i) if i & MULTI == 0 => std::slice::from_ref(i),
+                Slot(m) => self.multi.get((m & !MULTI) as usize)?,
+            };
+            rows.iter().filter_map(|&i| self.equipment.get(i as usize)).find(|row| row.valid_at(t))
         };
         match key {
-            EquipmentKey::Hostname => as_of(&self.by_hostname, id).or_else(|| as_of(&self.by_id, id)),
-            EquipmentKey::NasIdentifier => as_of(&self.by_nas, id),
+            EquipmentKey::Hostname => as_of(self.by_hostname.get(id)).or_else(|| as_of(self.by_id.get(id))),
+            EquipmentKey::NasIdentifier => as_of(self.by_nas.get(id)),
             EquipmentKey::NasIpAddress | EquipmentKey::IpAddress => {
-                let canonical = id.parse::<std::net::IpAddr>().map(|ip| ip.to_string());
-                as_of(&self.by_ip, canonical.as_deref().unwrap_or(id))
+                as_of(id.parse::<IpAddr>().ok().and_then(|ip| self.by_ip.get(&ip)))
             }
-            EquipmentKey::Field => as_of(&self.by_id, id),
+            EquipmentKey::Field => as_of(self.by_id.get(id)),
         }
     }
 
-    /// The intervention covering `equipment` at `t`, directly or through its site or region;
-    /// if several, the one that started first (then the smallest id).
-    fn find_intervention(&self, equipment: &EquipmentInfo, t: Millis) -> Option<&InterventionRow> {
-        [
-            (&self.on_equipment, &equipment.equipment_id),
-            (&self.on_site, &equipment.site),
-            (&self.on_region, &equipment.region),
-        ]
-        .into_iter()
-        .filter_map(|(map, id)| map.get(id.as_str()))
-        .flatten()
-        .filter_map(|&i| self.interventions.get(i))
-        .filter(|row| row.covers(t))
-        .min_by(|a, b| {
-            (a.start.unwrap_or(Millis::MIN), &a.info.intervention_id)
-                .cmp(&(b.start.unwrap_or(Millis::MIN), &b.info.intervention_id))
-        })
-    }
-
-    /// Joins `event` with the reference data as it was at the event's time.
+    /// Joins `event` with the reference data as it was at the event's time: the equipment row
+    /// valid then, the intervention covering it then (directly, or through its site or region;
+    /// if several, the one that started first, then the smallest id), the error code's meaning.
     pub fn enrich(&self, event: Event) -> EnrichedEvent {
-        let row = self.find_equipment(event.equipment_key, &event.equipment_id, event.event_time);
-        let equipment = row.map(|r| r.info.clone());
-        let maintenance =
-            equipment.as_ref().and_then(|e| self.find_intervention(e, event.event_time)).map(|r| r.info.clone());
+        let t = event.event_time;
+        let row = self.find_equipment(event.equipment_key, &event.equipment_id, t);
+        let maintenance = row.and_then(|r| {
+            r.interventions
+                .iter()
+                .filter_map(|&i| self.interventions.get(i as usize))
+                .find(|iv| iv.covers(t))
+                .map(|iv| Arc::clone(&iv.info))
+        });
+        let equipment = row.map(|r| Arc::clone(&r.info));
         let error = event.error_code.as_deref().and_then(|code| self.errors.get(code)).cloned();
         let unknown_code = event.error_code.is_some() && error.is_none();
         let status = match (equipment.is_some(), unknown_code) {
@@ -175,13 +269,13 @@ impl Snapshot {
             None => event.outcome == Outcome::Failure,
         };
         EnrichedEvent {
-            schema: lux_model::schema::ENRICHED.to_owned(),
+            schema: std::borrow::Cow::Borrowed(lux_model::schema::ENRICHED),
             event,
             is_failure,
             equipment,
             error,
             maintenance,
-            reference: ReferenceInfo { status, version: self.version.clone() },
+            reference: ReferenceInfo { status, version: Arc::clone(&self.version) },
         }
     }
 }
@@ -191,17 +285,23 @@ fn check(t: &Tables, problems: &mut Vec<ReferenceProblem>) {
     let mut p = |file: &str, line: u64, column: &str, message: String| {
         problems.push(ReferenceProblem::new(file, Some(line), Some(column), message));
     };
-    let regions = unique(t.regions.iter().map(|r| (r.id.as_str(), r.line)), REGIONS, "region_id", &mut p);
-    let sites = unique(t.sites.iter().map(|r| (r.id.as_str(), r.line)), SITES, "site_id", &mut p);
+    let o = &t.origin;
+    let regions = unique(t.regions.iter().map(|r| (r.id.as_str(), r.line)), REGIONS, "region_id", o, &mut p);
+    let sites = unique(t.sites.iter().map(|r| (r.id.as_str(), r.line)), SITES, "site_id", o, &mut p);
     let manufacturers =
-        unique(t.manufacturers.iter().map(|r| (r.id.as_str(), r.line)), MANUFACTURERS, "manufacturer_id", &mut p);
-    let models = unique(t.models.iter().map(|r| (r.id.as_str(), r.line)), MODELS, "model_id", &mut p);
-    unique(t.error_codes.iter().map(|r| (r.info.code.as_str(), r.line)), ERROR_CODES, "code", &mut p);
-    unique(t.interventions.iter().map(|r| (r.id.as_str(), r.line)), INTERVENTIONS, "intervention_id", &mut p);
+        unique(t.manufacturers.iter().map(|r| (r.id.as_str(), r.line)), MANUFACTURERS, "manufacturer_id", o, &mut p);
+    let models = unique(t.models.iter().map(|r| (r.id.as_str(), r.line)), MODELS, "model_id", o, &mut p);
+    unique(t.error_codes.iter().map(|r| (r.info.code.as_str(), r.line)), ERROR_CODES, "code", o, &mut p);
+    unique(t.interventions.iter().map(|r| (r.id.as_str(), r.line)), INTERVENTIONS, "intervention_id", o, &mut p);
 
     for s in &t.sites {
         if !regions.contains(s.region_id.as_str()) {
-            p(SITES, s.line, "region_id", format!("unknown region {:?} (not in regions.csv)", s.region_id));
+            p(
+                SITES,
+                s.line,
+                "region_id",
+                format!("unknown region {:?} (not in {})", s.region_id, t.origin.table(REGIONS)),
+            );
         }
     }
     for m in &t.models {
@@ -210,17 +310,22 @@ fn check(t: &Tables, problems: &mut Vec<ReferenceProblem>) {
                 MODELS,
                 m.line,
                 "manufacturer_id",
-                format!("unknown manufacturer {:?} (not in manufacturers.csv)", m.manufacturer_id),
+                format!("unknown manufacturer {:?} (not in {})", m.manufacturer_id, t.origin.table(MANUFACTURERS)),
             );
         }
     }
     let equipment_ids: HashSet<&str> = t.equipment.iter().map(|e| e.id.as_str()).collect();
     for e in &t.equipment {
         if !models.contains(e.model_id.as_str()) {
-            p(EQUIPMENT, e.line, "model_id", format!("unknown model {:?} (not in models.csv)", e.model_id));
+            p(
+                EQUIPMENT,
+                e.line,
+                "model_id",
+                format!("unknown model {:?} (not in {})", e.model_id, t.origin.table(MODELS)),
+            );
         }
         if !sites.contains(e.site_id.as_str()) {
-            p(EQUIPMENT, e.line, "site_id", format!("unknown site {:?} (not in sites.csv)", e.site_id));
+            p(EQUIPMENT, e.line, "site_id", format!("unknown site {:?} (not in {})", e.site_id, t.origin.table(SITES)));
         }
     }
     for i in &t.interventions {
@@ -230,7 +335,12 @@ fn check(t: &Tables, problems: &mut Vec<ReferenceProblem>) {
             _ => (regions.contains(i.target_id.as_str()), REGIONS),
         };
         if !known {
-            p(INTERVENTIONS, i.line, "target_id", format!("unknown {} {:?} (not in {file})", i.scope, i.target_id));
+            p(
+                INTERVENTIONS,
+                i.line,
+                "target_id",
+                format!("unknown {} {:?} (not in {})", i.scope, i.target_id, t.origin.table(file)),
+            );
         }
     }
 
@@ -245,14 +355,15 @@ fn check(t: &Tables, problems: &mut Vec<ReferenceProblem>) {
 /// The set of ids, reporting each duplicate at its second and later lines.
 fn unique<'a>(
     ids: impl Iterator<Item = (&'a str, u64)>,
-    file: &str,
+    file: &'static str,
     column: &str,
+    origin: &load::Origin,
     p: &mut impl FnMut(&str, u64, &str, String),
 ) -> HashSet<&'a str> {
-    let mut first: HashMap<&str, u64> = HashMap::new();
+    let mut first: HashMap<&str, u64> = HashMap::default();
     for (id, line) in ids {
         if let Some(prev) = first.get(id) {
-            p(file, line, column, format!("duplicate {column} {id:?} (first on line {prev})"));
+            p(file, line, column, format!("duplicate {column} {id:?} (first on {})", origin.row(file, *prev)));
         } else {
             first.insert(id, line);
         }
@@ -269,21 +380,14 @@ fn overlaps<'a>(
     same_id: bool,
     p: &mut impl FnMut(&str, u64, &str, String),
 ) {
-    let mut groups: HashMap<&str, Vec<&load::Equipment>> = HashMap::new();
-    for e in &t.equipment {
-        if let Some(k) = key(e) {
-            groups.entry(k).or_default().push(e);
-        }
-    }
-    let mut keys: Vec<&&str> = groups.keys().collect();
-    keys.sort();
-    for k in keys {
-        let Some(rows) = groups.get(*k) else { continue };
-        if rows.len() < 2 {
-            continue;
-        }
-        let mut rows = rows.clone();
-        rows.sort_by_key(|e| (e.valid_from.unwrap_or(Millis::MIN), e.line));
+    // Rows sorted by key, then start: each key's rows are one run (no map of lists: this runs on
+    // a million rows at every reload).
+    let mut sorted: Vec<(&str, Millis, u64, &load::Equipment)> =
+        t.equipment.iter().filter_map(|e| Some((key(e)?, e.valid_from.unwrap_or(Millis::MIN), e.line, e))).collect();
+    sorted.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    for group in sorted.chunk_by(|a, b| a.0 == b.0) {
+        let (Some(&(k, ..)), true) = (group.first(), group.len() > 1) else { continue };
+        let rows = group.iter().map(|&(.., e)| e);
         // Rows still valid at the current row's start (sweep over starts).
         let mut active: Vec<&load::Equipment> = Vec::new();
         for e in rows {
@@ -293,13 +397,15 @@ fn overlaps<'a>(
                 if (a.id == e.id) == same_id {
                     let message = if same_id {
                         format!(
-                            "equipment {:?} is valid twice at the same time: its interval overlaps line {}",
-                            e.id, a.line
+                            "equipment {:?} is valid twice at the same time: its interval overlaps {}",
+                            e.id,
+                            t.origin.row(EQUIPMENT, a.line)
                         )
                     } else {
                         format!(
-                            "{column} {k:?} is also the {column} of equipment {:?} (line {}) at the same time: the join would be ambiguous",
-                            a.id, a.line
+                            "{column} {k:?} is also the {column} of equipment {:?} ({}) at the same time: the join would be ambiguous",
+                            a.id,
+                            t.origin.row(EQUIPMENT, a.line)
                         )
                     };
                     p(EQUIPMENT, e.line, column, message);
@@ -311,13 +417,34 @@ fn overlaps<'a>(
     }
 }
 
+/// Turns the index lists into slots: the row inline when there is one, else a list in `multi`.
+fn freeze<K: std::hash::Hash + Eq>(map: FxHashMap<K, Vec<u32>>, multi: &mut Vec<Box<[u32]>>) -> Index<K> {
+    let mut index = Index::with_capacity_and_hasher(map.len(), Default::default());
+    for (k, rows) in map {
+        let slot = match rows.as_slice() {
+            [one] => Slot(*one),
+            _ => {
+                multi.push(rows.into_boxed_slice());
+                Slot(index_of(multi.len() - 1) | MULTI)
+            }
+        };
+        index.insert(k, slot);
+    }
+    index
+}
+
+/// An index into a snapshot's rows (a snapshot holds fewer than 2 billion rows).
+fn index_of(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
 fn build(t: Tables) -> Snapshot {
     let sites: HashMap<&str, &str> = t.sites.iter().map(|s| (s.id.as_str(), s.region_id.as_str())).collect();
     let manufacturers: HashMap<&str, &str> = t.manufacturers.iter().map(|m| (m.id.as_str(), m.name.as_str())).collect();
     let models: HashMap<&str, &load::Model> = t.models.iter().map(|m| (m.id.as_str(), m)).collect();
 
     let mut s = Snapshot::empty();
-    s.version = t.version.clone();
+    s.version = Arc::from(t.version.as_str());
     s.counts = TableCounts {
         regions: t.regions.len(),
         sites: t.sites.len(),
@@ -327,10 +454,44 @@ fn build(t: Tables) -> Snapshot {
         error_codes: t.error_codes.len(),
         interventions: t.interventions.len(),
     };
+
+    // Interventions, and per scope the target id -> their indexes.
+    let mut on: [HashMap<&str, Vec<u32>>; 3] = Default::default();
+    let mut interventions: Vec<&load::Intervention> = t.interventions.iter().collect();
+    interventions.sort_by(|a, b| (a.start.unwrap_or(Millis::MIN), &a.id).cmp(&(b.start.unwrap_or(Millis::MIN), &b.id)));
+    for i in interventions {
+        let scope = match i.scope.as_str() {
+            "equipment" => 0,
+            "site" => 1,
+            _ => 2,
+        };
+        if let Some(map) = on.get_mut(scope) {
+            map.entry(i.target_id.as_str()).or_default().push(index_of(s.interventions.len()));
+        }
+        s.interventions.push(InterventionRow {
+            info: Arc::new(MaintenanceInfo {
+                intervention_id: i.id.clone(),
+                kind: i.kind.clone(),
+                scope: i.scope.clone(),
+                suppress_alarms: i.suppress_alarms,
+                exclude_from_kpi: i.exclude_from_kpi,
+            }),
+            start: i.start,
+            end: i.end,
+        });
+    }
+    let [on_equipment, on_site, on_region] = &on;
+
+    let mut by_id: FxHashMap<Key, Vec<u32>> = FxHashMap::default();
+    let mut by_hostname: FxHashMap<Key, Vec<u32>> = FxHashMap::default();
+    let mut by_ip: FxHashMap<IpAddr, Vec<u32>> = FxHashMap::default();
+    let mut by_nas: FxHashMap<Key, Vec<u32>> = FxHashMap::default();
     let mut order: Vec<&load::Equipment> = t.equipment.iter().collect();
     order.sort_by_key(|e| (e.valid_from.unwrap_or(Millis::MIN), e.line));
+    s.equipment.reserve_exact(order.len());
     for e in order {
         let model = models.get(e.model_id.as_str());
+        let region = sites.get(e.site_id.as_str()).copied().unwrap_or_default();
         let info = EquipmentInfo {
             equipment_id: e.id.clone(),
             equipment_type: model.map(|m| m.equipment_type.clone()).unwrap_or_default(),
@@ -340,40 +501,63 @@ fn build(t: Tables) -> Snapshot {
                 .map(|n| (*n).to_owned())
                 .unwrap_or_default(),
             site: e.site_id.clone(),
-            region: sites.get(e.site_id.as_str()).map(|r| (*r).to_owned()).unwrap_or_default(),
+            region: region.to_owned(),
             technology: model.map(|m| m.technology.clone()).unwrap_or_default(),
         };
-        let index = s.equipment.len();
-        s.by_id.entry(e.id.clone()).or_default().push(index);
-        s.by_hostname.entry(e.hostname.clone()).or_default().push(index);
-        if let Some(ip) = &e.ip_address {
-            s.by_ip.entry(ip.clone()).or_default().push(index);
+        let mut covering: Vec<u32> =
+            [(on_equipment, e.id.as_str()), (on_site, e.site_id.as_str()), (on_region, region)]
+                .into_iter()
+                .filter_map(|(map, id)| map.get(id))
+                .flatten()
+                .copied()
+                .collect();
+        // Intervention indexes are in (start, id) order already.
+        covering.sort_unstable();
+        let i = index_of(s.equipment.len());
+        by_id.entry(Key::new(&e.id)).or_default().push(i);
+        by_hostname.entry(Key::new(&e.hostname)).or_default().push(i);
+        if let Some(ip) = e.ip_address.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()) {
+            by_ip.entry(ip).or_default().push(i);
         }
         if let Some(nas) = &e.nas_identifier {
-            s.by_nas.entry(nas.clone()).or_default().push(index);
+            by_nas.entry(Key::new(nas)).or_default().push(i);
         }
-        s.equipment.push(EquipmentRow { info, valid_from: e.valid_from, valid_to: e.valid_to });
-    }
-    s.errors = t.error_codes.into_iter().map(|e| (e.info.code.clone(), e.info)).collect();
-    for i in t.interventions {
-        let index = s.interventions.len();
-        let map = match i.scope.as_str() {
-            "equipment" => &mut s.on_equipment,
-            "site" => &mut s.on_site,
-            _ => &mut s.on_region,
-        };
-        map.entry(i.target_id.clone()).or_default().push(index);
-        s.interventions.push(InterventionRow {
-            info: MaintenanceInfo {
-                intervention_id: i.id,
-                kind: i.kind,
-                scope: i.scope,
-                suppress_alarms: i.suppress_alarms,
-                exclude_from_kpi: i.exclude_from_kpi,
-            },
-            start: i.start,
-            end: i.end,
+        s.equipment.push(EquipmentRow {
+            info: Arc::new(info),
+            valid_from: e.valid_from,
+            valid_to: e.valid_to,
+            interventions: covering.into_boxed_slice(),
         });
     }
+    let mut multi = Vec::new();
+    s.by_id = freeze(by_id, &mut multi);
+    s.by_hostname = freeze(by_hostname, &mut multi);
+    s.by_ip = freeze(by_ip, &mut multi);
+    s.by_nas = freeze(by_nas, &mut multi);
+    s.multi = multi;
+    s.errors = t.error_codes.into_iter().map(|e| (e.info.code.as_str().into(), Arc::new(e.info))).collect();
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_short_and_long_are_found_by_str() {
+        let long = "a-very-long-hostname-beyond-the-inline-size.example.net";
+        let mut map: FxHashMap<Key, u32> = FxHashMap::default();
+        for (i, k) in ["", "bng-par001-01", "exactly-22-bytes-long!", "é-unicode-hôte", long].iter().enumerate() {
+            map.insert(Key::new(k), index_of(i));
+        }
+        assert!(matches!(Key::new("exactly-22-bytes-long!"), Key::Inline { len: 22, .. }));
+        assert!(matches!(Key::new(long), Key::Heap(_)));
+        assert_eq!(map.get("bng-par001-01"), Some(&1));
+        assert_eq!(map.get("exactly-22-bytes-long!"), Some(&2));
+        assert_eq!(map.get("é-unicode-hôte"), Some(&3));
+        assert_eq!(map.get(long), Some(&4));
+        assert_eq!(map.get(""), Some(&0));
+        assert_eq!(map.get("bng-par001-0"), None);
+        assert_eq!(Key::new(long).as_str(), long);
+    }
 }

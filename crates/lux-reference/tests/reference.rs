@@ -1,108 +1,13 @@
 //! The CSV reference loader and the as-of join: a good fixture joined field by field, and bad
 //! fixtures whose every problem is reported with its file, line and column.
 
-use lux_model::{EquipmentKey, Event, EventKind, Format, Outcome, ReferenceStatus};
+mod common;
+
+use common::*;
+use lux_model::{EquipmentKey, Outcome, ReferenceStatus};
 use lux_reference::{ReferenceConfig, ReferenceProblem, Snapshot, TableCounts};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-const REGIONS: &str = "region_id,name
-IDF,Ile-de-France
-ARA,Auvergne-Rhone-Alpes
-";
-const SITES: &str = "site_id,region_id,name,city
-PAR-001,IDF,Paris 1,Paris
-LYO-002,ARA,\"Lyon, Part-Dieu\",Lyon
-";
-const MANUFACTURERS: &str = "manufacturer_id,name,country
-nokia,Nokia,FI
-huawei,Huawei,CN
-";
-const MODELS: &str = "model_id,manufacturer_id,name,equipment_type,technology
-7750,nokia,7750 SR,bng,core
-MA5800,huawei,MA5800-X7,olt,ftth
-";
-const EQUIPMENT: &str = "equipment_id,hostname,ip_address,nas_identifier,model_id,site_id,status,valid_from,valid_to
-BNG-PAR-1,bng-par001-01,10.0.0.1,nas-par-1,7750,PAR-001,in_service,,2026-01-10T00:00:00Z
-BNG-PAR-1,bng-par001-01,10.0.0.1,nas-par-1,7750,LYO-002,in_service,2026-01-10T00:00:00Z,
-OLT-LYO-1,olt-lyo002-01,2001:DB8::1,,MA5800,LYO-002,in_service,,
-OLD-1,old-host,,,7750,PAR-001,decommissioned,2025-01-01T00:00:00Z,2025-06-01T00:00:00Z
-NEW-1,old-host,,,MA5800,LYO-002,in_service,2025-06-01T00:00:00Z,
-";
-const ERROR_CODES: &str = "code,source_type,label,category,severity,is_failure,is_drop,customer_impacting
-PPP-AUTHFAIL,syslog,PPP authentication failed,customer,minor,true,false,true
-RADIUS-TC-1,radius,User-Request,normal,info,false,false,false
-RADIUS-TC-2,radius,Lost-Carrier,network,major,true,true,true
-";
-const INTERVENTIONS: &str = "intervention_id,scope,target_id,kind,planned_start,planned_end,actual_start,actual_end,suppress_alarms,exclude_from_kpi
-INT-EQ,equipment,BNG-PAR-1,planned,2026-01-05T09:00:00Z,2026-01-05T11:00:00Z,,,true,false
-INT-SITE,site,PAR-001,corrective,2026-01-05T08:00:00Z,2026-01-05T12:00:00Z,2026-01-05T10:30:00Z,,false,true
-INT-REG,region,ARA,planned,2026-01-20T00:00:00Z,2026-01-21T00:00:00Z,,,true,true
-";
-
-fn good_files() -> BTreeMap<&'static str, String> {
-    [
-        ("regions.csv", REGIONS),
-        ("sites.csv", SITES),
-        ("manufacturers.csv", MANUFACTURERS),
-        ("models.csv", MODELS),
-        ("equipment.csv", EQUIPMENT),
-        ("error_codes.csv", ERROR_CODES),
-        ("interventions.csv", INTERVENTIONS),
-    ]
-    .into_iter()
-    .map(|(f, c)| (f, c.to_owned()))
-    .collect()
-}
-
-struct Fixture {
-    dir: tempfile::TempDir,
-}
-
-impl Fixture {
-    fn new(files: &BTreeMap<&'static str, String>) -> Fixture {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-        for (name, content) in files {
-            std::fs::write(dir.path().join(name), content).unwrap_or_else(|e| panic!("write {name}: {e}"));
-        }
-        Fixture { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-fn load_good() -> Snapshot {
-    let f = Fixture::new(&good_files());
-    Snapshot::load_csv_dir(f.path()).unwrap_or_else(|p| panic!("{}", display(&p)))
-}
-
-fn display(problems: &[ReferenceProblem]) -> String {
-    problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n")
-}
-
-fn ms(t: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(t).map(|t| t.timestamp_millis()).unwrap_or(i64::MIN)
-}
-
-fn event(key: EquipmentKey, id: &str, at: &str, code: Option<&str>, outcome: Outcome) -> Event {
-    Event {
-        event_id: "e1".into(),
-        event_time: ms(at),
-        received_at: ms(at),
-        source: "test".into(),
-        format: Format::Syslog,
-        equipment_id: id.into(),
-        equipment_key: key,
-        kind: EventKind::AuthReject,
-        outcome,
-        error_code: code.map(str::to_owned),
-        subscriber: None,
-        message: None,
-        attributes: BTreeMap::new(),
-    }
-}
+use std::path::PathBuf;
 
 #[test]
 fn good_fixture_loads_with_counts_and_a_content_version() {
@@ -119,7 +24,7 @@ fn good_fixture_loads_with_counts_and_a_content_version() {
             interventions: 3
         }
     );
-    assert!(s.version().starts_with("csv-") && s.version().len() == 16, "{}", s.version());
+    assert!(s.version().starts_with("ref-") && s.version().len() == 16, "{}", s.version());
     assert_eq!(load_good().version(), s.version(), "same content, same version");
     let mut files = good_files();
     files.insert("regions.csv", format!("{REGIONS}NOR,Normandie\n"));
@@ -157,7 +62,7 @@ fn join_fills_every_field() {
     assert_eq!((m.intervention_id.as_str(), m.kind.as_str(), m.scope.as_str()), ("INT-EQ", "planned", "equipment"));
     assert_eq!((m.suppress_alarms, m.exclude_from_kpi), (true, false));
     assert_eq!(e.reference.status, ReferenceStatus::Ok);
-    assert_eq!(e.reference.version, s.version());
+    assert_eq!(&*e.reference.version, s.version());
     assert!(e.is_failure);
     assert_eq!(e.equipment_key(), "BNG-PAR-1");
     let json = serde_json::to_value(&e).unwrap_or_default();
@@ -170,7 +75,8 @@ fn join_fills_every_field() {
 fn every_equipment_key_kind_finds_its_equipment() {
     let s = load_good();
     let at = "2026-01-05T06:00:00Z";
-    let found = |key, id: &str| s.enrich(event(key, id, at, None, Outcome::Info)).equipment.map(|e| e.equipment_id);
+    let found =
+        |key, id: &str| s.enrich(event(key, id, at, None, Outcome::Info)).equipment.map(|e| e.equipment_id.clone());
     assert_eq!(found(EquipmentKey::Hostname, "bng-par001-01").as_deref(), Some("BNG-PAR-1"));
     assert_eq!(
         found(EquipmentKey::Hostname, "OLT-LYO-1").as_deref(),
@@ -194,17 +100,17 @@ fn validity_is_as_of_the_event_time() {
     let s = load_good();
     let at = |id: &str, t: &str| s.enrich(event(EquipmentKey::Hostname, id, t, None, Outcome::Info)).equipment;
     assert_eq!(
-        at("old-host", "2025-03-01T00:00:00Z").map(|e| (e.equipment_id, e.model)),
+        at("old-host", "2025-03-01T00:00:00Z").map(|e| (e.equipment_id.clone(), e.model.clone())),
         Some(("OLD-1".into(), "7750 SR".into()))
     );
     assert_eq!(
-        at("old-host", "2025-06-01T00:00:00Z").map(|e| (e.equipment_id, e.model)),
+        at("old-host", "2025-06-01T00:00:00Z").map(|e| (e.equipment_id.clone(), e.model.clone())),
         Some(("NEW-1".into(), "MA5800-X7".into()))
     );
     assert_eq!(at("old-host", "2024-12-31T23:59:59Z"), None, "before any validity");
     // BNG-PAR-1 moved from PAR-001 (IDF) to LYO-002 (ARA) on January 10th.
-    let before = at("bng-par001-01", "2026-01-09T23:59:59Z").map(|e| (e.site, e.region));
-    let after = at("bng-par001-01", "2026-01-10T00:00:00Z").map(|e| (e.site, e.region));
+    let before = at("bng-par001-01", "2026-01-09T23:59:59Z").map(|e| (e.site.clone(), e.region.clone()));
+    let after = at("bng-par001-01", "2026-01-10T00:00:00Z").map(|e| (e.site.clone(), e.region.clone()));
     assert_eq!(before, Some(("PAR-001".into(), "IDF".into())));
     assert_eq!(after, Some(("LYO-002".into(), "ARA".into())));
 }
@@ -215,7 +121,7 @@ fn interventions_by_equipment_site_and_region() {
     let m = |t: &str| {
         s.enrich(event(EquipmentKey::Hostname, "bng-par001-01", t, None, Outcome::Info))
             .maintenance
-            .map(|m| m.intervention_id)
+            .map(|m| m.intervention_id.clone())
     };
     assert_eq!(m("2026-01-05T08:59:59Z"), None, "the site one is planned from 08:00 but actually started at 10:30");
     assert_eq!(m("2026-01-05T09:00:00Z").as_deref(), Some("INT-EQ"));
@@ -248,10 +154,7 @@ fn unknown_equipment_and_codes_are_kept_and_flagged() {
     let e = s.enrich(event(EquipmentKey::NasIdentifier, "nas-par-1", t, Some("RADIUS-TC-1"), Outcome::Failure));
     assert!(!e.is_failure);
     let empty = Snapshot::empty().enrich(event(EquipmentKey::Hostname, "bng-par001-01", t, None, Outcome::Success));
-    assert_eq!(
-        (empty.reference.status, empty.reference.version.as_str()),
-        (ReferenceStatus::UnknownEquipment, "empty")
-    );
+    assert_eq!((empty.reference.status, &*empty.reference.version), (ReferenceStatus::UnknownEquipment, "empty"));
 }
 
 fn problems_of(files: &BTreeMap<&'static str, String>) -> Vec<ReferenceProblem> {
@@ -401,11 +304,13 @@ fn quoted_fields_bom_and_crlf_are_accepted() {
 #[test]
 fn config_validation() {
     assert!(ReferenceConfig::default().validate("reference").is_empty());
-    assert!(ReferenceConfig { dir: Some(PathBuf::from("/some/where")) }.validate("reference").is_empty());
-    let p = ReferenceConfig { dir: Some(PathBuf::new()) }.validate("reference");
+    assert!(ReferenceConfig { dir: Some(PathBuf::from("/some/where")), ..Default::default() }
+        .validate("reference")
+        .is_empty());
+    let p = ReferenceConfig { dir: Some(PathBuf::new()), ..Default::default() }.validate("reference");
     assert_eq!(p.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(), ["reference.dir"]);
     let file = tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("{e}"));
-    let p = ReferenceConfig { dir: Some(file.path().to_path_buf()) }.validate("reference");
+    let p = ReferenceConfig { dir: Some(file.path().to_path_buf()), ..Default::default() }.validate("reference");
     assert_eq!(p.len(), 1);
     assert!(p[0].message.contains("not a directory"));
     let parsed: ReferenceConfig = serde_json::from_str(r#"{"dir": "/data/ref"}"#).unwrap_or_default();

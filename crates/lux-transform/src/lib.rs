@@ -9,7 +9,7 @@
 use lux_decode::{DecodeConfig, Decoder};
 use lux_log::StoredRecord;
 use lux_model::{schema, DeadLetter, DeadLetterReason, Payload, RawRecord};
-use lux_reference::Snapshot;
+use lux_reference::{ReferenceHandle, Snapshot};
 use lux_stage::{Context, Processor};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -55,7 +55,10 @@ pub struct TransformTopics {
 /// The transform stage, ready to run.
 pub struct TransformStage {
     decoder: Decoder,
-    reference: Arc<Snapshot>,
+    /// The live reference data; `snapshot` is its version used for the batch in hand, so that
+    /// one batch is joined with one version (taken anew after each batch).
+    reference: ReferenceHandle,
+    snapshot: Arc<Snapshot>,
     topics: TransformTopics,
     /// Dead letters written, per reason, since the stage started.
     dead_letters: BTreeMap<DeadLetterReason, u64>,
@@ -65,11 +68,12 @@ impl TransformStage {
     pub fn new(
         config: &TransformConfig,
         subscriber_key: &[u8],
-        reference: Arc<Snapshot>,
+        reference: ReferenceHandle,
         topics: TransformTopics,
     ) -> Self {
         TransformStage {
             decoder: Decoder::new(&config.decode, subscriber_key),
+            snapshot: reference.current(),
             reference,
             topics,
             dead_letters: BTreeMap::new(),
@@ -139,7 +143,7 @@ impl Processor for TransformStage {
         match self.decoder.decode(&raw) {
             Ok(events) => {
                 for event in events {
-                    let enriched = self.reference.enrich(event);
+                    let enriched = self.snapshot.enrich(event);
                     let key = enriched.equipment_key().as_bytes().to_vec();
                     ctx.emit(&self.topics.enriched, &key, enriched.event.event_time, serde_json::to_vec(&enriched)?);
                 }
@@ -150,6 +154,7 @@ impl Processor for TransformStage {
     }
 
     fn end_batch(&mut self, _ctx: &mut Context) -> anyhow::Result<()> {
+        self.snapshot = self.reference.current();
         Ok(())
     }
 

@@ -3,10 +3,9 @@
 
 use lux_log::StoredRecord;
 use lux_model::{DeadLetter, EnrichedEvent, Format, RawRecord, ReferenceStatus};
-use lux_reference::Snapshot;
+use lux_reference::{ReferenceHandle, Snapshot};
 use lux_stage::{Context, Processor};
 use lux_transform::{TransformConfig, TransformStage, TransformTopics};
-use std::sync::Arc;
 
 fn stored(offset: u64, value: Vec<u8>) -> StoredRecord {
     StoredRecord { topic: "raw".into(), partition: 1, offset, key: Some(b"k".to_vec()), timestamp_ms: 0, value }
@@ -24,7 +23,7 @@ fn enriches_good_records_and_dead_letters_bad_ones_with_their_reason() {
     let network = lux_generate::Network::generate_at(&cfg, start).unwrap();
     let dir = tempfile::tempdir().unwrap();
     network.write_csv(dir.path()).unwrap();
-    let snapshot = Arc::new(Snapshot::load_csv_dir(dir.path()).unwrap());
+    let snapshot = ReferenceHandle::fixed(Snapshot::load_csv_dir(dir.path()).unwrap());
     let traffic = lux_generate::Traffic::new(&network, &cfg, start).unwrap();
     let records = traffic.second(3);
     assert!(records.len() > 100);

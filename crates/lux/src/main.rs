@@ -78,6 +78,13 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: plan::PlanFormat,
     },
+    /// Reference data: create the PostgreSQL tables, import CSV files, validate, show.
+    Reference {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        command: lux_reference::cli::ReferenceCommand,
+    },
     /// Look inside the central log.
     Topic {
         #[command(subcommand)]
@@ -209,6 +216,17 @@ fn main() -> ExitCode {
             }
             Err(code) => return code,
         },
+        Command::Reference { config, command } => {
+            init_tracing("warn");
+            match load_config(&config) {
+                Ok(c) => match lux_reference::cli::run(&c.reference, &command, &mut std::io::stdout().lock()) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => return ExitCode::from(1),
+                    Err(error) => Err(error),
+                },
+                Err(code) => return code,
+            }
+        }
         Command::Topic { command } => {
             init_tracing("warn");
             match command {

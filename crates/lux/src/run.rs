@@ -15,6 +15,7 @@ use lux_alarm::stage::{AlarmStage, AlarmTopics};
 use lux_generate::source::GeneratorSource;
 use lux_log::embedded::EmbeddedLog;
 use lux_log::CentralLog;
+use lux_reference::{ReferenceHandle, SourceKind};
 use lux_stage::{run_processor, run_source, RunnerOptions, StageMetrics, StageSnapshot};
 use lux_transform::{TransformStage, TransformTopics};
 use std::path::{Path, PathBuf};
@@ -121,40 +122,31 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     options.open(path)?.write_all(bytes)
 }
 
-/// Loads the reference data: the configured directory, or the demo referential, written into
-/// the data directory at every start (it is derived from the generator's configuration and start
-/// time, so it always matches the traffic; edit a copy and point `reference.dir` at it instead).
+/// Starts the reference data (with its live-reload watcher): the configured source, or the demo
+/// referential, written into the data directory at every start (it is derived from the
+/// generator's configuration and start time, so it always matches the traffic; edit a copy and
+/// point `reference.dir` at it instead).
 fn reference(
     config: &LuxConfig,
     data_dir: &Path,
     network: &lux_generate::Network,
-) -> anyhow::Result<lux_reference::Snapshot> {
-    let dir = match &config.reference.dir {
-        Some(dir) => dir.clone(),
-        None => {
-            let dir = data_dir.join("reference");
-            let staging = data_dir.join("reference.new");
-            let _ = std::fs::remove_dir_all(&staging);
-            network
-                .write_csv(&staging)
-                .with_context(|| format!("cannot write the demo reference data to {}", staging.display()))?;
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir).with_context(|| format!("cannot replace {}", dir.display()))?;
-            }
-            std::fs::rename(&staging, &dir)
-                .with_context(|| format!("cannot move the demo reference data to {}", dir.display()))?;
-            dir
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<ReferenceHandle> {
+    let demo_dir = data_dir.join("reference");
+    if config.reference.source == SourceKind::Csv && config.reference.dir.is_none() {
+        let staging = data_dir.join("reference.new");
+        let _ = std::fs::remove_dir_all(&staging);
+        network
+            .write_csv(&staging)
+            .with_context(|| format!("cannot write the demo reference data to {}", staging.display()))?;
+        if demo_dir.exists() {
+            std::fs::remove_dir_all(&demo_dir).with_context(|| format!("cannot replace {}", demo_dir.display()))?;
         }
-    };
-    lux_reference::Snapshot::load_csv_dir(&dir).map_err(|problems| {
-        let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
-        anyhow::anyhow!(
-            "the reference data in {} is invalid ({} problem(s)):\n{}",
-            dir.display(),
-            problems.len(),
-            list.join("\n")
-        )
-    })
+        std::fs::rename(&staging, &demo_dir)
+            .with_context(|| format!("cannot move the demo reference data to {}", demo_dir.display()))?;
+    }
+    ReferenceHandle::start(&config.reference, &demo_dir, stop)
+        .map_err(|error| anyhow::anyhow!("reference data: {error}"))
 }
 
 pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
@@ -174,8 +166,8 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
         },
     };
     let network = lux_generate::Network::generate_at(&config.generator, start_ms)?;
-    let snapshot = Arc::new(reference(&config, &data_dir, &network)?);
-    tracing::info!(version = snapshot.version(), "reference data loaded");
+    let reference = reference(&config, &data_dir, &network, stop.clone())?;
+    tracing::info!(source = %reference.stats().source, version = %reference.current().version(), "reference data loaded");
     let key = subscriber_key(&config, &data_dir)?;
     let runner = RunnerOptions {
         partitions: config.log.partitions,
@@ -225,7 +217,7 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
             enriched: topology.enriched.clone(),
             deadletter: topology.deadletter.clone(),
         };
-        let stage = TransformStage::new(&config.transform, &key, snapshot.clone(), topics);
+        let stage = TransformStage::new(&config.transform, &key, reference.clone(), topics);
         let metrics = Arc::new(StageMetrics::default());
         let (log, runner, m, stop) = (log.clone(), runner.clone(), metrics.clone(), stop.clone());
         let (name, metrics, handle) =
@@ -283,6 +275,7 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
             Err(_) => failures.push(format!("stage {name} crashed (a bug: please report it)")),
         }
     }
+    reference.join();
     if !failures.is_empty() {
         anyhow::bail!("{}", failures.join("\n"));
     }
