@@ -15,9 +15,10 @@ pub struct DecodeArgs {
     /// The input: a file, or `-` for standard input. Text formats hold one record per line;
     /// RADIUS input is packets back to back; binary input is framed by its layout.
     pub input: PathBuf,
-    /// The format of the records (`auto` sniffs syslog and RADIUS).
-    #[arg(long, value_enum, default_value = "auto")]
-    pub format: FormatArg,
+    /// The format of the records: auto (sniffs syslog, RADIUS and JSON), syslog, radius, json,
+    /// kv or binary.
+    #[arg(long, value_parser = parse_format, default_value = "auto")]
+    pub format: Format,
     /// The source id the records are decoded as (selects its `[[transform.decode.sources]]` mapping).
     #[arg(long, default_value = "decode")]
     pub source: String,
@@ -26,28 +27,10 @@ pub struct DecodeArgs {
     pub reference: Option<PathBuf>,
 }
 
-/// `--format` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FormatArg {
-    Auto,
-    Syslog,
-    Radius,
-    Json,
-    Kv,
-    Binary,
-}
-
-impl From<FormatArg> for Format {
-    fn from(f: FormatArg) -> Format {
-        match f {
-            FormatArg::Auto => Format::Auto,
-            FormatArg::Syslog => Format::Syslog,
-            FormatArg::Radius => Format::Radius,
-            FormatArg::Json => Format::Json,
-            FormatArg::Kv => Format::Kv,
-            FormatArg::Binary => Format::Binary,
-        }
-    }
+/// Parses `--format` with the names records use in JSON (`auto`, `syslog`, `radius`, ...).
+fn parse_format(text: &str) -> Result<Format, String> {
+    serde_json::from_value(serde_json::Value::from(text))
+        .map_err(|_| format!("unknown format {text:?}: use auto, syslog, radius, json, kv or binary"))
 }
 
 /// Counts of one `lux decode` run.
@@ -81,7 +64,7 @@ pub fn run(
     } else {
         input = std::fs::read(&args.input).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.input.display()))?;
     }
-    let format: Format = args.format.into();
+    let format = args.format;
     let received_at = chrono::Utc::now().timestamp_millis();
     let mut summary = DecodeSummary::default();
     let records = match decoder.split_records(format, Some(&args.source), &input) {
