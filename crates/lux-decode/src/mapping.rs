@@ -4,6 +4,7 @@
 use hmac::{Hmac, Mac};
 use lux_model::{EventKind, Outcome};
 use sha2::Sha256;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
@@ -182,7 +183,7 @@ fn subscriber_spans(text: &str) -> Vec<(usize, usize)> {
     const KEY: &str = "subscriber=";
     let mut spans = Vec::new();
     let mut from = 0;
-    while let Some(found) = text.get(from..).and_then(|rest| rest.find(KEY)) {
+    while let Some(found) = text.get(from..).and_then(|rest| memchr::memmem::find(rest.as_bytes(), KEY.as_bytes())) {
         let key_start = from + found;
         let value_start = key_start + KEY.len();
         let boundary_ok = text[..key_start]
@@ -207,7 +208,18 @@ fn subscriber_spans(text: &str) -> Vec<(usize, usize)> {
 
 /// `text` with the value of every `subscriber=VALUE` replaced by its pseudonym, and every other
 /// occurrence of `clear` (the record's clear subscriber id, when known) replaced by its own.
-pub fn redact(text: &str, clear: Option<&str>, pseudonymiser: &Pseudonymiser) -> String {
+/// Borrowed as it is when there is nothing to redact (the common case).
+pub fn redact<'a>(text: &'a str, clear: Option<&str>, pseudonymiser: &Pseudonymiser) -> Cow<'a, str> {
+    let clear = clear.filter(|c| !c.is_empty());
+    let has_key = memchr::memmem::find(text.as_bytes(), b"subscriber=").is_some();
+    let has_clear = clear.is_some_and(|c| memchr::memmem::find(text.as_bytes(), c.as_bytes()).is_some());
+    if !has_key && !has_clear {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(redact_owned(text, clear, pseudonymiser))
+}
+
+fn redact_owned(text: &str, clear: Option<&str>, pseudonymiser: &Pseudonymiser) -> String {
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     for (start, end) in subscriber_spans(text) {
