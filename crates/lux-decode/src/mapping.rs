@@ -178,12 +178,16 @@ pub fn find_subscriber(text: &str) -> Option<&str> {
     subscriber_spans(text).into_iter().find_map(|(start, end)| text.get(start..end).filter(|v| !v.is_empty()))
 }
 
+/// The searcher of `subscriber=`, built once.
+static SUBSCRIBER_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"subscriber="));
+
 /// Byte ranges of the values of every `subscriber=VALUE` in `text`.
 fn subscriber_spans(text: &str) -> Vec<(usize, usize)> {
     const KEY: &str = "subscriber=";
     let mut spans = Vec::new();
     let mut from = 0;
-    while let Some(found) = text.get(from..).and_then(|rest| memchr::memmem::find(rest.as_bytes(), KEY.as_bytes())) {
+    while let Some(found) = text.get(from..).and_then(|rest| SUBSCRIBER_KEY.find(rest.as_bytes())) {
         let key_start = from + found;
         let value_start = key_start + KEY.len();
         let boundary_ok = text[..key_start]
@@ -211,7 +215,7 @@ fn subscriber_spans(text: &str) -> Vec<(usize, usize)> {
 /// Borrowed as it is when there is nothing to redact (the common case).
 pub fn redact<'a>(text: &'a str, clear: Option<&str>, pseudonymiser: &Pseudonymiser) -> Cow<'a, str> {
     let clear = clear.filter(|c| !c.is_empty());
-    let has_key = memchr::memmem::find(text.as_bytes(), b"subscriber=").is_some();
+    let has_key = SUBSCRIBER_KEY.find(text.as_bytes()).is_some();
     let has_clear = clear.is_some_and(|c| memchr::memmem::find(text.as_bytes(), c.as_bytes()).is_some());
     if !has_key && !has_clear {
         return Cow::Borrowed(text);
