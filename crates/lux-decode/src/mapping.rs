@@ -4,6 +4,10 @@
 use hmac::{Hmac, Mac};
 use lux_model::{EventKind, Outcome};
 use sha2::Sha256;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, Mutex};
 
 /// RFC 5424 MSGID -> (kind, outcome), as the reference-and-traffic contract says.
 pub fn msgid_kind(msgid: &str) -> Option<(EventKind, Outcome)> {
@@ -38,9 +42,54 @@ pub fn code_kind(code: &str) -> Option<(EventKind, Outcome)> {
 /// Keyed pseudonymisation of subscriber ids: HMAC-SHA256(key, clear id), first 16 bytes as 32
 /// lowercase hex characters. The same key always gives the same pseudonym, so indicators can
 /// count distinct subscribers without ever holding a clear id.
+///
+/// Subscribers repeat constantly (every session start, interim and stop), so pseudonyms are
+/// remembered in a bounded cache shared by clones and threads ([`CACHE_SHARDS`] shards of at most
+/// [`CACHE_SHARD_ENTRIES`] ids of at most [`CACHE_MAX_ID_LEN`] bytes; a full shard is emptied).
+/// The cache lives in memory only, like the raw records it is fed from.
 #[derive(Clone)]
 pub struct Pseudonymiser {
     mac: Hmac<Sha256>,
+    cache: Arc<PseudonymCache>,
+}
+
+/// Shards of the pseudonym cache: enough that threads decoding in parallel rarely wait.
+pub const CACHE_SHARDS: usize = 16;
+/// Ids per shard: 16 x 8192 = 131,072 subscribers (about 10 MiB at most).
+pub const CACHE_SHARD_ENTRIES: usize = 8192;
+/// Longer ids are hashed every time (no subscriber id is that long; it bounds the memory).
+pub const CACHE_MAX_ID_LEN: usize = 64;
+
+/// A shard maps the XXH3-64 of a clear id to the id and its pseudonym (the id is compared on
+/// every hit: two ids with the same hash only evict each other).
+type Shard = Mutex<HashMap<u64, (Box<[u8]>, [u8; 32]), BuildHasherDefault<KeyIsHash>>>;
+
+/// The map's hasher: the key already is a hash.
+#[derive(Default)]
+struct KeyIsHash(u64);
+
+impl Hasher for KeyIsHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+struct PseudonymCache {
+    shards: [Shard; CACHE_SHARDS],
+}
+
+impl Default for PseudonymCache {
+    fn default() -> Self {
+        PseudonymCache { shards: std::array::from_fn(|_| Mutex::new(HashMap::default())) }
+    }
 }
 
 impl std::fmt::Debug for Pseudonymiser {
@@ -55,20 +104,60 @@ impl Pseudonymiser {
         // fail; the fallback only keeps this function free of any panic path.
         let mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
             .unwrap_or_else(|_| <Hmac<Sha256> as hmac::digest::KeyInit>::new(&Default::default()));
-        Pseudonymiser { mac }
+        Pseudonymiser { mac, cache: Arc::default() }
     }
 
+    /// The pseudonym of `clear`, from the cache when it was seen recently.
     pub fn pseudonym(&self, clear: &[u8]) -> String {
+        if clear.len() > CACHE_MAX_ID_LEN {
+            return hex_string(&self.compute(clear));
+        }
+        let hash = xxhash_rust::xxh3::xxh3_64(clear);
+        // The top bits pick the shard; the map uses the whole hash.
+        let Some(shard) = self.cache.shards.get((hash >> 60) as usize % CACHE_SHARDS) else {
+            return hex_string(&self.compute(clear));
+        };
+        // A poisoned lock only means another thread panicked mid-insert: the map is still sound.
+        if let Some((id, pseudonym)) = shard.lock().unwrap_or_else(|p| p.into_inner()).get(&hash) {
+            if **id == *clear {
+                return hex_string(pseudonym);
+            }
+        }
+        let fresh = self.compute(clear);
+        let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= CACHE_SHARD_ENTRIES {
+            map.clear();
+        }
+        map.insert(hash, (clear.into(), fresh));
+        drop(map);
+        hex_string(&fresh)
+    }
+
+    /// HMAC-SHA256(key, clear), first 16 bytes, as hex digits.
+    fn compute(&self, clear: &[u8]) -> [u8; 32] {
         let mut mac = self.mac.clone();
         mac.update(clear);
         let digest = mac.finalize().into_bytes();
-        let mut out = String::with_capacity(32);
-        for byte in digest.iter().take(16) {
-            out.push(HEX[usize::from(byte >> 4)] as char);
-            out.push(HEX[usize::from(byte & 0x0f)] as char);
+        let mut out = [0u8; 32];
+        for (pair, byte) in out.chunks_exact_mut(2).zip(digest.iter()) {
+            if let [hi, lo] = pair {
+                *hi = HEX[usize::from(byte >> 4)];
+                *lo = HEX[usize::from(byte & 0x0f)];
+            }
         }
         out
     }
+
+    /// The number of pseudonyms cached (for tests and metrics).
+    pub fn cached(&self) -> usize {
+        self.cache.shards.iter().map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len()).sum()
+    }
+}
+
+/// 32 hex digits as a `String`.
+fn hex_string(digits: &[u8; 32]) -> String {
+    // Only ASCII hex digits: always valid UTF-8.
+    std::str::from_utf8(digits).map(str::to_owned).unwrap_or_default()
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -89,12 +178,16 @@ pub fn find_subscriber(text: &str) -> Option<&str> {
     subscriber_spans(text).into_iter().find_map(|(start, end)| text.get(start..end).filter(|v| !v.is_empty()))
 }
 
+/// The searcher of `subscriber=`, built once.
+static SUBSCRIBER_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"subscriber="));
+
 /// Byte ranges of the values of every `subscriber=VALUE` in `text`.
 fn subscriber_spans(text: &str) -> Vec<(usize, usize)> {
     const KEY: &str = "subscriber=";
     let mut spans = Vec::new();
     let mut from = 0;
-    while let Some(found) = text.get(from..).and_then(|rest| rest.find(KEY)) {
+    while let Some(found) = text.get(from..).and_then(|rest| SUBSCRIBER_KEY.find(rest.as_bytes())) {
         let key_start = from + found;
         let value_start = key_start + KEY.len();
         let boundary_ok = text[..key_start]
@@ -119,7 +212,18 @@ fn subscriber_spans(text: &str) -> Vec<(usize, usize)> {
 
 /// `text` with the value of every `subscriber=VALUE` replaced by its pseudonym, and every other
 /// occurrence of `clear` (the record's clear subscriber id, when known) replaced by its own.
-pub fn redact(text: &str, clear: Option<&str>, pseudonymiser: &Pseudonymiser) -> String {
+/// Borrowed as it is when there is nothing to redact (the common case).
+pub fn redact<'a>(text: &'a str, clear: Option<&str>, pseudonymiser: &Pseudonymiser) -> Cow<'a, str> {
+    let clear = clear.filter(|c| !c.is_empty());
+    let has_key = SUBSCRIBER_KEY.find(text.as_bytes()).is_some();
+    let has_clear = clear.is_some_and(|c| memchr::memmem::find(text.as_bytes(), c.as_bytes()).is_some());
+    if !has_key && !has_clear {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(redact_owned(text, clear, pseudonymiser))
+}
+
+fn redact_owned(text: &str, clear: Option<&str>, pseudonymiser: &Pseudonymiser) -> String {
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     for (start, end) in subscriber_spans(text) {
@@ -137,5 +241,46 @@ pub fn redact(text: &str, clear: Option<&str>, pseudonymiser: &Pseudonymiser) ->
             out.replace(clear, &pseudonymiser.pseudonym(clear.as_bytes()))
         }
         _ => out,
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    #[test]
+    fn cached_pseudonyms_equal_computed_ones() {
+        let p = Pseudonymiser::new(b"key");
+        let first = p.pseudonym(b"sub0000042");
+        assert_eq!(p.cached(), 1);
+        let again = p.pseudonym(b"sub0000042");
+        assert_eq!(first, again);
+        assert_eq!(first, hex_string(&p.compute(b"sub0000042")));
+        assert_eq!(first.len(), 32);
+        // Clones share the cache.
+        let clone = p.clone();
+        assert_eq!(clone.pseudonym(b"sub0000042"), first);
+        assert_eq!(clone.cached(), 1);
+        // A different key gives a different pseudonym, from its own cache.
+        assert_ne!(Pseudonymiser::new(b"other").pseudonym(b"sub0000042"), first);
+    }
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let p = Pseudonymiser::new(b"key");
+        for i in 0..(CACHE_SHARDS * CACHE_SHARD_ENTRIES * 2) {
+            let id = format!("sub{i:07}");
+            let pseudonym = p.pseudonym(id.as_bytes());
+            if i % 10_007 == 0 {
+                assert_eq!(pseudonym, hex_string(&p.compute(id.as_bytes())));
+            }
+        }
+        assert!(p.cached() <= CACHE_SHARDS * CACHE_SHARD_ENTRIES);
+        assert!(p.cached() > 0);
+        // Ids longer than the limit are not cached.
+        let long = [b'x'; CACHE_MAX_ID_LEN + 1];
+        let before = p.cached();
+        assert_eq!(p.pseudonym(&long), hex_string(&p.compute(&long)));
+        assert_eq!(p.cached(), before);
     }
 }

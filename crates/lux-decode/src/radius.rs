@@ -149,7 +149,7 @@ fn attribute<'a>(
         (NAS_IDENTIFIER, _) => m.nas_identifier = Some(value),
         (NAS_IP_ADDRESS, Typed::Ip(ip)) => {
             m.nas_ip = Some(ip);
-            m.out.insert(name.into(), Value::from(ip.to_string()));
+            m.out.insert(name.into(), Value::from(ipv4_text(ip)));
         }
         (ACCT_STATUS_TYPE, Typed::Int(v)) => m.status = Some(v),
         (ACCT_TERMINATE_CAUSE, Typed::Int(v)) => {
@@ -196,7 +196,7 @@ impl Typed {
         match self {
             Typed::Text(s) | Typed::Hex(s) => Value::from(s),
             Typed::Int(v) => Value::from(v),
-            Typed::Ip(ip) => Value::from(ip.to_string()),
+            Typed::Ip(ip) => Value::from(ipv4_text(ip)),
             Typed::Date(secs) => Value::from(format_rfc3339_millis(i64::from(secs) * 1000)),
         }
     }
@@ -312,7 +312,7 @@ fn to_draft(a: Mapped<'_>, identifier: u8, received_at: Millis) -> Result<Draft,
                 .map_err(|e| DecodeError::new(R::BadUtf8, format!("radius: NAS-Identifier is not UTF-8: {e}")))?;
             (id.to_owned(), EquipmentKey::NasIdentifier)
         }
-        (None, Some(ip)) => (ip.to_string(), EquipmentKey::NasIpAddress),
+        (None, Some(ip)) => (ipv4_text(ip), EquipmentKey::NasIpAddress),
         (None, None) => {
             return err(
                 R::MissingField,
@@ -334,6 +334,25 @@ fn to_draft(a: Mapped<'_>, identifier: u8, received_at: Millis) -> Result<Draft,
     })
 }
 
+/// Dotted-quad text of an IPv4 address, as `Ipv4Addr`'s `Display` writes it, without the
+/// formatting machinery (one per RADIUS packet at least).
+fn ipv4_text(ip: Ipv4Addr) -> String {
+    let mut out = String::with_capacity(15);
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        if octet >= 100 {
+            out.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            out.push(char::from(b'0' + octet / 10 % 10));
+        }
+        out.push(char::from(b'0' + octet % 10));
+    }
+    out
+}
+
 fn code_name(code: u8) -> &'static str {
     match code {
         1 => "Access-Request",
@@ -346,5 +365,16 @@ fn code_name(code: u8) -> &'static str {
         40 => "Disconnect-Request",
         43 => "CoA-Request",
         _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ipv4_text_is_the_display_form() {
+        for ip in [[0, 0, 0, 0], [10, 20, 0, 5], [255, 255, 255, 255], [1, 10, 100, 199], [9, 99, 200, 250]] {
+            let ip = std::net::Ipv4Addr::from(ip);
+            assert_eq!(super::ipv4_text(ip), ip.to_string());
+        }
     }
 }

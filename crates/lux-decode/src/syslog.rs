@@ -8,6 +8,7 @@ use crate::{err, DecodeError, Draft};
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
 use lux_model::{DeadLetterReason as R, EquipmentKey, EventKind, Format, Millis, Outcome};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -169,22 +170,17 @@ fn rfc5424(cur: &mut Cursor<'_>, pri: u64, ctx: &Context<'_>) -> Result<Draft, D
     } else {
         let msg = cur.take_rest();
         Some(match msg.strip_prefix(BOM) {
-            Some(utf8) => std::str::from_utf8(utf8)
-                .map_err(|e| {
-                    DecodeError::new(
-                        R::BadUtf8,
-                        format!("syslog RFC 5424: MSG starts with a BOM but is not UTF-8: {e}"),
-                    )
-                })?
-                .to_owned(),
-            None => String::from_utf8_lossy(msg).into_owned(),
+            Some(utf8) => Cow::Borrowed(std::str::from_utf8(utf8).map_err(|e| {
+                DecodeError::new(R::BadUtf8, format!("syslog RFC 5424: MSG starts with a BOM but is not UTF-8: {e}"))
+            })?),
+            None => String::from_utf8_lossy(msg),
         })
     };
 
     let subscriber = params
         .iter()
         .find(|p| p.name == "subscriber" && !p.value.is_empty())
-        .map(|p| p.value.clone())
+        .map(|p| p.value.clone().into_owned())
         .or_else(|| message.as_deref().and_then(find_subscriber).map(str::to_owned));
     let clear = subscriber.as_deref();
     let mut code = None;
@@ -194,17 +190,21 @@ fn rfc5424(cur: &mut Cursor<'_>, pri: u64, ctx: &Context<'_>) -> Result<Draft, D
         }
         let value = redact(&p.value, clear, ctx.pseudonymiser);
         if p.name == "code" && code.is_none() && !value.is_empty() {
-            code = Some(value.clone());
+            code = Some(value.clone().into_owned());
         }
-        let flat = format!("sd.{}", p.name);
+        let mut flat = String::with_capacity(3 + p.name.len());
+        flat.push_str("sd.");
+        flat.push_str(p.name);
         let key = if attrs.contains_key(&flat) { format!("sd.{}.{}", p.sd_id, p.name) } else { flat };
-        attrs.entry(key).or_insert(Value::from(value));
+        if let std::collections::btree_map::Entry::Vacant(slot) = attrs.entry(key) {
+            slot.insert(Value::String(value.into_owned()));
+        }
     }
     let (kind, outcome) = msgid
         .and_then(msgid_kind)
         .or_else(|| code.as_deref().and_then(code_kind))
         .unwrap_or((EventKind::Other, Outcome::Info));
-    let message = message.map(|m| redact(&m, clear, ctx.pseudonymiser)).filter(|m| !m.is_empty());
+    let message = message.map(|m| redact(&m, clear, ctx.pseudonymiser).into_owned()).filter(|m| !m.is_empty());
     let (equipment_id, equipment_key) = equipment(hostname);
     Ok(Draft {
         format: Format::Syslog,
@@ -220,14 +220,16 @@ fn rfc5424(cur: &mut Cursor<'_>, pri: u64, ctx: &Context<'_>) -> Result<Draft, D
     })
 }
 
-struct SdParam {
-    sd_id: String,
-    name: String,
-    value: String,
+/// One PARAM of the structured data, borrowed from the record (the value is owned only when
+/// it had escapes).
+struct SdParam<'a> {
+    sd_id: &'a str,
+    name: &'a str,
+    value: Cow<'a, str>,
 }
 
 /// SD-NAME: 1-32 printable US-ASCII except `=`, SP, `]` and `"`.
-fn sd_name(cur: &mut Cursor<'_>, what: &str) -> Result<String, DecodeError> {
+fn sd_name<'a>(cur: &mut Cursor<'a>, what: &str) -> Result<&'a str, DecodeError> {
     let start = cur.pos();
     let name = cur.take_while(|b| (33..=126).contains(&b) && !matches!(b, b'=' | b']' | b'"'));
     if cur.is_empty() {
@@ -242,7 +244,9 @@ fn sd_name(cur: &mut Cursor<'_>, what: &str) -> Result<String, DecodeError> {
             format!("syslog RFC 5424: bad {what} at byte {start}: 1 to 32 printable characters expected"),
         );
     }
-    Ok(String::from_utf8_lossy(name).into_owned())
+    // Printable ASCII is valid UTF-8.
+    std::str::from_utf8(name)
+        .map_err(|_| DecodeError::new(R::BadUtf8, format!("syslog RFC 5424: {what} at byte {start} is not UTF-8")))
 }
 
 fn expect(cur: &mut Cursor<'_>, byte: u8, what: &str) -> Result<(), DecodeError> {
@@ -265,7 +269,7 @@ fn expect(cur: &mut Cursor<'_>, byte: u8, what: &str) -> Result<(), DecodeError>
 
 /// STRUCTURED-DATA: `-` or one or more `[SD-ID *(SP PARAM-NAME="PARAM-VALUE")]`, values with
 /// `\"`, `\\` and `\]` escaped.
-fn structured_data(cur: &mut Cursor<'_>) -> Result<Vec<SdParam>, DecodeError> {
+fn structured_data<'a>(cur: &mut Cursor<'a>) -> Result<Vec<SdParam<'a>>, DecodeError> {
     let mut params = Vec::new();
     match cur.peek() {
         None => return err(R::Truncated, "syslog RFC 5424: the record ends before STRUCTURED-DATA"),
@@ -309,42 +313,46 @@ fn structured_data(cur: &mut Cursor<'_>) -> Result<Vec<SdParam>, DecodeError> {
             expect(cur, b'=', "'=' after a PARAM-NAME")?;
             expect(cur, b'"', "'\"' opening a PARAM-VALUE")?;
             let value_start = cur.pos();
-            let mut value = Vec::new();
-            loop {
-                match cur.bump() {
-                    None => {
-                        return err(
-                            R::Truncated,
-                            format!(
-                                "syslog RFC 5424: the record ends inside the value of {name} (from byte {value_start})"
-                            ),
-                        )
-                    }
-                    Some(b'"') => break,
-                    Some(b'\\') => match cur.peek() {
-                        Some(e @ (b'"' | b'\\' | b']')) => {
-                            cur.bump();
-                            value.push(e);
+            // Most values have no escape: they are borrowed from the record as they are.
+            let plain = cur.take_while(|b| b != b'"' && b != b'\\');
+            let value = if cur.peek() == Some(b'"') {
+                cur.bump();
+                Cow::Borrowed(std::str::from_utf8(plain).map_err(|e| bad_value_utf8(name, value_start, e))?)
+            } else {
+                let mut value = plain.to_vec();
+                loop {
+                    match cur.bump() {
+                        None => {
+                            return err(
+                                R::Truncated,
+                                format!(
+                                    "syslog RFC 5424: the record ends inside the value of {name} (from byte \
+                                     {value_start})"
+                                ),
+                            )
                         }
-                        // RFC 5424 6.3.3: any other backslash is kept as is.
-                        _ => value.push(b'\\'),
-                    },
-                    Some(b) => value.push(b),
+                        Some(b'"') => break,
+                        Some(b'\\') => match cur.peek() {
+                            Some(e @ (b'"' | b'\\' | b']')) => {
+                                cur.bump();
+                                value.push(e);
+                            }
+                            // RFC 5424 6.3.3: any other backslash is kept as is.
+                            _ => value.push(b'\\'),
+                        },
+                        Some(b) => value.push(b),
+                    }
                 }
-            }
-            let value = String::from_utf8(value).map_err(|e| {
-                DecodeError::new(
-                    R::BadUtf8,
-                    format!(
-                        "syslog RFC 5424: the value of {name} (byte {value_start}) is not UTF-8: {}",
-                        e.utf8_error()
-                    ),
-                )
-            })?;
-            params.push(SdParam { sd_id: sd_id.clone(), name, value });
+                Cow::Owned(String::from_utf8(value).map_err(|e| bad_value_utf8(name, value_start, e.utf8_error()))?)
+            };
+            params.push(SdParam { sd_id, name, value });
         }
     }
     Ok(params)
+}
+
+fn bad_value_utf8(name: &str, start: usize, e: std::str::Utf8Error) -> DecodeError {
+    DecodeError::new(R::BadUtf8, format!("syslog RFC 5424: the value of {name} (byte {start}) is not UTF-8: {e}"))
 }
 
 /// The equipment key of a syslog HOSTNAME: an IP literal is an `ip_address`.
@@ -578,7 +586,7 @@ fn rfc3164(cur: &mut Cursor<'_>, pri: Option<u64>, ctx: &Context<'_>) -> Result<
     let text = String::from_utf8_lossy(cur.take_rest());
     let text = text.trim();
     let subscriber = find_subscriber(text).map(str::to_owned);
-    let message = Some(redact(text, subscriber.as_deref(), ctx.pseudonymiser)).filter(|m| !m.is_empty());
+    let message = Some(redact(text, subscriber.as_deref(), ctx.pseudonymiser).into_owned()).filter(|m| !m.is_empty());
 
     let (equipment_id, equipment_key) = match hostname {
         Some(host) => equipment(&host),
