@@ -55,15 +55,19 @@ impl DecodeError {
 /// repeated attribute or tag is never dropped).
 pub(crate) fn put(map: &mut BTreeMap<String, serde_json::Value>, name: String, value: serde_json::Value) {
     use serde_json::Value;
-    match map.get_mut(&name) {
-        None => {
-            map.insert(name, value);
+    use std::collections::btree_map::Entry;
+    // One lookup: the entry API, not a get then an insert.
+    match map.entry(name) {
+        Entry::Vacant(slot) => {
+            slot.insert(value);
         }
-        Some(Value::Array(items)) => items.push(value),
-        Some(existing) => {
-            let first = existing.take();
-            *existing = Value::Array(vec![first, value]);
-        }
+        Entry::Occupied(mut slot) => match slot.get_mut() {
+            Value::Array(items) => items.push(value),
+            existing => {
+                let first = existing.take();
+                *existing = Value::Array(vec![first, value]);
+            }
+        },
     }
 }
 
