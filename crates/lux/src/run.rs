@@ -175,21 +175,21 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
         ..Default::default()
     };
 
+    type StageRun = Box<dyn FnOnce(Arc<StageMetrics>) -> anyhow::Result<()> + Send>;
     let mut threads: Vec<(String, Arc<StageMetrics>, std::thread::JoinHandle<anyhow::Result<()>>)> = Vec::new();
-    let spawn = |name: &str, metrics: Arc<StageMetrics>, f: Box<dyn FnOnce() -> anyhow::Result<()> + Send>| {
-        let stop = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name(format!("lux-{name}"))
-            .spawn(move || {
-                let result = f();
-                if result.is_err() {
-                    // One stage failing stops the others cleanly.
-                    stop.store(true, Ordering::Relaxed);
-                }
-                result
-            })
-            .map_err(anyhow::Error::from);
-        (name.to_owned(), metrics, handle)
+    let mut spawn = |name: &str, run: StageRun| -> anyhow::Result<()> {
+        let metrics = Arc::new(StageMetrics::default());
+        let (thread_metrics, stop) = (metrics.clone(), stop.clone());
+        let handle = std::thread::Builder::new().name(format!("lux-{name}")).spawn(move || {
+            let result = run(thread_metrics);
+            if result.is_err() {
+                // One stage failing stops the others cleanly.
+                stop.store(true, Ordering::Relaxed);
+            }
+            result
+        })?;
+        threads.push((name.to_owned(), metrics, handle));
+        Ok(())
     };
 
     if config.run.generator {
@@ -205,11 +205,8 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
             );
         }
         let source = GeneratorSource::new(&config.generator, &network, topology.raw.clone(), start_ms)?;
-        let metrics = Arc::new(StageMetrics::default());
-        let (log, runner, m, stop) = (log.clone(), runner.clone(), metrics.clone(), stop.clone());
-        let (name, metrics, handle) =
-            spawn("generator", metrics, Box::new(move || run_source(log, Box::new(source), runner, m, stop)));
-        threads.push((name, metrics, handle?));
+        let (log, runner, stop) = (log.clone(), runner.clone(), stop.clone());
+        spawn("generator", Box::new(move |metrics| run_source(log, Box::new(source), runner, metrics, stop)))?;
     }
     {
         let topics = TransformTopics {
@@ -218,11 +215,8 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
             deadletter: topology.deadletter.clone(),
         };
         let stage = TransformStage::new(&config.transform, &key, reference.clone(), topics);
-        let metrics = Arc::new(StageMetrics::default());
-        let (log, runner, m, stop) = (log.clone(), runner.clone(), metrics.clone(), stop.clone());
-        let (name, metrics, handle) =
-            spawn("transform", metrics, Box::new(move || run_processor(log, Box::new(stage), runner, m, stop)));
-        threads.push((name, metrics, handle?));
+        let (log, runner, stop) = (log.clone(), runner.clone(), stop.clone());
+        spawn("transform", Box::new(move |metrics| run_processor(log, Box::new(stage), runner, metrics, stop)))?;
     }
     {
         let topics = AlarmTopics {
@@ -232,11 +226,8 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
         };
         let stage =
             AlarmStage::new(&config.alarm, config.log.partitions, topics).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let metrics = Arc::new(StageMetrics::default());
-        let (log, runner, m, stop) = (log.clone(), runner.clone(), metrics.clone(), stop.clone());
-        let (name, metrics, handle) =
-            spawn("alarm", metrics, Box::new(move || run_processor(log, Box::new(stage), runner, m, stop)));
-        threads.push((name, metrics, handle?));
+        let (log, runner, stop) = (log.clone(), runner.clone(), stop.clone());
+        spawn("alarm", Box::new(move |metrics| run_processor(log, Box::new(stage), runner, metrics, stop)))?;
     }
 
     eprintln!("lux: running {} stage(s) on the embedded log in {} (Ctrl-C to stop)", threads.len(), data_dir.display());
