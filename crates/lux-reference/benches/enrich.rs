@@ -1,6 +1,11 @@
-//! Enrichments per second on one core: the as-of join of a mix of events (hostname,
-//! NAS-Identifier, NAS-IP-Address keys; half with an error code; some unknown) with a snapshot of
-//! 100,000 and of 1,000,000 equipment rows. Events are prepared outside the measurement.
+//! Enrichments per second on one core: [`Snapshot::enrich`] of a batch of 4,096 events (the mix
+//! of `common.rs`: 68% by hostname, 25% by NAS-Identifier, 5% by NAS-IP-Address, 2% unknown
+//! equipment; half with an error code, 2% of them unknown) against a referential of the demo's
+//! size (5,000 equipment, `lux generate`'s default), of 100,000 and of 1,000,000 equipment.
+//! Measured: moving each event into its enriched event, in a vector sized beforehand; the events
+//! are cloned and the results dropped outside the measurement. Run with
+//! `cargo bench -p lux-reference --bench enrich`; the element throughput is enrichments per
+//! second.
 
 #[path = "common.rs"]
 mod common;
@@ -10,7 +15,7 @@ use lux_reference::Snapshot;
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("enrich");
-    for n in [1_000usize, 100_000, 1_000_000] {
+    for n in [5_000usize, 100_000, 1_000_000] {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         common::write_referential(dir.path(), n, 0).unwrap_or_else(|e| panic!("{e}"));
         let snapshot = Snapshot::load_csv_dir(dir.path()).unwrap_or_else(|p| panic!("{p:?}"));
