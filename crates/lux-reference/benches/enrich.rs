@@ -13,17 +13,25 @@ mod common;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use lux_reference::Snapshot;
 
+/// Events per measured batch.
+const EVENTS: usize = 4_096;
+
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("enrich");
     for n in [5_000usize, 100_000, 1_000_000] {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        common::write_referential(dir.path(), n, 0).unwrap_or_else(|e| panic!("{e}"));
-        let snapshot = Snapshot::load_csv_dir(dir.path()).unwrap_or_else(|p| panic!("{p:?}"));
-        let events = common::events(n, 4096);
-        let found = events.iter().filter(|e| snapshot.enrich((*e).clone()).equipment.is_some()).count();
-        assert!(found > events.len() * 9 / 10, "the mix must mostly hit: {found}");
-        group.throughput(Throughput::Elements(events.len() as u64));
+        // Loaded on first use, so that a filtered run (`-- enrich/5000`) loads only its size.
+        let mut loaded: Option<(tempfile::TempDir, Snapshot, Vec<lux_model::Event>)> = None;
+        group.throughput(Throughput::Elements(EVENTS as u64));
         group.bench_function(format!("{n}_equipment"), |b| {
+            let (_, snapshot, events) = loaded.get_or_insert_with(|| {
+                let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+                common::write_referential(dir.path(), n, 0).unwrap_or_else(|e| panic!("{e}"));
+                let snapshot = Snapshot::load_csv_dir(dir.path()).unwrap_or_else(|p| panic!("{p:?}"));
+                let events = common::events(n, EVENTS);
+                let found = events.iter().filter(|e| snapshot.enrich((*e).clone()).equipment.is_some()).count();
+                assert!(found > events.len() * 9 / 10, "the mix must mostly hit: {found}");
+                (dir, snapshot, events)
+            });
             b.iter_batched(
                 || (events.clone(), Vec::with_capacity(events.len())),
                 |(batch, mut out)| {
