@@ -50,15 +50,25 @@ impl Key {
         (self.0.last() == Some(&LONG)).then(|| u32::from_le_bytes([a, b, c, d]) as usize)
     }
 
-    /// The hash of an inline key: its three words through FxHash.
+    /// The hash of an inline key: its 24 bytes through FxHash's byte hashing (which mixes
+    /// every byte into every bit; hashing the three words as integers would leave the last
+    /// characters of a key out of the bits hashbrown uses as tags).
     fn hash_inline(&self) -> u64 {
         let mut h = FxHasher::default();
-        for word in self.0.chunks_exact(8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(word);
-            h.write_u64(u64::from_ne_bytes(w));
-        }
+        h.write(&self.0);
         h.finish()
+    }
+
+    /// The key as three words, for comparisons (three integer compares, no `memcmp`).
+    #[inline]
+    fn words(&self) -> [u64; 3] {
+        let mut words = [0u64; 3];
+        for (w, bytes) in words.iter_mut().zip(self.0.chunks_exact(8)) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(bytes);
+            *w = u64::from_ne_bytes(b);
+        }
+        words
     }
 }
 
@@ -74,7 +84,6 @@ impl LongKeys {
             Key::long(u32::try_from(self.0.len() - 1).unwrap_or(u32::MAX))
         })
     }
-
 }
 
 /// A key being looked up: prepared once (copied inline, hashed), then compared against stored
@@ -105,7 +114,7 @@ impl<'a> Probe<'a> {
     #[inline]
     pub(crate) fn matches(&self, key: &Key, long: &LongKeys) -> bool {
         match &self.inline {
-            Some(inline) => inline == key,
+            Some(inline) => inline.words() == key.words(),
             None => key.long_index().and_then(|i| long.0.get(i)).is_some_and(|text| **text == *self.text),
         }
     }
@@ -121,6 +130,14 @@ const MULTI: u32 = 1 << 31;
 /// The row lists of keys with several rows (see [`Slot`]).
 #[derive(Debug, Default)]
 pub(crate) struct Multi(Vec<Box<[u32]>>);
+
+impl Slot {
+    /// The row of a slot of one row; `None` for a slot of several (see [`Multi::rows`]).
+    #[inline]
+    pub(crate) fn single(self) -> Option<u32> {
+        (self.0 & MULTI == 0).then_some(self.0)
+    }
+}
 
 impl Multi {
     /// The rows of `slot`.
@@ -143,7 +160,6 @@ impl Multi {
             }
         }
     }
-
 }
 
 /// An index into a snapshot's rows (a snapshot holds fewer than 2 billion rows).
@@ -175,12 +191,11 @@ impl Index {
         Index(table)
     }
 
-    /// The slot of the key hashing to `hash` for which `is_key(first row of the slot)`.
+    /// The slot of the key hashing to `hash` for which `is_key(slot)`.
     #[inline]
-    pub(crate) fn find(&self, hash: u64, multi: &Multi, mut is_key: impl FnMut(u32) -> bool) -> Option<&Slot> {
-        self.0.find(hash, |slot| multi.rows(slot).first().is_some_and(|&row| is_key(row)))
+    pub(crate) fn find(&self, hash: u64, is_key: impl FnMut(&Slot) -> bool) -> Option<Slot> {
+        self.0.find(hash, is_key).copied()
     }
-
 }
 
 /// The hash of any `Hash` value (IP addresses) for an [`Index`].
@@ -225,9 +240,10 @@ mod tests {
         let index = Index::build(texts.iter().zip(lists).map(|(t, rows)| (Probe::new(t).hash, rows)), &mut multi);
         let find = |text: &str| {
             let probe = Probe::new(text);
+            let first = |slot: &Slot| multi.rows(slot).first().and_then(|&row| rows.get(row as usize));
             index
-                .find(probe.hash, &multi, |row| rows.get(row as usize).is_some_and(|k| probe.matches(k, &long)))
-                .map(|slot| multi.rows(slot).to_vec())
+                .find(probe.hash, |slot| first(slot).is_some_and(|k| probe.matches(k, &long)))
+                .map(|slot| multi.rows(&slot).to_vec())
         };
         assert_eq!(find("a"), Some(vec![0]));
         assert_eq!(find("b"), Some(vec![1, 2]));

@@ -5,13 +5,13 @@
 //! Enriching an event is a hash probe or two and a few `Arc` clones: no allocation, no string
 //! copied.
 
+use crate::index::{self, index_of, Index, Key, LongKeys, Multi, Probe, Slot};
 use crate::load::{self, Tables, EQUIPMENT, ERROR_CODES, INTERVENTIONS, MANUFACTURERS, MODELS, REGIONS, SITES};
 use crate::problem::ReferenceProblem;
 use lux_model::{
     EnrichedEvent, EquipmentInfo, EquipmentKey, ErrorInfo, Event, MaintenanceInfo, Millis, Outcome, ReferenceInfo,
     ReferenceStatus,
 };
-use crate::index::{self, index_of, Index, Key, LongKeys, Multi, Probe, Slot};
 use rustc_hash::{FxHashMap as HashMap, FxHashMap, FxHashSet as HashSet};
 use std::net::IpAddr;
 use std::path::Path;
@@ -176,31 +176,60 @@ impl Snapshot {
         self.counts
     }
 
+    /// The row of `slot` valid at `t` (the common case: the slot's one row, valid for ever).
+    #[inline]
+    fn valid_row(&self, slot: Slot, t: Millis) -> Option<&EquipmentRow> {
+        match slot.single() {
+            Some(i) => self.equipment.get(i as usize).filter(|row| row.valid_at(t)),
+            None => {
+                self.multi.rows(&slot).iter().filter_map(|&i| self.equipment.get(i as usize)).find(|r| r.valid_at(t))
+            }
+        }
+    }
+
+    /// The first row of `slot` (all its rows have the same key).
+    #[inline]
+    fn first_row(&self, slot: &Slot) -> Option<&EquipmentRow> {
+        let i = match slot.single() {
+            Some(i) => i,
+            None => *self.multi.rows(slot).first()?,
+        };
+        self.equipment.get(i as usize)
+    }
+
+    /// The row valid at `t` whose key `field` is `probe`'s text, through `index`.
+    #[inline]
+    fn lookup(
+        &self,
+        index: &Index,
+        probe: &Probe,
+        field: fn(&EquipmentRow) -> &Key,
+        t: Millis,
+    ) -> Option<&EquipmentRow> {
+        let slot = index.find(probe.hash, |slot| {
+            self.first_row(slot).is_some_and(|row| probe.matches(field(row), &self.long_keys))
+        })?;
+        self.valid_row(slot, t)
+    }
+
     /// The equipment row valid at `t` under `key`, as the event names it.
     #[inline]
     fn find_equipment(&self, key: EquipmentKey, id: &str, t: Millis) -> Option<&EquipmentRow> {
-        // The row of a slot valid at `t` (the common case: one row, valid for ever).
-        let valid = |slot: Option<&Slot>| {
-            self.multi.rows(slot?).iter().filter_map(|&i| self.equipment.get(i as usize)).find(|row| row.valid_at(t))
-        };
-        let by = |index: &Index, field: fn(&EquipmentRow) -> &Key| {
-            let probe = Probe::new(id);
-            let slot = index.find(probe.hash, &self.multi, |row| {
-                self.equipment.get(row as usize).is_some_and(|r| probe.matches(field(r), &self.long_keys))
-            });
-            valid(slot)
-        };
         match key {
-            EquipmentKey::Hostname => by(&self.by_hostname, |r| &r.hostname).or_else(|| by(&self.by_id, |r| &r.id)),
-            EquipmentKey::NasIdentifier => by(&self.by_nas, |r| &r.nas),
+            EquipmentKey::Hostname => {
+                let probe = Probe::new(id);
+                self.lookup(&self.by_hostname, &probe, |r| &r.hostname, t)
+                    .or_else(|| self.lookup(&self.by_id, &probe, |r| &r.id, t))
+            }
+            EquipmentKey::NasIdentifier => self.lookup(&self.by_nas, &Probe::new(id), |r| &r.nas, t),
             EquipmentKey::NasIpAddress | EquipmentKey::IpAddress => {
                 let ip = id.parse::<IpAddr>().ok()?;
-                let slot = self.by_ip.find(index::hash_of(&ip), &self.multi, |row| {
-                    self.equipment.get(row as usize).is_some_and(|r| r.ip == Some(ip))
-                });
-                valid(slot)
+                let slot = self
+                    .by_ip
+                    .find(index::hash_of(&ip), |slot| self.first_row(slot).is_some_and(|r| r.ip == Some(ip)))?;
+                self.valid_row(slot, t)
             }
-            EquipmentKey::Field => by(&self.by_id, |r| &r.id),
+            EquipmentKey::Field => self.lookup(&self.by_id, &Probe::new(id), |r| &r.id, t),
         }
     }
 
@@ -208,11 +237,11 @@ impl Snapshot {
     #[inline]
     fn find_error(&self, code: &str) -> Option<&Arc<ErrorInfo>> {
         let probe = Probe::new(code);
-        let slot = self.errors.find(probe.hash, &self.multi, |i| {
-            self.error_rows.get(i as usize).is_some_and(|(key, _)| probe.matches(key, &self.long_keys))
-        })?;
-        let &row = self.multi.rows(slot).first()?;
-        self.error_rows.get(row as usize).map(|(_, info)| info)
+        let row = |slot: &Slot| self.error_rows.get(slot.single()? as usize);
+        let slot = self
+            .errors
+            .find(probe.hash, |slot| row(slot).is_some_and(|(key, _)| probe.matches(key, &self.long_keys)))?;
+        row(&slot).map(|(_, info)| info)
     }
 
     /// Joins `event` with the reference data as it was at the event's time: the equipment row
@@ -517,8 +546,6 @@ fn build(t: Tables) -> Snapshot {
         codes.entry(&e.info.code).or_default().push(index_of(i));
     }
     s.errors = Index::build(text_keys(codes), &mut s.multi);
-    s.error_rows =
-        t.error_codes.iter().map(|e| (s.long_keys.key(&e.info.code), Arc::new(e.info.clone()))).collect();
+    s.error_rows = t.error_codes.iter().map(|e| (s.long_keys.key(&e.info.code), Arc::new(e.info.clone()))).collect();
     s
 }
-

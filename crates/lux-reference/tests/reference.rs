@@ -130,14 +130,19 @@ fn long_and_near_miss_keys_and_validity_bounds() {
              EXACT-23,exactly-23-bytes-host-x,,,7750,PAR-001,in_service,,\n"
         ),
     );
-    files.insert("error_codes.csv", format!("{ERROR_CODES}{long_code},syslog,Session limit,customer,minor,true,false,true\n"));
+    files.insert(
+        "error_codes.csv",
+        format!("{ERROR_CODES}{long_code},syslog,Session limit,customer,minor,true,false,true\n"),
+    );
     let s = Snapshot::load_csv_dir(Fixture::new(&files).path()).unwrap_or_else(|p| panic!("{}", display(&p)));
     let at = "2026-01-05T06:00:00Z";
-    let found = |key, id: &str| s.enrich(event(key, id, at, None, Outcome::Info)).equipment.map(|e| e.equipment_id.clone());
+    let found =
+        |key, id: &str| s.enrich(event(key, id, at, None, Outcome::Info)).equipment.map(|e| e.equipment_id.clone());
     assert_eq!(found(EquipmentKey::Hostname, long_host).as_deref(), Some("LONG-1"));
     assert_eq!(found(EquipmentKey::NasIdentifier, long_nas).as_deref(), Some("LONG-1"));
     assert_eq!(found(EquipmentKey::Hostname, "exactly-23-bytes-host-x").as_deref(), Some("EXACT-23"));
-    let near = [&long_host[..long_host.len() - 1], "bng-par001-01.core.paris.example-operator.nex", "exactly-23-bytes-host-"];
+    let near =
+        [&long_host[..long_host.len() - 1], "bng-par001-01.core.paris.example-operator.nex", "exactly-23-bytes-host-"];
     for id in near.into_iter().chain(["exactly-23-bytes-host-xy", "bng-par001-0", "bng-par001-011", ""]) {
         assert_eq!(found(EquipmentKey::Hostname, id), None, "{id:?}");
     }
