@@ -102,10 +102,14 @@ fn main() {
             let mut enriched = 0u64;
             let mut swapped_at = None;
             let first = handle.current();
-            let mut last = Instant::now();
+            let mut last;
             let mut i = 0usize;
             while enriching.load(Ordering::Relaxed) {
                 let (before, batch_start) = (ThreadUsage::now(), Instant::now());
+                // Pauses are measured within a batch, where `before` and the end of the batch
+                // tell what the thread went through (the bookkeeping between batches is not
+                // the stream's work).
+                last = batch_start;
                 let mut longest = (Duration::ZERO, Duration::ZERO);
                 // Like the transform stage: the current snapshot once per batch of 1,000 events.
                 let snapshot = handle.current();
