@@ -21,10 +21,6 @@ const LONG: u8 = u8::MAX;
 pub(crate) struct Key([u8; KEY_BYTES]);
 
 impl Key {
-    /// The key of no text: stored in rows that have no value for a key (no NAS-Identifier);
-    /// such rows are in no table for it, so it is never compared.
-    pub(crate) const NONE: Key = Key([0; KEY_BYTES]);
-
     /// The key of `text` when it fits inline.
     fn inline(text: &str) -> Option<Key> {
         let mut bytes = [0u8; KEY_BYTES];
@@ -132,6 +128,11 @@ const MULTI: u32 = 1 << 31;
 pub(crate) struct Multi(Vec<Box<[u32]>>);
 
 impl Slot {
+    /// The slot of one row, or of one entry of a side table (`i` < 2^31).
+    pub(crate) fn one(i: u32) -> Slot {
+        Slot(i & !MULTI)
+    }
+
     /// The row of a slot of one row; `None` for a slot of several (see [`Multi::rows`]).
     #[inline]
     pub(crate) fn single(self) -> Option<u32> {
@@ -151,7 +152,7 @@ impl Multi {
     }
 
     /// The slot of `rows` (not empty), adding a list when there are several.
-    fn slot(&mut self, rows: Vec<u32>) -> Slot {
+    pub(crate) fn slot(&mut self, rows: Vec<u32>) -> Slot {
         match rows.as_slice() {
             [one] => Slot(*one),
             _ => {
@@ -175,10 +176,14 @@ pub(crate) struct Index(HashTable<Slot>);
 impl Index {
     /// Builds the table from `(hash, rows)` of each distinct key.
     pub(crate) fn build(keys: impl Iterator<Item = (u64, Vec<u32>)>, multi: &mut Multi) -> Index {
-        let mut entries: Vec<(Slot, u64)> =
-            keys.filter(|(_, rows)| !rows.is_empty()).map(|(hash, rows)| (multi.slot(rows), hash)).collect();
-        // Slots are distinct (row indexes, or indexes into `multi`): sorted, a slot's hash is
-        // found again if the table ever has to rehash (it does not: its capacity is reserved).
+        let entries = keys.filter(|(_, rows)| !rows.is_empty()).map(|(hash, rows)| (multi.slot(rows), hash)).collect();
+        Index::from_slots(entries)
+    }
+
+    /// Builds the table from `(slot, hash)` pairs whose slots are distinct.
+    pub(crate) fn from_slots(mut entries: Vec<(Slot, u64)>) -> Index {
+        // Sorted, a slot's hash is found again if the table ever has to rehash (it does not:
+        // its capacity is reserved).
         entries.sort_unstable_by_key(|(slot, _)| slot.0);
         let rehash = |slot: &Slot| {
             let at = entries.binary_search_by_key(&slot.0, |(s, _)| s.0).ok();

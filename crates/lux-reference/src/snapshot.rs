@@ -31,7 +31,9 @@ pub struct TableCounts {
 }
 
 /// One equipment row, joined with its model, manufacturer, site and region at load, with its
-/// join keys (compared here when an [`Index`] points to the row) and its validity.
+/// equipment id and hostname (compared here when an [`Index`] points to the row: every row has
+/// them) and its validity. NAS-Identifiers and IP addresses, which few rows have, are kept in
+/// side tables (`Snapshot::nas_keys`, `Snapshot::ip_keys`).
 #[derive(Debug)]
 struct EquipmentRow {
     info: Arc<EquipmentInfo>,
@@ -45,9 +47,6 @@ struct EquipmentRow {
     covering: (u32, u32),
     id: Key,
     hostname: Key,
-    /// `Key::NONE` when the row has none (then it is in no `by_nas` slot).
-    nas: Key,
-    ip: Option<IpAddr>,
 }
 
 impl EquipmentRow {
@@ -79,8 +78,14 @@ pub struct Snapshot {
     equipment: Vec<EquipmentRow>,
     by_id: Index,
     by_hostname: Index,
+    /// Slots of `ip_keys` entries.
     by_ip: Index,
+    /// Slots of `nas_keys` entries.
     by_nas: Index,
+    /// Each distinct IP address and the slot of its rows.
+    ip_keys: Vec<(IpAddr, Slot)>,
+    /// Each distinct NAS-Identifier and the slot of its rows.
+    nas_keys: Vec<(Key, Slot)>,
     /// The row lists of keys with several rows (see [`crate::index::Slot`]).
     multi: Multi,
     /// Join keys longer than 23 bytes.
@@ -121,6 +126,8 @@ impl Snapshot {
             by_hostname: Index::default(),
             by_ip: Index::default(),
             by_nas: Index::default(),
+            ip_keys: Vec::new(),
+            nas_keys: Vec::new(),
             multi: Multi::default(),
             long_keys: LongKeys::default(),
             errors: Index::default(),
@@ -212,6 +219,23 @@ impl Snapshot {
         self.valid_row(slot, t)
     }
 
+    /// The row valid at `t` under the key hashing to `hash` for which `is_key`, through
+    /// `index` and its side table `entries`.
+    #[inline]
+    fn side<K>(
+        &self,
+        index: &Index,
+        entries: &[(K, Slot)],
+        hash: u64,
+        is_key: impl Fn(&K) -> bool,
+        t: Millis,
+    ) -> Option<&EquipmentRow> {
+        let entry = |e: &Slot| entries.get(e.single()? as usize);
+        let found = index.find(hash, |e| entry(e).is_some_and(|(key, _)| is_key(key)))?;
+        let &(_, slot) = entry(&found)?;
+        self.valid_row(slot, t)
+    }
+
     /// The equipment row valid at `t` under `key`, as the event names it.
     #[inline]
     fn find_equipment(&self, key: EquipmentKey, id: &str, t: Millis) -> Option<&EquipmentRow> {
@@ -221,13 +245,13 @@ impl Snapshot {
                 self.lookup(&self.by_hostname, &probe, |r| &r.hostname, t)
                     .or_else(|| self.lookup(&self.by_id, &probe, |r| &r.id, t))
             }
-            EquipmentKey::NasIdentifier => self.lookup(&self.by_nas, &Probe::new(id), |r| &r.nas, t),
+            EquipmentKey::NasIdentifier => {
+                let probe = Probe::new(id);
+                self.side(&self.by_nas, &self.nas_keys, probe.hash, |key| probe.matches(key, &self.long_keys), t)
+            }
             EquipmentKey::NasIpAddress | EquipmentKey::IpAddress => {
                 let ip = id.parse::<IpAddr>().ok()?;
-                let slot = self
-                    .by_ip
-                    .find(index::hash_of(&ip), |slot| self.first_row(slot).is_some_and(|r| r.ip == Some(ip)))?;
-                self.valid_row(slot, t)
+                self.side(&self.by_ip, &self.ip_keys, index::hash_of(&ip), |key| *key == ip, t)
             }
             EquipmentKey::Field => self.lookup(&self.by_id, &Probe::new(id), |r| &r.id, t),
         }
@@ -532,15 +556,24 @@ fn build(t: Tables) -> Snapshot {
             covering,
             id: s.long_keys.key(&e.id),
             hostname: s.long_keys.key(&e.hostname),
-            nas: e.nas_identifier.as_deref().map_or(Key::NONE, |nas| s.long_keys.key(nas)),
-            ip,
         });
     }
     s.covering.shrink_to_fit();
     s.by_id = Index::build(text_keys(by_id), &mut s.multi);
     s.by_hostname = Index::build(text_keys(by_hostname), &mut s.multi);
-    s.by_ip = Index::build(by_ip.into_iter().map(|(ip, rows)| (index::hash_of(&ip), rows)), &mut s.multi);
-    s.by_nas = Index::build(text_keys(by_nas), &mut s.multi);
+    let mut hashes = Vec::with_capacity(by_ip.len());
+    for (ip, rows) in by_ip {
+        hashes.push((Slot::one(index_of(s.ip_keys.len())), index::hash_of(&ip)));
+        s.ip_keys.push((ip, s.multi.slot(rows)));
+    }
+    s.by_ip = Index::from_slots(hashes);
+    let mut hashes = Vec::with_capacity(by_nas.len());
+    for (nas, rows) in by_nas {
+        hashes.push((Slot::one(index_of(s.nas_keys.len())), Probe::new(nas).hash));
+        let key = s.long_keys.key(nas);
+        s.nas_keys.push((key, s.multi.slot(rows)));
+    }
+    s.by_nas = Index::from_slots(hashes);
     let mut codes: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
     for (i, e) in t.error_codes.iter().enumerate() {
         codes.entry(&e.info.code).or_default().push(index_of(i));
