@@ -1,7 +1,10 @@
 //! A reload of 1,000,000 equipment rows while another thread enriches continuously: the longest
 //! pause of the enriching thread (target: under 10 ms), the load time, and the memory of a
-//! snapshot per million equipment rows (counted by a global allocator). Prints a report; run
-//! with `cargo bench -p lux-reference --bench reload`.
+//! snapshot per million equipment rows (counted by a global allocator). Each pause is reported
+//! with what the enriching thread went through meanwhile (CPU time, involuntary and voluntary
+//! context switches, page faults), which tells a thread that lost its core (the scheduler) from
+//! one that waited on a lock or worked slowly. Prints a report; run with
+//! `cargo bench -p lux-reference --bench reload`.
 
 #[path = "common.rs"]
 mod common;
@@ -93,14 +96,21 @@ fn main() {
     let worker = {
         let (handle, enriching) = (handle.clone(), Arc::clone(&enriching));
         std::thread::spawn(move || {
-            // (end of the gap since t0, gap) for every gap over 100 µs between two enrichments.
-            let mut gaps: Vec<(Duration, Duration)> = Vec::new();
+            // Every gap over 100 µs between two enrichments, with what the thread went through
+            // during its batch.
+            let mut gaps: Vec<Gap> = Vec::new();
             let mut enriched = 0u64;
             let mut swapped_at = None;
             let first = handle.current();
-            let mut last = Instant::now();
+            let mut last;
             let mut i = 0usize;
             while enriching.load(Ordering::Relaxed) {
+                let (before, batch_start) = (ThreadUsage::now(), Instant::now());
+                // Pauses are measured within a batch, where `before` and the end of the batch
+                // tell what the thread went through (the bookkeeping between batches is not
+                // the stream's work).
+                last = batch_start;
+                let mut longest = (Duration::ZERO, Duration::ZERO);
                 // Like the transform stage: the current snapshot once per batch of 1,000 events.
                 let snapshot = handle.current();
                 if swapped_at.is_none() && !Arc::ptr_eq(&snapshot, &first) {
@@ -114,9 +124,14 @@ fn main() {
                     let now = Instant::now();
                     let gap = now - last;
                     last = now;
-                    if gap > Duration::from_micros(100) {
-                        gaps.push((now - t0, gap));
+                    if gap > longest.1 {
+                        longest = (now - t0, gap);
                     }
+                }
+                drop(snapshot);
+                if longest.1 > Duration::from_micros(100) {
+                    let usage = ThreadUsage::now().minus(&before);
+                    gaps.push(Gap { at: longest.0, gap: longest.1, batch: batch_start.elapsed(), usage });
                 }
             }
             (enriched, swapped_at, gaps)
@@ -126,7 +141,7 @@ fn main() {
     let v1 = handle.stats().version;
     let write_at = t0.elapsed();
     common::write_referential(dir.path(), N, 1).unwrap_or_else(|e| panic!("{e}"));
-    while handle.stats().reloads_ok == 0 && t0.elapsed() - write_at < Duration::from_secs(120) {
+    while handle.stats().reloads_ok == 0 && t0.elapsed() - write_at < Duration::from_secs(600) {
         std::thread::sleep(Duration::from_millis(10));
     }
     // Let the old snapshot be freed (on the watcher thread) while the worker still runs.
@@ -137,24 +152,101 @@ fn main() {
     handle.join();
     let stats = handle.stats();
     assert_ne!(stats.version, v1, "the reload happened");
-    let swapped_at = swapped_at.unwrap_or(Duration::MAX);
+    let Some(swapped_at) = swapped_at else {
+        println!("reload of {N} equipment rows: no swap within 10 minutes of the write (the machine is overloaded?)");
+        return;
+    };
     let longest = |from: Duration, to: Duration| {
-        let within: Vec<Duration> = gaps.iter().filter(|(at, _)| *at >= from && *at < to).map(|(_, g)| *g).collect();
-        (within.iter().max().copied().unwrap_or_default(), within.len())
+        let within: Vec<&Gap> = gaps.iter().filter(|g| g.at >= from && g.at < to).collect();
+        let worst = within.iter().max_by_key(|g| g.gap).map(|g| g.describe()).unwrap_or_else(|| "none".to_owned());
+        format!("{worst}; batches with a pause over 100 µs: {}", within.len())
     };
     let window = Duration::from_millis(50);
-    let (control, control_n) = longest(Duration::ZERO, write_at);
-    let (loading, loading_n) = longest(write_at, swapped_at.saturating_sub(window));
-    let (swap, swap_n) = longest(swapped_at.saturating_sub(window), swapped_at + window);
-    let (after, after_n) = longest(swapped_at + window, Duration::MAX);
+    let control = longest(Duration::ZERO, write_at);
+    let loading = longest(write_at, swapped_at.saturating_sub(window));
+    let swap = longest(swapped_at.saturating_sub(window), swapped_at.saturating_add(window));
+    let after = longest(swapped_at.saturating_add(window), Duration::MAX);
     println!(
         "reload of {N} equipment rows while enriching ({enriched} events enriched): swapped {:.2?} after the write \
          (1-2 s of debounce included)",
         swapped_at.saturating_sub(write_at)
     );
-    println!("  longest pause of the enriching thread (and pauses over 100 µs):");
-    println!("    before the write (control, no reload):     {control:.2?} ({control_n})");
-    println!("    while the new version loads and validates: {loading:.2?} ({loading_n})");
-    println!("    within 50 ms of the swap:                  {swap:.2?} ({swap_n})");
-    println!("    after the swap (old snapshot freed):       {after:.2?} ({after_n})");
+    println!("  longest pause of the enriching thread, and what its thread went through in that batch:");
+    println!("    before the write (control, no reload):     {control}");
+    println!("    while the new version loads and validates: {loading}");
+    println!("    within 50 ms of the swap:                  {swap}");
+    println!("    after the swap (old snapshot freed):       {after}");
+}
+
+/// A pause of the enriching thread: when it ended (since the start), how long it was, and the
+/// wall time and [`ThreadUsage`] of the batch of 1,000 events it fell in.
+struct Gap {
+    at: Duration,
+    gap: Duration,
+    batch: Duration,
+    usage: ThreadUsage,
+}
+
+impl Gap {
+    /// The pause and its likely cause: the thread was preempted (involuntary context switches:
+    /// another thread or process had its core), blocked (voluntary switches: a lock, I/O), or
+    /// on its core all along (page faults, slow memory).
+    fn describe(&self) -> String {
+        let u = &self.usage;
+        let off_cpu = self.batch.saturating_sub(u.cpu);
+        let cause = if u.involuntary > 0 && off_cpu >= self.gap / 2 {
+            "preempted"
+        } else if u.voluntary > 0 && off_cpu >= self.gap / 2 {
+            "blocked"
+        } else {
+            "on CPU"
+        };
+        format!(
+            "{:.2?} ({cause}: batch of {:.2?} with {:.2?} on CPU, {} involuntary and {} voluntary switches, {} page faults)",
+            self.gap, self.batch, u.cpu, u.involuntary, u.voluntary, u.faults
+        )
+    }
+}
+
+/// What the calling thread went through: CPU time, context switches, page faults.
+#[derive(Default)]
+struct ThreadUsage {
+    cpu: Duration,
+    involuntary: i64,
+    voluntary: i64,
+    faults: i64,
+}
+
+impl ThreadUsage {
+    #[cfg(target_os = "linux")]
+    fn now() -> ThreadUsage {
+        // SAFETY: both calls only write into the zeroed structures given to them.
+        let (ru, ts) = unsafe {
+            let mut ru: libc::rusage = std::mem::zeroed();
+            let mut ts: libc::timespec = std::mem::zeroed();
+            libc::getrusage(libc::RUSAGE_THREAD, &mut ru);
+            libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
+            (ru, ts)
+        };
+        ThreadUsage {
+            cpu: Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32),
+            involuntary: ru.ru_nivcsw,
+            voluntary: ru.ru_nvcsw,
+            faults: ru.ru_minflt + ru.ru_majflt,
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn now() -> ThreadUsage {
+        ThreadUsage::default()
+    }
+
+    fn minus(&self, before: &ThreadUsage) -> ThreadUsage {
+        ThreadUsage {
+            cpu: self.cpu.saturating_sub(before.cpu),
+            involuntary: self.involuntary - before.involuntary,
+            voluntary: self.voluntary - before.voluntary,
+            faults: self.faults - before.faults,
+        }
+    }
 }

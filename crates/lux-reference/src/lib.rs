@@ -10,6 +10,7 @@
 pub mod cli;
 mod config;
 mod handle;
+mod index;
 mod load;
 pub mod pg;
 mod problem;

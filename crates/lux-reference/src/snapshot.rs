@@ -1,9 +1,11 @@
 //! `Snapshot`: one validated, immutable version of the reference data, indexed for the as-of
-//! join of events. Everything the join needs is computed once at load: hash maps per join key
-//! (FxHash), the equipment rows already joined with model, manufacturer, site and region, and for
-//! each equipment row the interventions that may cover it. Enriching an event is a hash probe or
-//! two and a few `Arc` clones: no string is copied.
+//! join of events. Everything the join needs is computed once at load: a compact hash table per
+//! join key ([`crate::index`], FxHash), the equipment rows already joined with model,
+//! manufacturer, site and region, and for each equipment row the interventions that may cover it.
+//! Enriching an event is a hash probe or two and a few `Arc` clones: no allocation, no string
+//! copied.
 
+use crate::index::{self, index_of, Index, Key, LongKeys, Multi, Probe, Slot};
 use crate::load::{self, Tables, EQUIPMENT, ERROR_CODES, INTERVENTIONS, MANUFACTURERS, MODELS, REGIONS, SITES};
 use crate::problem::ReferenceProblem;
 use lux_model::{
@@ -28,21 +30,29 @@ pub struct TableCounts {
     pub interventions: usize,
 }
 
-/// One equipment row, joined with its model, manufacturer, site and region at load.
+/// One equipment row, joined with its model, manufacturer, site and region at load, with its
+/// equipment id and hostname (compared here when an [`Index`] points to the row: every row has
+/// them) and its validity. NAS-Identifiers and IP addresses, which few rows have, are kept in
+/// side tables (`Snapshot::nas_keys`, `Snapshot::ip_keys`).
 #[derive(Debug)]
 struct EquipmentRow {
     info: Arc<EquipmentInfo>,
-    valid_from: Option<Millis>,
-    valid_to: Option<Millis>,
-    /// The interventions on this equipment, its site or its region (indexes into
-    /// `Snapshot::interventions`), in order of start then id: the first covering an event's
-    /// time is the one the event is joined with.
-    interventions: Box<[u32]>,
+    /// First millisecond of validity (`Millis::MIN`: since always).
+    valid_from: Millis,
+    /// Last millisecond of validity, inclusive (`Millis::MAX`: still valid).
+    valid_until: Millis,
+    /// The interventions on this equipment, its site or its region: a range of
+    /// `Snapshot::covering`, which lists indexes into `Snapshot::interventions` in order of start
+    /// then id (the first covering an event's time is the one the event is joined with).
+    covering: (u32, u32),
+    id: Key,
+    hostname: Key,
 }
 
 impl EquipmentRow {
+    #[inline]
     fn valid_at(&self, t: Millis) -> bool {
-        self.valid_from.is_none_or(|from| from <= t) && self.valid_to.is_none_or(|to| t < to)
+        self.valid_from <= t && t <= self.valid_until
     }
 }
 
@@ -59,73 +69,6 @@ impl InterventionRow {
     }
 }
 
-/// The equipment rows of one join key: one row index inline (most keys), or, with the high bit
-/// set, an index into `Snapshot::multi` (a key with several validity intervals). Rows are in
-/// `valid_from` order.
-#[derive(Debug, Clone, Copy)]
-struct Slot(u32);
-
-const MULTI: u32 = 1 << 31;
-
-/// Join key -> its equipment rows.
-type Index<K> = FxHashMap<K, Slot>;
-
-/// A join key (hostname, id, NAS-Identifier), stored inline when it is short (most are), so
-/// that a lookup compares it without following a pointer to another cache line.
-#[derive(Debug, Clone)]
-enum Key {
-    Inline { len: u8, bytes: [u8; INLINE] },
-    Heap(Box<str>),
-}
-
-const INLINE: usize = 22;
-
-impl Key {
-    fn new(text: &str) -> Key {
-        let mut bytes = [0u8; INLINE];
-        match (bytes.get_mut(..text.len()), u8::try_from(text.len())) {
-            (Some(prefix), Ok(len)) => {
-                prefix.copy_from_slice(text.as_bytes());
-                Key::Inline { len, bytes }
-            }
-            _ => Key::Heap(text.into()),
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        match self {
-            Key::Inline { len, bytes } => {
-                let used = bytes.get(..usize::from(*len)).unwrap_or_default();
-                // SAFETY: `used` is exactly the bytes of the `&str` given to `Key::new` (a whole
-                // string, so valid UTF-8); the bytes are never modified afterwards.
-                unsafe { std::str::from_utf8_unchecked(used) }
-            }
-            Key::Heap(text) => text,
-        }
-    }
-}
-
-impl PartialEq for Key {
-    fn eq(&self, other: &Key) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Eq for Key {}
-
-impl std::hash::Hash for Key {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // As `str` hashes, so that lookups by `&str` find it.
-        self.as_str().hash(state);
-    }
-}
-
-impl std::borrow::Borrow<str> for Key {
-    fn borrow(&self) -> &str {
-        self.as_str()
-    }
-}
-
 /// A validated version of the reference data. Immutable: a reload builds a new one and swaps it
 /// in (behind an `Arc`, see [`crate::ReferenceHandle`]) only once it has been validated whole.
 #[derive(Debug)]
@@ -133,14 +76,26 @@ pub struct Snapshot {
     version: Arc<str>,
     counts: TableCounts,
     equipment: Vec<EquipmentRow>,
-    by_id: Index<Key>,
-    by_hostname: Index<Key>,
-    by_ip: Index<IpAddr>,
-    by_nas: Index<Key>,
-    /// The row lists of keys with several rows (see [`Slot`]).
-    multi: Vec<Box<[u32]>>,
-    errors: FxHashMap<Box<str>, Arc<ErrorInfo>>,
+    by_id: Index,
+    by_hostname: Index,
+    /// Slots of `ip_keys` entries.
+    by_ip: Index,
+    /// Slots of `nas_keys` entries.
+    by_nas: Index,
+    /// Each distinct IP address and the slot of its rows.
+    ip_keys: Vec<(IpAddr, Slot)>,
+    /// Each distinct NAS-Identifier and the slot of its rows.
+    nas_keys: Vec<(Key, Slot)>,
+    /// The row lists of keys with several rows (see [`crate::index::Slot`]).
+    multi: Multi,
+    /// Join keys longer than 23 bytes.
+    long_keys: LongKeys,
+    errors: Index,
+    /// The error codes (the rows of `errors`).
+    error_rows: Vec<(Key, Arc<ErrorInfo>)>,
     interventions: Vec<InterventionRow>,
+    /// The lists of `EquipmentRow::covering`.
+    covering: Vec<u32>,
 }
 
 /// Why loading a snapshot failed: the data is invalid, or the source could not be read.
@@ -171,9 +126,14 @@ impl Snapshot {
             by_hostname: Index::default(),
             by_ip: Index::default(),
             by_nas: Index::default(),
-            multi: Vec::new(),
-            errors: FxHashMap::default(),
+            ip_keys: Vec::new(),
+            nas_keys: Vec::new(),
+            multi: Multi::default(),
+            long_keys: LongKeys::default(),
+            errors: Index::default(),
+            error_rows: Vec::new(),
             interventions: Vec::new(),
+            covering: Vec::new(),
         }
     }
 
@@ -223,40 +183,109 @@ impl Snapshot {
         self.counts
     }
 
-    /// The equipment valid at `t` under `key`, as the event names it.
-    fn find_equipment(&self, key: EquipmentKey, id: &str, t: Millis) -> Option<&EquipmentRow> {
-        let as_of = |slot: Option<&Slot>| {
-            let rows: &[u32] = match slot? {
-                Slot(i) if i & MULTI == 0 => std::slice::from_ref(i),
-                Slot(m) => self.multi.get((m & !MULTI) as usize)?,
-            };
-            rows.iter().filter_map(|&i| self.equipment.get(i as usize)).find(|row| row.valid_at(t))
-        };
-        match key {
-            EquipmentKey::Hostname => as_of(self.by_hostname.get(id)).or_else(|| as_of(self.by_id.get(id))),
-            EquipmentKey::NasIdentifier => as_of(self.by_nas.get(id)),
-            EquipmentKey::NasIpAddress | EquipmentKey::IpAddress => {
-                as_of(id.parse::<IpAddr>().ok().and_then(|ip| self.by_ip.get(&ip)))
+    /// The row of `slot` valid at `t` (the common case: the slot's one row, valid for ever).
+    #[inline]
+    fn valid_row(&self, slot: Slot, t: Millis) -> Option<&EquipmentRow> {
+        match slot.single() {
+            Some(i) => self.equipment.get(i as usize).filter(|row| row.valid_at(t)),
+            None => {
+                self.multi.rows(&slot).iter().filter_map(|&i| self.equipment.get(i as usize)).find(|r| r.valid_at(t))
             }
-            EquipmentKey::Field => as_of(self.by_id.get(id)),
         }
+    }
+
+    /// The first row of `slot` (all its rows have the same key).
+    #[inline]
+    fn first_row(&self, slot: &Slot) -> Option<&EquipmentRow> {
+        let i = match slot.single() {
+            Some(i) => i,
+            None => *self.multi.rows(slot).first()?,
+        };
+        self.equipment.get(i as usize)
+    }
+
+    /// The row valid at `t` whose key `field` is `probe`'s text, through `index`.
+    #[inline]
+    fn lookup(
+        &self,
+        index: &Index,
+        probe: &Probe,
+        field: fn(&EquipmentRow) -> &Key,
+        t: Millis,
+    ) -> Option<&EquipmentRow> {
+        let slot = index.find(probe.hash, |slot| {
+            self.first_row(slot).is_some_and(|row| probe.matches(field(row), &self.long_keys))
+        })?;
+        self.valid_row(slot, t)
+    }
+
+    /// The row valid at `t` under the key hashing to `hash` for which `is_key`, through
+    /// `index` and its side table `entries`.
+    #[inline]
+    fn side<K>(
+        &self,
+        index: &Index,
+        entries: &[(K, Slot)],
+        hash: u64,
+        is_key: impl Fn(&K) -> bool,
+        t: Millis,
+    ) -> Option<&EquipmentRow> {
+        let entry = |e: &Slot| entries.get(e.single()? as usize);
+        let found = index.find(hash, |e| entry(e).is_some_and(|(key, _)| is_key(key)))?;
+        let &(_, slot) = entry(&found)?;
+        self.valid_row(slot, t)
+    }
+
+    /// The equipment row valid at `t` under `key`, as the event names it.
+    #[inline]
+    fn find_equipment(&self, key: EquipmentKey, id: &str, t: Millis) -> Option<&EquipmentRow> {
+        match key {
+            EquipmentKey::Hostname => {
+                let probe = Probe::new(id);
+                self.lookup(&self.by_hostname, &probe, |r| &r.hostname, t)
+                    .or_else(|| self.lookup(&self.by_id, &probe, |r| &r.id, t))
+            }
+            EquipmentKey::NasIdentifier => {
+                let probe = Probe::new(id);
+                self.side(&self.by_nas, &self.nas_keys, probe.hash, |key| probe.matches(key, &self.long_keys), t)
+            }
+            EquipmentKey::NasIpAddress | EquipmentKey::IpAddress => {
+                let ip = id.parse::<IpAddr>().ok()?;
+                self.side(&self.by_ip, &self.ip_keys, index::hash_of(&ip), |key| *key == ip, t)
+            }
+            EquipmentKey::Field => self.lookup(&self.by_id, &Probe::new(id), |r| &r.id, t),
+        }
+    }
+
+    /// The meaning of an error code.
+    #[inline]
+    fn find_error(&self, code: &str) -> Option<&Arc<ErrorInfo>> {
+        let probe = Probe::new(code);
+        let row = |slot: &Slot| self.error_rows.get(slot.single()? as usize);
+        let slot = self
+            .errors
+            .find(probe.hash, |slot| row(slot).is_some_and(|(key, _)| probe.matches(key, &self.long_keys)))?;
+        row(&slot).map(|(_, info)| info)
     }
 
     /// Joins `event` with the reference data as it was at the event's time: the equipment row
     /// valid then, the intervention covering it then (directly, or through its site or region;
     /// if several, the one that started first, then the smallest id), the error code's meaning.
+    /// No allocation: the joined parts are `Arc` clones.
     pub fn enrich(&self, event: Event) -> EnrichedEvent {
         let t = event.event_time;
         let row = self.find_equipment(event.equipment_key, &event.equipment_id, t);
         let maintenance = row.and_then(|r| {
-            r.interventions
+            let (start, len) = r.covering;
+            let covering = self.covering.get(start as usize..start as usize + len as usize).unwrap_or_default();
+            covering
                 .iter()
                 .filter_map(|&i| self.interventions.get(i as usize))
                 .find(|iv| iv.covers(t))
                 .map(|iv| Arc::clone(&iv.info))
         });
         let equipment = row.map(|r| Arc::clone(&r.info));
-        let error = event.error_code.as_deref().and_then(|code| self.errors.get(code)).cloned();
+        let error = event.error_code.as_deref().and_then(|code| self.find_error(code)).cloned();
         let unknown_code = event.error_code.is_some() && error.is_none();
         let status = match (equipment.is_some(), unknown_code) {
             (true, false) => ReferenceStatus::Ok,
@@ -417,25 +446,22 @@ fn overlaps<'a>(
     }
 }
 
-/// Turns the index lists into slots: the row inline when there is one, else a list in `multi`.
-fn freeze<K: std::hash::Hash + Eq>(map: FxHashMap<K, Vec<u32>>, multi: &mut Vec<Box<[u32]>>) -> Index<K> {
-    let mut index = Index::with_capacity_and_hasher(map.len(), Default::default());
-    for (k, rows) in map {
-        let slot = match rows.as_slice() {
-            [one] => Slot(*one),
-            _ => {
-                multi.push(rows.into_boxed_slice());
-                Slot(index_of(multi.len() - 1) | MULTI)
-            }
-        };
-        index.insert(k, slot);
+/// A validity interval as rows store it: first and last millisecond (inclusive); an empty
+/// interval (`valid_to` at the smallest time) as one no time is in.
+fn validity(from: Option<Millis>, to: Option<Millis>) -> (Millis, Millis) {
+    let from = from.unwrap_or(Millis::MIN);
+    match to {
+        None => (from, Millis::MAX),
+        Some(to) => match to.checked_sub(1) {
+            Some(until) => (from, until),
+            None => (Millis::MAX, Millis::MIN),
+        },
     }
-    index
 }
 
-/// An index into a snapshot's rows (a snapshot holds fewer than 2 billion rows).
-fn index_of(i: usize) -> u32 {
-    u32::try_from(i).unwrap_or(u32::MAX)
+/// The rows of each distinct text key, for [`Index::build`].
+fn text_keys<'a>(map: FxHashMap<&'a str, Vec<u32>>) -> impl Iterator<Item = (u64, Vec<u32>)> + 'a {
+    map.into_iter().map(|(text, rows)| (Probe::new(text).hash, rows))
 }
 
 fn build(t: Tables) -> Snapshot {
@@ -482,10 +508,10 @@ fn build(t: Tables) -> Snapshot {
     }
     let [on_equipment, on_site, on_region] = &on;
 
-    let mut by_id: FxHashMap<Key, Vec<u32>> = FxHashMap::default();
-    let mut by_hostname: FxHashMap<Key, Vec<u32>> = FxHashMap::default();
+    let mut by_id: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
+    let mut by_hostname: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
     let mut by_ip: FxHashMap<IpAddr, Vec<u32>> = FxHashMap::default();
-    let mut by_nas: FxHashMap<Key, Vec<u32>> = FxHashMap::default();
+    let mut by_nas: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
     let mut order: Vec<&load::Equipment> = t.equipment.iter().collect();
     order.sort_by_key(|e| (e.valid_from.unwrap_or(Millis::MIN), e.line));
     s.equipment.reserve_exact(order.len());
@@ -504,60 +530,55 @@ fn build(t: Tables) -> Snapshot {
             region: region.to_owned(),
             technology: model.map(|m| m.technology.clone()).unwrap_or_default(),
         };
-        let mut covering: Vec<u32> =
-            [(on_equipment, e.id.as_str()), (on_site, e.site_id.as_str()), (on_region, region)]
-                .into_iter()
-                .filter_map(|(map, id)| map.get(id))
-                .flatten()
-                .copied()
-                .collect();
+        let start = index_of(s.covering.len());
+        for (map, id) in [(on_equipment, e.id.as_str()), (on_site, e.site_id.as_str()), (on_region, region)] {
+            s.covering.extend(map.get(id).into_iter().flatten());
+        }
+        let covering = s.covering.get_mut(start as usize..).unwrap_or_default();
         // Intervention indexes are in (start, id) order already.
         covering.sort_unstable();
+        let covering = (start, index_of(covering.len()));
         let i = index_of(s.equipment.len());
-        by_id.entry(Key::new(&e.id)).or_default().push(i);
-        by_hostname.entry(Key::new(&e.hostname)).or_default().push(i);
-        if let Some(ip) = e.ip_address.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()) {
+        by_id.entry(&e.id).or_default().push(i);
+        by_hostname.entry(&e.hostname).or_default().push(i);
+        let ip = e.ip_address.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok());
+        if let Some(ip) = ip {
             by_ip.entry(ip).or_default().push(i);
         }
         if let Some(nas) = &e.nas_identifier {
-            by_nas.entry(Key::new(nas)).or_default().push(i);
+            by_nas.entry(nas).or_default().push(i);
         }
+        let (valid_from, valid_until) = validity(e.valid_from, e.valid_to);
         s.equipment.push(EquipmentRow {
             info: Arc::new(info),
-            valid_from: e.valid_from,
-            valid_to: e.valid_to,
-            interventions: covering.into_boxed_slice(),
+            valid_from,
+            valid_until,
+            covering,
+            id: s.long_keys.key(&e.id),
+            hostname: s.long_keys.key(&e.hostname),
         });
     }
-    let mut multi = Vec::new();
-    s.by_id = freeze(by_id, &mut multi);
-    s.by_hostname = freeze(by_hostname, &mut multi);
-    s.by_ip = freeze(by_ip, &mut multi);
-    s.by_nas = freeze(by_nas, &mut multi);
-    s.multi = multi;
-    s.errors = t.error_codes.into_iter().map(|e| (e.info.code.as_str().into(), Arc::new(e.info))).collect();
-    s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_short_and_long_are_found_by_str() {
-        let long = "a-very-long-hostname-beyond-the-inline-size.example.net";
-        let mut map: FxHashMap<Key, u32> = FxHashMap::default();
-        for (i, k) in ["", "bng-par001-01", "exactly-22-bytes-long!", "é-unicode-hôte", long].iter().enumerate() {
-            map.insert(Key::new(k), index_of(i));
-        }
-        assert!(matches!(Key::new("exactly-22-bytes-long!"), Key::Inline { len: 22, .. }));
-        assert!(matches!(Key::new(long), Key::Heap(_)));
-        assert_eq!(map.get("bng-par001-01"), Some(&1));
-        assert_eq!(map.get("exactly-22-bytes-long!"), Some(&2));
-        assert_eq!(map.get("é-unicode-hôte"), Some(&3));
-        assert_eq!(map.get(long), Some(&4));
-        assert_eq!(map.get(""), Some(&0));
-        assert_eq!(map.get("bng-par001-0"), None);
-        assert_eq!(Key::new(long).as_str(), long);
+    s.covering.shrink_to_fit();
+    s.by_id = Index::build(text_keys(by_id), &mut s.multi);
+    s.by_hostname = Index::build(text_keys(by_hostname), &mut s.multi);
+    let mut hashes = Vec::with_capacity(by_ip.len());
+    for (ip, rows) in by_ip {
+        hashes.push((Slot::one(index_of(s.ip_keys.len())), index::hash_of(&ip)));
+        s.ip_keys.push((ip, s.multi.slot(rows)));
     }
+    s.by_ip = Index::from_slots(hashes);
+    let mut hashes = Vec::with_capacity(by_nas.len());
+    for (nas, rows) in by_nas {
+        hashes.push((Slot::one(index_of(s.nas_keys.len())), Probe::new(nas).hash));
+        let key = s.long_keys.key(nas);
+        s.nas_keys.push((key, s.multi.slot(rows)));
+    }
+    s.by_nas = Index::from_slots(hashes);
+    let mut codes: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
+    for (i, e) in t.error_codes.iter().enumerate() {
+        codes.entry(&e.info.code).or_default().push(index_of(i));
+    }
+    s.errors = Index::build(text_keys(codes), &mut s.multi);
+    s.error_rows = t.error_codes.iter().map(|e| (s.long_keys.key(&e.info.code), Arc::new(e.info.clone()))).collect();
+    s
 }

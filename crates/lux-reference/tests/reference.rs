@@ -116,6 +116,51 @@ fn validity_is_as_of_the_event_time() {
 }
 
 #[test]
+fn long_and_near_miss_keys_and_validity_bounds() {
+    // Keys of up to 23 bytes are stored inline, longer ones apart: both must be found, and
+    // neither a prefix, an extension nor a one-byte change of them.
+    let long_host = "bng-par001-01.core.paris.example-operator.net";
+    let long_nas = "nas-par001-01.radius.example-operator.net";
+    let long_code = "VENDOR-ACME-SUBSCRIBER-SESSION-LIMIT";
+    let mut files = good_files();
+    files.insert(
+        "equipment.csv",
+        format!(
+            "{EQUIPMENT}LONG-1,{long_host},10.9.9.9,{long_nas},7750,PAR-001,in_service,,\n\
+             EXACT-23,exactly-23-bytes-host-x,,,7750,PAR-001,in_service,,\n"
+        ),
+    );
+    files.insert(
+        "error_codes.csv",
+        format!("{ERROR_CODES}{long_code},syslog,Session limit,customer,minor,true,false,true\n"),
+    );
+    let s = Snapshot::load_csv_dir(Fixture::new(&files).path()).unwrap_or_else(|p| panic!("{}", display(&p)));
+    let at = "2026-01-05T06:00:00Z";
+    let found =
+        |key, id: &str| s.enrich(event(key, id, at, None, Outcome::Info)).equipment.map(|e| e.equipment_id.clone());
+    assert_eq!(found(EquipmentKey::Hostname, long_host).as_deref(), Some("LONG-1"));
+    assert_eq!(found(EquipmentKey::NasIdentifier, long_nas).as_deref(), Some("LONG-1"));
+    assert_eq!(found(EquipmentKey::Hostname, "exactly-23-bytes-host-x").as_deref(), Some("EXACT-23"));
+    let near =
+        [&long_host[..long_host.len() - 1], "bng-par001-01.core.paris.example-operator.nex", "exactly-23-bytes-host-"];
+    for id in near.into_iter().chain(["exactly-23-bytes-host-xy", "bng-par001-0", "bng-par001-011", ""]) {
+        assert_eq!(found(EquipmentKey::Hostname, id), None, "{id:?}");
+    }
+    let code = |c: &str| s.enrich(event(EquipmentKey::Hostname, long_host, at, Some(c), Outcome::Info));
+    assert_eq!(code(long_code).error.map(|e| e.label.clone()).as_deref(), Some("Session limit"));
+    let unknown = code(&long_code[1..]);
+    assert_eq!((unknown.error, unknown.reference.status), (None, ReferenceStatus::UnknownErrorCode));
+    // Validity is [valid_from, valid_to): BNG-PAR-1 moved on January 10th at midnight.
+    let site = |t: &str| {
+        s.enrich(event(EquipmentKey::NasIdentifier, "nas-par-1", t, None, Outcome::Info))
+            .equipment
+            .map(|e| e.site.clone())
+    };
+    assert_eq!(site("2026-01-09T23:59:59.999Z").as_deref(), Some("PAR-001"));
+    assert_eq!(site("2026-01-10T00:00:00.000Z").as_deref(), Some("LYO-002"));
+}
+
+#[test]
 fn interventions_by_equipment_site_and_region() {
     let s = load_good();
     let m = |t: &str| {
