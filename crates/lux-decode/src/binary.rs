@@ -6,7 +6,7 @@
 use crate::config::{parse_hex, ByteOrder, ChecksumAlgorithm, FieldType, LayoutConfig};
 use crate::mapping::hex;
 use crate::text::Fields;
-use crate::{err, put, DecodeError};
+use crate::{err, DecodeError};
 use lux_model::{format_rfc3339_millis, DeadLetterReason as R};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -350,9 +350,9 @@ impl Layout {
                     let v = tlv_value(*kind, value, tlv.order).map_err(|(reason, why)| {
                         DecodeError::new(reason, format!("{what}: TLV {tag} ({name}) at byte {pos}: {why}"))
                     })?;
-                    put(fields, name.clone(), v);
+                    fields.append(name.clone(), v);
                 }
-                None => put(fields, format!("tlv.{tag}"), Value::from(hex(value))),
+                None => fields.append(format!("tlv.{tag}"), hex(value)),
             }
             pos = start + value_len;
         }

@@ -4,11 +4,12 @@
 
 use crate::{err, DecodeError};
 use lux_model::DeadLetterReason as R;
+use lux_model::{AttrValue, SmallStr};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 
-/// The decoded fields of a record, by name.
-pub(crate) type Fields = BTreeMap<String, Value>;
+/// The decoded fields of a record, by name: they become the event's attributes, less what the
+/// source's mapping takes.
+pub(crate) type Fields = lux_model::Attributes;
 
 /// Nested objects deeper than this are kept as JSON values instead of being flattened further.
 const MAX_FLATTEN_DEPTH: usize = 16;
@@ -163,17 +164,17 @@ pub(crate) fn kv(bytes: &[u8]) -> Result<Fields, DecodeError> {
                         ),
                     );
                 }
-                value
+                AttrValue::from(value)
             }
             _ => {
                 let start = i;
                 while b.get(i).is_some_and(|c| !c.is_ascii_whitespace()) {
                     i += 1;
                 }
-                text.get(start..i).unwrap_or("").to_owned()
+                AttrValue::Str(SmallStr::new(text.get(start..i).unwrap_or("")))
             }
         };
-        fields.insert(key.to_owned(), Value::from(value));
+        fields.insert(key, value);
     }
     Ok(fields)
 }

@@ -2,7 +2,6 @@
 //! and a mix of events naming them (hostnames, NAS-Identifiers, NAS-IP-Addresses, error codes).
 
 use lux_model::{EquipmentKey, Event, EventKind, Format, Outcome};
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -97,19 +96,19 @@ pub fn events(n: usize, count: usize) -> Vec<Event> {
                 _ => (EquipmentKey::NasIpAddress, format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255)),
             };
             Event {
-                event_id: format!("e{k}"),
+                event_id: format!("e{k}").into(),
                 event_time: T0 - 10 * 3_600_000 + (r % (20 * 3_600_000)) as i64,
                 received_at: T0,
-                source: "bench".to_owned(),
+                source: "bench".into(),
                 format: Format::Syslog,
-                equipment_id: id,
+                equipment_id: id.into(),
                 equipment_key: key,
                 kind: EventKind::AuthReject,
                 outcome: Outcome::Failure,
-                error_code: (r % 2 == 0).then(|| format!("CODE-{}", (r >> 8) % 21)),
+                error_code: (r % 2 == 0).then(|| format!("CODE-{}", (r >> 8) % 21).into()),
                 subscriber: None,
                 message: None,
-                attributes: BTreeMap::new(),
+                attributes: Default::default(),
             }
         })
         .collect()
