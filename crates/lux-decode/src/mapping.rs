@@ -220,8 +220,11 @@ fn subscriber_spans(text: &str) -> Vec<(usize, usize)> {
 /// Borrowed as it is when there is nothing to redact (the common case).
 pub fn redact<'a>(text: &'a str, clear: Option<&str>, pseudonymiser: &Pseudonymiser) -> Cow<'a, str> {
     let clear = clear.filter(|c| !c.is_empty());
-    let has_key = SUBSCRIBER_KEY.find(text.as_bytes()).is_some();
-    let has_clear = clear.is_some_and(|c| memchr::memmem::find(text.as_bytes(), c.as_bytes()).is_some());
+    const KEY_LEN: usize = "subscriber=".len();
+    let has_key = text.len() >= KEY_LEN && SUBSCRIBER_KEY.find(text.as_bytes()).is_some();
+    let has_clear = clear.is_some_and(|c| {
+        text.len() >= c.len() && (text == c || memchr::memmem::find(text.as_bytes(), c.as_bytes()).is_some())
+    });
     if !has_key && !has_clear {
         return Cow::Borrowed(text);
     }

@@ -233,7 +233,8 @@ fn typed_value(kind: RadiusType, value: &[u8]) -> Result<Typed<'_>, &'static str
             if value.is_empty() {
                 return Err("at least 1 byte");
             }
-            Typed::Text(String::from_utf8_lossy(value))
+            // Checked as UTF-8 first: the lossy conversion is slower on valid text.
+            Typed::Text(std::str::from_utf8(value).map_or_else(|_| String::from_utf8_lossy(value), Cow::Borrowed))
         }
         RadiusType::Octets => {
             if value.is_empty() {

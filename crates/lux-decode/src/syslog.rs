@@ -114,7 +114,7 @@ fn message_of(text: Cow<'_, str>, clear: Option<&str>, pseudonymiser: &Pseudonym
 /// A header field of RFC 5424: printable US-ASCII up to the next SP.
 fn header_field<'a>(cur: &mut Cursor<'a>, name: &str, max: usize) -> Result<&'a str, DecodeError> {
     let start = cur.pos();
-    let field = cur.take_while(|b| b != b' ');
+    let field = cur.take_until(b' ');
     if cur.is_empty() {
         return err(
             R::Truncated,
@@ -142,7 +142,7 @@ fn header_field<'a>(cur: &mut Cursor<'a>, name: &str, max: usize) -> Result<&'a 
         );
     }
     // Printable ASCII is valid UTF-8.
-    std::str::from_utf8(field)
+    cur.text_of(start, start + field.len())
         .map_err(|_| DecodeError::new(R::BadUtf8, format!("syslog RFC 5424: {name} is not UTF-8")))
 }
 
@@ -151,8 +151,6 @@ fn nil(field: &str) -> Option<&str> {
 }
 
 fn rfc5424<'a>(cur: &mut Cursor<'a>, pri: u64, ctx: &Context<'_>) -> Result<Draft<'a>, DecodeError> {
-    let mut attrs = Attributes::with_capacity(USUAL_ATTRIBUTES);
-    pri_attributes(pri, &mut attrs);
     let ts_start = cur.pos();
     let timestamp = header_field(cur, "TIMESTAMP", 64)?;
     let hostname = header_field(cur, "HOSTNAME", 255)?;
@@ -168,11 +166,8 @@ fn rfc5424<'a>(cur: &mut Cursor<'a>, pri: u64, ctx: &Context<'_>) -> Result<Draf
                 format!("syslog RFC 5424: TIMESTAMP {ts:?} at byte {ts_start} is not RFC 3339: {e}"),
             )
         })?,
-        None => {
-            // RFC 5424 6.2.3: no time from the originator; the reception time is the best known.
-            attrs.insert(SmallStr::from_static("syslog.time_source"), SmallStr::from_static("received_at"));
-            ctx.received_at
-        }
+        // RFC 5424 6.2.3: no time from the originator; the reception time is the best known.
+        None => ctx.received_at,
     };
     let Some(hostname) = nil(hostname) else {
         return err(
@@ -180,16 +175,7 @@ fn rfc5424<'a>(cur: &mut Cursor<'a>, pri: u64, ctx: &Context<'_>) -> Result<Draf
             "syslog RFC 5424: HOSTNAME is the NILVALUE '-': no equipment to attribute the event to",
         );
     };
-    if let Some(app) = nil(app_name) {
-        attrs.insert(SmallStr::from_static("syslog.app_name"), app);
-    }
-    if let Some(procid) = nil(procid) {
-        attrs.insert(SmallStr::from_static("syslog.procid"), procid);
-    }
     let msgid = nil(msgid);
-    if let Some(msgid) = msgid {
-        attrs.insert(SmallStr::from_static("syslog.msgid"), msgid);
-    }
 
     let params = structured_data(cur)?;
     let message = if cur.is_empty() {
@@ -197,12 +183,17 @@ fn rfc5424<'a>(cur: &mut Cursor<'a>, pri: u64, ctx: &Context<'_>) -> Result<Draf
     } else if !cur.eat(b' ') {
         return err(R::BadValue, format!("syslog RFC 5424: expected a space before MSG at byte {}", cur.pos()));
     } else {
+        let start = cur.pos();
         let msg = cur.take_rest();
+        let end = start + msg.len();
         Some(match msg.strip_prefix(BOM) {
-            Some(utf8) => Cow::Borrowed(std::str::from_utf8(utf8).map_err(|e| {
+            Some(_) => Cow::Borrowed(cur.text_of(start + BOM.len(), end).map_err(|e| {
                 DecodeError::new(R::BadUtf8, format!("syslog RFC 5424: MSG starts with a BOM but is not UTF-8: {e}"))
             })?),
-            None => String::from_utf8_lossy(msg),
+            None => match cur.text_of(start, end) {
+                Ok(text) => Cow::Borrowed(text),
+                Err(_) => String::from_utf8_lossy(msg),
+            },
         })
     };
 
@@ -213,6 +204,9 @@ fn rfc5424<'a>(cur: &mut Cursor<'a>, pri: u64, ctx: &Context<'_>) -> Result<Draf
         .or_else(|| message.as_ref().and_then(subscriber_in));
     let clear = subscriber.as_deref();
     let mut code = None;
+    // Names inserted in their order (`sd.*`, then `syslog.*` alphabetically): each insertion
+    // appends, without searching.
+    let mut attrs = Attributes::with_capacity(USUAL_ATTRIBUTES);
     for p in &params {
         if p.name == "subscriber" {
             continue;
@@ -224,6 +218,20 @@ fn rfc5424<'a>(cur: &mut Cursor<'a>, pri: u64, ctx: &Context<'_>) -> Result<Draf
         let flat = SmallStr::concat(&["sd.", p.name]);
         let key = if attrs.contains_key(&flat) { SmallStr::concat(&["sd.", p.sd_id, ".", p.name]) } else { flat };
         attrs.insert_new(key, value);
+    }
+    if let Some(app) = nil(app_name) {
+        attrs.insert(SmallStr::from_static("syslog.app_name"), app);
+    }
+    attrs.insert(SmallStr::from_static("syslog.facility"), pri / 8);
+    if let Some(msgid) = msgid {
+        attrs.insert(SmallStr::from_static("syslog.msgid"), msgid);
+    }
+    if let Some(procid) = nil(procid) {
+        attrs.insert(SmallStr::from_static("syslog.procid"), procid);
+    }
+    attrs.insert(SmallStr::from_static("syslog.severity"), pri % 8);
+    if nil(timestamp).is_none() {
+        attrs.insert(SmallStr::from_static("syslog.time_source"), SmallStr::from_static("received_at"));
     }
     let (kind, outcome) = msgid
         .and_then(msgid_kind)
@@ -270,7 +278,7 @@ fn sd_name<'a>(cur: &mut Cursor<'a>, what: &str) -> Result<&'a str, DecodeError>
         );
     }
     // Printable ASCII is valid UTF-8.
-    std::str::from_utf8(name)
+    cur.text_of(start, start + name.len())
         .map_err(|_| DecodeError::new(R::BadUtf8, format!("syslog RFC 5424: {what} at byte {start} is not UTF-8")))
 }
 
@@ -339,10 +347,13 @@ fn structured_data<'a>(cur: &mut Cursor<'a>) -> Result<Vec<SdParam<'a>>, DecodeE
             expect(cur, b'"', "'\"' opening a PARAM-VALUE")?;
             let value_start = cur.pos();
             // Most values have no escape: they are borrowed from the record as they are.
-            let plain = cur.take_while(|b| b != b'"' && b != b'\\');
+            let plain = cur.take_until2(b'"', b'\\');
             let value = if cur.peek() == Some(b'"') {
                 cur.bump();
-                Cow::Borrowed(std::str::from_utf8(plain).map_err(|e| bad_value_utf8(name, value_start, e))?)
+                Cow::Borrowed(
+                    cur.text_of(value_start, value_start + plain.len())
+                        .map_err(|e| bad_value_utf8(name, value_start, e))?,
+                )
             } else {
                 let mut value = plain.to_vec();
                 loop {
@@ -608,7 +619,9 @@ fn rfc3164<'a>(cur: &mut Cursor<'a>, pri: Option<u64>, ctx: &Context<'_>) -> Res
         }
         skip_token(cur);
     }
-    let text = match String::from_utf8_lossy(cur.take_rest()) {
+    let start = cur.pos();
+    let rest = cur.take_rest();
+    let text = match cur.text_of(start, start + rest.len()).map_or_else(|_| String::from_utf8_lossy(rest), Cow::Borrowed) {
         Cow::Borrowed(t) => Cow::Borrowed(t.trim()),
         Cow::Owned(t) => Cow::Owned(t.trim().to_owned()),
     };

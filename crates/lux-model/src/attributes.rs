@@ -130,7 +130,33 @@ impl<'de> Deserialize<'de> for AttrValue {
 
 /// The attributes of an event, sorted by name, each name once.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Attributes(Vec<(SmallStr, AttrValue)>);
+pub struct Attributes(Vec<Entry>);
+
+/// One attribute, with the first 8 bytes of its name as a big-endian number (zero-padded):
+/// comparing those orders most names without comparing the strings.
+#[derive(Debug, Clone, PartialEq)]
+struct Entry {
+    prefix: u64,
+    name: SmallStr,
+    value: AttrValue,
+}
+
+impl Entry {
+    fn new(name: SmallStr, value: AttrValue) -> Entry {
+        Entry { prefix: prefix(&name), name, value }
+    }
+}
+
+/// The first 8 bytes of `name`, zero-padded, big-endian: if `prefix(a) < prefix(b)` then
+/// `a < b` (a zero pad only ever stands where the shorter name has ended).
+fn prefix(name: &str) -> u64 {
+    let mut bytes = [0u8; 8];
+    let head = name.as_bytes().get(..8).unwrap_or(name.as_bytes());
+    if let Some(slot) = bytes.get_mut(..head.len()) {
+        slot.copy_from_slice(head);
+    }
+    u64::from_be_bytes(bytes)
+}
 
 impl Attributes {
     pub fn new() -> Attributes {
@@ -150,20 +176,22 @@ impl Attributes {
     }
 
     fn find(&self, name: &str) -> Result<usize, usize> {
+        let p = prefix(name);
+        let cmp = |e: &Entry| e.prefix.cmp(&p).then_with(|| e.name.as_str().cmp(name));
         // Names mostly arrive in order: check the end before searching.
         match self.0.last() {
-            Some((last, _)) if last.as_str() < name => Err(self.0.len()),
-            _ => self.0.binary_search_by(|(k, _)| k.as_str().cmp(name)),
+            Some(last) if cmp(last).is_lt() => Err(self.0.len()),
+            _ => self.0.binary_search_by(cmp),
         }
     }
 
     pub fn get(&self, name: &str) -> Option<&AttrValue> {
-        self.find(name).ok().and_then(|i| self.0.get(i)).map(|(_, v)| v)
+        self.find(name).ok().and_then(|i| self.0.get(i)).map(|e| &e.value)
     }
 
     pub fn get_mut(&mut self, name: &str) -> Option<&mut AttrValue> {
         let i = self.find(name).ok()?;
-        self.0.get_mut(i).map(|(_, v)| v)
+        self.0.get_mut(i).map(|e| &mut e.value)
     }
 
     /// The value of `name` as a `serde_json::Value` (a copy; for tests and tools).
@@ -179,9 +207,9 @@ impl Attributes {
     pub fn insert(&mut self, name: impl Into<SmallStr>, value: impl Into<AttrValue>) -> Option<AttrValue> {
         let name = name.into();
         match self.find(&name) {
-            Ok(i) => self.0.get_mut(i).map(|(_, v)| std::mem::replace(v, value.into())),
+            Ok(i) => self.0.get_mut(i).map(|e| std::mem::replace(&mut e.value, value.into())),
             Err(i) => {
-                self.0.insert(i, (name, value.into()));
+                self.0.insert(i, Entry::new(name, value.into()));
                 None
             }
         }
@@ -193,7 +221,7 @@ impl Attributes {
         match self.find(&name) {
             Ok(_) => false,
             Err(i) => {
-                self.0.insert(i, (name, value.into()));
+                self.0.insert(i, Entry::new(name, value.into()));
                 true
             }
         }
@@ -205,7 +233,7 @@ impl Attributes {
         let name = name.into();
         match self.find(&name) {
             Ok(i) => {
-                if let Some((_, existing)) = self.0.get_mut(i) {
+                if let Some(Entry { value: existing, .. }) = self.0.get_mut(i) {
                     let value = value.into().into();
                     match existing {
                         AttrValue::Json(list) if list.is_array() => {
@@ -220,25 +248,25 @@ impl Attributes {
                     }
                 }
             }
-            Err(i) => self.0.insert(i, (name, value.into())),
+            Err(i) => self.0.insert(i, Entry::new(name, value.into())),
         }
     }
 
     pub fn remove(&mut self, name: &str) -> Option<AttrValue> {
         let i = self.find(name).ok()?;
-        Some(self.0.remove(i).1)
+        Some(self.0.remove(i).value)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &AttrValue)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v))
+        self.0.iter().map(|e| (e.name.as_str(), &e.value))
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|(k, _)| k.as_str())
+        self.0.iter().map(|e| e.name.as_str())
     }
 
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut AttrValue> {
-        self.0.iter_mut().map(|(_, v)| v)
+        self.0.iter_mut().map(|e| &mut e.value)
     }
 
     /// Empties the attributes, keeping the vector's capacity.
@@ -248,28 +276,28 @@ impl Attributes {
 
     /// The attributes as a `BTreeMap` of JSON values (copies them; for tools and tests).
     pub fn to_map(&self) -> BTreeMap<String, Value> {
-        self.0.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_value())).collect()
+        self.iter().map(|(k, v)| (k.to_owned(), v.to_value())).collect()
     }
 }
 
 impl From<BTreeMap<String, Value>> for Attributes {
     fn from(map: BTreeMap<String, Value>) -> Self {
         // Already sorted by name, each name once.
-        Attributes(map.into_iter().map(|(k, v)| (SmallStr::from(k), AttrValue::from(v))).collect())
+        Attributes(map.into_iter().map(|(k, v)| Entry::new(SmallStr::from(k), AttrValue::from(v))).collect())
     }
 }
 
 impl PartialEq<BTreeMap<String, Value>> for Attributes {
     fn eq(&self, other: &BTreeMap<String, Value>) -> bool {
-        self.0.len() == other.len() && self.0.iter().zip(other).all(|((k, v), (ok, ov))| k == ok && v == ov)
+        self.0.len() == other.len() && self.iter().zip(other).all(|((k, v), (ok, ov))| k == ok && v == ov)
     }
 }
 
 impl Serialize for Attributes {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in &self.0 {
-            map.serialize_entry(k.as_str(), v)?;
+        for (k, v) in self.iter() {
+            map.serialize_entry(k, v)?;
         }
         map.end()
     }
@@ -334,5 +362,19 @@ mod tests {
         assert!(!attrs.insert_new("Class", "c"));
         assert_eq!(attrs.remove("Class"), Some(AttrValue::from(json!(["a", "b", 3]))));
         assert!(attrs.is_empty());
+    }
+
+    #[test]
+    fn names_sort_as_strings() {
+        let names = ["", "a", "ab", "ab\0", "ab\0x", "abcdefgh", "abcdefgha", "abcdefghi", "b", "syslog.facility"];
+        let mut attrs = Attributes::new();
+        for name in names.iter().rev() {
+            attrs.insert(*name, true);
+        }
+        assert_eq!(attrs.keys().collect::<Vec<_>>(), names);
+        for name in names {
+            assert_eq!(attrs.get(name), Some(&AttrValue::Bool(true)), "{name:?}");
+        }
+        assert_eq!(attrs.get("abcdefg"), None);
     }
 }
