@@ -63,11 +63,6 @@ impl<'a> Cursor<'a> {
         Some(b)
     }
 
-    /// Consumes the next `n` bytes (at most to the end).
-    pub fn skip(&mut self, n: usize) {
-        self.pos = self.pos.saturating_add(n).min(self.buf.len());
-    }
-
     /// Consumes `b` if it is next.
     pub fn eat(&mut self, b: u8) -> bool {
         if self.peek() == Some(b) {

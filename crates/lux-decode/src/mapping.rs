@@ -221,15 +221,9 @@ fn subscriber_spans(text: &str) -> Vec<(usize, usize)> {
 pub fn redact<'a>(text: &'a str, clear: Option<&str>, pseudonymiser: &Pseudonymiser) -> Cow<'a, str> {
     let clear = clear.filter(|c| !c.is_empty());
     const KEY_LEN: usize = "subscriber=".len();
-    // Cheap rejections first (no `=`, no first byte of the id): most texts have nothing to redact.
-    let bytes = text.as_bytes();
-    let has_key =
-        bytes.len() >= KEY_LEN && memchr::memchr(b'=', bytes).is_some() && SUBSCRIBER_KEY.find(bytes).is_some();
+    let has_key = text.len() >= KEY_LEN && SUBSCRIBER_KEY.find(text.as_bytes()).is_some();
     let has_clear = clear.is_some_and(|c| {
-        let c = c.as_bytes();
-        bytes.len() >= c.len()
-            && c.first().is_some_and(|first| memchr::memchr(*first, bytes).is_some())
-            && (bytes == c || memchr::memmem::find(bytes, c).is_some())
+        text.len() >= c.len() && (text == c || memchr::memmem::find(text.as_bytes(), c.as_bytes()).is_some())
     });
     if !has_key && !has_clear {
         return Cow::Borrowed(text);

@@ -9,7 +9,7 @@ use crate::dictionary::{standard, value_name, Dictionary};
 use crate::mapping::ipv4_text;
 use crate::{err, DecodeError, Draft};
 use lux_model::{
-    format_rfc3339_millis, AttrValue, AttributeList, Attributes, DeadLetterReason as R, EquipmentKey, EventKind, Format, Millis,
+    format_rfc3339_millis, AttrValue, Attributes, DeadLetterReason as R, EquipmentKey, EventKind, Format, Millis,
     Outcome, SmallStr,
 };
 use std::borrow::Cow;
@@ -47,7 +47,7 @@ struct Mapped<'a> {
     terminate_cause: Option<u32>,
     event_timestamp: Option<u32>,
     octets: [Option<u32>; 4],
-    out: AttributeList,
+    out: Attributes,
 }
 
 /// Attributes a RADIUS accounting packet usually gives: one allocation for all of them.
@@ -90,7 +90,7 @@ pub(crate) fn decode<'a>(bytes: &'a [u8], received_at: Millis, dict: &Dictionary
     let length = packet_length(bytes)?;
     // RFC 2865 3: octets beyond the length field are padding, to be ignored.
     let packet = bytes.get(..length).unwrap_or(&[]);
-    let mut mapped = Mapped { out: AttributeList::with_capacity(USUAL_ATTRIBUTES), ..Mapped::default() };
+    let mut mapped = Mapped { out: Attributes::with_capacity(USUAL_ATTRIBUTES), ..Mapped::default() };
     let mut seen = Seen::default();
     let mut pos = HEADER_LEN;
     while pos < packet.len() {
@@ -149,7 +149,7 @@ fn attribute<'a>(
     use attr::*;
     let Some(def) = standard(t) else {
         // Kept, as hex, for whoever needs them.
-        m.out.push(SmallStr::concat(&["radius.attr.", &SmallStr::decimal(u64::from(t))]), SmallStr::hex(value));
+        m.out.append(SmallStr::concat(&["radius.attr.", &SmallStr::decimal(u64::from(t))]), SmallStr::hex(value));
         return Ok(());
     };
     let name = def.name;
@@ -170,7 +170,7 @@ fn attribute<'a>(
         (NAS_IDENTIFIER, _) => m.nas_identifier = Some(value),
         (NAS_IP_ADDRESS, Typed::Ip(ip)) => {
             m.nas_ip = Some(ip);
-            m.out.push(SmallStr::from_static(name), ipv4_text(ip));
+            m.out.insert(SmallStr::from_static(name), ipv4_text(ip));
         }
         (ACCT_STATUS_TYPE, Typed::Int(v)) => m.status = Some(v),
         (ACCT_TERMINATE_CAUSE, Typed::Int(v)) => {
@@ -190,17 +190,17 @@ fn attribute<'a>(
             }
         }
         (_, Typed::Int(v)) => int_value(&mut m.out, t, name, v),
-        (_, typed) => m.out.push(SmallStr::from_static(name), typed.into_value()),
+        (_, typed) => m.out.append(SmallStr::from_static(name), typed.into_value()),
     }
     Ok(())
 }
 
 /// An integer attribute, with its value's name when the dictionary has one
 /// (`Acct-Terminate-Cause` 2 and `Acct-Terminate-Cause-Name` `Lost-Carrier`).
-fn int_value(out: &mut AttributeList, t: u8, name: &'static str, v: u32) {
-    out.push(SmallStr::from_static(name), v);
+fn int_value(out: &mut Attributes, t: u8, name: &'static str, v: u32) {
+    out.append(SmallStr::from_static(name), v);
     if let Some(label) = value_name(t, v) {
-        out.push(SmallStr::concat(&[name, "-Name"]), SmallStr::from_static(label));
+        out.append(SmallStr::concat(&[name, "-Name"]), SmallStr::from_static(label));
     }
 }
 
@@ -261,7 +261,7 @@ fn vendor_specific(m: &mut Mapped<'_>, value: &[u8], pos: usize, dict: &Dictiona
     let id = u32::from_be_bytes(id);
     let vendor_key = || SmallStr::concat(&["radius.vendor.", &SmallStr::decimal(u64::from(id))]);
     let Some(vendor) = dict.vendors.get(&id) else {
-        m.out.push(vendor_key(), SmallStr::hex(data));
+        m.out.append(vendor_key(), SmallStr::hex(data));
         return Ok(());
     };
     // Check the sub-attribute framing first: if it is not the recommended format, keep it whole.
@@ -270,7 +270,7 @@ fn vendor_specific(m: &mut Mapped<'_>, value: &[u8], pos: usize, dict: &Dictiona
         match data.get(p + 1).map(|l| usize::from(*l)) {
             Some(len) if len >= 2 && p + len <= data.len() => p += len,
             _ => {
-                m.out.push(vendor_key(), SmallStr::hex(data));
+                m.out.append(vendor_key(), SmallStr::hex(data));
                 return Ok(());
             }
         }
@@ -289,15 +289,15 @@ fn vendor_specific(m: &mut Mapped<'_>, value: &[u8], pos: usize, dict: &Dictiona
             ])
         };
         match vendor.attrs.get(&code).map(|a| (a, typed_value(a.kind, sub))) {
-            Some((def, Ok(typed))) => m.out.push(def.name.clone(), typed.into_value()),
+            Some((def, Ok(typed))) => m.out.append(def.name.clone(), typed.into_value()),
             Some((def, Err(_))) => {
-                m.out.push(code_key(), SmallStr::hex(sub));
-                m.out.push(
+                m.out.append(code_key(), SmallStr::hex(sub));
+                m.out.append(
                     SmallStr::from_static("radius.warning"),
                     format!("{}: {} value bytes do not fit its type", def.name, sub.len()),
                 );
             }
-            None => m.out.push(code_key(), SmallStr::hex(sub)),
+            None => m.out.append(code_key(), SmallStr::hex(sub)),
         }
     }
     Ok(())
@@ -306,7 +306,7 @@ fn vendor_specific(m: &mut Mapped<'_>, value: &[u8], pos: usize, dict: &Dictiona
 fn to_draft(a: Mapped<'_>, identifier: u8, received_at: Millis) -> Result<Draft<'_>, DecodeError> {
     use attr::*;
     let mut out = a.out;
-    out.push(SmallStr::from_static("radius.identifier"), identifier);
+    out.insert(SmallStr::from_static("radius.identifier"), identifier);
     let Some(status) = a.status else {
         return err(R::MissingField, "radius: no Acct-Status-Type");
     };
@@ -318,8 +318,8 @@ fn to_draft(a: Mapped<'_>, identifier: u8, received_at: Millis) -> Result<Draft<
         7 | 8 => EventKind::Reboot,
         _ => EventKind::Other,
     };
-    out.push(SmallStr::from_static("Acct-Status-Type"), status);
-    out.push(
+    out.insert(SmallStr::from_static("Acct-Status-Type"), status);
+    out.insert(
         SmallStr::from_static("Acct-Status-Type-Name"),
         SmallStr::from_static(value_name(ACCT_STATUS_TYPE, status).unwrap_or("Other")),
     );
@@ -330,14 +330,14 @@ fn to_draft(a: Mapped<'_>, identifier: u8, received_at: Millis) -> Result<Draft<
         let high = a.octets.get(i + 2).copied().flatten();
         if low.is_some() || high.is_some() {
             let total = (u64::from(high.unwrap_or(0)) << 32) | u64::from(low.unwrap_or(0));
-            out.push(SmallStr::from_static(name), total);
+            out.insert(SmallStr::from_static(name), total);
         }
     }
     let error_code = a.terminate_cause.map(|c| SmallStr::concat(&["RADIUS-TC-", &SmallStr::decimal(u64::from(c))]));
     let event_time = match a.event_timestamp {
         Some(secs) => i64::from(secs) * 1000,
         None => {
-            out.push(SmallStr::from_static("radius.time_source"), SmallStr::from_static("received_at"));
+            out.insert(SmallStr::from_static("radius.time_source"), SmallStr::from_static("received_at"));
             received_at
         }
     };
@@ -365,7 +365,7 @@ fn to_draft(a: Mapped<'_>, identifier: u8, received_at: Millis) -> Result<Draft<
         error_code,
         subscriber_clear: a.user_name.map(Cow::Borrowed),
         message: None,
-        attributes: Attributes::from_list(out),
+        attributes: out,
     })
 }
 

@@ -114,16 +114,6 @@ fn message_of(text: Cow<'_, str>, clear: Option<&str>, pseudonymiser: &Pseudonym
 /// A header field of RFC 5424: printable US-ASCII up to the next SP.
 fn header_field<'a>(cur: &mut Cursor<'a>, name: &str, max: usize) -> Result<&'a str, DecodeError> {
     let start = cur.pos();
-    // Fast path, one pass: printable bytes up to a space, within `max`.
-    let rest = cur.rest();
-    let len = rest.iter().position(|b| !(33..=126).contains(b)).unwrap_or(rest.len());
-    if len > 0 && len <= max && rest.get(len) == Some(&b' ') {
-        cur.skip(len + 1);
-        // Printable ASCII is valid UTF-8.
-        return cur
-            .text_of(start, start + len)
-            .map_err(|_| DecodeError::new(R::BadUtf8, format!("syslog RFC 5424: {name} is not UTF-8")));
-    }
     let field = cur.take_until(b' ');
     if cur.is_empty() {
         return err(

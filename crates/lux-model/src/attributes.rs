@@ -269,34 +269,6 @@ impl Attributes {
         self.0.iter_mut().map(|e| &mut e.value)
     }
 
-    /// Attributes from `names` added in any order (`push`), sorted once: cheaper than keeping
-    /// them sorted while adding when they come unordered (RADIUS). Names added more than once
-    /// become a list of their values, in the order added, as [`Attributes::append`] does.
-    pub fn from_list(list: AttributeList) -> Attributes {
-        let mut entries = list.0;
-        if entries.windows(2).all(|w| matches!(w, [a, b] if (a.prefix, a.name.as_str()) < (b.prefix, b.name.as_str()))) {
-            return Attributes(entries);
-        }
-        // Sort positions, not the (large) entries, then move each entry once.
-        let mut order: Vec<u32> = (0..entries.len() as u32).collect();
-        order.sort_by(|a, b| {
-            let ea = entries.get(*a as usize).map(|e| (e.prefix, e.name.as_str()));
-            let eb = entries.get(*b as usize).map(|e| (e.prefix, e.name.as_str()));
-            ea.cmp(&eb).then(a.cmp(b))
-        });
-        let mut out = Attributes::with_capacity(entries.len());
-        for i in order {
-            if let Some(slot) = entries.get_mut(i as usize) {
-                let entry = std::mem::replace(slot, Entry::new(SmallStr::default(), AttrValue::Bool(false)));
-                match out.0.last() {
-                    Some(last) if last.name == entry.name => out.append(entry.name, entry.value),
-                    _ => out.0.push(entry),
-                }
-            }
-        }
-        out
-    }
-
     /// Empties the attributes, keeping the vector's capacity.
     pub fn clear(&mut self) {
         self.0.clear()
@@ -305,20 +277,6 @@ impl Attributes {
     /// The attributes as a `BTreeMap` of JSON values (copies them; for tools and tests).
     pub fn to_map(&self) -> BTreeMap<String, Value> {
         self.iter().map(|(k, v)| (k.to_owned(), v.to_value())).collect()
-    }
-}
-
-/// Attributes being collected in any order, for [`Attributes::from_list`].
-#[derive(Debug, Default)]
-pub struct AttributeList(Vec<Entry>);
-
-impl AttributeList {
-    pub fn with_capacity(n: usize) -> AttributeList {
-        AttributeList(Vec::with_capacity(n))
-    }
-
-    pub fn push(&mut self, name: impl Into<SmallStr>, value: impl Into<AttrValue>) {
-        self.0.push(Entry::new(name.into(), value.into()));
     }
 }
 
@@ -404,29 +362,6 @@ mod tests {
         assert!(!attrs.insert_new("Class", "c"));
         assert_eq!(attrs.remove("Class"), Some(AttrValue::from(json!(["a", "b", 3]))));
         assert!(attrs.is_empty());
-    }
-
-    #[test]
-    fn a_list_sorts_like_appending() {
-        let adds: [(&str, AttrValue); 6] = [
-            ("Class", "a".into()),
-            ("Acct-Status-Type", 1u32.into()),
-            ("Class", "b".into()),
-            ("Acct-Session-Id", "s1".into()),
-            ("Class", 3u32.into()),
-            ("Acct-Status-Type-Name", "Start".into()),
-        ];
-        let mut list = AttributeList::with_capacity(2);
-        let mut appended = Attributes::new();
-        for (k, v) in adds {
-            list.push(k, v.clone());
-            appended.append(k, v);
-        }
-        assert_eq!(Attributes::from_list(list), appended);
-        let mut sorted = AttributeList::default();
-        sorted.push("a", 1u32);
-        sorted.push("b", 2u32);
-        assert_eq!(Attributes::from_list(sorted).keys().collect::<Vec<_>>(), ["a", "b"]);
     }
 
     #[test]
