@@ -5,9 +5,9 @@
 
 use crate::config::{parse_hex, ByteOrder, ChecksumAlgorithm, FieldType, LayoutConfig};
 use crate::mapping::hex;
+use crate::mapping::ipv4_text;
 use crate::text::Fields;
 use crate::{err, DecodeError};
-use crate::mapping::ipv4_text;
 use lux_model::{format_rfc3339_millis, AttrValue, DeadLetterReason as R, SmallStr};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -352,7 +352,7 @@ impl Layout {
                     })?;
                     fields.append(name.clone(), v);
                 }
-                None => fields.append(SmallStr::concat(&["tlv.", &SmallStr::decimal(u64::from(tag))]), SmallStr::hex(value)),
+                None => fields.append(SmallStr::concat(&["tlv.", &SmallStr::decimal(tag)]), SmallStr::hex(value)),
             }
             pos = start + value_len;
         }
@@ -436,7 +436,9 @@ fn fixed_field(f: &Field, record: &[u8]) -> Result<AttrValue, (R, String)> {
     let rest = record.get(f.offset..).unwrap_or(&[]);
     let short = |need: usize| (R::Truncated, format!("needs {need} bytes, the record has {} from there", rest.len()));
     match f.kind {
-        FieldType::Bytes => rest.get(..f.length).map(|b| AttrValue::Str(SmallStr::hex(b))).ok_or_else(|| short(f.length)),
+        FieldType::Bytes => {
+            rest.get(..f.length).map(|b| AttrValue::Str(SmallStr::hex(b))).ok_or_else(|| short(f.length))
+        }
         FieldType::String => text(trim_padding(rest.get(..f.length).ok_or_else(|| short(f.length))?)),
         FieldType::StringNul => {
             let area = if f.length > 0 { rest.get(..f.length.min(rest.len())).unwrap_or(rest) } else { rest };

@@ -32,7 +32,9 @@ pub use mapping::{code_kind, msgid_kind, Pseudonymiser};
 pub use source::TIME_SOURCE;
 
 use chrono::FixedOffset;
-use lux_model::{Attributes, DeadLetterReason, EquipmentKey, Event, EventKind, Format, Millis, Outcome, RawRecord, SmallStr};
+use lux_model::{
+    Attributes, DeadLetterReason, EquipmentKey, Event, EventKind, Format, Millis, Outcome, RawRecord, SmallStr,
+};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;

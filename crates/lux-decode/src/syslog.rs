@@ -621,10 +621,11 @@ fn rfc3164<'a>(cur: &mut Cursor<'a>, pri: Option<u64>, ctx: &Context<'_>) -> Res
     }
     let start = cur.pos();
     let rest = cur.take_rest();
-    let text = match cur.text_of(start, start + rest.len()).map_or_else(|_| String::from_utf8_lossy(rest), Cow::Borrowed) {
-        Cow::Borrowed(t) => Cow::Borrowed(t.trim()),
-        Cow::Owned(t) => Cow::Owned(t.trim().to_owned()),
-    };
+    let text =
+        match cur.text_of(start, start + rest.len()).map_or_else(|_| String::from_utf8_lossy(rest), Cow::Borrowed) {
+            Cow::Borrowed(t) => Cow::Borrowed(t.trim()),
+            Cow::Owned(t) => Cow::Owned(t.trim().to_owned()),
+        };
     let subscriber = subscriber_in(&text);
     let message = message_of(text, subscriber.as_deref(), ctx.pseudonymiser);
 

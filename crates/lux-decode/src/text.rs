@@ -38,8 +38,9 @@ pub(crate) fn json(bytes: &[u8]) -> Result<Fields, DecodeError> {
         // The common case: flattened while it is parsed, names and short strings in place.
         let mut fields = Fields::with_capacity(16);
         let mut de = serde_json::Deserializer::from_str(text);
-        let parsed = serde::de::DeserializeSeed::deserialize(Flatten { fields: &mut fields, prefix: None, depth: 0 }, &mut de)
-            .and_then(|_| de.end());
+        let parsed =
+            serde::de::DeserializeSeed::deserialize(Flatten { fields: &mut fields, prefix: None, depth: 0 }, &mut de)
+                .and_then(|_| de.end());
         return match parsed {
             Ok(()) => Ok(fields),
             Err(e) => Err(json_error(e)),
@@ -179,7 +180,8 @@ impl<'de> serde::de::Visitor<'de> for Field<'_> {
             return Ok(());
         }
         let prefix = self.name.clone();
-        let names = Flatten { fields: &mut *self.fields, prefix: Some(&prefix), depth: self.depth + 1 }.visit_map(map)?;
+        let names =
+            Flatten { fields: &mut *self.fields, prefix: Some(&prefix), depth: self.depth + 1 }.visit_map(map)?;
         if names == 0 {
             // An empty object has no field to flatten into: it is kept as it is.
             self.fields.insert(self.name, AttrValue::Json(Box::new(Value::Object(Map::new()))));

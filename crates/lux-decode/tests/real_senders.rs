@@ -346,10 +346,7 @@ fn check_logger_5424(capture: &Capture, payload: &[u8], pri: u64) -> TestResult<
 }
 
 fn time_quality(event: &Event) -> Vec<(&'static str, Value)> {
-    ["sd.tzKnown", "sd.isSynced"]
-        .into_iter()
-        .map(|k| (k, event.attributes.value(k).unwrap_or(Value::Null)))
-        .collect()
+    ["sd.tzKnown", "sd.isSynced"].into_iter().map(|k| (k, event.attributes.value(k).unwrap_or(Value::Null))).collect()
 }
 
 /// What a re-run of the same logger command changes: time, hostname, clock sync state.

@@ -19,7 +19,10 @@ pub struct SmallStr(Repr);
 enum Repr {
     Static(&'static str),
     /// `len` bytes of `bytes` are valid UTF-8 (the only constructor copies them from a `&str`).
-    Inline { len: u8, bytes: [u8; SmallStr::INLINE] },
+    Inline {
+        len: u8,
+        bytes: [u8; SmallStr::INLINE],
+    },
     Heap(Box<str>),
 }
 
