@@ -8,7 +8,6 @@ use lux_alarm::{AlarmConfig, AlarmEngine};
 use lux_model::{
     EnrichedEvent, EquipmentInfo, EquipmentKey, Event, EventKind, Format, Outcome, ReferenceInfo, ReferenceStatus,
 };
-use std::collections::BTreeMap;
 
 const GROUPS: usize = 10_000;
 const EVENTS: usize = 100_000;
@@ -28,19 +27,19 @@ fn make_events() -> Vec<(u32, EnrichedEvent)> {
             let event = EnrichedEvent {
                 schema: lux_model::schema::ENRICHED.into(),
                 event: Event {
-                    event_id: format!("{i}"),
+                    event_id: format!("{i}").into(),
                     event_time: time,
                     received_at: time,
-                    source: "bench".to_owned(),
+                    source: "bench".into(),
                     format: Format::Syslog,
-                    equipment_id: format!("bng-{site}"),
+                    equipment_id: format!("bng-{site}").into(),
                     equipment_key: EquipmentKey::Hostname,
                     kind: if failure { EventKind::AuthReject } else { EventKind::SessionStart },
                     outcome: if failure { Outcome::Failure } else { Outcome::Success },
                     error_code: None,
                     subscriber: None,
                     message: None,
-                    attributes: BTreeMap::new(),
+                    attributes: Default::default(),
                 },
                 is_failure: failure,
                 equipment: Some(std::sync::Arc::new(EquipmentInfo {

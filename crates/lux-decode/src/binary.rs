@@ -5,16 +5,16 @@
 
 use crate::config::{parse_hex, ByteOrder, ChecksumAlgorithm, FieldType, LayoutConfig};
 use crate::mapping::hex;
+use crate::mapping::ipv4_text;
 use crate::text::Fields;
-use crate::{err, put, DecodeError};
-use lux_model::{format_rfc3339_millis, DeadLetterReason as R};
-use serde_json::Value;
+use crate::{err, DecodeError};
+use lux_model::{format_rfc3339_millis, AttrValue, DeadLetterReason as R, SmallStr};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 #[derive(Debug, Clone)]
 struct Field {
-    name: String,
+    name: SmallStr,
     offset: usize,
     kind: FieldType,
     length: usize,
@@ -29,7 +29,7 @@ struct Tlv {
     length_size: usize,
     includes_header: bool,
     order: ByteOrder,
-    tags: HashMap<u32, (String, FieldType)>,
+    tags: HashMap<u32, (SmallStr, FieldType)>,
 }
 
 /// A layout compiled for decoding.
@@ -61,7 +61,7 @@ impl Layout {
             .iter()
             .filter_map(|f| {
                 Some(Field {
-                    name: f.name.clone(),
+                    name: SmallStr::new(&f.name),
                     offset: f.offset,
                     kind: FieldType::parse(&f.kind)?,
                     length: f.length,
@@ -118,7 +118,7 @@ impl Layout {
             tags: t
                 .tags
                 .iter()
-                .filter_map(|tag| Some((tag.tag, (tag.name.clone(), FieldType::parse(&tag.kind)?))))
+                .filter_map(|tag| Some((tag.tag, (SmallStr::new(&tag.name), FieldType::parse(&tag.kind)?))))
                 .collect(),
         });
         Layout {
@@ -200,7 +200,7 @@ impl Layout {
             )
         })?;
         match integer(field.kind, bytes, field.order) {
-            Some(Value::Number(n)) => n.as_u64().ok_or_else(|| {
+            Some(AttrValue::Number(n)) => n.as_u64().ok_or_else(|| {
                 DecodeError::new(
                     R::BadLength,
                     format!("{}: length field {:?} is negative ({n})", self.what(), field.name),
@@ -260,7 +260,7 @@ impl Layout {
         if let Some((algorithm, offset, start)) = self.checksum {
             self.check(record, algorithm, offset, start)?;
         }
-        let mut fields = Fields::new();
+        let mut fields = Fields::with_capacity(self.fields.len() + 8);
         for f in &self.fields {
             let value = fixed_field(f, record).map_err(|(reason, why)| {
                 DecodeError::new(reason, format!("{what}: field {:?} at byte {}: {why}", f.name, f.offset))
@@ -350,9 +350,9 @@ impl Layout {
                     let v = tlv_value(*kind, value, tlv.order).map_err(|(reason, why)| {
                         DecodeError::new(reason, format!("{what}: TLV {tag} ({name}) at byte {pos}: {why}"))
                     })?;
-                    put(fields, name.clone(), v);
+                    fields.append(name.clone(), v);
                 }
-                None => put(fields, format!("tlv.{tag}"), Value::from(hex(value))),
+                None => fields.append(SmallStr::concat(&["tlv.", &SmallStr::decimal(tag)]), SmallStr::hex(value)),
             }
             pos = start + value_len;
         }
@@ -403,7 +403,7 @@ fn uint(bytes: &[u8], order: ByteOrder) -> Option<u64> {
 }
 
 /// A fixed-width integer or time value of `kind` from exactly its width in `bytes`.
-fn integer(kind: FieldType, bytes: &[u8], order: ByteOrder) -> Option<Value> {
+fn integer(kind: FieldType, bytes: &[u8], order: ByteOrder) -> Option<AttrValue> {
     let width = kind.width()?;
     if bytes.len() != width {
         return None;
@@ -412,18 +412,18 @@ fn integer(kind: FieldType, bytes: &[u8], order: ByteOrder) -> Option<Value> {
     let shift = 64 - 8 * width as u32;
     let signed = ((u << shift) as i64) >> shift;
     Some(match kind {
-        FieldType::U8 | FieldType::U16 | FieldType::U32 | FieldType::U64 => Value::from(u),
-        FieldType::I8 | FieldType::I16 | FieldType::I32 | FieldType::I64 => Value::from(signed),
-        FieldType::Ipv4 => Value::from(Ipv4Addr::from(u32::try_from(u).ok()?).to_string()),
-        FieldType::UnixS => Value::from(format_rfc3339_millis(i64::try_from(u).ok()?.checked_mul(1000)?)),
-        FieldType::UnixMs => Value::from(format_rfc3339_millis(i64::try_from(u).ok()?)),
+        FieldType::U8 | FieldType::U16 | FieldType::U32 | FieldType::U64 => AttrValue::from(u),
+        FieldType::I8 | FieldType::I16 | FieldType::I32 | FieldType::I64 => AttrValue::from(signed),
+        FieldType::Ipv4 => AttrValue::Str(ipv4_text(Ipv4Addr::from(u32::try_from(u).ok()?))),
+        FieldType::UnixS => AttrValue::from(format_rfc3339_millis(i64::try_from(u).ok()?.checked_mul(1000)?)),
+        FieldType::UnixMs => AttrValue::from(format_rfc3339_millis(i64::try_from(u).ok()?)),
         _ => return None,
     })
 }
 
-fn text(bytes: &[u8]) -> Result<Value, (R, String)> {
+fn text(bytes: &[u8]) -> Result<AttrValue, (R, String)> {
     std::str::from_utf8(bytes)
-        .map(Value::from)
+        .map(AttrValue::from)
         .map_err(|e| (R::BadUtf8, format!("text is not UTF-8 (byte {} of the value)", e.valid_up_to())))
 }
 
@@ -432,11 +432,13 @@ fn trim_padding(bytes: &[u8]) -> &[u8] {
     bytes.get(..end).unwrap_or(&[])
 }
 
-fn fixed_field(f: &Field, record: &[u8]) -> Result<Value, (R, String)> {
+fn fixed_field(f: &Field, record: &[u8]) -> Result<AttrValue, (R, String)> {
     let rest = record.get(f.offset..).unwrap_or(&[]);
     let short = |need: usize| (R::Truncated, format!("needs {need} bytes, the record has {} from there", rest.len()));
     match f.kind {
-        FieldType::Bytes => rest.get(..f.length).map(|b| Value::from(hex(b))).ok_or_else(|| short(f.length)),
+        FieldType::Bytes => {
+            rest.get(..f.length).map(|b| AttrValue::Str(SmallStr::hex(b))).ok_or_else(|| short(f.length))
+        }
         FieldType::String => text(trim_padding(rest.get(..f.length).ok_or_else(|| short(f.length))?)),
         FieldType::StringNul => {
             let area = if f.length > 0 { rest.get(..f.length.min(rest.len())).unwrap_or(rest) } else { rest };
@@ -464,9 +466,9 @@ fn fixed_field(f: &Field, record: &[u8]) -> Result<Value, (R, String)> {
     }
 }
 
-fn tlv_value(kind: FieldType, value: &[u8], order: ByteOrder) -> Result<Value, (R, String)> {
+fn tlv_value(kind: FieldType, value: &[u8], order: ByteOrder) -> Result<AttrValue, (R, String)> {
     match kind {
-        FieldType::Bytes => Ok(Value::from(hex(value))),
+        FieldType::Bytes => Ok(AttrValue::Str(SmallStr::hex(value))),
         FieldType::String | FieldType::StringNul | FieldType::StringPrefixed => text(trim_padding(value)),
         t => {
             let width = t.width().unwrap_or(0);

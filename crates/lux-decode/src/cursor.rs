@@ -1,14 +1,43 @@
 //! A byte cursor for the hand-written parsers: every read is bounds-checked and returns
-//! `None` at the end of the record instead of panicking.
+//! `None` at the end of the record instead of panicking. The record is checked for UTF-8 once,
+//! so that its fields are then cut as text without validating each again.
 
 pub(crate) struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// The whole record as text, when it is valid UTF-8 (nearly always).
+    text: Option<&'a str>,
 }
 
 impl<'a> Cursor<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Cursor { buf, pos: 0 }
+        Cursor { buf, pos: 0, text: std::str::from_utf8(buf).ok() }
+    }
+
+    /// The bytes `start..end` of the record as text: cut from the record validated once when
+    /// it is UTF-8 (`str::get` only checks that both ends are character boundaries), else
+    /// validated here.
+    pub fn text_of(&self, start: usize, end: usize) -> Result<&'a str, std::str::Utf8Error> {
+        match self.text.and_then(|t| t.get(start..end)) {
+            Some(text) => Ok(text),
+            None => std::str::from_utf8(self.buf.get(start..end).unwrap_or(&[])),
+        }
+    }
+
+    /// Consumes the bytes up to (not including) the next `byte`, or to the end (memchr).
+    pub fn take_until(&mut self, byte: u8) -> &'a [u8] {
+        let rest = self.rest();
+        let len = memchr::memchr(byte, rest).unwrap_or(rest.len());
+        self.pos += len;
+        rest.get(..len).unwrap_or(&[])
+    }
+
+    /// Consumes the bytes up to (not including) the next `a` or `b`, or to the end (memchr).
+    pub fn take_until2(&mut self, a: u8, b: u8) -> &'a [u8] {
+        let rest = self.rest();
+        let len = memchr::memchr2(a, b, rest).unwrap_or(rest.len());
+        self.pos += len;
+        rest.get(..len).unwrap_or(&[])
     }
 
     /// Offset of the next byte from the start of the record.

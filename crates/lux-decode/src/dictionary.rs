@@ -4,6 +4,7 @@
 //! `[[transform.decode.radius.vendors]]`, compiled into hash maps once, at `Decoder::new`.
 
 use crate::config::{RadiusConfig, RadiusType};
+use lux_model::SmallStr;
 use std::collections::HashMap;
 
 /// A standard attribute's definition.
@@ -198,7 +199,7 @@ pub fn value_name(t: u8, v: u32) -> Option<&'static str> {
 /// A vendor sub-attribute's definition.
 #[derive(Debug, Clone)]
 pub struct VendorAttr {
-    pub name: String,
+    pub name: SmallStr,
     pub kind: RadiusType,
 }
 
@@ -264,7 +265,7 @@ impl Dictionary {
             let vendor = vendors.entry(*id).or_default();
             vendor.name = (*name).to_owned();
             for (code, attr, kind) in *attrs {
-                vendor.attrs.insert(*code, VendorAttr { name: (*attr).to_owned(), kind: *kind });
+                vendor.attrs.insert(*code, VendorAttr { name: SmallStr::from_static(attr), kind: *kind });
             }
         }
         for v in &cfg.vendors {
@@ -274,7 +275,7 @@ impl Dictionary {
             }
             for attr in &v.attributes {
                 if let (Ok(code), Some(kind)) = (u8::try_from(attr.code), RadiusType::parse(&attr.kind)) {
-                    vendor.attrs.insert(code, VendorAttr { name: attr.name.clone(), kind });
+                    vendor.attrs.insert(code, VendorAttr { name: SmallStr::new(&attr.name), kind });
                 }
             }
         }

@@ -19,6 +19,7 @@ mod radius;
 mod source;
 mod syslog;
 mod text;
+mod timestamp;
 
 pub use config::{
     parse_timezone, ByteOrder, ChecksumAlgorithm, ChecksumConfig, DecodeConfig, EquipmentMapping, ErrorCodeMapping,
@@ -31,8 +32,11 @@ pub use mapping::{code_kind, msgid_kind, Pseudonymiser};
 pub use source::TIME_SOURCE;
 
 use chrono::FixedOffset;
-use lux_model::{DeadLetterReason, EquipmentKey, Event, EventKind, Format, Millis, Outcome, RawRecord};
-use std::collections::{BTreeMap, HashMap};
+use lux_model::{
+    Attributes, DeadLetterReason, EquipmentKey, Event, EventKind, Format, Millis, Outcome, RawRecord, SmallStr,
+};
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,45 +55,26 @@ impl DecodeError {
     }
 }
 
-/// Inserts `value` under `name`; a name already present becomes an array of every value (a
-/// repeated attribute or tag is never dropped).
-pub(crate) fn put(map: &mut BTreeMap<String, serde_json::Value>, name: String, value: serde_json::Value) {
-    use serde_json::Value;
-    use std::collections::btree_map::Entry;
-    // One lookup: the entry API, not a get then an insert.
-    match map.entry(name) {
-        Entry::Vacant(slot) => {
-            slot.insert(value);
-        }
-        Entry::Occupied(mut slot) => match slot.get_mut() {
-            Value::Array(items) => items.push(value),
-            existing => {
-                let first = existing.take();
-                *existing = Value::Array(vec![first, value]);
-            }
-        },
-    }
-}
-
 pub(crate) fn err<T>(reason: DeadLetterReason, detail: impl Into<String>) -> Result<T, DecodeError> {
     Err(DecodeError::new(reason, detail))
 }
 
 /// What a dialect parser found, before the common finishing (ids, pseudonym).
-pub(crate) struct Draft {
+pub(crate) struct Draft<'a> {
     pub format: Format,
     pub event_time: Millis,
-    pub equipment_id: String,
+    pub equipment_id: SmallStr,
     pub equipment_key: EquipmentKey,
     pub kind: EventKind,
     pub outcome: Outcome,
-    pub error_code: Option<String>,
-    /// The clear subscriber id: hashed by [`Decoder`], never stored.
-    pub subscriber_clear: Option<Vec<u8>>,
+    pub error_code: Option<SmallStr>,
+    /// The clear subscriber id (borrowed from the record when it can be): hashed by
+    /// [`Decoder`], never stored.
+    pub subscriber_clear: Option<Cow<'a, [u8]>>,
     /// Already redacted.
     pub message: Option<String>,
     /// Already free of the clear subscriber id.
-    pub attributes: BTreeMap<String, serde_json::Value>,
+    pub attributes: Attributes,
 }
 
 /// Decodes raw records into events. Cheap to share between threads (`&self` only).
@@ -153,11 +138,20 @@ impl Decoder {
     }
 
     /// Decodes one raw record. Every record gives one event today; the `Vec` leaves room for
-    /// formats that batch several events in one record.
+    /// formats that batch several events in one record. A thin wrapper of
+    /// [`Decoder::decode_into`], which reuses the caller's vector.
+    pub fn decode(&self, raw: &RawRecord) -> Result<Vec<Event>, DecodeError> {
+        let mut events = Vec::with_capacity(1);
+        self.decode_into(raw, &mut events)?;
+        Ok(events)
+    }
+
+    /// Decodes one raw record and appends its events to `out` (the transform stage reuses one
+    /// vector for every record). On an error nothing is appended.
     ///
     /// The format is the source's `[[transform.decode.sources]]` entry's when it names one, else
     /// the record's hint; `auto` sniffs syslog, RADIUS and JSON from the bytes.
-    pub fn decode(&self, raw: &RawRecord) -> Result<Vec<Event>, DecodeError> {
+    pub fn decode_into(&self, raw: &RawRecord, out: &mut Vec<Event>) -> Result<(), DecodeError> {
         let bytes = raw.payload.0.as_slice();
         if bytes.is_empty() {
             return err(DeadLetterReason::Truncated, "empty record");
@@ -189,10 +183,10 @@ impl Decoder {
             pseudonymiser: &self.pseudonymiser,
         };
         let draft = match format {
-            Format::Syslog => source::build(entry, Some(self.syslog(raw, bytes)?), BTreeMap::new(), &input)?,
+            Format::Syslog => source::build(entry, Some(self.syslog(raw, bytes)?), Attributes::new(), &input)?,
             Format::Radius => {
                 let base = radius::decode(bytes, raw.received_at, &self.tables.dictionary)?;
-                source::build(entry, Some(base), BTreeMap::new(), &input)?
+                source::build(entry, Some(base), Attributes::new(), &input)?
             }
             Format::Json => source::build(entry, None, text::json(bytes)?, &input)?,
             Format::Kv => source::build(entry, None, text::kv(bytes)?, &input)?,
@@ -202,7 +196,8 @@ impl Decoder {
             }
             Format::Auto => return err(DeadLetterReason::UnknownFormat, "format auto: not recognised"),
         };
-        Ok(vec![self.finish(raw, draft)])
+        out.push(self.finish(raw, draft));
+        Ok(())
     }
 
     fn layout_of(&self, entry: Option<&source::Source>, source: &str) -> Result<&binary::Layout, DecodeError> {
@@ -282,7 +277,7 @@ impl Decoder {
         Ok(records)
     }
 
-    fn syslog(&self, raw: &RawRecord, bytes: &[u8]) -> Result<Draft, DecodeError> {
+    fn syslog<'a>(&'a self, raw: &'a RawRecord, bytes: &'a [u8]) -> Result<Draft<'a>, DecodeError> {
         let ctx = syslog::Context {
             timezone: self.timezone,
             future_tolerance_ms: self.future_tolerance_ms,
@@ -293,19 +288,19 @@ impl Decoder {
         syslog::decode(bytes, &ctx)
     }
 
-    fn finish(&self, raw: &RawRecord, draft: Draft) -> Event {
+    fn finish(&self, raw: &RawRecord, draft: Draft<'_>) -> Event {
         Event {
             event_id: lux_model::event_id(&raw.payload.0, 0),
             event_time: draft.event_time,
             received_at: raw.received_at,
-            source: raw.source.clone(),
+            source: SmallStr::new(&raw.source),
             format: draft.format,
             equipment_id: draft.equipment_id,
             equipment_key: draft.equipment_key,
             kind: draft.kind,
             outcome: draft.outcome,
             error_code: draft.error_code,
-            subscriber: draft.subscriber_clear.as_deref().map(|clear| self.pseudonymiser.pseudonym(clear)),
+            subscriber: draft.subscriber_clear.as_deref().map(|clear| self.pseudonymiser.pseudonym_small(clear)),
             message: draft.message,
             attributes: draft.attributes,
         }

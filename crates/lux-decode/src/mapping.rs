@@ -2,7 +2,7 @@
 //! pseudonymisation of subscriber ids, and the redaction of clear ids from free text.
 
 use hmac::{Hmac, Mac};
-use lux_model::{EventKind, Outcome};
+use lux_model::{EventKind, Outcome, SmallStr};
 use sha2::Sha256;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -109,18 +109,23 @@ impl Pseudonymiser {
 
     /// The pseudonym of `clear`, from the cache when it was seen recently.
     pub fn pseudonym(&self, clear: &[u8]) -> String {
+        self.pseudonym_small(clear).into()
+    }
+
+    /// The same, in place (32 hex digits: no allocation).
+    pub fn pseudonym_small(&self, clear: &[u8]) -> SmallStr {
         if clear.len() > CACHE_MAX_ID_LEN {
-            return hex_string(&self.compute(clear));
+            return hex_text(&self.compute(clear));
         }
         let hash = xxhash_rust::xxh3::xxh3_64(clear);
         // The top bits pick the shard; the map uses the whole hash.
         let Some(shard) = self.cache.shards.get((hash >> 60) as usize % CACHE_SHARDS) else {
-            return hex_string(&self.compute(clear));
+            return hex_text(&self.compute(clear));
         };
         // A poisoned lock only means another thread panicked mid-insert: the map is still sound.
         if let Some((id, pseudonym)) = shard.lock().unwrap_or_else(|p| p.into_inner()).get(&hash) {
             if **id == *clear {
-                return hex_string(pseudonym);
+                return hex_text(pseudonym);
             }
         }
         let fresh = self.compute(clear);
@@ -130,7 +135,7 @@ impl Pseudonymiser {
         }
         map.insert(hash, (clear.into(), fresh));
         drop(map);
-        hex_string(&fresh)
+        hex_text(&fresh)
     }
 
     /// HMAC-SHA256(key, clear), first 16 bytes, as hex digits.
@@ -154,10 +159,10 @@ impl Pseudonymiser {
     }
 }
 
-/// 32 hex digits as a `String`.
-fn hex_string(digits: &[u8; 32]) -> String {
+/// 32 hex digits as text, in place.
+fn hex_text(digits: &[u8; 32]) -> SmallStr {
     // Only ASCII hex digits: always valid UTF-8.
-    std::str::from_utf8(digits).map(str::to_owned).unwrap_or_default()
+    std::str::from_utf8(digits).map(SmallStr::new).unwrap_or_default()
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -215,8 +220,11 @@ fn subscriber_spans(text: &str) -> Vec<(usize, usize)> {
 /// Borrowed as it is when there is nothing to redact (the common case).
 pub fn redact<'a>(text: &'a str, clear: Option<&str>, pseudonymiser: &Pseudonymiser) -> Cow<'a, str> {
     let clear = clear.filter(|c| !c.is_empty());
-    let has_key = SUBSCRIBER_KEY.find(text.as_bytes()).is_some();
-    let has_clear = clear.is_some_and(|c| memchr::memmem::find(text.as_bytes(), c.as_bytes()).is_some());
+    const KEY_LEN: usize = "subscriber=".len();
+    let has_key = text.len() >= KEY_LEN && SUBSCRIBER_KEY.find(text.as_bytes()).is_some();
+    let has_clear = clear.is_some_and(|c| {
+        text.len() >= c.len() && (text == c || memchr::memmem::find(text.as_bytes(), c.as_bytes()).is_some())
+    });
     if !has_key && !has_clear {
         return Cow::Borrowed(text);
     }
@@ -255,7 +263,7 @@ mod cache_tests {
         assert_eq!(p.cached(), 1);
         let again = p.pseudonym(b"sub0000042");
         assert_eq!(first, again);
-        assert_eq!(first, hex_string(&p.compute(b"sub0000042")));
+        assert_eq!(first, String::from(hex_text(&p.compute(b"sub0000042"))));
         assert_eq!(first.len(), 32);
         // Clones share the cache.
         let clone = p.clone();
@@ -272,7 +280,7 @@ mod cache_tests {
             let id = format!("sub{i:07}");
             let pseudonym = p.pseudonym(id.as_bytes());
             if i % 10_007 == 0 {
-                assert_eq!(pseudonym, hex_string(&p.compute(id.as_bytes())));
+                assert_eq!(pseudonym, String::from(hex_text(&p.compute(id.as_bytes()))));
             }
         }
         assert!(p.cached() <= CACHE_SHARDS * CACHE_SHARD_ENTRIES);
@@ -280,7 +288,55 @@ mod cache_tests {
         // Ids longer than the limit are not cached.
         let long = [b'x'; CACHE_MAX_ID_LEN + 1];
         let before = p.cached();
-        assert_eq!(p.pseudonym(&long), hex_string(&p.compute(&long)));
+        assert_eq!(p.pseudonym(&long), String::from(hex_text(&p.compute(&long))));
         assert_eq!(p.cached(), before);
+    }
+}
+
+/// The text of an IP address as its `Display` writes it (IPv4 without the formatting machinery:
+/// one per RADIUS packet at least).
+pub(crate) fn ip_text(ip: std::net::IpAddr) -> SmallStr {
+    match ip {
+        std::net::IpAddr::V4(v4) => ipv4_text(v4),
+        std::net::IpAddr::V6(v6) => SmallStr::from(v6.to_string()),
+    }
+}
+
+/// Dotted-quad text of an IPv4 address, as `Ipv4Addr`'s `Display` writes it.
+pub(crate) fn ipv4_text(ip: std::net::Ipv4Addr) -> SmallStr {
+    let mut out = [0u8; 15];
+    let mut len = 0;
+    let mut push = |b: u8| {
+        if let Some(slot) = out.get_mut(len) {
+            *slot = b;
+            len += 1;
+        }
+    };
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            push(b'.');
+        }
+        if octet >= 100 {
+            push(b'0' + octet / 100);
+        }
+        if octet >= 10 {
+            push(b'0' + octet / 10 % 10);
+        }
+        push(b'0' + octet % 10);
+    }
+    // Digits and dots only.
+    std::str::from_utf8(out.get(..len).unwrap_or(&[])).map(SmallStr::new).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod ip_tests {
+    #[test]
+    fn ip_text_is_the_display_form() {
+        for ip in [[0, 0, 0, 0], [10, 20, 0, 5], [255, 255, 255, 255], [1, 10, 100, 199], [9, 99, 200, 250]] {
+            let ip = std::net::Ipv4Addr::from(ip);
+            assert_eq!(super::ipv4_text(ip), ip.to_string());
+        }
+        let v6: std::net::IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(super::ip_text(v6), "2001:db8::1");
     }
 }

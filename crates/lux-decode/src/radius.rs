@@ -6,11 +6,13 @@
 
 use crate::config::RadiusType;
 use crate::dictionary::{standard, value_name, Dictionary};
-use crate::mapping::hex;
-use crate::{err, put, DecodeError, Draft};
-use lux_model::{format_rfc3339_millis, DeadLetterReason as R, EquipmentKey, EventKind, Format, Millis, Outcome};
-use serde_json::Value;
-use std::collections::BTreeMap;
+use crate::mapping::ipv4_text;
+use crate::{err, DecodeError, Draft};
+use lux_model::{
+    format_rfc3339_millis, AttrValue, Attributes, DeadLetterReason as R, EquipmentKey, EventKind, Format, Millis,
+    Outcome, SmallStr,
+};
+use std::borrow::Cow;
 use std::net::Ipv4Addr;
 
 /// Code of an Accounting-Request.
@@ -45,8 +47,11 @@ struct Mapped<'a> {
     terminate_cause: Option<u32>,
     event_timestamp: Option<u32>,
     octets: [Option<u32>; 4],
-    out: BTreeMap<String, Value>,
+    out: Attributes,
 }
+
+/// Attributes a RADIUS accounting packet usually gives: one allocation for all of them.
+const USUAL_ATTRIBUTES: usize = 24;
 
 /// The packet's length from its header, checked: `bytes` must hold at least that much.
 pub(crate) fn packet_length(bytes: &[u8]) -> Result<usize, DecodeError> {
@@ -69,7 +74,7 @@ pub(crate) fn packet_length(bytes: &[u8]) -> Result<usize, DecodeError> {
     Ok(length)
 }
 
-pub(crate) fn decode(bytes: &[u8], received_at: Millis, dict: &Dictionary) -> Result<Draft, DecodeError> {
+pub(crate) fn decode<'a>(bytes: &'a [u8], received_at: Millis, dict: &Dictionary) -> Result<Draft<'a>, DecodeError> {
     if bytes.len() < HEADER_LEN {
         return err(R::Truncated, format!("radius: {} bytes, shorter than the 20-byte header", bytes.len()));
     }
@@ -85,8 +90,8 @@ pub(crate) fn decode(bytes: &[u8], received_at: Millis, dict: &Dictionary) -> Re
     let length = packet_length(bytes)?;
     // RFC 2865 3: octets beyond the length field are padding, to be ignored.
     let packet = bytes.get(..length).unwrap_or(&[]);
-    let mut mapped = Mapped::default();
-    let mut seen = [false; 256];
+    let mut mapped = Mapped { out: Attributes::with_capacity(USUAL_ATTRIBUTES), ..Mapped::default() };
+    let mut seen = Seen::default();
     let mut pos = HEADER_LEN;
     while pos < packet.len() {
         let (Some(&t), Some(&len)) = (packet.get(pos), packet.get(pos + 1)) else {
@@ -114,9 +119,28 @@ pub(crate) fn decode(bytes: &[u8], received_at: Millis, dict: &Dictionary) -> Re
     to_draft(mapped, identifier, received_at)
 }
 
+/// The attribute types seen so far in a packet (a bit each).
+#[derive(Default)]
+struct Seen([u64; 4]);
+
+impl Seen {
+    /// Marks `t` as seen; whether it already was.
+    fn mark(&mut self, t: u8) -> bool {
+        let bit = 1u64 << (t % 64);
+        match self.0.get_mut(usize::from(t / 64)) {
+            Some(word) => {
+                let was = *word & bit != 0;
+                *word |= bit;
+                was
+            }
+            None => false,
+        }
+    }
+}
+
 fn attribute<'a>(
     m: &mut Mapped<'a>,
-    seen: &mut [bool; 256],
+    seen: &mut Seen,
     t: u8,
     value: &'a [u8],
     pos: usize,
@@ -125,7 +149,7 @@ fn attribute<'a>(
     use attr::*;
     let Some(def) = standard(t) else {
         // Kept, as hex, for whoever needs them.
-        put(&mut m.out, format!("radius.attr.{t}"), Value::from(hex(value)));
+        m.out.append(SmallStr::concat(&["radius.attr.", &SmallStr::decimal(u64::from(t))]), SmallStr::hex(value));
         return Ok(());
     };
     let name = def.name;
@@ -138,18 +162,15 @@ fn attribute<'a>(
             format!("radius: {name} at byte {pos} has {} value bytes ({expected})", value.len()),
         )
     })?;
-    if let Some(flag) = seen.get_mut(usize::from(t)) {
-        if *flag && !def.multi {
-            return err(R::BadValue, format!("radius: {name} appears twice (second at byte {pos})"));
-        }
-        *flag = true;
+    if seen.mark(t) && !def.multi {
+        return err(R::BadValue, format!("radius: {name} appears twice (second at byte {pos})"));
     }
     match (t, typed) {
         (USER_NAME, _) => m.user_name = Some(value),
         (NAS_IDENTIFIER, _) => m.nas_identifier = Some(value),
         (NAS_IP_ADDRESS, Typed::Ip(ip)) => {
             m.nas_ip = Some(ip);
-            m.out.insert(name.into(), Value::from(ipv4_text(ip)));
+            m.out.insert(SmallStr::from_static(name), ipv4_text(ip));
         }
         (ACCT_STATUS_TYPE, Typed::Int(v)) => m.status = Some(v),
         (ACCT_TERMINATE_CAUSE, Typed::Int(v)) => {
@@ -169,54 +190,57 @@ fn attribute<'a>(
             }
         }
         (_, Typed::Int(v)) => int_value(&mut m.out, t, name, v),
-        (_, typed) => put(&mut m.out, name.to_owned(), typed.into_value()),
+        (_, typed) => m.out.append(SmallStr::from_static(name), typed.into_value()),
     }
     Ok(())
 }
 
 /// An integer attribute, with its value's name when the dictionary has one
 /// (`Acct-Terminate-Cause` 2 and `Acct-Terminate-Cause-Name` `Lost-Carrier`).
-fn int_value(out: &mut BTreeMap<String, Value>, t: u8, name: &str, v: u32) {
-    put(out, name.to_owned(), Value::from(v));
+fn int_value(out: &mut Attributes, t: u8, name: &'static str, v: u32) {
+    out.append(SmallStr::from_static(name), v);
     if let Some(label) = value_name(t, v) {
-        put(out, format!("{name}-Name"), Value::from(label));
+        out.append(SmallStr::concat(&[name, "-Name"]), SmallStr::from_static(label));
     }
 }
 
-enum Typed {
-    Text(String),
-    Hex(String),
+/// A value typed by the dictionary, borrowed from the packet.
+enum Typed<'a> {
+    Text(Cow<'a, str>),
+    Hex(&'a [u8]),
     Int(u32),
     Ip(Ipv4Addr),
     Date(u32),
 }
 
-impl Typed {
-    fn into_value(self) -> Value {
+impl Typed<'_> {
+    fn into_value(self) -> AttrValue {
         match self {
-            Typed::Text(s) | Typed::Hex(s) => Value::from(s),
-            Typed::Int(v) => Value::from(v),
-            Typed::Ip(ip) => Value::from(ipv4_text(ip)),
-            Typed::Date(secs) => Value::from(format_rfc3339_millis(i64::from(secs) * 1000)),
+            Typed::Text(s) => AttrValue::Str(s.into()),
+            Typed::Hex(bytes) => AttrValue::Str(SmallStr::hex(bytes)),
+            Typed::Int(v) => AttrValue::from(v),
+            Typed::Ip(ip) => AttrValue::Str(ipv4_text(ip)),
+            Typed::Date(secs) => AttrValue::from(format_rfc3339_millis(i64::from(secs) * 1000)),
         }
     }
 }
 
 /// `value` typed as `kind`, or what its length should be.
-fn typed_value(kind: RadiusType, value: &[u8]) -> Result<Typed, &'static str> {
+fn typed_value(kind: RadiusType, value: &[u8]) -> Result<Typed<'_>, &'static str> {
     let four = || <[u8; 4]>::try_from(value).map_err(|_| "expected 4");
     Ok(match kind {
         RadiusType::Text => {
             if value.is_empty() {
                 return Err("at least 1 byte");
             }
-            Typed::Text(String::from_utf8_lossy(value).into_owned())
+            // Checked as UTF-8 first: the lossy conversion is slower on valid text.
+            Typed::Text(std::str::from_utf8(value).map_or_else(|_| String::from_utf8_lossy(value), Cow::Borrowed))
         }
         RadiusType::Octets => {
             if value.is_empty() {
                 return Err("at least 1 byte");
             }
-            Typed::Hex(hex(value))
+            Typed::Hex(value)
         }
         RadiusType::Integer => Typed::Int(u32::from_be_bytes(four()?)),
         RadiusType::IpAddr => Typed::Ip(Ipv4Addr::from(four()?)),
@@ -235,8 +259,9 @@ fn vendor_specific(m: &mut Mapped<'_>, value: &[u8], pos: usize, dict: &Dictiona
         );
     };
     let id = u32::from_be_bytes(id);
+    let vendor_key = || SmallStr::concat(&["radius.vendor.", &SmallStr::decimal(u64::from(id))]);
     let Some(vendor) = dict.vendors.get(&id) else {
-        put(&mut m.out, format!("radius.vendor.{id}"), Value::from(hex(data)));
+        m.out.append(vendor_key(), SmallStr::hex(data));
         return Ok(());
     };
     // Check the sub-attribute framing first: if it is not the recommended format, keep it whole.
@@ -245,7 +270,7 @@ fn vendor_specific(m: &mut Mapped<'_>, value: &[u8], pos: usize, dict: &Dictiona
         match data.get(p + 1).map(|l| usize::from(*l)) {
             Some(len) if len >= 2 && p + len <= data.len() => p += len,
             _ => {
-                put(&mut m.out, format!("radius.vendor.{id}"), Value::from(hex(data)));
+                m.out.append(vendor_key(), SmallStr::hex(data));
                 return Ok(());
             }
         }
@@ -255,26 +280,33 @@ fn vendor_specific(m: &mut Mapped<'_>, value: &[u8], pos: usize, dict: &Dictiona
         let len = usize::from(len);
         let sub = data.get(p + 2..p + len).unwrap_or(&[]);
         p += len.max(2);
+        let code_key = || {
+            SmallStr::concat(&[
+                "radius.vendor.",
+                &SmallStr::decimal(u64::from(id)),
+                ".",
+                &SmallStr::decimal(u64::from(code)),
+            ])
+        };
         match vendor.attrs.get(&code).map(|a| (a, typed_value(a.kind, sub))) {
-            Some((def, Ok(typed))) => put(&mut m.out, def.name.clone(), typed.into_value()),
+            Some((def, Ok(typed))) => m.out.append(def.name.clone(), typed.into_value()),
             Some((def, Err(_))) => {
-                put(&mut m.out, format!("radius.vendor.{id}.{code}"), Value::from(hex(sub)));
-                put(
-                    &mut m.out,
-                    "radius.warning".to_owned(),
-                    Value::from(format!("{}: {} value bytes do not fit its type", def.name, sub.len())),
+                m.out.append(code_key(), SmallStr::hex(sub));
+                m.out.append(
+                    SmallStr::from_static("radius.warning"),
+                    format!("{}: {} value bytes do not fit its type", def.name, sub.len()),
                 );
             }
-            None => put(&mut m.out, format!("radius.vendor.{id}.{code}"), Value::from(hex(sub))),
+            None => m.out.append(code_key(), SmallStr::hex(sub)),
         }
     }
     Ok(())
 }
 
-fn to_draft(a: Mapped<'_>, identifier: u8, received_at: Millis) -> Result<Draft, DecodeError> {
+fn to_draft(a: Mapped<'_>, identifier: u8, received_at: Millis) -> Result<Draft<'_>, DecodeError> {
     use attr::*;
     let mut out = a.out;
-    out.insert("radius.identifier".into(), Value::from(identifier));
+    out.insert(SmallStr::from_static("radius.identifier"), identifier);
     let Some(status) = a.status else {
         return err(R::MissingField, "radius: no Acct-Status-Type");
     };
@@ -286,8 +318,11 @@ fn to_draft(a: Mapped<'_>, identifier: u8, received_at: Millis) -> Result<Draft,
         7 | 8 => EventKind::Reboot,
         _ => EventKind::Other,
     };
-    out.insert("Acct-Status-Type".into(), Value::from(status));
-    out.insert("Acct-Status-Type-Name".into(), Value::from(value_name(ACCT_STATUS_TYPE, status).unwrap_or("Other")));
+    out.insert(SmallStr::from_static("Acct-Status-Type"), status);
+    out.insert(
+        SmallStr::from_static("Acct-Status-Type-Name"),
+        SmallStr::from_static(value_name(ACCT_STATUS_TYPE, status).unwrap_or("Other")),
+    );
 
     // Octet counters wrap at 2^32; the gigawords count the wraps (RFC 2869 5.1, 5.2).
     for (i, name) in [(0usize, "Acct-Input-Octets"), (1, "Acct-Output-Octets")] {
@@ -295,14 +330,14 @@ fn to_draft(a: Mapped<'_>, identifier: u8, received_at: Millis) -> Result<Draft,
         let high = a.octets.get(i + 2).copied().flatten();
         if low.is_some() || high.is_some() {
             let total = (u64::from(high.unwrap_or(0)) << 32) | u64::from(low.unwrap_or(0));
-            out.insert(name.into(), Value::from(total));
+            out.insert(SmallStr::from_static(name), total);
         }
     }
-    let error_code = a.terminate_cause.map(|c| format!("RADIUS-TC-{c}"));
+    let error_code = a.terminate_cause.map(|c| SmallStr::concat(&["RADIUS-TC-", &SmallStr::decimal(u64::from(c))]));
     let event_time = match a.event_timestamp {
         Some(secs) => i64::from(secs) * 1000,
         None => {
-            out.insert("radius.time_source".into(), Value::from("received_at"));
+            out.insert(SmallStr::from_static("radius.time_source"), SmallStr::from_static("received_at"));
             received_at
         }
     };
@@ -310,7 +345,7 @@ fn to_draft(a: Mapped<'_>, identifier: u8, received_at: Millis) -> Result<Draft,
         (Some(id), _) => {
             let id = std::str::from_utf8(id)
                 .map_err(|e| DecodeError::new(R::BadUtf8, format!("radius: NAS-Identifier is not UTF-8: {e}")))?;
-            (id.to_owned(), EquipmentKey::NasIdentifier)
+            (SmallStr::new(id), EquipmentKey::NasIdentifier)
         }
         (None, Some(ip)) => (ipv4_text(ip), EquipmentKey::NasIpAddress),
         (None, None) => {
@@ -328,29 +363,10 @@ fn to_draft(a: Mapped<'_>, identifier: u8, received_at: Millis) -> Result<Draft,
         kind,
         outcome: Outcome::Info,
         error_code,
-        subscriber_clear: a.user_name.map(<[u8]>::to_vec),
+        subscriber_clear: a.user_name.map(Cow::Borrowed),
         message: None,
         attributes: out,
     })
-}
-
-/// Dotted-quad text of an IPv4 address, as `Ipv4Addr`'s `Display` writes it, without the
-/// formatting machinery (one per RADIUS packet at least).
-fn ipv4_text(ip: Ipv4Addr) -> String {
-    let mut out = String::with_capacity(15);
-    for (i, octet) in ip.octets().into_iter().enumerate() {
-        if i > 0 {
-            out.push('.');
-        }
-        if octet >= 100 {
-            out.push(char::from(b'0' + octet / 100));
-        }
-        if octet >= 10 {
-            out.push(char::from(b'0' + octet / 10 % 10));
-        }
-        out.push(char::from(b'0' + octet % 10));
-    }
-    out
 }
 
 fn code_name(code: u8) -> &'static str {
@@ -365,16 +381,5 @@ fn code_name(code: u8) -> &'static str {
         40 => "Disconnect-Request",
         43 => "CoA-Request",
         _ => "unknown",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn ipv4_text_is_the_display_form() {
-        for ip in [[0, 0, 0, 0], [10, 20, 0, 5], [255, 255, 255, 255], [1, 10, 100, 199], [9, 99, 200, 250]] {
-            let ip = std::net::Ipv4Addr::from(ip);
-            assert_eq!(super::ipv4_text(ip), ip.to_string());
-        }
     }
 }

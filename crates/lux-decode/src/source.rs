@@ -7,7 +7,7 @@ use crate::mapping::Pseudonymiser;
 use crate::text::Fields;
 use crate::{err, DecodeError, Draft};
 use chrono::DateTime;
-use lux_model::{DeadLetterReason as R, EquipmentKey, EventKind, Format, Millis, Outcome};
+use lux_model::{AttrValue, DeadLetterReason as R, EquipmentKey, EventKind, Format, Millis, Outcome, SmallStr};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -112,12 +112,12 @@ impl Source {
 
 /// The text of a scalar field value (a string, or a number or boolean written as JSON writes
 /// it); `None` for null, arrays and objects.
-pub(crate) fn value_text(v: &Value) -> Option<Cow<'_, str>> {
+pub(crate) fn value_text(v: &AttrValue) -> Option<Cow<'_, str>> {
     match v {
-        Value::String(s) => Some(Cow::Borrowed(s.as_str())),
-        Value::Number(n) => Some(Cow::Owned(n.to_string())),
-        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
-        _ => None,
+        AttrValue::Str(s) => Some(Cow::Borrowed(s.as_str())),
+        AttrValue::Number(n) => Some(Cow::Owned(n.to_string())),
+        AttrValue::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+        AttrValue::Json(v) => v.as_str().map(Cow::Borrowed),
     }
 }
 
@@ -132,12 +132,12 @@ pub(crate) struct Input<'a> {
 /// Builds the event draft of a record: `base` is the built-in mapping's draft (syslog, RADIUS),
 /// `fields` the decoded fields (JSON, key=value, binary; ignored when `base` is given: its
 /// attributes are the fields), `mapping` the source's entry.
-pub(crate) fn build(
+pub(crate) fn build<'a>(
     mapping: Option<&Source>,
-    base: Option<Draft>,
+    base: Option<Draft<'a>>,
     fields: Fields,
     input: &Input<'_>,
-) -> Result<Draft, DecodeError> {
+) -> Result<Draft<'a>, DecodeError> {
     let Some(m) = mapping else {
         return match base {
             Some(draft) => Ok(draft),
@@ -168,10 +168,10 @@ pub(crate) fn build(
     let (equipment_id, equipment_key) = match (&m.equipment, &base) {
         (Some((field, key)), _) => {
             let value = attrs.remove(field).ok_or_else(|| absent("equipment id", field))?;
-            let text = value_text(&value).map(Cow::into_owned).filter(|t| !t.is_empty()).ok_or_else(|| {
+            let text = value_text(&value).map(SmallStr::from).filter(|t| !t.is_empty()).ok_or_else(|| {
                 DecodeError::new(
                     R::BadValue,
-                    format!("equipment id: field {field:?} is {value}, not a non-empty text or number"),
+                    format!("equipment id: field {field:?} is {}, not a non-empty text or number", value.to_value()),
                 )
             })?;
             (text, *key)
@@ -189,21 +189,24 @@ pub(crate) fn build(
     };
     let event_time = match (&m.time, &base) {
         (Some((field, format)), _) => match attrs.remove(field) {
-            Some(value) => parse_time(&value, *format).map_err(|why| {
-                DecodeError::new(R::BadValue, format!("event time: field {field:?} ({value}): {why}"))
-            })?,
+            Some(value) => {
+                let value = Value::from(value);
+                parse_time(&value, *format).map_err(|why| {
+                    DecodeError::new(R::BadValue, format!("event time: field {field:?} ({value}): {why}"))
+                })?
+            }
             // Absent: the built-in decoder's time, else the reception time.
             None => match &base {
                 Some(b) => b.event_time,
                 None => {
-                    attrs.insert(TIME_SOURCE.into(), Value::from("received_at"));
+                    attrs.insert(SmallStr::from_static(TIME_SOURCE), SmallStr::from_static("received_at"));
                     input.received_at
                 }
             },
         },
         (None, Some(b)) => b.event_time,
         (None, None) => {
-            attrs.insert(TIME_SOURCE.into(), Value::from("received_at"));
+            attrs.insert(SmallStr::from_static(TIME_SOURCE), SmallStr::from_static("received_at"));
             input.received_at
         }
     };
@@ -217,7 +220,7 @@ pub(crate) fn build(
     };
     let error_code = match &m.error_code {
         Some((field, prefix)) => match attrs.get(field).and_then(value_text).filter(|t| !t.is_empty()) {
-            Some(code) => Some(format!("{prefix}{code}")),
+            Some(code) => Some(SmallStr::concat(&[prefix, &code])),
             None => base.as_mut().and_then(|b| b.error_code.take()),
         },
         None => base.as_mut().and_then(|b| b.error_code.take()),
@@ -225,7 +228,8 @@ pub(crate) fn build(
     let mut subscriber_clear = None;
     if let Some(field) = &m.subscriber {
         if let Some(value) = attrs.remove(field) {
-            subscriber_clear = value_text(&value).filter(|t| !t.is_empty()).map(|t| t.into_owned().into_bytes());
+            subscriber_clear =
+                value_text(&value).filter(|t| !t.is_empty()).map(|t| Cow::Owned(t.into_owned().into_bytes()));
         }
     }
     let mapped_subscriber = subscriber_clear.is_some();
@@ -234,7 +238,7 @@ pub(crate) fn build(
     }
     let mut message = match &m.message {
         Some(field) => attrs.remove(field).and_then(|v| match v {
-            Value::String(s) => Some(s),
+            AttrValue::Str(s) => Some(String::from(s)),
             other => value_text(&other).map(Cow::into_owned),
         }),
         None => None,
@@ -248,7 +252,7 @@ pub(crate) fn build(
         if mapped_subscriber || base.is_none() {
             let pseudonym = input.pseudonymiser.pseudonym(clear.as_bytes());
             for value in attrs.values_mut() {
-                redact_value(value, clear, &pseudonym, 0);
+                redact_attr(value, clear, &pseudonym);
             }
             if let Some(m) = message.as_mut() {
                 if m.contains(clear) {
@@ -269,6 +273,14 @@ pub(crate) fn build(
         message: message.filter(|m| !m.is_empty()),
         attributes: attrs,
     })
+}
+
+fn redact_attr(value: &mut AttrValue, clear: &str, pseudonym: &str) {
+    match value {
+        AttrValue::Str(s) if s.contains(clear) => *s = SmallStr::from(s.replace(clear, pseudonym)),
+        AttrValue::Json(v) => redact_value(v, clear, pseudonym, 0),
+        _ => {}
+    }
 }
 
 fn redact_value(value: &mut Value, clear: &str, pseudonym: &str, depth: usize) {

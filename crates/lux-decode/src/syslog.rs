@@ -3,13 +3,11 @@
 //! record, mapped to events as the reference-and-traffic contract says.
 
 use crate::cursor::{ascii_number, Cursor};
-use crate::mapping::{code_kind, find_subscriber, msgid_kind, redact, Pseudonymiser};
+use crate::mapping::{code_kind, find_subscriber, ip_text, msgid_kind, redact, Pseudonymiser};
 use crate::{err, DecodeError, Draft};
-use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
-use lux_model::{DeadLetterReason as R, EquipmentKey, EventKind, Format, Millis, Outcome};
-use serde_json::Value;
+use chrono::{FixedOffset, NaiveDate, TimeZone};
+use lux_model::{Attributes, DeadLetterReason as R, EquipmentKey, EventKind, Format, Millis, Outcome, SmallStr};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// What the syslog parser needs besides the bytes.
@@ -25,7 +23,7 @@ pub(crate) struct Context<'a> {
 const DEFAULT_PRI: u64 = 13;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-pub(crate) fn decode(bytes: &[u8], ctx: &Context<'_>) -> Result<Draft, DecodeError> {
+pub(crate) fn decode<'a>(bytes: &'a [u8], ctx: &Context<'_>) -> Result<Draft<'a>, DecodeError> {
     // Stream framings leave a trailing newline (and some senders a NUL): not part of the record.
     let mut end = bytes.len();
     while end > 0 && matches!(bytes.get(end - 1), Some(b'\n' | b'\r' | b'\0')) {
@@ -77,15 +75,46 @@ fn parse_pri(cur: &mut Cursor<'_>) -> Result<Option<u64>, DecodeError> {
     }
 }
 
-fn pri_attributes(pri: u64, attrs: &mut BTreeMap<String, Value>) {
-    attrs.insert("syslog.facility".into(), Value::from(pri / 8));
-    attrs.insert("syslog.severity".into(), Value::from(pri % 8));
+fn pri_attributes(pri: u64, attrs: &mut Attributes) {
+    attrs.insert(SmallStr::from_static("syslog.facility"), pri / 8);
+    attrs.insert(SmallStr::from_static("syslog.severity"), pri % 8);
+}
+
+/// Attributes a syslog record usually has: one allocation for all of them.
+const USUAL_ATTRIBUTES: usize = 12;
+
+/// The `subscriber=` value of `text`, borrowed from the record when `text` is.
+fn subscriber_in<'a>(text: &Cow<'a, str>) -> Option<Cow<'a, str>> {
+    match text {
+        Cow::Borrowed(t) => find_subscriber(t).map(Cow::Borrowed),
+        Cow::Owned(t) => find_subscriber(t).map(|s| Cow::Owned(s.to_owned())),
+    }
+}
+
+/// The clear subscriber id as bytes, still borrowed when it was.
+fn clear_bytes(text: Cow<'_, str>) -> Cow<'_, [u8]> {
+    match text {
+        Cow::Borrowed(t) => Cow::Borrowed(t.as_bytes()),
+        Cow::Owned(t) => Cow::Owned(t.into_bytes()),
+    }
+}
+
+/// The event's message: `text` redacted, in one allocation at most; `None` when empty.
+fn message_of(text: Cow<'_, str>, clear: Option<&str>, pseudonymiser: &Pseudonymiser) -> Option<String> {
+    if text.is_empty() {
+        return None;
+    }
+    let redacted = match redact(&text, clear, pseudonymiser) {
+        Cow::Owned(r) => Some(r),
+        Cow::Borrowed(_) => None,
+    };
+    Some(redacted.unwrap_or_else(|| text.into_owned())).filter(|m| !m.is_empty())
 }
 
 /// A header field of RFC 5424: printable US-ASCII up to the next SP.
 fn header_field<'a>(cur: &mut Cursor<'a>, name: &str, max: usize) -> Result<&'a str, DecodeError> {
     let start = cur.pos();
-    let field = cur.take_while(|b| b != b' ');
+    let field = cur.take_until(b' ');
     if cur.is_empty() {
         return err(
             R::Truncated,
@@ -113,7 +142,7 @@ fn header_field<'a>(cur: &mut Cursor<'a>, name: &str, max: usize) -> Result<&'a 
         );
     }
     // Printable ASCII is valid UTF-8.
-    std::str::from_utf8(field)
+    cur.text_of(start, start + field.len())
         .map_err(|_| DecodeError::new(R::BadUtf8, format!("syslog RFC 5424: {name} is not UTF-8")))
 }
 
@@ -121,9 +150,7 @@ fn nil(field: &str) -> Option<&str> {
     (field != "-").then_some(field)
 }
 
-fn rfc5424(cur: &mut Cursor<'_>, pri: u64, ctx: &Context<'_>) -> Result<Draft, DecodeError> {
-    let mut attrs = BTreeMap::new();
-    pri_attributes(pri, &mut attrs);
+fn rfc5424<'a>(cur: &mut Cursor<'a>, pri: u64, ctx: &Context<'_>) -> Result<Draft<'a>, DecodeError> {
     let ts_start = cur.pos();
     let timestamp = header_field(cur, "TIMESTAMP", 64)?;
     let hostname = header_field(cur, "HOSTNAME", 255)?;
@@ -133,17 +160,14 @@ fn rfc5424(cur: &mut Cursor<'_>, pri: u64, ctx: &Context<'_>) -> Result<Draft, D
     let msgid = header_field(cur, "MSGID", 32)?;
 
     let event_time = match nil(timestamp) {
-        Some(ts) => DateTime::parse_from_rfc3339(ts).map(|t| t.timestamp_millis()).map_err(|e| {
+        Some(ts) => crate::timestamp::rfc3339_millis(ts).map_err(|e| {
             DecodeError::new(
                 R::BadValue,
                 format!("syslog RFC 5424: TIMESTAMP {ts:?} at byte {ts_start} is not RFC 3339: {e}"),
             )
         })?,
-        None => {
-            // RFC 5424 6.2.3: no time from the originator; the reception time is the best known.
-            attrs.insert("syslog.time_source".into(), Value::from("received_at"));
-            ctx.received_at
-        }
+        // RFC 5424 6.2.3: no time from the originator; the reception time is the best known.
+        None => ctx.received_at,
     };
     let Some(hostname) = nil(hostname) else {
         return err(
@@ -151,16 +175,7 @@ fn rfc5424(cur: &mut Cursor<'_>, pri: u64, ctx: &Context<'_>) -> Result<Draft, D
             "syslog RFC 5424: HOSTNAME is the NILVALUE '-': no equipment to attribute the event to",
         );
     };
-    if let Some(app) = nil(app_name) {
-        attrs.insert("syslog.app_name".into(), Value::from(app));
-    }
-    if let Some(procid) = nil(procid) {
-        attrs.insert("syslog.procid".into(), Value::from(procid));
-    }
     let msgid = nil(msgid);
-    if let Some(msgid) = msgid {
-        attrs.insert("syslog.msgid".into(), Value::from(msgid));
-    }
 
     let params = structured_data(cur)?;
     let message = if cur.is_empty() {
@@ -168,43 +183,61 @@ fn rfc5424(cur: &mut Cursor<'_>, pri: u64, ctx: &Context<'_>) -> Result<Draft, D
     } else if !cur.eat(b' ') {
         return err(R::BadValue, format!("syslog RFC 5424: expected a space before MSG at byte {}", cur.pos()));
     } else {
+        let start = cur.pos();
         let msg = cur.take_rest();
+        let end = start + msg.len();
         Some(match msg.strip_prefix(BOM) {
-            Some(utf8) => Cow::Borrowed(std::str::from_utf8(utf8).map_err(|e| {
+            Some(_) => Cow::Borrowed(cur.text_of(start + BOM.len(), end).map_err(|e| {
                 DecodeError::new(R::BadUtf8, format!("syslog RFC 5424: MSG starts with a BOM but is not UTF-8: {e}"))
             })?),
-            None => String::from_utf8_lossy(msg),
+            None => match cur.text_of(start, end) {
+                Ok(text) => Cow::Borrowed(text),
+                Err(_) => String::from_utf8_lossy(msg),
+            },
         })
     };
 
     let subscriber = params
         .iter()
         .find(|p| p.name == "subscriber" && !p.value.is_empty())
-        .map(|p| p.value.clone().into_owned())
-        .or_else(|| message.as_deref().and_then(find_subscriber).map(str::to_owned));
+        .map(|p| p.value.clone())
+        .or_else(|| message.as_ref().and_then(subscriber_in));
     let clear = subscriber.as_deref();
     let mut code = None;
+    // Names inserted in their order (`sd.*`, then `syslog.*` alphabetically): each insertion
+    // appends, without searching.
+    let mut attrs = Attributes::with_capacity(USUAL_ATTRIBUTES);
     for p in &params {
         if p.name == "subscriber" {
             continue;
         }
-        let value = redact(&p.value, clear, ctx.pseudonymiser);
+        let value = SmallStr::from(redact(&p.value, clear, ctx.pseudonymiser));
         if p.name == "code" && code.is_none() && !value.is_empty() {
-            code = Some(value.clone().into_owned());
+            code = Some(value.clone());
         }
-        let mut flat = String::with_capacity(3 + p.name.len());
-        flat.push_str("sd.");
-        flat.push_str(p.name);
-        let key = if attrs.contains_key(&flat) { format!("sd.{}.{}", p.sd_id, p.name) } else { flat };
-        if let std::collections::btree_map::Entry::Vacant(slot) = attrs.entry(key) {
-            slot.insert(Value::String(value.into_owned()));
-        }
+        let flat = SmallStr::concat(&["sd.", p.name]);
+        let key = if attrs.contains_key(&flat) { SmallStr::concat(&["sd.", p.sd_id, ".", p.name]) } else { flat };
+        attrs.insert_new(key, value);
+    }
+    if let Some(app) = nil(app_name) {
+        attrs.insert(SmallStr::from_static("syslog.app_name"), app);
+    }
+    attrs.insert(SmallStr::from_static("syslog.facility"), pri / 8);
+    if let Some(msgid) = msgid {
+        attrs.insert(SmallStr::from_static("syslog.msgid"), msgid);
+    }
+    if let Some(procid) = nil(procid) {
+        attrs.insert(SmallStr::from_static("syslog.procid"), procid);
+    }
+    attrs.insert(SmallStr::from_static("syslog.severity"), pri % 8);
+    if nil(timestamp).is_none() {
+        attrs.insert(SmallStr::from_static("syslog.time_source"), SmallStr::from_static("received_at"));
     }
     let (kind, outcome) = msgid
         .and_then(msgid_kind)
         .or_else(|| code.as_deref().and_then(code_kind))
         .unwrap_or((EventKind::Other, Outcome::Info));
-    let message = message.map(|m| redact(&m, clear, ctx.pseudonymiser).into_owned()).filter(|m| !m.is_empty());
+    let message = message.and_then(|m| message_of(m, clear, ctx.pseudonymiser));
     let (equipment_id, equipment_key) = equipment(hostname);
     Ok(Draft {
         format: Format::Syslog,
@@ -214,7 +247,7 @@ fn rfc5424(cur: &mut Cursor<'_>, pri: u64, ctx: &Context<'_>) -> Result<Draft, D
         kind,
         outcome,
         error_code: code,
-        subscriber_clear: subscriber.map(String::into_bytes),
+        subscriber_clear: subscriber.map(clear_bytes),
         message,
         attributes: attrs,
     })
@@ -245,7 +278,7 @@ fn sd_name<'a>(cur: &mut Cursor<'a>, what: &str) -> Result<&'a str, DecodeError>
         );
     }
     // Printable ASCII is valid UTF-8.
-    std::str::from_utf8(name)
+    cur.text_of(start, start + name.len())
         .map_err(|_| DecodeError::new(R::BadUtf8, format!("syslog RFC 5424: {what} at byte {start} is not UTF-8")))
 }
 
@@ -314,10 +347,13 @@ fn structured_data<'a>(cur: &mut Cursor<'a>) -> Result<Vec<SdParam<'a>>, DecodeE
             expect(cur, b'"', "'\"' opening a PARAM-VALUE")?;
             let value_start = cur.pos();
             // Most values have no escape: they are borrowed from the record as they are.
-            let plain = cur.take_while(|b| b != b'"' && b != b'\\');
+            let plain = cur.take_until2(b'"', b'\\');
             let value = if cur.peek() == Some(b'"') {
                 cur.bump();
-                Cow::Borrowed(std::str::from_utf8(plain).map_err(|e| bad_value_utf8(name, value_start, e))?)
+                Cow::Borrowed(
+                    cur.text_of(value_start, value_start + plain.len())
+                        .map_err(|e| bad_value_utf8(name, value_start, e))?,
+                )
             } else {
                 let mut value = plain.to_vec();
                 loop {
@@ -356,10 +392,10 @@ fn bad_value_utf8(name: &str, start: usize, e: std::str::Utf8Error) -> DecodeErr
 }
 
 /// The equipment key of a syslog HOSTNAME: an IP literal is an `ip_address`.
-fn equipment(hostname: &str) -> (String, EquipmentKey) {
+fn equipment(hostname: &str) -> (SmallStr, EquipmentKey) {
     match hostname.parse::<IpAddr>() {
-        Ok(ip) => (ip.to_string(), EquipmentKey::IpAddress),
-        Err(_) => (hostname.to_owned(), EquipmentKey::Hostname),
+        Ok(ip) => (ip_text(ip), EquipmentKey::IpAddress),
+        Err(_) => (SmallStr::new(hostname), EquipmentKey::Hostname),
     }
 }
 
@@ -471,7 +507,7 @@ fn bsd_event_time(t: &BsdTime, ctx: &Context<'_>) -> Result<Millis, DecodeError>
 }
 
 /// `%FACILITY-SEVERITY-MNEMONIC:` -> (facility, severity, mnemonic).
-fn cisco_tag(token: &[u8]) -> Option<(String, u8, String)> {
+fn cisco_tag(token: &[u8]) -> Option<(&str, u8, &str)> {
     let inner = token.strip_prefix(b"%")?.strip_suffix(b":")?;
     let text = std::str::from_utf8(inner).ok()?;
     let (rest, mnemonic) = text.rsplit_once('-')?;
@@ -483,20 +519,20 @@ fn cisco_tag(token: &[u8]) -> Option<(String, u8, String)> {
         [d @ b'0'..=b'7'] => d - b'0',
         _ => return None,
     };
-    (ident(facility) && ident(mnemonic)).then(|| (facility.to_owned(), severity, mnemonic.to_owned()))
+    (ident(facility) && ident(mnemonic)).then_some((facility, severity, mnemonic))
 }
 
 /// `TAG:` or `TAG[PID]:` (an RFC 3164 program name).
-fn bsd_tag(token: &[u8]) -> Option<(String, Option<String>)> {
+fn bsd_tag(token: &[u8]) -> Option<(&str, Option<&str>)> {
     let inner = std::str::from_utf8(token.strip_suffix(b":")?).ok()?;
     let (tag, pid) = match inner.split_once('[') {
-        Some((tag, pid)) => (tag, Some(pid.strip_suffix(']')?.to_owned())),
+        Some((tag, pid)) => (tag, Some(pid.strip_suffix(']')?)),
         None => (inner, None),
     };
     let ok = !tag.is_empty()
         && tag.len() <= 48
         && tag.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/'));
-    ok.then(|| (tag.to_owned(), pid))
+    ok.then_some((tag, pid))
 }
 
 fn token<'a>(cur: &Cursor<'a>) -> &'a [u8] {
@@ -515,17 +551,17 @@ fn seq_number(token: &[u8]) -> Option<u64> {
     ascii_number(token.strip_suffix(b":")?)
 }
 
-fn rfc3164(cur: &mut Cursor<'_>, pri: Option<u64>, ctx: &Context<'_>) -> Result<Draft, DecodeError> {
-    let mut attrs = BTreeMap::new();
+fn rfc3164<'a>(cur: &mut Cursor<'a>, pri: Option<u64>, ctx: &Context<'_>) -> Result<Draft<'a>, DecodeError> {
+    let mut attrs = Attributes::with_capacity(USUAL_ATTRIBUTES);
     pri_attributes(pri.unwrap_or(DEFAULT_PRI), &mut attrs);
     // Cisco without `service timestamps` hostname: `<189>4711: *Jan  5 10:00:00.123: %...`.
     if let Some(seq) = seq_number(token(cur)) {
-        attrs.insert("cisco.seq".into(), Value::from(seq));
+        attrs.insert(SmallStr::from_static("cisco.seq"), seq);
         skip_token(cur);
     }
     if matches!(cur.peek(), Some(b'*' | b'.')) {
         // Cisco: `*` the clock was never synchronised, `.` it lost synchronisation.
-        attrs.insert("cisco.clock_unsynced".into(), Value::from(true));
+        attrs.insert(SmallStr::from_static("cisco.clock_unsynced"), true);
         cur.bump();
     }
     let Some(time) = bsd_time(cur)? else {
@@ -558,42 +594,47 @@ fn rfc3164(cur: &mut Cursor<'_>, pri: Option<u64>, ctx: &Context<'_>) -> Result<
         if host.len() > 255 {
             return err(R::BadValue, format!("syslog RFC 3164: HOSTNAME is {} bytes long (at most 255)", host.len()));
         }
-        hostname = Some(String::from_utf8_lossy(host).into_owned());
+        hostname = Some(String::from_utf8_lossy(host));
         skip_token(cur);
     }
     if let Some(seq) = seq_number(token(cur)) {
-        attrs.insert("cisco.seq".into(), Value::from(seq));
+        attrs.insert(SmallStr::from_static("cisco.seq"), seq);
         skip_token(cur);
     }
     let mut code = None;
     let mut kind_outcome = None;
     let tag = token(cur);
     if let Some((facility, severity, mnemonic)) = cisco_tag(tag) {
-        let c = format!("{facility}-{mnemonic}");
+        let c = SmallStr::concat(&[facility, "-", mnemonic]);
         kind_outcome = code_kind(&c);
         code = Some(c);
-        attrs.insert("cisco.facility".into(), Value::from(facility));
-        attrs.insert("cisco.severity".into(), Value::from(severity));
-        attrs.insert("cisco.mnemonic".into(), Value::from(mnemonic));
+        attrs.insert(SmallStr::from_static("cisco.facility"), facility);
+        attrs.insert(SmallStr::from_static("cisco.severity"), severity);
+        attrs.insert(SmallStr::from_static("cisco.mnemonic"), mnemonic);
         skip_token(cur);
     } else if let Some((app, pid)) = bsd_tag(tag) {
-        attrs.insert("syslog.app_name".into(), Value::from(app));
+        attrs.insert(SmallStr::from_static("syslog.app_name"), app);
         if let Some(pid) = pid {
-            attrs.insert("syslog.procid".into(), Value::from(pid));
+            attrs.insert(SmallStr::from_static("syslog.procid"), pid);
         }
         skip_token(cur);
     }
-    let text = String::from_utf8_lossy(cur.take_rest());
-    let text = text.trim();
-    let subscriber = find_subscriber(text).map(str::to_owned);
-    let message = Some(redact(text, subscriber.as_deref(), ctx.pseudonymiser).into_owned()).filter(|m| !m.is_empty());
+    let start = cur.pos();
+    let rest = cur.take_rest();
+    let text =
+        match cur.text_of(start, start + rest.len()).map_or_else(|_| String::from_utf8_lossy(rest), Cow::Borrowed) {
+            Cow::Borrowed(t) => Cow::Borrowed(t.trim()),
+            Cow::Owned(t) => Cow::Owned(t.trim().to_owned()),
+        };
+    let subscriber = subscriber_in(&text);
+    let message = message_of(text, subscriber.as_deref(), ctx.pseudonymiser);
 
     let (equipment_id, equipment_key) = match hostname {
         Some(host) => equipment(&host),
         None => match ctx.peer.and_then(peer_ip) {
             Some(ip) => {
-                attrs.insert("syslog.hostname_from".into(), Value::from("peer"));
-                (ip.to_string(), EquipmentKey::IpAddress)
+                attrs.insert(SmallStr::from_static("syslog.hostname_from"), SmallStr::from_static("peer"));
+                (ip_text(ip), EquipmentKey::IpAddress)
             }
             None => {
                 return err(
@@ -612,7 +653,7 @@ fn rfc3164(cur: &mut Cursor<'_>, pri: Option<u64>, ctx: &Context<'_>) -> Result<
         kind,
         outcome,
         error_code: code,
-        subscriber_clear: subscriber.map(String::into_bytes),
+        subscriber_clear: subscriber.map(clear_bytes),
         message,
         attributes: attrs,
     })

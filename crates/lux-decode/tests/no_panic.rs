@@ -266,7 +266,7 @@ fn no_input_makes_the_new_decoders_panic() {
                     let json = serde_json::to_string(&events[0]).unwrap_or_default();
                     // When the record's subscriber is this id (a mutation may have changed it),
                     // it appears nowhere in clear.
-                    if events[0].subscriber == Some(pseudonym.clone()) {
+                    if events[0].subscriber.as_deref() == Some(pseudonym.as_str()) {
                         assert!(!json.contains("sub0004711"), "{source}: clear subscriber id in {json}");
                     }
                 }

@@ -65,7 +65,7 @@ fn start_packet() {
     assert_eq!((e.equipment_id.as_str(), e.equipment_key), ("bng-par001-01", EquipmentKey::NasIdentifier));
     assert_eq!(e.error_code, None);
     assert_eq!(e.message, None);
-    assert_eq!(e.subscriber, Some(decoder().pseudonym(b"sub0004711")));
+    assert_eq!(e.subscriber.as_deref(), Some(decoder().pseudonym(b"sub0004711").as_str()));
     let expected: std::collections::BTreeMap<String, serde_json::Value> = [
         ("radius.identifier", json!(42)),
         ("Acct-Status-Type", json!(1)),
@@ -88,10 +88,10 @@ fn interim_packet_with_counters() {
     attrs.extend([(42, int(1_000)), (43, int(2_000)), (46, int(600))]);
     let e = decode(Format::Radius, &packet(4, &attrs)).unwrap_or_else(|r| panic!("{r:?}"));
     assert_eq!(e.kind, K::SessionInterim);
-    assert_eq!(e.attributes.get("Acct-Input-Octets"), Some(&json!(1_000)));
-    assert_eq!(e.attributes.get("Acct-Output-Octets"), Some(&json!(2_000)));
-    assert_eq!(e.attributes.get("Acct-Session-Time"), Some(&json!(600)));
-    assert_eq!(e.attributes.get("Acct-Status-Type-Name"), Some(&json!("Interim-Update")));
+    assert_eq!(e.attributes.value("Acct-Input-Octets"), Some(json!(1_000)));
+    assert_eq!(e.attributes.value("Acct-Output-Octets"), Some(json!(2_000)));
+    assert_eq!(e.attributes.value("Acct-Session-Time"), Some(json!(600)));
+    assert_eq!(e.attributes.value("Acct-Status-Type-Name"), Some(json!("Interim-Update")));
 }
 
 #[test]
@@ -110,15 +110,15 @@ fn stop_packet_with_gigawords_and_terminate_cause() {
     let e = decode(Format::Radius, &packet(4, &attrs)).unwrap_or_else(|r| panic!("{r:?}"));
     assert_eq!((e.kind, e.outcome), (K::SessionStop, O::Info));
     assert_eq!(e.error_code.as_deref(), Some("RADIUS-TC-2"));
-    assert_eq!(e.attributes.get("Acct-Input-Octets"), Some(&json!(2u64 * (1 << 32) + 5)));
-    assert_eq!(e.attributes.get("Acct-Output-Octets"), Some(&json!((1u64 << 32) + u64::from(u32::MAX))));
-    assert_eq!(e.attributes.get("Acct-Input-Gigawords"), None, "folded into the 64-bit total");
-    assert_eq!(e.attributes.get("Acct-Terminate-Cause"), Some(&json!(2)));
-    assert_eq!(e.attributes.get("Acct-Session-Time"), Some(&json!(3_600)));
-    assert_eq!(e.attributes.get("Juniper-Local-User-Name"), Some(&json!("ops")), "built-in vendor 2636");
-    assert_eq!(e.attributes.get("radius.vendor.12345"), Some(&json!("010307")), "unknown vendor kept as hex");
-    assert_eq!(e.attributes.get("Acct-Terminate-Cause-Name"), Some(&json!("Lost-Carrier")));
-    assert_eq!(e.attributes.get("User-Name"), None);
+    assert_eq!(e.attributes.value("Acct-Input-Octets"), Some(json!(2u64 * (1 << 32) + 5)));
+    assert_eq!(e.attributes.value("Acct-Output-Octets"), Some(json!((1u64 << 32) + u64::from(u32::MAX))));
+    assert_eq!(e.attributes.value("Acct-Input-Gigawords"), None, "folded into the 64-bit total");
+    assert_eq!(e.attributes.value("Acct-Terminate-Cause"), Some(json!(2)));
+    assert_eq!(e.attributes.value("Acct-Session-Time"), Some(json!(3_600)));
+    assert_eq!(e.attributes.value("Juniper-Local-User-Name"), Some(json!("ops")), "built-in vendor 2636");
+    assert_eq!(e.attributes.value("radius.vendor.12345"), Some(json!("010307")), "unknown vendor kept as hex");
+    assert_eq!(e.attributes.value("Acct-Terminate-Cause-Name"), Some(json!("Lost-Carrier")));
+    assert_eq!(e.attributes.value("User-Name"), None);
 }
 
 #[test]
@@ -127,7 +127,7 @@ fn equipment_falls_back_to_nas_ip_and_time_to_reception() {
     let e = decode(Format::Radius, &packet(4, &attrs)).unwrap_or_else(|r| panic!("{r:?}"));
     assert_eq!((e.equipment_id.as_str(), e.equipment_key), ("10.0.0.1", EquipmentKey::NasIpAddress));
     assert_eq!(e.event_time, received());
-    assert_eq!(e.attributes.get("radius.time_source"), Some(&json!("received_at")));
+    assert_eq!(e.attributes.value("radius.time_source"), Some(json!("received_at")));
     // No User-Name: no subscriber. Accounting-On: the NAS rebooted.
     let attrs: Vec<_> = common_attrs(7).into_iter().filter(|(t, _)| *t != 1).collect();
     let e = decode(Format::Radius, &packet(4, &attrs)).unwrap_or_else(|r| panic!("{r:?}"));
@@ -206,19 +206,19 @@ fn dictionary_types_named_values_and_repeats() {
     ]);
     let e = decode(Format::Radius, &packet(4, &attrs)).unwrap_or_else(|r| panic!("{r:?}"));
     let a = &e.attributes;
-    assert_eq!(a.get("NAS-Port"), Some(&json!(7)));
-    assert_eq!(a.get("Service-Type-Name"), Some(&json!("Framed")));
-    assert_eq!(a.get("Framed-Protocol-Name"), Some(&json!("PPP")));
-    assert_eq!(a.get("NAS-Port-Type"), Some(&json!(15)));
-    assert_eq!(a.get("NAS-Port-Type-Name"), Some(&json!("Ethernet")));
-    assert_eq!(a.get("Acct-Authentic-Name"), Some(&json!("RADIUS")));
-    assert_eq!(a.get("Acct-Terminate-Cause-Name"), Some(&json!("NAS-Reboot")));
+    assert_eq!(a.value("NAS-Port"), Some(json!(7)));
+    assert_eq!(a.value("Service-Type-Name"), Some(json!("Framed")));
+    assert_eq!(a.value("Framed-Protocol-Name"), Some(json!("PPP")));
+    assert_eq!(a.value("NAS-Port-Type"), Some(json!(15)));
+    assert_eq!(a.value("NAS-Port-Type-Name"), Some(json!("Ethernet")));
+    assert_eq!(a.value("Acct-Authentic-Name"), Some(json!("RADIUS")));
+    assert_eq!(a.value("Acct-Terminate-Cause-Name"), Some(json!("NAS-Reboot")));
     assert_eq!(e.error_code.as_deref(), Some("RADIUS-TC-11"));
-    assert_eq!(a.get("Class"), Some(&json!(["c101", "c102"])));
-    assert_eq!(a.get("NAS-Port-Id"), Some(&json!("0/1/3:100")));
-    assert_eq!(a.get("Acct-Delay-Time"), Some(&json!(3)));
-    assert_eq!(a.get("radius.attr.200"), Some(&json!("0102")));
-    assert_eq!(a.get("Event-Timestamp"), None, "it is the event time");
+    assert_eq!(a.value("Class"), Some(json!(["c101", "c102"])));
+    assert_eq!(a.value("NAS-Port-Id"), Some(json!("0/1/3:100")));
+    assert_eq!(a.value("Acct-Delay-Time"), Some(json!(3)));
+    assert_eq!(a.value("radius.attr.200"), Some(json!("0102")));
+    assert_eq!(a.value("Event-Timestamp"), None, "it is the event time");
 }
 
 /// A Vendor-Specific attribute: vendor id then (code, value) sub-attributes.
@@ -267,23 +267,23 @@ fn vendor_specific_attributes_through_the_dictionaries() {
     let bytes = packet(4, &attrs);
     let e = dec.decode(&raw(Format::Radius, &bytes)).map(|mut v| v.remove(0)).unwrap_or_else(|e| panic!("{e}"));
     let a = &e.attributes;
-    assert_eq!(a.get("Cisco-AVPair"), Some(&json!(["ip:addr-pool=pool1", "subscriber:sa=internet", "third"])));
-    assert_eq!(a.get("Huawei-Input-Average-Rate"), Some(&json!(10_000)));
-    assert_eq!(a.get("Huawei-Domain-Name"), Some(&json!("isp.example")));
-    assert_eq!(a.get("radius.vendor.2011.77"), Some(&json!("01")));
-    assert_eq!(a.get("Juniper-Local-User-Name"), Some(&json!("ops")), "built-in kept");
-    assert_eq!(a.get("Juniper-Interface-Id"), Some(&json!("ge-0/0/1.100")), "extended from config");
-    assert_eq!(a.get("ERX-Virtual-Router-Name"), Some(&json!("default")));
-    assert_eq!(a.get("ERX-Primary-Dns"), Some(&json!("192.0.2.53")));
-    assert_eq!(a.get("ERX-Since"), Some(&json!("2026-01-05T10:00:00.000Z")));
-    assert_eq!(a.get("radius.vendor.4874.4"), Some(&json!("010203")));
-    assert!(a.get("radius.warning").is_some());
-    assert_eq!(a.get("radius.vendor.99999"), Some(&json!("010378")));
-    assert_eq!(a.get("radius.vendor.9"), Some(&json!("01")));
+    assert_eq!(a.value("Cisco-AVPair"), Some(json!(["ip:addr-pool=pool1", "subscriber:sa=internet", "third"])));
+    assert_eq!(a.value("Huawei-Input-Average-Rate"), Some(json!(10_000)));
+    assert_eq!(a.value("Huawei-Domain-Name"), Some(json!("isp.example")));
+    assert_eq!(a.value("radius.vendor.2011.77"), Some(json!("01")));
+    assert_eq!(a.value("Juniper-Local-User-Name"), Some(json!("ops")), "built-in kept");
+    assert_eq!(a.value("Juniper-Interface-Id"), Some(json!("ge-0/0/1.100")), "extended from config");
+    assert_eq!(a.value("ERX-Virtual-Router-Name"), Some(json!("default")));
+    assert_eq!(a.value("ERX-Primary-Dns"), Some(json!("192.0.2.53")));
+    assert_eq!(a.value("ERX-Since"), Some(json!("2026-01-05T10:00:00.000Z")));
+    assert_eq!(a.value("radius.vendor.4874.4"), Some(json!("010203")));
+    assert!(a.value("radius.warning").is_some());
+    assert_eq!(a.value("radius.vendor.99999"), Some(json!("010378")));
+    assert_eq!(a.value("radius.vendor.9"), Some(json!("01")));
     // Without the config, ERX is unknown: kept whole, as hex.
     let e = decode(Format::Radius, &bytes).unwrap_or_else(|r| panic!("{r:?}"));
-    assert_eq!(e.attributes.get("ERX-Virtual-Router-Name"), None);
-    assert!(matches!(e.attributes.get("radius.vendor.4874"), Some(serde_json::Value::Array(v)) if v.len() == 2));
+    assert_eq!(e.attributes.value("ERX-Virtual-Router-Name"), None);
+    assert!(matches!(e.attributes.value("radius.vendor.4874"), Some(serde_json::Value::Array(v)) if v.len() == 2));
     // A Vendor-Specific attribute too short for its vendor id.
     let short = packet(4, &[common_attrs(1), vec![(26, vec![0, 0, 9])]].concat());
     assert_eq!(decode(Format::Radius, &short).err(), Some(R::BadLength));

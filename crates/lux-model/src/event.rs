@@ -1,10 +1,11 @@
 //! Decoded events (`Event`) and events joined with reference data (`EnrichedEvent`, the records
 //! of the `enriched` topic).
 
+use crate::attributes::Attributes;
+use crate::text::SmallStr;
 use crate::time::{rfc3339, Millis};
 use crate::Format;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// What happened, in the operator's vocabulary. New kinds may be added in later schema versions;
@@ -96,10 +97,14 @@ pub enum EquipmentKey {
 }
 
 /// An event decoded from a raw record, before enrichment.
+///
+/// Its short text fields are [`SmallStr`]s (in place up to 32 bytes, deref to `&str`) and its
+/// attributes a sorted vector: decoding an event allocates little. The JSON is that of plain
+/// strings and a JSON object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// Deterministic id: the same raw bytes always give the same id ([`crate::event_id`]).
-    pub event_id: String,
+    pub event_id: SmallStr,
     /// When it happened, by the equipment's clock (event time), UTC.
     #[serde(with = "rfc3339")]
     pub event_time: Millis,
@@ -107,11 +112,11 @@ pub struct Event {
     #[serde(with = "rfc3339")]
     pub received_at: Millis,
     /// The source id of the collector that received it.
-    pub source: String,
+    pub source: SmallStr,
     /// The format it was decoded from.
     pub format: Format,
     /// The equipment's identifier as found in the record (hostname, NAS-Identifier, ...).
-    pub equipment_id: String,
+    pub equipment_id: SmallStr,
     /// Which identifier `equipment_id` is.
     pub equipment_key: EquipmentKey,
     pub kind: EventKind,
@@ -119,16 +124,16 @@ pub struct Event {
     /// The equipment's error or cause code, namespaced by source type (`RADIUS-TC-2`,
     /// `DHCP-NOOFFER`, ...), when the record carries one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<String>,
+    pub error_code: Option<SmallStr>,
     /// The subscriber, pseudonymised with a keyed hash (never the clear identifier).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subscriber: Option<String>,
+    pub subscriber: Option<SmallStr>,
     /// Free text of the record, when it has some.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// Every other field the decoder found (syslog structured data, RADIUS attributes, ...).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub attributes: BTreeMap<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Attributes::is_empty")]
+    pub attributes: Attributes,
 }
 
 /// The equipment an event was joined with, as it was at the event's time.

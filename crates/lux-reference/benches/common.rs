@@ -155,7 +155,7 @@ pub fn events(n: usize, count: usize) -> Vec<Event> {
                 event_id: format!("{k:032x}").into(),
                 event_time: T0 - 10 * 3_600_000 + ((r >> 20) % (20 * 3_600_000)) as i64,
                 received_at: T0,
-                source: "bench".to_owned().into(),
+                source: "bench".into(),
                 format: Format::Syslog,
                 equipment_id: id.into(),
                 equipment_key: key,

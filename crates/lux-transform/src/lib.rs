@@ -8,7 +8,7 @@
 
 use lux_decode::{DecodeConfig, Decoder};
 use lux_log::StoredRecord;
-use lux_model::{schema, DeadLetter, DeadLetterReason, Payload, RawRecord};
+use lux_model::{schema, DeadLetter, DeadLetterReason, Event, Payload, RawRecord};
 use lux_reference::{ReferenceHandle, Snapshot};
 use lux_stage::{Context, Processor};
 use serde::{Deserialize, Serialize};
@@ -55,6 +55,8 @@ pub struct TransformTopics {
 /// The transform stage, ready to run.
 pub struct TransformStage {
     decoder: Decoder,
+    /// The events of the record in hand (reused from record to record).
+    events: Vec<Event>,
     /// The live reference data; `snapshot` is its version used for the batch in hand, so that
     /// one batch is joined with one version (taken anew after each batch).
     reference: ReferenceHandle,
@@ -73,6 +75,7 @@ impl TransformStage {
     ) -> Self {
         TransformStage {
             decoder: Decoder::new(&config.decode, subscriber_key),
+            events: Vec::new(),
             snapshot: reference.current(),
             reference,
             topics,
@@ -140,9 +143,12 @@ impl Processor for TransformStage {
                 )
             }
         };
-        match self.decoder.decode(&raw) {
-            Ok(events) => {
-                for event in events {
+        // One vector for every record: decoding allocates no list per record.
+        let mut events = std::mem::take(&mut self.events);
+        let decoded = self.decoder.decode_into(&raw, &mut events);
+        let result = match decoded {
+            Ok(()) => {
+                for event in events.drain(..) {
                     let enriched = self.snapshot.enrich(event);
                     let key = enriched.equipment_key().as_bytes().to_vec();
                     ctx.emit(&self.topics.enriched, &key, enriched.event.event_time, serde_json::to_vec(&enriched)?);
@@ -150,7 +156,10 @@ impl Processor for TransformStage {
                 Ok(())
             }
             Err(error) => self.dead_letter(record, Some(&raw), error.reason, error.detail, ctx),
-        }
+        };
+        events.clear();
+        self.events = events;
+        result
     }
 
     fn end_batch(&mut self, _ctx: &mut Context) -> anyhow::Result<()> {

@@ -99,9 +99,9 @@ pub fn event(key: EquipmentKey, id: &str, at: &str, code: Option<&str>, outcome:
         equipment_key: key,
         kind: EventKind::AuthReject,
         outcome,
-        error_code: code.map(str::to_owned),
+        error_code: code.map(Into::into),
         subscriber: None,
         message: None,
-        attributes: BTreeMap::new(),
+        attributes: Default::default(),
     }
 }

@@ -1,0 +1,158 @@
+//! RFC 3339 timestamps to milliseconds: a fixed-layout parser for the form equipment sends
+//! (`2026-01-05T10:00:00.123456+01:00`, `...Z`), falling back to chrono's general parser for
+//! anything else (lowercase separators, leap seconds, malformed text and its error message).
+
+use chrono::DateTime;
+use lux_model::Millis;
+
+/// Milliseconds since the epoch of an RFC 3339 timestamp, or chrono's error.
+pub(crate) fn rfc3339_millis(text: &str) -> Result<Millis, chrono::ParseError> {
+    match fast(text.as_bytes()) {
+        Some(ms) => Ok(ms),
+        None => DateTime::parse_from_rfc3339(text).map(|t| t.timestamp_millis()),
+    }
+}
+
+/// `n` ASCII digits of `b` from `at` as a number.
+fn digits(b: &[u8], at: usize, n: usize) -> Option<i64> {
+    let mut v = 0i64;
+    for d in b.get(at..at + n)? {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + i64::from(d - b'0');
+    }
+    Some(v)
+}
+
+/// Days from 1970-01-01 to the proleptic Gregorian date (H. Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.f+](Z|±HH:MM)`, every field in range; `None` for anything else.
+fn fast(b: &[u8]) -> Option<Millis> {
+    if b.len() < 20
+        || b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+        || b.get(10) != Some(&b'T')
+        || b.get(13) != Some(&b':')
+        || b.get(16) != Some(&b':')
+    {
+        return None;
+    }
+    let (year, month, day) = (digits(b, 0, 4)?, digits(b, 5, 2)?, digits(b, 8, 2)?);
+    let (hour, minute, second) = (digits(b, 11, 2)?, digits(b, 14, 2)?, digits(b, 17, 2)?);
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    // Second 60 (a leap second) is left to chrono.
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let mut at = 19;
+    let mut millis = 0;
+    if b.get(at) == Some(&b'.') {
+        at += 1;
+        let start = at;
+        while b.get(at).is_some_and(u8::is_ascii_digit) {
+            if at - start < 3 {
+                millis = millis * 10 + i64::from(b.get(at).map_or(0, |d| d - b'0'));
+            }
+            at += 1;
+        }
+        match at - start {
+            0 => return None,
+            1 => millis *= 100,
+            2 => millis *= 10,
+            _ => {}
+        }
+    }
+    let offset_minutes = match b.get(at..)? {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let hm = [*h1, *h2, *m1, *m2];
+            let (h, m) = (digits(&hm, 0, 2)?, digits(&hm, 2, 2)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            if *sign == b'-' {
+                -(h * 60 + m)
+            } else {
+                h * 60 + m
+            }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month, day);
+    let secs = days * 86_400 + hour * 3_600 + minute * 60 + second - offset_minutes * 60;
+    Some(secs * 1_000 + millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn chrono_ms(text: &str) -> Option<Millis> {
+        DateTime::parse_from_rfc3339(text).ok().map(|t| t.timestamp_millis())
+    }
+
+    #[test]
+    fn agrees_with_chrono() {
+        for text in [
+            "2026-01-05T10:00:00Z",
+            "2026-01-05T10:00:00.1Z",
+            "2026-01-05T10:00:00.12Z",
+            "2026-01-05T10:00:00.123456789Z",
+            "2026-01-05T10:00:00.003+01:00",
+            "1969-12-31T23:59:59.999-00:30",
+            "2024-02-29T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-01-05T24:00:00Z",
+            "2026-12-31T23:59:60Z",
+            "2026-01-05t10:00:00z",
+            "2026-01-05 10:00:00Z",
+            "2026-01-05T10:00:00.Z",
+            "2026-01-05T10:00:00+1:00",
+            "2026-01-05T10:00:00+01:00x",
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999+23:59",
+            "2026-01-05T10:00:00",
+            "-",
+        ] {
+            assert_eq!(rfc3339_millis(text).ok(), chrono_ms(text), "{text}");
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3339);
+        for _ in 0..20_000 {
+            let text = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}{}",
+                rng.gen_range(0..10_000),
+                rng.gen_range(0..14),
+                rng.gen_range(0..33),
+                rng.gen_range(0..25),
+                rng.gen_range(0..61),
+                rng.gen_range(0..61),
+                [".5", ".123", ".000001", ""][rng.gen_range(0..4)],
+                ["Z", "+05:30", "-11:59", "+24:00", "-00:60"][rng.gen_range(0..5)],
+            );
+            assert_eq!(rfc3339_millis(&text).ok(), chrono_ms(&text), "{text}");
+        }
+    }
+}

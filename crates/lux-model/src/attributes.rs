@@ -1,0 +1,380 @@
+//! `Attributes`: the extra fields of an event (syslog structured data, RADIUS attributes, ...),
+//! as a vector sorted by name. It is written as the same JSON object a `BTreeMap<String, Value>`
+//! gives (keys in byte order), but costs no allocation per name (names are `'static` or short
+//! [`SmallStr`]s) and none per short text, number or boolean value.
+
+use crate::text::SmallStr;
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Number, Value};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// One attribute's value: the scalar kinds decoders produce, or any other JSON value (lists of
+/// a repeated attribute, nested JSON) as it is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttrValue {
+    Str(SmallStr),
+    Number(Number),
+    Bool(bool),
+    Json(Box<Value>),
+}
+
+impl AttrValue {
+    /// The value as a `serde_json::Value` (copies it).
+    pub fn to_value(&self) -> Value {
+        match self {
+            AttrValue::Str(s) => Value::String(s.as_str().to_owned()),
+            AttrValue::Number(n) => Value::Number(n.clone()),
+            AttrValue::Bool(b) => Value::Bool(*b),
+            AttrValue::Json(v) => (**v).clone(),
+        }
+    }
+
+    /// The text, when the value is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            AttrValue::Str(s) => Some(s),
+            AttrValue::Json(v) => v.as_str(),
+            _ => None,
+        }
+    }
+}
+
+impl From<Value> for AttrValue {
+    fn from(v: Value) -> Self {
+        match v {
+            Value::String(s) => AttrValue::Str(s.into()),
+            Value::Number(n) => AttrValue::Number(n),
+            Value::Bool(b) => AttrValue::Bool(b),
+            other => AttrValue::Json(Box::new(other)),
+        }
+    }
+}
+
+impl From<AttrValue> for Value {
+    fn from(v: AttrValue) -> Self {
+        match v {
+            AttrValue::Str(s) => Value::String(s.into()),
+            AttrValue::Number(n) => Value::Number(n),
+            AttrValue::Bool(b) => Value::Bool(b),
+            AttrValue::Json(v) => *v,
+        }
+    }
+}
+
+impl From<SmallStr> for AttrValue {
+    fn from(s: SmallStr) -> Self {
+        AttrValue::Str(s)
+    }
+}
+
+impl From<&str> for AttrValue {
+    fn from(s: &str) -> Self {
+        AttrValue::Str(SmallStr::new(s))
+    }
+}
+
+impl From<String> for AttrValue {
+    fn from(s: String) -> Self {
+        AttrValue::Str(s.into())
+    }
+}
+
+impl From<bool> for AttrValue {
+    fn from(b: bool) -> Self {
+        AttrValue::Bool(b)
+    }
+}
+
+macro_rules! attr_value_from_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for AttrValue {
+            fn from(n: $t) -> Self {
+                AttrValue::Number(Number::from(n))
+            }
+        }
+    )*};
+}
+attr_value_from_int!(u8, u16, u32, u64, i32, i64);
+
+impl PartialEq<Value> for AttrValue {
+    fn eq(&self, other: &Value) -> bool {
+        match (self, other) {
+            (AttrValue::Str(a), Value::String(b)) => a == b,
+            (AttrValue::Number(a), Value::Number(b)) => a == b,
+            (AttrValue::Bool(a), Value::Bool(b)) => a == b,
+            (AttrValue::Json(a), b) => **a == *b,
+            _ => false,
+        }
+    }
+}
+
+impl Serialize for AttrValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            AttrValue::Str(v) => s.serialize_str(v),
+            AttrValue::Number(n) => n.serialize(s),
+            AttrValue::Bool(b) => s.serialize_bool(*b),
+            AttrValue::Json(v) => v.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for AttrValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Value::deserialize(d).map(AttrValue::from)
+    }
+}
+
+/// The attributes of an event, sorted by name, each name once.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Attributes(Vec<Entry>);
+
+/// One attribute, with the first 8 bytes of its name as a big-endian number (zero-padded):
+/// comparing those orders most names without comparing the strings.
+#[derive(Debug, Clone, PartialEq)]
+struct Entry {
+    prefix: u64,
+    name: SmallStr,
+    value: AttrValue,
+}
+
+impl Entry {
+    fn new(name: SmallStr, value: AttrValue) -> Entry {
+        Entry { prefix: prefix(&name), name, value }
+    }
+}
+
+/// The first 8 bytes of `name`, zero-padded, big-endian: if `prefix(a) < prefix(b)` then
+/// `a < b` (a zero pad only ever stands where the shorter name has ended).
+fn prefix(name: &str) -> u64 {
+    let mut bytes = [0u8; 8];
+    let head = name.as_bytes().get(..8).unwrap_or(name.as_bytes());
+    if let Some(slot) = bytes.get_mut(..head.len()) {
+        slot.copy_from_slice(head);
+    }
+    u64::from_be_bytes(bytes)
+}
+
+impl Attributes {
+    pub fn new() -> Attributes {
+        Attributes(Vec::new())
+    }
+
+    pub fn with_capacity(n: usize) -> Attributes {
+        Attributes(Vec::with_capacity(n))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        let p = prefix(name);
+        let cmp = |e: &Entry| e.prefix.cmp(&p).then_with(|| e.name.as_str().cmp(name));
+        // Names mostly arrive in order: check the end before searching.
+        match self.0.last() {
+            Some(last) if cmp(last).is_lt() => Err(self.0.len()),
+            _ => self.0.binary_search_by(cmp),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&AttrValue> {
+        self.find(name).ok().and_then(|i| self.0.get(i)).map(|e| &e.value)
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut AttrValue> {
+        let i = self.find(name).ok()?;
+        self.0.get_mut(i).map(|e| &mut e.value)
+    }
+
+    /// The value of `name` as a `serde_json::Value` (a copy; for tests and tools).
+    pub fn value(&self, name: &str) -> Option<Value> {
+        self.get(name).map(AttrValue::to_value)
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.find(name).is_ok()
+    }
+
+    /// Sets `name` to `value`, returning the value it replaces.
+    pub fn insert(&mut self, name: impl Into<SmallStr>, value: impl Into<AttrValue>) -> Option<AttrValue> {
+        let name = name.into();
+        match self.find(&name) {
+            Ok(i) => self.0.get_mut(i).map(|e| std::mem::replace(&mut e.value, value.into())),
+            Err(i) => {
+                self.0.insert(i, Entry::new(name, value.into()));
+                None
+            }
+        }
+    }
+
+    /// Sets `name` to `value` unless it is already set; whether it was set.
+    pub fn insert_new(&mut self, name: impl Into<SmallStr>, value: impl Into<AttrValue>) -> bool {
+        let name = name.into();
+        match self.find(&name) {
+            Ok(_) => false,
+            Err(i) => {
+                self.0.insert(i, Entry::new(name, value.into()));
+                true
+            }
+        }
+    }
+
+    /// Adds `value` under `name`; a name already present becomes a list of every value (a
+    /// repeated attribute or tag is never dropped).
+    pub fn append(&mut self, name: impl Into<SmallStr>, value: impl Into<AttrValue>) {
+        let name = name.into();
+        match self.find(&name) {
+            Ok(i) => {
+                if let Some(Entry { value: existing, .. }) = self.0.get_mut(i) {
+                    let value = value.into().into();
+                    match existing {
+                        AttrValue::Json(list) if list.is_array() => {
+                            if let Value::Array(items) = &mut **list {
+                                items.push(value);
+                            }
+                        }
+                        other => {
+                            let first = std::mem::replace(other, AttrValue::Bool(false)).into();
+                            *other = AttrValue::Json(Box::new(Value::Array(vec![first, value])));
+                        }
+                    }
+                }
+            }
+            Err(i) => self.0.insert(i, Entry::new(name, value.into())),
+        }
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<AttrValue> {
+        let i = self.find(name).ok()?;
+        Some(self.0.remove(i).value)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &AttrValue)> {
+        self.0.iter().map(|e| (e.name.as_str(), &e.value))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|e| e.name.as_str())
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut AttrValue> {
+        self.0.iter_mut().map(|e| &mut e.value)
+    }
+
+    /// Empties the attributes, keeping the vector's capacity.
+    pub fn clear(&mut self) {
+        self.0.clear()
+    }
+
+    /// The attributes as a `BTreeMap` of JSON values (copies them; for tools and tests).
+    pub fn to_map(&self) -> BTreeMap<String, Value> {
+        self.iter().map(|(k, v)| (k.to_owned(), v.to_value())).collect()
+    }
+}
+
+impl From<BTreeMap<String, Value>> for Attributes {
+    fn from(map: BTreeMap<String, Value>) -> Self {
+        // Already sorted by name, each name once.
+        Attributes(map.into_iter().map(|(k, v)| Entry::new(SmallStr::from(k), AttrValue::from(v))).collect())
+    }
+}
+
+impl PartialEq<BTreeMap<String, Value>> for Attributes {
+    fn eq(&self, other: &BTreeMap<String, Value>) -> bool {
+        self.0.len() == other.len() && self.iter().zip(other).all(|((k, v), (ok, ov))| k == ok && v == ov)
+    }
+}
+
+impl Serialize for Attributes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.iter() {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Attributes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct MapVisitor;
+        impl<'de> Visitor<'de> for MapVisitor {
+            type Value = Attributes;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of attributes")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Attributes, A::Error> {
+                let mut out = Attributes::with_capacity(access.size_hint().unwrap_or(0).min(256));
+                while let Some((k, v)) = access.next_entry::<SmallStr, AttrValue>()? {
+                    // A repeated key keeps the last value, as a map would.
+                    out.insert(k, v);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(MapVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn same_json_as_a_btreemap() {
+        let mut map = BTreeMap::new();
+        let mut attrs = Attributes::new();
+        for (k, v) in [
+            ("syslog.severity", json!(6)),
+            ("sd.code", json!("PPP-AUTHFAIL")),
+            ("Acct-Input-Octets", json!(u64::MAX)),
+            ("cisco.clock_unsynced", json!(true)),
+            ("nested", json!({"a": [1, "b"]})),
+            ("long", json!("x".repeat(100))),
+        ] {
+            map.insert(k.to_owned(), v.clone());
+            attrs.insert(k, AttrValue::from(v));
+        }
+        assert_eq!(attrs, map);
+        assert_eq!(serde_json::to_string(&attrs).unwrap(), serde_json::to_string(&map).unwrap());
+        let back: Attributes = serde_json::from_str(&serde_json::to_string(&map).unwrap()).unwrap();
+        assert_eq!(back, attrs);
+        assert_eq!(Attributes::from(map.clone()), attrs);
+        assert_eq!(attrs.to_map(), map);
+    }
+
+    #[test]
+    fn repeated_values_become_a_list() {
+        let mut attrs = Attributes::new();
+        attrs.append("Class", "a");
+        attrs.append("Class", "b");
+        attrs.append("Class", 3u32);
+        assert_eq!(attrs.value("Class"), Some(json!(["a", "b", 3])));
+        assert!(!attrs.insert_new("Class", "c"));
+        assert_eq!(attrs.remove("Class"), Some(AttrValue::from(json!(["a", "b", 3]))));
+        assert!(attrs.is_empty());
+    }
+
+    #[test]
+    fn names_sort_as_strings() {
+        let names = ["", "a", "ab", "ab\0", "ab\0x", "abcdefgh", "abcdefgha", "abcdefghi", "b", "syslog.facility"];
+        let mut attrs = Attributes::new();
+        for name in names.iter().rev() {
+            attrs.insert(*name, true);
+        }
+        assert_eq!(attrs.keys().collect::<Vec<_>>(), names);
+        for name in names {
+            assert_eq!(attrs.get(name), Some(&AttrValue::Bool(true)), "{name:?}");
+        }
+        assert_eq!(attrs.get("abcdefg"), None);
+    }
+}

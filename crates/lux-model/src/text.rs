@@ -1,0 +1,316 @@
+//! `SmallStr`: the short text fields of an event (ids, hostnames, codes, attribute names and
+//! values) without a heap allocation each. Text up to [`SmallStr::INLINE`] bytes (a 32-digit hex
+//! id, a hostname) is stored in place, names known at compile time are borrowed `'static`, and
+//! only longer text is boxed. It derefs to `&str` and is serialised as a plain JSON string.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::borrow::Borrow;
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::ops::Deref;
+
+/// Immutable text that avoids the heap when it is short or static. Compares, hashes and orders
+/// as the `str` it holds, whatever its representation.
+#[derive(Clone)]
+pub struct SmallStr(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Static(&'static str),
+    /// `len` bytes of `bytes` are valid UTF-8 (the only constructor copies them from a `&str`).
+    Inline {
+        len: u8,
+        bytes: [u8; SmallStr::INLINE],
+    },
+    Heap(Box<str>),
+}
+
+impl SmallStr {
+    /// Bytes stored in place: enough for a 128-bit id or a pseudonym in hex.
+    pub const INLINE: usize = 32;
+
+    /// Borrowed static text (attribute names known at compile time): no copy at all.
+    pub const fn from_static(text: &'static str) -> SmallStr {
+        SmallStr(Repr::Static(text))
+    }
+
+    /// A copy of `text`, in place when it is short.
+    pub fn new(text: &str) -> SmallStr {
+        let len = text.len();
+        if len <= Self::INLINE {
+            let mut bytes = [0u8; Self::INLINE];
+            if let Some(slot) = bytes.get_mut(..len) {
+                slot.copy_from_slice(text.as_bytes());
+            }
+            // `len <= 32` fits in a u8.
+            SmallStr(Repr::Inline { len: len as u8, bytes })
+        } else {
+            SmallStr(Repr::Heap(text.into()))
+        }
+    }
+
+    /// The concatenation of `parts` (`sd.` and a parameter name), in place when it is short.
+    pub fn concat(parts: &[&str]) -> SmallStr {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len > Self::INLINE {
+            return SmallStr(Repr::Heap(parts.concat().into_boxed_str()));
+        }
+        let mut bytes = [0u8; Self::INLINE];
+        let mut at = 0;
+        for part in parts {
+            if let Some(slot) = bytes.get_mut(at..at + part.len()) {
+                slot.copy_from_slice(part.as_bytes());
+            }
+            at += part.len();
+        }
+        // Whole `str`s end to end: valid UTF-8; `len <= 32` fits in a u8.
+        SmallStr(Repr::Inline { len: len as u8, bytes })
+    }
+
+    /// The decimal digits of `n`, in place.
+    pub fn decimal(n: u64) -> SmallStr {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut rest = n;
+        loop {
+            at -= 1;
+            if let Some(d) = digits.get_mut(at) {
+                *d = b'0' + (rest % 10) as u8;
+            }
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        let mut bytes = [0u8; Self::INLINE];
+        let used = digits.get(at..).unwrap_or(&[]);
+        if let Some(slot) = bytes.get_mut(..used.len()) {
+            slot.copy_from_slice(used);
+        }
+        // ASCII digits, at most 20.
+        SmallStr(Repr::Inline { len: used.len() as u8, bytes })
+    }
+
+    /// Lowercase hex of `bytes` (at most 16 bytes stay in place).
+    pub fn hex(bytes: &[u8]) -> SmallStr {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        if bytes.len() * 2 > Self::INLINE {
+            return SmallStr(Repr::Heap(crate::hex(bytes).into_boxed_str()));
+        }
+        let mut out = [0u8; Self::INLINE];
+        for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+            if let [hi, lo] = pair {
+                *hi = DIGITS[usize::from(byte >> 4)];
+                *lo = DIGITS[usize::from(byte & 0x0f)];
+            }
+        }
+        // At most 32 hex digits: valid UTF-8, fits in a u8.
+        SmallStr(Repr::Inline { len: (bytes.len() * 2) as u8, bytes: out })
+    }
+
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Repr::Static(s) => s,
+            Repr::Inline { len, bytes } => {
+                let used = bytes.get(..usize::from(*len)).unwrap_or(&[]);
+                // SAFETY: `Inline` is only built from the bytes of a `str` (`new`) or from ASCII
+                // hex digits (`hex`), cut at the end of that text: always valid UTF-8.
+                unsafe { std::str::from_utf8_unchecked(used) }
+            }
+            Repr::Heap(s) => s,
+        }
+    }
+}
+
+impl Default for SmallStr {
+    fn default() -> Self {
+        SmallStr::from_static("")
+    }
+}
+
+impl Deref for SmallStr {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for SmallStr {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Borrow<str> for SmallStr {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for SmallStr {
+    fn from(text: &str) -> Self {
+        SmallStr::new(text)
+    }
+}
+
+impl From<String> for SmallStr {
+    fn from(text: String) -> Self {
+        if text.len() <= Self::INLINE {
+            SmallStr::new(&text)
+        } else {
+            SmallStr(Repr::Heap(text.into_boxed_str()))
+        }
+    }
+}
+
+impl From<std::borrow::Cow<'_, str>> for SmallStr {
+    fn from(text: std::borrow::Cow<'_, str>) -> Self {
+        match text {
+            std::borrow::Cow::Borrowed(t) => SmallStr::new(t),
+            std::borrow::Cow::Owned(t) => SmallStr::from(t),
+        }
+    }
+}
+
+impl From<&String> for SmallStr {
+    fn from(text: &String) -> Self {
+        SmallStr::new(text)
+    }
+}
+
+impl From<SmallStr> for String {
+    fn from(text: SmallStr) -> Self {
+        match text.0 {
+            Repr::Heap(s) => s.into_string(),
+            _ => text.as_str().to_owned(),
+        }
+    }
+}
+
+impl PartialEq for SmallStr {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for SmallStr {}
+
+impl PartialEq<str> for SmallStr {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for SmallStr {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for SmallStr {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl PartialEq<SmallStr> for str {
+    fn eq(&self, other: &SmallStr) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialEq<SmallStr> for &str {
+    fn eq(&self, other: &SmallStr) -> bool {
+        *self == other.as_str()
+    }
+}
+
+impl PartialEq<SmallStr> for String {
+    fn eq(&self, other: &SmallStr) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl PartialOrd for SmallStr {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SmallStr {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl Hash for SmallStr {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+
+impl fmt::Debug for SmallStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for SmallStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.as_str(), f)
+    }
+}
+
+impl Serialize for SmallStr {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for SmallStr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SmallStr;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SmallStr, E> {
+                Ok(SmallStr::new(v))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<SmallStr, E> {
+                Ok(SmallStr::from(v))
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SmallStr;
+
+    #[test]
+    fn every_representation_is_the_same_text() {
+        let long = "x".repeat(SmallStr::INLINE + 1);
+        for text in ["", "bng-paris-01", "0123456789abcdef0123456789abcdef", long.as_str(), "é€😀"] {
+            let small = SmallStr::new(text);
+            assert_eq!(small.as_str(), text);
+            assert_eq!(SmallStr::from(text.to_owned()), small);
+            assert_eq!(String::from(small.clone()), text);
+            assert_eq!(serde_json::to_string(&small).unwrap(), serde_json::to_string(text).unwrap());
+            let back: SmallStr = serde_json::from_str(&serde_json::to_string(text).unwrap()).unwrap();
+            assert_eq!(back, text);
+        }
+        assert_eq!(SmallStr::from_static("sd.code"), SmallStr::new("sd.code"));
+        assert_eq!(SmallStr::hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(SmallStr::hex(&[0xab; 20]), "ab".repeat(20));
+        assert!(SmallStr::new("a") < SmallStr::from_static("b"));
+        assert_eq!(SmallStr::concat(&["sd.", "code"]), "sd.code");
+        assert_eq!(SmallStr::concat(&["x"; 40]), "x".repeat(40));
+        for n in [0u64, 7, 10, 4_294_967_295, u64::MAX] {
+            assert_eq!(SmallStr::decimal(n), n.to_string());
+        }
+    }
+}
