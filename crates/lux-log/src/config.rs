@@ -3,12 +3,14 @@
 use lux_model::ConfigProblem;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Which backend holds the central log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LogBackendKind {
-    /// A durable log in the data directory of this machine (SQLite in WAL mode). No setup.
+    /// A durable log in the data directory of this machine (segment files and a commit
+    /// journal). No setup.
     Embedded,
 }
 
@@ -37,6 +39,21 @@ pub struct LogConfig {
     pub topic_prefix: String,
     /// Partitions of each topic created by LUX. Records are partitioned by equipment.
     pub partitions: u32,
+    /// Size of the segment files of the embedded log, in bytes: a partition's records go to a
+    /// new file once its current one holds this much. Retention deletes whole segments, so it
+    /// is also the granularity of retention. Between 1 MiB and 1 GiB.
+    pub segment_bytes: u64,
+    /// Most bytes of records kept per partition (unset: no limit). Past it, the oldest whole
+    /// segments are deleted (never the one being written), even if a consumer group has not
+    /// read them yet, as Kafka does: a stage behind the start of a partition resumes at its
+    /// start. At least `segment_bytes`.
+    pub retention_bytes: Option<u64>,
+    /// How long records are kept, by their timestamp (event time), e.g. `7days` (unset: for
+    /// ever). A segment is deleted once its newest record is older than this (never the one
+    /// being written), consumer groups or not.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
+    pub retention_age: Option<Duration>,
 }
 
 impl Default for LogConfig {
@@ -47,6 +64,9 @@ impl Default for LogConfig {
             durability: Durability::Group,
             topic_prefix: String::new(),
             partitions: 3,
+            segment_bytes: 128 << 20,
+            retention_bytes: None,
+            retention_age: None,
         }
     }
 }
@@ -67,6 +87,26 @@ impl LogConfig {
             problems.push(ConfigProblem::new(
                 lux_model::config_key(prefix, "topic_prefix"),
                 "may only hold letters, digits, '.', '_' and '-'",
+            ));
+        }
+        if !(1 << 20..=1 << 30).contains(&self.segment_bytes) {
+            problems.push(ConfigProblem::new(
+                lux_model::config_key(prefix, "segment_bytes"),
+                format!("must be between 1048576 (1 MiB) and 1073741824 (1 GiB), not {}", self.segment_bytes),
+            ));
+        }
+        if let Some(bytes) = self.retention_bytes {
+            if bytes < self.segment_bytes {
+                problems.push(ConfigProblem::new(
+                    lux_model::config_key(prefix, "retention_bytes"),
+                    format!("must be at least segment_bytes ({}), not {bytes}", self.segment_bytes),
+                ));
+            }
+        }
+        if self.retention_age.is_some_and(|age| age < Duration::from_secs(60)) {
+            problems.push(ConfigProblem::new(
+                lux_model::config_key(prefix, "retention_age"),
+                "must be at least 1 minute (`1m`); leave it unset to keep records for ever",
             ));
         }
         problems

@@ -89,10 +89,10 @@ pub enum LogError {
     #[error("invalid topic name {0:?}: use 1 to 200 characters among letters, digits, '.', '_' and '-'")]
     BadTopicName(String),
     #[error("the embedded log at {path} failed: {source}")]
-    Storage { path: String, source: rusqlite::Error },
+    Storage { path: String, source: std::io::Error },
     #[error("the embedded log at {path} is full: {detail}; free disk space, intake resumes when the write succeeds")]
     DiskFull { path: String, detail: String },
-    #[error("the embedded log at {path} is corrupt: {detail}; restore it from a backup or move it aside")]
+    #[error("the embedded log is corrupt: {path}: {detail}; restore the data directory from a backup or move it aside")]
     Corrupt { path: String, detail: String },
 }
 
@@ -114,6 +114,11 @@ pub trait CentralLog: Send + Sync {
     fn load_state(&self, group: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
     /// Applies a commit atomically.
     fn commit(&self, commit: Commit) -> Result<()>;
+    /// [`CentralLog::commit`] without giving up the commit, so that a caller can retry it
+    /// without a copy. Backends should override the default, which clones.
+    fn commit_ref(&self, commit: &Commit) -> Result<()> {
+        self.commit(commit.clone())
+    }
     /// Blocks until something is appended or `timeout` passes (returns early on new data).
     fn wait_for_appends(&self, seen_version: u64, timeout: std::time::Duration) -> u64;
     /// A counter that changes whenever records are appended (pair with `wait_for_appends`).
