@@ -82,7 +82,6 @@ const LOCK_FILE: &str = "lux.lock";
 /// The file of the former SQLite engine: a data directory holding it is not silently ignored.
 const SQLITE_FILE: &str = "log.sqlite3";
 const MAX_PARTITIONS: u32 = 1024;
-const RETENTION_CHECK: Duration = Duration::from_secs(1);
 
 /// How the embedded log is run.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +97,8 @@ pub struct EmbeddedOptions {
     pub group_sync_interval: Duration,
     /// The journal is rewritten as a checkpoint when it grows past this many bytes.
     pub checkpoint_bytes: u64,
+    /// How often retention is checked (after a commit).
+    pub retention_interval: Duration,
 }
 
 impl EmbeddedOptions {
@@ -109,6 +110,7 @@ impl EmbeddedOptions {
             retention_age: None,
             group_sync_interval: Duration::from_millis(200),
             checkpoint_bytes: 16 << 20,
+            retention_interval: Duration::from_secs(1),
         }
     }
 
@@ -156,6 +158,8 @@ struct Writer {
     /// The journal length after the last `Synced` marker.
     last_marker_end: u64,
     last_retention: Instant,
+    /// Record buffers of earlier commits, reused (a fresh one costs page faults).
+    spare_buffers: Vec<Vec<u8>>,
 }
 
 /// A reader process's place in the journal.
@@ -183,6 +187,8 @@ struct Inner {
 pub struct EmbeddedLog {
     inner: Arc<Inner>,
     syncer: Option<std::thread::JoinHandle<()>>,
+    /// Whether dropping syncs what is not yet synced (a clean close).
+    sync_on_drop: bool,
 }
 
 /// What a commit appends to one partition.
@@ -241,7 +247,8 @@ impl EmbeddedLog {
             generation: 0,
             dirty: BTreeMap::new(),
             last_marker_end: 0,
-            last_retention: Instant::now() - RETENTION_CHECK,
+            last_retention: Instant::now(),
+            spare_buffers: Vec::new(),
         };
         let group_interval = options.group_sync_interval;
         let durability = options.durability;
@@ -277,7 +284,7 @@ impl EmbeddedLog {
             }
             Durability::Fsync => None,
         };
-        Ok(EmbeddedLog { inner, syncer })
+        Ok(EmbeddedLog { inner, syncer, sync_on_drop: true })
     }
 
     /// Opens an existing log for reading only, without the directory's lock, so that it can be
@@ -301,7 +308,7 @@ impl EmbeddedLog {
         let inner = Inner::empty(data_dir, EmbeddedOptions::new(Durability::Group), Catalog::new(data_dir));
         let inner = Inner { tail: Some(Mutex::new(Tail { journal: None, inode: 0, position: 0 })), ..inner };
         inner.refresh()?;
-        Ok(EmbeddedLog { inner: Arc::new(inner), syncer: None })
+        Ok(EmbeddedLog { inner: Arc::new(inner), syncer: None, sync_on_drop: false })
     }
 
     /// The data directory.
@@ -326,6 +333,13 @@ impl EmbeddedLog {
     pub fn append_uncommitted(&self, commit: &Commit) -> Result<()> {
         self.inner.commit(commit, false)
     }
+
+    /// Stops as a killed process would: nothing more is synced (what was written stays in the
+    /// page cache, as after a SIGKILL). For recovery tests only.
+    #[doc(hidden)]
+    pub fn simulate_crash(mut self) {
+        self.sync_on_drop = false;
+    }
 }
 
 impl Drop for EmbeddedLog {
@@ -335,7 +349,7 @@ impl Drop for EmbeddedLog {
         if let Some(syncer) = self.syncer.take() {
             let _ = syncer.join();
         }
-        if let Ok(writer) = self.inner.writer() {
+        if let Some(writer) = self.inner.writer.as_ref().filter(|_| self.sync_on_drop) {
             if let Err(error) = self.inner.sync_all(&mut lock(writer)) {
                 tracing::warn!(%error, "embedded log: final sync failed");
             }
@@ -868,7 +882,8 @@ impl Inner {
                     Some(slot) => *slot,
                     None => {
                         let p = &catalog.topics[id as usize].partitions[partition as usize];
-                        pending.push(self.start_pending(p, id, partition)?);
+                        let buf = writer.spare_buffers.pop().unwrap_or_default();
+                        pending.push(self.start_pending(p, id, partition, buf)?);
                         slots.insert((id, partition), pending.len() - 1);
                         pending.len() - 1
                     }
@@ -951,6 +966,9 @@ impl Inner {
                     segment.index.extend(p.index);
                     segment.indexer = p.indexer;
                 }
+                if writer.spare_buffers.len() < 64 {
+                    writer.spare_buffers.push(p.buf);
+                }
             }
             if !offsets.is_empty() || !state.is_empty() {
                 let group = catalog.groups.entry(commit.group.clone()).or_default();
@@ -969,7 +987,7 @@ impl Inner {
             *lock(&self.appended) += 1;
             self.appended_signal.notify_all();
         }
-        if writer.last_retention.elapsed() >= RETENTION_CHECK {
+        if writer.last_retention.elapsed() >= self.options.retention_interval {
             writer.last_retention = Instant::now();
             self.enforce_retention(&mut writer);
         }
@@ -983,7 +1001,8 @@ impl Inner {
 
     /// Where a commit's records for one partition go: the end of the active segment, or a new
     /// segment when the active one is full.
-    fn start_pending(&self, partition: &Partition, topic: u32, index: u32) -> Result<Pending> {
+    fn start_pending(&self, partition: &Partition, topic: u32, index: u32, mut buf: Vec<u8>) -> Result<Pending> {
+        buf.clear();
         let active = partition.segments.last().filter(|s| s.len < self.options.segment_bytes);
         let (file, index_file, base, position, index_position, indexer, new_segment) = match active {
             Some(s) => match (&s.file, &s.index_file) {
@@ -1029,7 +1048,7 @@ impl Inner {
             position,
             index_position,
             next_offset: partition.end,
-            buf: Vec::with_capacity(256 << 10),
+            buf,
             index: Vec::new(),
             indexer,
         })
