@@ -204,10 +204,31 @@ struct Pending {
     position: u64,
     index_position: u64,
     next_offset: u64,
+    /// Bytes of this commit already written (at `position`), before those in `buf`.
+    flushed: u64,
     buf: Vec<u8>,
     index: Vec<IndexEntry>,
     indexer: Indexer,
 }
+
+impl Pending {
+    /// The segment's length once this commit's records are written.
+    fn len_after(&self) -> u64 {
+        self.position + self.flushed + self.buf.len() as u64
+    }
+
+    /// Writes the buffered records (a large commit is written in pieces that stay in the CPU
+    /// cache).
+    fn flush(&mut self) -> Result<()> {
+        self.file.write_all_at(&self.buf, self.position + self.flushed).map_err(|e| io_error(&self.path, e))?;
+        self.flushed += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+/// A commit's records of one partition are written whenever this many are buffered.
+const FLUSH_BYTES: usize = 128 << 10;
 
 impl EmbeddedLog {
     /// Opens (creating if needed) the log in `data_dir` for writing, taking the directory's lock.
@@ -889,13 +910,15 @@ impl Inner {
                     }
                 };
                 let p = &mut pending[slot];
-                let position = p.position + p.buf.len() as u64;
-                if let Some(entry) = p.indexer.before_record(p.next_offset, position) {
+                if let Some(entry) = p.indexer.before_record(p.next_offset, p.len_after()) {
                     p.index.push(entry);
                 }
                 p.indexer.after_record(out.timestamp_ms);
                 encode_record(&mut p.buf, p.next_offset, out.timestamp_ms, Some(&out.key), &out.value);
                 p.next_offset += 1;
+                if p.buf.len() >= FLUSH_BYTES {
+                    p.flush()?;
+                }
             }
             Ok(())
         })();
@@ -904,10 +927,10 @@ impl Inner {
             return Err(error);
         }
         // The records, then (fsync) their sync, then the journal entry.
-        let written = pending.iter().try_for_each(|p| {
+        let written = pending.iter_mut().try_for_each(|p| {
             let mut index = Vec::with_capacity(p.index.len() * 24);
             p.index.iter().for_each(|e| e.encode(&mut index));
-            p.file.write_all_at(&p.buf, p.position).map_err(|e| io_error(&p.path, e))?;
+            p.flush()?;
             p.index_file.write_all_at(&index, p.index_position).map_err(|e| io_error(&p.index_path, e))?;
             if fsync {
                 p.file.sync_data().map_err(|e| io_error(&p.path, e))?;
@@ -928,7 +951,7 @@ impl Inner {
                 partition: p.partition,
                 end: p.next_offset,
                 segment: p.base,
-                segment_len: p.position + p.buf.len() as u64,
+                segment_len: p.len_after(),
             })
             .collect();
         let entry = Entry::Commit {
@@ -954,7 +977,7 @@ impl Inner {
             for p in pending {
                 let Some(partition) = catalog.partition_mut(p.topic, p.partition) else { continue };
                 partition.end = p.next_offset;
-                let len = p.position + p.buf.len() as u64;
+                let len = p.len_after();
                 if p.new_segment {
                     let mut segment = Segment::new(p.base, len);
                     segment.file = Some(p.file);
@@ -1048,6 +1071,7 @@ impl Inner {
             position,
             index_position,
             next_offset: partition.end,
+            flushed: 0,
             buf,
             index: Vec::new(),
             indexer,
