@@ -72,7 +72,11 @@ fn main() {
         let elapsed = started.elapsed();
         let records: u64 = log.topics().expect("topics").iter().map(|t| t.record_count()).sum();
         drop(log);
-        println!("run {run}: {:.2} GB, {records} records: opened in {:.1} ms", size as f64 / 1e9, elapsed.as_secs_f64() * 1e3);
+        println!(
+            "run {run}: {:.2} GB, {records} records: opened in {:.1} ms",
+            size as f64 / 1e9,
+            elapsed.as_secs_f64() * 1e3
+        );
         times.push(elapsed);
         target = size + 50_000_000;
     }

@@ -33,7 +33,10 @@ pub struct LogConfig {
     pub backend: LogBackendKind,
     /// Directory of the embedded log and of LUX's local files. `lux run --data-dir` overrides it.
     pub data_dir: PathBuf,
-    /// `group` (default) or `fsync`: see the README's durability section.
+    /// `group` (default): the written files are synced in the background every 200 ms; a crash
+    /// of LUX loses nothing a commit returned for, a power loss may roll back the commits of the
+    /// last moments (never half of one). `fsync`: the records and the journal are synced before
+    /// each commit returns (survives power loss; each commit waits for the disk).
     pub durability: Durability,
     /// Prefix put before every topic name (`prod.` gives `prod.raw`, `prod.enriched`, ...).
     pub topic_prefix: String,

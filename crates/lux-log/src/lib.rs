@@ -92,7 +92,9 @@ pub enum LogError {
     Storage { path: String, source: std::io::Error },
     #[error("the embedded log at {path} is full: {detail}; free disk space, intake resumes when the write succeeds")]
     DiskFull { path: String, detail: String },
-    #[error("the embedded log is corrupt: {path}: {detail}; restore the data directory from a backup or move it aside")]
+    #[error(
+        "the embedded log is corrupt: {path}: {detail}; restore the data directory from a backup or move it aside"
+    )]
     Corrupt { path: String, detail: String },
 }
 

@@ -52,8 +52,14 @@ fn read_all(log: &EmbeddedLog) -> u64 {
     }
 }
 
-fn committed(log: &EmbeddedLog) -> (Option<u64>, Vec<(Vec<u8>, Vec<u8>)>) {
-    (log.committed_offset("stage", &TopicPartition { topic: "in".into(), partition: 0 }).unwrap(), log.load_state("stage").unwrap())
+/// A stage's state entries.
+type State = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn committed(log: &EmbeddedLog) -> (Option<u64>, State) {
+    (
+        log.committed_offset("stage", &TopicPartition { topic: "in".into(), partition: 0 }).unwrap(),
+        log.load_state("stage").unwrap(),
+    )
 }
 
 fn segment(dir: &Path) -> PathBuf {
@@ -150,10 +156,9 @@ fn corruption_below_the_committed_end_names_file_and_offset() {
     // Open checks the tail only; a fetch over the damage stops there.
     let error = match EmbeddedLog::open_with(dir.path(), options()) {
         Err(error) => error,
-        Ok(log) => (0..)
-            .map(|i| log.fetch("t", 0, i * 100, 100))
-            .find_map(Result::err)
-            .expect("the damaged record is found"),
+        Ok(log) => {
+            (0..).map(|i| log.fetch("t", 0, i * 100, 100)).find_map(Result::err).expect("the damaged record is found")
+        }
     };
     let text = error.to_string();
     assert!(matches!(error, LogError::Corrupt { .. }), "{text}");

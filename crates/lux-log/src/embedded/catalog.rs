@@ -138,14 +138,17 @@ impl Catalog {
             }
             Entry::Commit { group, offsets, ends, state, .. } => {
                 for e in ends {
-                    let partition = self
-                        .partition_mut(e.topic, e.partition)
-                        .ok_or_else(|| bad(format!("names partition {}/{} that does not exist", e.topic, e.partition)))?;
+                    let partition = self.partition_mut(e.topic, e.partition).ok_or_else(|| {
+                        bad(format!("names partition {}/{} that does not exist", e.topic, e.partition))
+                    })?;
                     partition.end = e.end;
                     match partition.segments.last_mut() {
                         Some(last) if last.base == e.segment => last.len = e.segment_len,
                         Some(last) if last.base > e.segment => {
-                            return Err(bad(format!("moves partition {}/{} back to segment {}", e.topic, e.partition, e.segment)))
+                            return Err(bad(format!(
+                                "moves partition {}/{} back to segment {}",
+                                e.topic, e.partition, e.segment
+                            )))
                         }
                         _ => partition.segments.push(Segment::new(e.segment, e.segment_len)),
                     }

@@ -86,7 +86,7 @@ pub fn decode_record(bytes: &[u8]) -> Result<RecordRef<'_>, RecordError> {
         return Err(RecordError::Incomplete { needed: RECORD_HEADER });
     }
     let len = u32_at(bytes, 4) as usize;
-    if len < RECORD_HEADER - 8 || len > MAX_RECORD {
+    if !(RECORD_HEADER - 8..=MAX_RECORD).contains(&len) {
         return Err(RecordError::BadLength(len as u64));
     }
     let size = 8 + len;
@@ -133,11 +133,7 @@ impl IndexEntry {
     pub fn decode_all(bytes: &[u8]) -> Vec<IndexEntry> {
         bytes
             .chunks_exact(INDEX_ENTRY)
-            .map(|e| IndexEntry {
-                offset: u64_at(e, 0),
-                position: u64_at(e, 8),
-                max_ts_before: u64_at(e, 16) as i64,
-            })
+            .map(|e| IndexEntry { offset: u64_at(e, 0), position: u64_at(e, 8), max_ts_before: u64_at(e, 16) as i64 })
             .collect()
     }
 }
@@ -177,7 +173,10 @@ mod tests {
         encode_record(&mut buf, 7, -3, Some(b"key"), b"value");
         encode_record(&mut buf, 8, 5, None, b"");
         let first = decode_record(&buf).unwrap();
-        assert_eq!((first.offset, first.timestamp_ms, first.key, first.value), (7, -3, Some(&b"key"[..]), &b"value"[..]));
+        assert_eq!(
+            (first.offset, first.timestamp_ms, first.key, first.value),
+            (7, -3, Some(&b"key"[..]), &b"value"[..])
+        );
         let second = decode_record(&buf[first.size..]).unwrap();
         assert_eq!((second.offset, second.key, second.value), (8, None, &b""[..]));
         assert_eq!(first.size + second.size, buf.len());

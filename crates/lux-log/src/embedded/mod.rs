@@ -65,8 +65,8 @@ mod format;
 mod journal;
 
 use crate::{
-    partition_for_key, validate_topic_name, CentralLog, Commit, Durability, LogConfig, LogError, Result,
-    StoredRecord, TopicInfo, TopicPartition,
+    partition_for_key, validate_topic_name, CentralLog, Commit, Durability, LogConfig, LogError, Result, StoredRecord,
+    TopicInfo, TopicPartition,
 };
 use catalog::{corrupt, index_bytes, load_index, scan, Catalog, Partition, Segment, TOPICS_DIR};
 use format::{encode_record, IndexEntry, Indexer};
@@ -241,8 +241,7 @@ impl EmbeddedLog {
         let dir_error = |source| LogError::DataDir { dir: data_dir.display().to_string(), source };
         std::fs::create_dir_all(data_dir.join(TOPICS_DIR)).map_err(dir_error)?;
         let lock_path = data_dir.join(LOCK_FILE);
-        let lock_file =
-            File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(dir_error)?;
+        let lock_file = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(dir_error)?;
         if lock_file.try_lock().is_err() {
             return Err(LogError::Locked {
                 dir: data_dir.display().to_string(),
@@ -402,7 +401,7 @@ fn recover(data_dir: &Path, journal_path: &Path) -> Result<(Catalog, u64)> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(io_error(journal_path, e)),
     };
-    let (entries, trusted, valid_len) = parse_journal(&bytes, journal_path, true)?;
+    let Parsed { entries, trusted, valid_len } = parse_journal(&bytes, journal_path, true)?;
     if valid_len < bytes.len() as u64 {
         tracing::warn!(journal = %journal_path.display(), at = valid_len, dropped = bytes.len() as u64 - valid_len,
             "embedded log: torn journal tail truncated");
@@ -413,9 +412,8 @@ fn recover(data_dir: &Path, journal_path: &Path) -> Result<(Catalog, u64)> {
     for (pos, entry) in &entries[..split] {
         catalog.apply(entry, journal_path, *pos)?;
     }
-    let trusted_ends: HashMap<(u32, u32), Option<PartitionEnd>> = partitions(&catalog)
-        .map(|(t, p, partition)| ((t, p), partition.end_entry(t, p)))
-        .collect();
+    let trusted_ends: HashMap<(u32, u32), Option<PartitionEnd>> =
+        partitions(&catalog).map(|(t, p, partition)| ((t, p), partition.end_entry(t, p))).collect();
     let trusted_starts: HashMap<(u32, u32), u64> =
         partitions(&catalog).map(|(t, p, partition)| ((t, p), partition.start)).collect();
     for (pos, entry) in &entries[split..] {
@@ -457,11 +455,18 @@ fn partitions(catalog: &Catalog) -> impl Iterator<Item = (u32, u32, &Partition)>
     })
 }
 
-/// Reads the journal's frames. Returns the entries with their byte positions, the position up
-/// to which everything is known to be on disk, and the length of the valid frames. A bad frame
-/// before the synced position is corruption (an error); after it, a torn tail (`strict`: the
-/// writer truncates it; a reader stops there and looks again later).
-fn parse_journal(bytes: &[u8], path: &Path, strict: bool) -> Result<(Vec<(u64, Entry)>, u64, u64)> {
+/// The journal as read: its entries with their byte positions, the position up to which
+/// everything is known to be on disk, and the length of the valid frames.
+struct Parsed {
+    entries: Vec<(u64, Entry)>,
+    trusted: u64,
+    valid_len: u64,
+}
+
+/// Reads the journal's frames. A bad frame that is the last one is a torn tail (`strict`: the
+/// writer truncates it; a reader stops there and looks again later); a bad frame followed by a
+/// whole one is damage in the middle: an error (`strict`).
+fn parse_journal(bytes: &[u8], path: &Path, strict: bool) -> Result<Parsed> {
     let mut entries = Vec::new();
     let mut trusted = 0u64;
     let mut at = 0usize;
@@ -483,7 +488,10 @@ fn parse_journal(bytes: &[u8], path: &Path, strict: bool) -> Result<(Vec<(u64, E
                 if strict {
                     if let Some(next) = declared_next(&bytes[at..]).and_then(|n| bytes.get(at + n..)) {
                         if matches!(read_frame(next), Frame::Entry { .. }) {
-                            return Err(corrupt(path, format!("{what} at byte offset {at}, followed by valid entries")));
+                            return Err(corrupt(
+                                path,
+                                format!("{what} at byte offset {at}, followed by valid entries"),
+                            ));
                         }
                     }
                 }
@@ -491,7 +499,7 @@ fn parse_journal(bytes: &[u8], path: &Path, strict: bool) -> Result<(Vec<(u64, E
             }
         }
     }
-    Ok((entries, trusted, at as u64))
+    Ok(Parsed { entries, trusted, valid_len: at as u64 })
 }
 
 /// Where the frame after the one at the start of `bytes` would begin, by its length field.
@@ -743,7 +751,7 @@ impl Inner {
                 let journal = File::open(&path).map_err(|e| io_error(&path, e))?;
                 let inode = journal.metadata().map_err(|e| io_error(&path, e))?.ino();
                 let bytes = read_all(&journal, 0).map_err(|e| io_error(&path, e))?;
-                let (entries, _, valid) = parse_journal(&bytes, &path, false)?;
+                let Parsed { entries, valid_len: valid, .. } = parse_journal(&bytes, &path, false)?;
                 let mut catalog = Catalog::new(&self.dir);
                 for (pos, entry) in &entries {
                     catalog.apply(entry, &path, *pos)?;
@@ -758,7 +766,7 @@ impl Inner {
         if bytes.is_empty() {
             return Ok(());
         }
-        let (entries, _, valid) = parse_journal(&bytes, &path, false)?;
+        let Parsed { entries, valid_len: valid, .. } = parse_journal(&bytes, &path, false)?;
         let mut catalog = self.write();
         let mut changed = Vec::new();
         for (pos, entry) in &entries {
@@ -1120,8 +1128,10 @@ impl Inner {
         if starts.is_empty() {
             return;
         }
-        let entries: Vec<Entry> =
-            starts.iter().map(|(topic, partition, start)| Entry::Start { topic: *topic, partition: *partition, start: *start }).collect();
+        let entries: Vec<Entry> = starts
+            .iter()
+            .map(|(topic, partition, start)| Entry::Start { topic: *topic, partition: *partition, start: *start })
+            .collect();
         // Everything before is synced first, and the entry itself, before any file is deleted.
         let written = self.sync_all(writer).and_then(|()| self.append_journal(writer, &entries, true));
         if let Err(error) = written {
@@ -1213,7 +1223,9 @@ impl Inner {
                 let Some(s) = p.segments.get(i) else { return Ok(p.end) };
                 let entry = s.index.iter().take_while(|e| e.max_ts_before < timestamp_ms).last();
                 let path = p.log_path(s.base);
-                let Some(file) = s.file.clone() else { return Err(corrupt(&path, "this committed segment file is missing")) };
+                let Some(file) = s.file.clone() else {
+                    return Err(corrupt(&path, "this committed segment file is missing"));
+                };
                 (file, path, entry.map_or(0, |e| e.position), s.len)
             };
             let mut found = None;
@@ -1272,7 +1284,8 @@ impl Inner {
                     return true;
                 }
                 if record.offset != offset {
-                    problem = Some(format!("the record at byte offset {at} has offset {}, not {offset}", record.offset));
+                    problem =
+                        Some(format!("the record at byte offset {at} has offset {}, not {offset}", record.offset));
                     return false;
                 }
                 records.push(StoredRecord {
@@ -1323,9 +1336,11 @@ fn topic_id(catalog: &Catalog, name: &str) -> Result<u32> {
 
 fn check_partition<'a>(catalog: &'a Catalog, id: u32, topic: &str, partition: u32) -> Result<&'a Partition> {
     let partitions = catalog.topics[id as usize].partitions.len() as u32;
-    catalog
-        .partition(id, partition)
-        .ok_or_else(|| LogError::UnknownPartition { topic: topic.to_owned(), partition, partitions })
+    catalog.partition(id, partition).ok_or_else(|| LogError::UnknownPartition {
+        topic: topic.to_owned(),
+        partition,
+        partitions,
+    })
 }
 
 fn topic_info(catalog: &Catalog, id: u32) -> TopicInfo {
@@ -1413,7 +1428,11 @@ impl CentralLog for EmbeddedLog {
     fn load_state(&self, group: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         self.inner.refresh()?;
         let catalog = self.inner.read();
-        Ok(catalog.groups.get(group).map(|g| g.state.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default())
+        Ok(catalog
+            .groups
+            .get(group)
+            .map(|g| g.state.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default())
     }
 
     fn commit(&self, commit: Commit) -> Result<()> {

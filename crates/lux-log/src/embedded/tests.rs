@@ -5,7 +5,12 @@ use super::*;
 use crate::OutputRecord;
 
 fn out(topic: &str, key: &str, value: &str) -> OutputRecord {
-    OutputRecord { topic: topic.into(), key: key.as_bytes().to_vec(), timestamp_ms: 1, value: value.as_bytes().to_vec() }
+    OutputRecord {
+        topic: topic.into(),
+        key: key.as_bytes().to_vec(),
+        timestamp_ms: 1,
+        value: value.as_bytes().to_vec(),
+    }
 }
 
 #[test]
