@@ -202,3 +202,13 @@ fn checkpoints_keep_everything_and_readers_follow_them() {
     assert_eq!(committed(&log), (Some(2000), vec![(b"next".to_vec(), b"2000".to_vec())]));
     assert!(std::fs::read_dir(dir.path().join("topics/t/0")).unwrap().count() > 4, "several segments");
 }
+
+#[test]
+fn a_missing_journal_is_refused_not_taken_for_an_empty_log() {
+    let dir = tempfile::tempdir().unwrap();
+    open(dir.path()).commit(batch(0, 10)).unwrap();
+    std::fs::remove_file(dir.path().join("journal")).unwrap();
+    let text = EmbeddedLog::open_with(dir.path(), options()).err().expect("refused").to_string();
+    assert!(text.contains("journal is missing"), "{text}");
+    assert!(segment(dir.path()).exists(), "no segment was deleted");
+}

@@ -250,6 +250,14 @@ impl EmbeddedLog {
         }
         let journal_path = data_dir.join(JOURNAL_FILE);
         refuse_sqlite(data_dir, &journal_path)?;
+        let has_topics = std::fs::read_dir(data_dir.join(TOPICS_DIR)).map_err(dir_error)?.next().is_some();
+        if has_topics && !journal_path.exists() {
+            // Without the journal nothing says what is committed: never guess, never delete.
+            return Err(corrupt(
+                &journal_path,
+                "the journal is missing but topics/ holds segments; restore the journal or move the directory aside",
+            ));
+        }
         let _ = std::fs::remove_file(data_dir.join(JOURNAL_TMP));
         let (catalog, journal_len) = recover(data_dir, &journal_path)?;
         let journal = File::options()
@@ -1365,17 +1373,24 @@ impl CentralLog for EmbeddedLog {
         }
         let inner = &self.inner;
         inner.refresh()?;
-        let existing = |catalog: &Catalog| {
-            catalog.by_name.get(name).map(|id| catalog.topics[*id as usize].partitions.len() as u32)
-        };
-        match existing(&inner.read()) {
-            Some(existing) if existing == partitions => return Ok(()),
-            Some(existing) => {
-                return Err(LogError::PartitionMismatch { topic: name.to_owned(), existing, requested: partitions })
+        let exists = || {
+            let catalog = inner.read();
+            match catalog.by_name.get(name).map(|id| catalog.topics[*id as usize].partitions.len() as u32) {
+                Some(existing) if existing == partitions => Ok(true),
+                Some(existing) => {
+                    Err(LogError::PartitionMismatch { topic: name.to_owned(), existing, requested: partitions })
+                }
+                None => Ok(false),
             }
-            None => {}
+        };
+        if exists()? {
+            return Ok(());
         }
         let mut writer = lock(inner.writer()?);
+        // Another thread may have created it meanwhile.
+        if exists()? {
+            return Ok(());
+        }
         let (id, dirs) = {
             let catalog = inner.read();
             let dirs: Vec<PathBuf> = (0..partitions).map(|p| catalog.partition_dir(name, p)).collect();

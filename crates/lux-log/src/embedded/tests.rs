@@ -119,3 +119,25 @@ fn offset_for_time_finds_the_first_record_at_or_after() {
     let reader = EmbeddedLog::open_reader(dir.path()).unwrap();
     assert_eq!(reader.offset_for_time("t", 0, 5_005).unwrap(), 501);
 }
+
+#[test]
+fn concurrent_ensure_topic_creates_each_topic_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::sync::Arc::new(EmbeddedLog::open(dir.path(), Durability::Group).unwrap());
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for name in ["a", "b", "c"] {
+                    log.ensure_topic(name, 3).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(log.topics().unwrap().len(), 3);
+    drop(log);
+    assert_eq!(EmbeddedLog::open(dir.path(), Durability::Group).unwrap().topics().unwrap().len(), 3);
+}
