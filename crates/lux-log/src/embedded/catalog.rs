@@ -275,21 +275,30 @@ fn read_exact_at(file: &File, buf: &mut [u8], pos: u64) -> std::io::Result<()> {
 /// segment (`base`, `len` committed bytes, records below `end_offset`); a damaged index only
 /// costs longer scans.
 pub fn load_index(path: &Path, base: u64, len: u64, end_offset: u64) -> Vec<IndexEntry> {
-    let bytes = std::fs::read(path).unwrap_or_default();
-    let mut entries = IndexEntry::decode_all(&bytes);
-    let mut keep = 0;
-    for (i, e) in entries.iter().enumerate() {
-        let ordered = match i.checked_sub(1).and_then(|p| entries.get(p)) {
+    let mut entries = Vec::new();
+    extend_index(&mut entries, path, base, len, end_offset);
+    entries
+}
+
+/// Adds to `entries` those of the index file past them (a reader following a growing segment).
+pub fn extend_index(entries: &mut Vec<IndexEntry>, path: &Path, base: u64, len: u64, end_offset: u64) {
+    let from = index_bytes(entries.len());
+    let Ok(file) = File::open(path) else { return };
+    let size = file.metadata().map_or(0, |m| m.len());
+    let mut bytes = vec![0; size.saturating_sub(from) as usize];
+    if file.read_exact_at(&mut bytes, from).is_err() {
+        return;
+    }
+    for e in IndexEntry::decode_all(&bytes) {
+        let ordered = match entries.last() {
             Some(prev) => e.offset > prev.offset && e.position > prev.position && e.max_ts_before >= prev.max_ts_before,
             None => e.offset == base && e.position == 0,
         };
         if !ordered || e.position >= len || e.offset >= end_offset {
             break;
         }
-        keep = i + 1;
+        entries.push(e);
     }
-    entries.truncate(keep);
-    entries
 }
 
 /// Bytes of `n` index entries.

@@ -68,7 +68,7 @@ use crate::{
     partition_for_key, validate_topic_name, CentralLog, Commit, Durability, LogConfig, LogError, Result, StoredRecord,
     TopicInfo, TopicPartition,
 };
-use catalog::{corrupt, index_bytes, load_index, scan, Catalog, Partition, Segment, TOPICS_DIR};
+use catalog::{corrupt, extend_index, index_bytes, load_index, scan, Catalog, Partition, Segment, TOPICS_DIR};
 use format::{encode_record, IndexEntry, Indexer};
 use journal::{read_frame, Entry, Frame, PartitionEnd, JOURNAL_FILE, JOURNAL_TMP};
 use std::collections::{BTreeMap, HashMap};
@@ -799,7 +799,8 @@ impl Inner {
                         partition.segments[i].file = File::open(&path).ok().map(Arc::new);
                     }
                     if i + 1 == count {
-                        partition.segments[i].index = load_index(&partition.index_path(base), base, len, end_offset);
+                        let index_path = partition.index_path(base);
+                        extend_index(&mut partition.segments[i].index, &index_path, base, len, end_offset);
                     }
                 }
             }
