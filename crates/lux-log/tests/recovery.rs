@@ -212,3 +212,39 @@ fn a_missing_journal_is_refused_not_taken_for_an_empty_log() {
     assert!(text.contains("journal is missing"), "{text}");
     assert!(segment(dir.path()).exists(), "no segment was deleted");
 }
+
+/// A power loss that tears one partition's records rolls back that commit in every partition,
+/// and every later commit: never half of one.
+#[test]
+fn a_torn_commit_is_rolled_back_in_every_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let p_a = lux_log::partition_for_key(b"a", 2);
+    let other: Vec<u8> = (b'b'..=b'z').map(|c| vec![c]).find(|k| lux_log::partition_for_key(k, 2) != p_a).unwrap();
+    let two_partitions = |first: u64, n: u64| {
+        let mut commit = batch(first, n);
+        for (i, out) in commit.outputs.iter_mut().enumerate() {
+            out.topic = "two".into();
+            // Keys alternating between the two partitions.
+            out.key = if i % 2 == 0 { b"a".to_vec() } else { other.clone() };
+        }
+        commit
+    };
+    {
+        let log = open(dir.path());
+        log.ensure_topic("two", 2).unwrap();
+        log.commit(two_partitions(0, 100)).unwrap();
+        log.sync().unwrap();
+        log.commit(two_partitions(100, 100)).unwrap();
+        log.commit(two_partitions(200, 100)).unwrap();
+        log.simulate_crash();
+    }
+    // The second commit's records in partition `a` did not reach the disk whole.
+    let path = dir.path().join(format!("topics/two/{p_a}/00000000000000000000.log"));
+    let bytes = std::fs::read(&path).unwrap();
+    let record = bytes.len() / 150;
+    damage(&path, (record * 75) as u64, |b, at| b[at] ^= 0x10);
+    let log = open(dir.path());
+    let info = log.topic("two").unwrap();
+    assert_eq!(info.end_offsets, vec![50, 50], "back to the first commit in both partitions");
+    assert_eq!(committed(&log), (Some(100), vec![(b"next".to_vec(), b"100".to_vec())]));
+}

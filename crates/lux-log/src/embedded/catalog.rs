@@ -130,6 +130,9 @@ impl Catalog {
                 if *id as usize != self.topics.len() || self.by_name.contains_key(name) {
                     return Err(bad(format!("creates topic {name:?} with id {id} twice or out of order")));
                 }
+                if *partitions > super::MAX_PARTITIONS {
+                    return Err(bad(format!("creates topic {name:?} with {partitions} partitions")));
+                }
                 let partitions = (0..*partitions)
                     .map(|p| Partition { dir: self.partition_dir(name, p), ..Default::default() })
                     .collect();
