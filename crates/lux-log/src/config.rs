@@ -2,6 +2,7 @@
 
 use lux_model::ConfigProblem;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -57,6 +58,23 @@ pub struct LogConfig {
     #[serde(with = "humantime_serde")]
     #[schemars(with = "Option<String>")]
     pub retention_age: Option<Duration>,
+    /// Retention of particular topics, by name without `topic_prefix`: `[log.topics.raw]` with
+    /// `retention_bytes` and/or `retention_age`, meaning what `log.retention_bytes` and
+    /// `log.retention_age` mean; a key set there replaces the `[log]` one for that topic, an
+    /// unset one follows it.
+    pub topics: BTreeMap<String, TopicRetention>,
+}
+
+/// Retention of one topic (`[log.topics.<name>]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopicRetention {
+    /// Most bytes of records kept per partition of this topic.
+    pub retention_bytes: Option<u64>,
+    /// How long this topic's records are kept, by their timestamp.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
+    pub retention_age: Option<Duration>,
 }
 
 impl Default for LogConfig {
@@ -70,6 +88,7 @@ impl Default for LogConfig {
             segment_bytes: 128 << 20,
             retention_bytes: None,
             retention_age: None,
+            topics: BTreeMap::new(),
         }
     }
 }
@@ -98,25 +117,57 @@ impl LogConfig {
                 format!("must be between 1048576 (1 MiB) and 1073741824 (1 GiB), not {}", self.segment_bytes),
             ));
         }
-        if let Some(bytes) = self.retention_bytes {
-            if bytes < self.segment_bytes {
-                problems.push(ConfigProblem::new(
-                    lux_model::config_key(prefix, "retention_bytes"),
-                    format!("must be at least segment_bytes ({}), not {bytes}", self.segment_bytes),
-                ));
+        self.validate_retention(prefix, self.retention_bytes, self.retention_age, &mut problems);
+        for (name, topic) in &self.topics {
+            let key = lux_model::config_key(prefix, &format!("topics.{name}"));
+            if crate::validate_topic_name(&self.topic(name)).is_err() {
+                problems.push(ConfigProblem::new(&key, "is not a topic name: letters, digits, '.', '_' and '-'"));
             }
+            self.validate_retention(&key, topic.retention_bytes, topic.retention_age, &mut problems);
         }
-        if self.retention_age.is_some_and(|age| age < Duration::from_secs(60)) {
+        problems
+    }
+
+    fn validate_retention(
+        &self,
+        prefix: &str,
+        bytes: Option<u64>,
+        age: Option<Duration>,
+        problems: &mut Vec<ConfigProblem>,
+    ) {
+        if let Some(bytes) = bytes.filter(|b| *b < self.segment_bytes) {
+            problems.push(ConfigProblem::new(
+                lux_model::config_key(prefix, "retention_bytes"),
+                format!("must be at least segment_bytes ({}), not {bytes}", self.segment_bytes),
+            ));
+        }
+        if age.is_some_and(|age| age < Duration::from_secs(60)) {
             problems.push(ConfigProblem::new(
                 lux_model::config_key(prefix, "retention_age"),
                 "must be at least 1 minute (`1m`); leave it unset to keep records for ever",
             ));
         }
-        problems
     }
 
     /// The full name of one of LUX's topics (`raw`, `enriched`, ...).
     pub fn topic(&self, base: &str) -> String {
         format!("{}{}", self.topic_prefix, base)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_is_validated_for_the_log_and_each_topic() {
+        let mut config = LogConfig { retention_bytes: Some(1000), ..Default::default() };
+        config.topics.insert(
+            "raw".into(),
+            TopicRetention { retention_bytes: None, retention_age: Some(Duration::from_secs(1)) },
+        );
+        config.topics.insert("bad name".into(), TopicRetention::default());
+        let keys: Vec<String> = config.validate("log").into_iter().map(|p| p.key).collect();
+        assert_eq!(keys, ["log.retention_bytes", "log.topics.bad name", "log.topics.raw.retention_age"]);
     }
 }

@@ -12,7 +12,7 @@ mod config;
 pub mod embedded;
 mod partitioner;
 
-pub use config::{Durability, LogBackendKind, LogConfig};
+pub use config::{Durability, LogBackendKind, LogConfig, TopicRetention};
 pub use partitioner::{murmur2, partition_for_key};
 
 /// A record as stored in a topic partition.

@@ -87,3 +87,30 @@ fn retention_by_age_keeps_only_recent_segments_and_the_active_one() {
     assert!(info.start_offsets[0] >= start && info.start_offsets[0] <= 400, "{info:?}");
     assert!(segments(dir.path()) >= 2, "recent segments are kept");
 }
+
+#[test]
+fn a_topic_can_have_its_own_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = EmbeddedOptions { retention_bytes: Some(64 << 10), ..options() };
+    options
+        .topic_retention
+        .insert("keep".into(), lux_log::TopicRetention { retention_bytes: Some(1 << 30), retention_age: None });
+    let log = EmbeddedLog::open_with(dir.path(), options).unwrap();
+    log.ensure_topic("t", 1).unwrap();
+    log.ensure_topic("keep", 1).unwrap();
+    for i in 0..100 {
+        commit(&log, i * 20, 20, 1_000);
+        let outputs = (0..20)
+            .map(|_| OutputRecord {
+                topic: "keep".into(),
+                key: b"k".to_vec(),
+                timestamp_ms: 1_000,
+                value: vec![b'v'; 200],
+            })
+            .collect();
+        log.commit(Commit { group: "g".into(), outputs, ..Default::default() }).unwrap();
+    }
+    assert!(log.topic("t").unwrap().start_offsets[0] > 0, "the [log] retention applies to t");
+    assert_eq!(log.topic("keep").unwrap().start_offsets, vec![0], "keep has its own");
+    assert_eq!(log.topic("keep").unwrap().record_count(), 2000);
+}

@@ -80,7 +80,7 @@ mod journal;
 
 use crate::{
     partition_for_key, validate_topic_name, CentralLog, Commit, Durability, LogConfig, LogError, Result, StoredRecord,
-    TopicInfo, TopicPartition,
+    TopicInfo, TopicPartition, TopicRetention,
 };
 use catalog::{corrupt, extend_index, index_bytes, load_index, scan, Catalog, Partition, Segment, TOPICS_DIR};
 use format::{encode_record, IndexEntry, Indexer};
@@ -107,6 +107,8 @@ pub struct EmbeddedOptions {
     pub retention_bytes: Option<u64>,
     /// Segments whose newest record is older than this are deleted.
     pub retention_age: Option<Duration>,
+    /// Per topic (full name): retention that replaces the two above where set.
+    pub topic_retention: HashMap<String, TopicRetention>,
     /// `group` durability: how often the written files are synced.
     pub group_sync_interval: Duration,
     /// The journal is rewritten as a checkpoint when it grows past this many bytes.
@@ -122,6 +124,7 @@ impl EmbeddedOptions {
             segment_bytes: 128 << 20,
             retention_bytes: None,
             retention_age: None,
+            topic_retention: HashMap::new(),
             group_sync_interval: Duration::from_millis(200),
             checkpoint_bytes: 16 << 20,
             retention_interval: Duration::from_secs(1),
@@ -134,6 +137,7 @@ impl EmbeddedOptions {
             segment_bytes: config.segment_bytes,
             retention_bytes: config.retention_bytes,
             retention_age: config.retention_age,
+            topic_retention: config.topics.iter().map(|(name, r)| (config.topic(name), r.clone())).collect(),
             ..EmbeddedOptions::new(config.durability)
         }
     }
@@ -1126,15 +1130,24 @@ impl Inner {
 
     /// Deletes the old segments that retention no longer keeps.
     fn enforce_retention(&self, writer: &mut Writer) {
-        let (bytes, age) = (self.options.retention_bytes, self.options.retention_age);
-        if bytes.is_none() && age.is_none() {
+        let options = &self.options;
+        if options.retention_bytes.is_none()
+            && options.retention_age.is_none()
+            && options.topic_retention.values().all(|r| r.retention_bytes.is_none() && r.retention_age.is_none())
+        {
             return;
         }
-        let oldest_kept = age.map(|age| now_ms().saturating_sub(age.as_millis().min(i64::MAX as u128) as i64));
+        let now = now_ms();
         let mut starts = Vec::new();
-        for (t, p, partition) in partitions(&self.read()) {
+        let catalog = self.read();
+        for (t, p, partition) in partitions(&catalog) {
+            let topic = catalog.topics[t as usize].name.as_str();
+            let special = options.topic_retention.get(topic);
+            let bytes = special.and_then(|r| r.retention_bytes).or(options.retention_bytes);
+            let age = special.and_then(|r| r.retention_age).or(options.retention_age);
+            let oldest_kept = age.map(|age| now.saturating_sub(age.as_millis().min(i64::MAX as u128) as i64));
             let mut total: u64 = partition.segments.iter().map(|s| s.len).sum();
-            let mut drop = 0;
+            let mut dropped = 0;
             for segment in partition.segments.iter().take(partition.segments.len().saturating_sub(1)) {
                 let by_size = bytes.is_some_and(|b| total - segment.len >= b);
                 let by_age = oldest_kept.is_some_and(|oldest| segment.indexer.max_ts < oldest);
@@ -1142,12 +1155,13 @@ impl Inner {
                     break;
                 }
                 total -= segment.len;
-                drop += 1;
+                dropped += 1;
             }
-            if drop > 0 {
-                starts.push((t, p, partition.segments[drop].base));
+            if dropped > 0 {
+                starts.push((t, p, partition.segments[dropped].base));
             }
         }
+        drop(catalog);
         if starts.is_empty() {
             return;
         }
