@@ -121,6 +121,22 @@ pub trait CentralLog: Send + Sync {
     fn commit_ref(&self, commit: &Commit) -> Result<()> {
         self.commit(commit.clone())
     }
+    /// The first offset of a partition whose record has a timestamp at or after `timestamp_ms`
+    /// (the end offset when there is none): where a replay "from a time" starts. The default
+    /// reads the partition from its start; backends with a time index override it.
+    fn offset_for_time(&self, topic: &str, partition: u32, timestamp_ms: i64) -> Result<u64> {
+        let info = self.topic(topic)?;
+        let unknown = || LogError::UnknownPartition { topic: topic.to_owned(), partition, partitions: info.partitions };
+        let mut from = *info.start_offsets.get(partition as usize).ok_or_else(unknown)?;
+        loop {
+            let records = self.fetch(topic, partition, from, 10_000)?;
+            let Some(last) = records.last() else { return Ok(from) };
+            if let Some(found) = records.iter().find(|r| r.timestamp_ms >= timestamp_ms) {
+                return Ok(found.offset);
+            }
+            from = last.offset + 1;
+        }
+    }
     /// Blocks until something is appended or `timeout` passes (returns early on new data).
     fn wait_for_appends(&self, seen_version: u64, timeout: std::time::Duration) -> u64;
     /// A counter that changes whenever records are appended (pair with `wait_for_appends`).

@@ -60,8 +60,8 @@
 //! # Retention
 //!
 //! By size (`retention_bytes`, per partition) and by age (`retention_age`, against the
-//! greatest record timestamp of a segment), whole old segments are deleted, never the active
-//! one. As on Kafka, retention does not wait for consumer groups: a group whose committed
+//! greatest record timestamp of a segment), for all topics or per topic, whole old segments are
+//! deleted, never the active one. As on Kafka, retention does not wait for consumer groups: a group whose committed
 //! offset falls below a partition's start resumes at the start (a fetch below the start
 //! returns the records from the start on).
 //!
@@ -365,12 +365,6 @@ impl EmbeddedLog {
     /// Syncs everything written so far (what `group` durability does in the background).
     pub fn sync(&self) -> Result<()> {
         self.inner.sync_all(&mut lock(self.inner.writer()?))
-    }
-
-    /// The first offset of a partition whose record has a timestamp at or after `timestamp_ms`
-    /// (the end offset when there is none).
-    pub fn offset_for_time(&self, topic: &str, partition: u32, timestamp_ms: i64) -> Result<u64> {
-        self.inner.offset_for_time(topic, partition, timestamp_ms)
     }
 
     /// Writes a commit's records without committing them, as a crash between the two would
@@ -1485,6 +1479,12 @@ impl CentralLog for EmbeddedLog {
 
     fn commit_ref(&self, commit: &Commit) -> Result<()> {
         self.inner.commit(commit, true)
+    }
+
+    /// With the sparse index: whole segments older than the time are skipped, then the scan
+    /// starts at the last index entry before it.
+    fn offset_for_time(&self, topic: &str, partition: u32, timestamp_ms: i64) -> Result<u64> {
+        self.inner.offset_for_time(topic, partition, timestamp_ms)
     }
 
     fn wait_for_appends(&self, seen_version: u64, timeout: Duration) -> u64 {

@@ -141,3 +141,51 @@ fn concurrent_ensure_topic_creates_each_topic_once() {
     drop(log);
     assert_eq!(EmbeddedLog::open(dir.path(), Durability::Group).unwrap().topics().unwrap().len(), 3);
 }
+
+/// The trait's default `offset_for_time` (for backends without a time index) agrees with the
+/// embedded log's indexed one.
+#[test]
+fn default_offset_for_time_agrees_with_the_index() {
+    struct Plain<'a>(&'a EmbeddedLog);
+    impl CentralLog for Plain<'_> {
+        fn ensure_topic(&self, name: &str, partitions: u32) -> Result<()> {
+            self.0.ensure_topic(name, partitions)
+        }
+        fn topics(&self) -> Result<Vec<TopicInfo>> {
+            self.0.topics()
+        }
+        fn topic(&self, name: &str) -> Result<TopicInfo> {
+            self.0.topic(name)
+        }
+        fn fetch(&self, topic: &str, partition: u32, from: u64, max: usize) -> Result<Vec<StoredRecord>> {
+            self.0.fetch(topic, partition, from, max)
+        }
+        fn committed_offset(&self, group: &str, tp: &TopicPartition) -> Result<Option<u64>> {
+            self.0.committed_offset(group, tp)
+        }
+        fn load_state(&self, group: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+            self.0.load_state(group)
+        }
+        fn commit(&self, commit: Commit) -> Result<()> {
+            self.0.commit(commit)
+        }
+        fn wait_for_appends(&self, seen: u64, timeout: Duration) -> u64 {
+            self.0.wait_for_appends(seen, timeout)
+        }
+        fn append_version(&self) -> u64 {
+            self.0.append_version()
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(dir.path(), Durability::Group).unwrap();
+    log.ensure_topic("t", 1).unwrap();
+    let outputs = (0..30_000i64)
+        .map(|i| OutputRecord { topic: "t".into(), key: b"k".to_vec(), timestamp_ms: i / 3, value: vec![1; 10] })
+        .collect();
+    log.commit(Commit { group: "g".into(), outputs, ..Default::default() }).unwrap();
+    for time in [-5, 0, 1, 4_321, 9_999, 10_000] {
+        assert_eq!(Plain(&log).offset_for_time("t", 0, time).unwrap(), log.offset_for_time("t", 0, time).unwrap());
+    }
+    assert_eq!(log.offset_for_time("t", 0, 4_321).unwrap(), 12_963);
+    assert_eq!(log.offset_for_time("t", 0, 10_000).unwrap(), 30_000);
+}
