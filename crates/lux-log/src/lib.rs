@@ -12,7 +12,7 @@ mod config;
 pub mod embedded;
 mod partitioner;
 
-pub use config::{Durability, LogBackendKind, LogConfig};
+pub use config::{Durability, LogBackendKind, LogConfig, TopicRetention};
 pub use partitioner::{murmur2, partition_for_key};
 
 /// A record as stored in a topic partition.
@@ -89,10 +89,12 @@ pub enum LogError {
     #[error("invalid topic name {0:?}: use 1 to 200 characters among letters, digits, '.', '_' and '-'")]
     BadTopicName(String),
     #[error("the embedded log at {path} failed: {source}")]
-    Storage { path: String, source: rusqlite::Error },
+    Storage { path: String, source: std::io::Error },
     #[error("the embedded log at {path} is full: {detail}; free disk space, intake resumes when the write succeeds")]
     DiskFull { path: String, detail: String },
-    #[error("the embedded log at {path} is corrupt: {detail}; restore it from a backup or move it aside")]
+    #[error(
+        "the embedded log is corrupt: {path}: {detail}; restore the data directory from a backup or move it aside"
+    )]
     Corrupt { path: String, detail: String },
 }
 
@@ -114,6 +116,27 @@ pub trait CentralLog: Send + Sync {
     fn load_state(&self, group: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
     /// Applies a commit atomically.
     fn commit(&self, commit: Commit) -> Result<()>;
+    /// [`CentralLog::commit`] without giving up the commit, so that a caller can retry it
+    /// without a copy. Backends should override the default, which clones.
+    fn commit_ref(&self, commit: &Commit) -> Result<()> {
+        self.commit(commit.clone())
+    }
+    /// The first offset of a partition whose record has a timestamp at or after `timestamp_ms`
+    /// (the end offset when there is none): where a replay "from a time" starts. The default
+    /// reads the partition from its start; backends with a time index override it.
+    fn offset_for_time(&self, topic: &str, partition: u32, timestamp_ms: i64) -> Result<u64> {
+        let info = self.topic(topic)?;
+        let unknown = || LogError::UnknownPartition { topic: topic.to_owned(), partition, partitions: info.partitions };
+        let mut from = *info.start_offsets.get(partition as usize).ok_or_else(unknown)?;
+        loop {
+            let records = self.fetch(topic, partition, from, 10_000)?;
+            let Some(last) = records.last() else { return Ok(from) };
+            if let Some(found) = records.iter().find(|r| r.timestamp_ms >= timestamp_ms) {
+                return Ok(found.offset);
+            }
+            from = last.offset + 1;
+        }
+    }
     /// Blocks until something is appended or `timeout` passes (returns early on new data).
     fn wait_for_appends(&self, seen_version: u64, timeout: std::time::Duration) -> u64;
     /// A counter that changes whenever records are appended (pair with `wait_for_appends`).

@@ -49,7 +49,7 @@ fn commit_with_retry(
 ) -> anyhow::Result<bool> {
     let mut backoff = Duration::from_millis(100);
     loop {
-        match log.commit(commit.clone()) {
+        match log.commit_ref(&commit) {
             Ok(()) => {
                 metrics.commits.fetch_add(1, Ordering::Relaxed);
                 return Ok(true);

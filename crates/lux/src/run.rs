@@ -13,7 +13,7 @@ use crate::config::LuxConfig;
 use anyhow::Context as _;
 use lux_alarm::stage::{AlarmStage, AlarmTopics};
 use lux_generate::source::GeneratorSource;
-use lux_log::embedded::EmbeddedLog;
+use lux_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use lux_log::CentralLog;
 use lux_reference::{ReferenceHandle, SourceKind};
 use lux_stage::{run_processor, run_source, RunnerOptions, StageMetrics, StageSnapshot};
@@ -152,7 +152,8 @@ fn reference(
 pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     let topology = Topology::of(&config);
     let data_dir = options.data_dir.clone();
-    let log: Arc<dyn CentralLog> = Arc::new(EmbeddedLog::open(&data_dir, config.log.durability)?);
+    let log: Arc<dyn CentralLog> =
+        Arc::new(EmbeddedLog::open_with(&data_dir, EmbeddedOptions::from_config(&config.log))?);
     // The simulation's time 0: recorded by the first run, so that a resumed run continues the
     // same traffic (and the same demo referential, whose interventions are placed around it).
     let start_ms = match lux_generate::source::recorded_start_ms(&log.load_state("generator")?) {
