@@ -365,9 +365,30 @@ impl AlarmEngine {
     /// (window_end, rule, group_key).
     pub fn advance(&mut self, now_wall_ms: i64) -> Vec<Alarm> {
         let started = *self.started_wall.get_or_insert(now_wall_ms);
-        let Some(new_wm) = self.partitions_watermark(now_wall_ms, started) else {
-            return Vec::new();
-        };
+        match self.partitions_watermark(now_wall_ms, started) {
+            Some(new_wm) => self.advance_to(new_wm),
+            None => Vec::new(),
+        }
+    }
+
+    /// Declares the input complete (a bounded input read to its end, as `lux replay` does):
+    /// every partition is taken as idle, so the watermark moves to the highest partition
+    /// watermark and the last windows are evaluated, exactly as [`AlarmEngine::advance`] does
+    /// once every partition has been silent for `idle_timeout`, but without waiting for the wall
+    /// clock. Returns the alarm records like `advance`.
+    pub fn finish_input(&mut self) -> Vec<Alarm> {
+        let highest = self
+            .partitions
+            .values()
+            .filter_map(|clock| clock.max_event_time.map(|m| m.saturating_sub(self.out_of_orderness_ms)))
+            .max();
+        match highest {
+            Some(new_wm) => self.advance_to(new_wm),
+            None => Vec::new(),
+        }
+    }
+
+    fn advance_to(&mut self, new_wm: i64) -> Vec<Alarm> {
         let old_wm = self.watermark;
         if old_wm.is_some_and(|old| new_wm <= old) {
             return Vec::new();

@@ -48,6 +48,10 @@ enum Command {
         /// Stop by itself after this long (e.g. `30s`); otherwise run until SIGINT/SIGTERM.
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         stop_after: Option<std::time::Duration>,
+        /// With a bounded generator (`generator.duration`): stop once everything it sent went
+        /// through every stage and the last windows were evaluated.
+        #[arg(long)]
+        until_done: bool,
     },
     /// Generate the demo operator's reference data and traffic (files, stdout, UDP/TCP).
     Generate {
@@ -163,13 +167,13 @@ fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { config, data_dir: dir, stop_after } => {
+        Command::Run { config, data_dir: dir, stop_after, until_done } => {
             init_tracing("info");
             let config = match load_config(&config) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            let options = run::RunOptions { data_dir: data_dir(&config, &dir), stop_after };
+            let options = run::RunOptions { data_dir: data_dir(&config, &dir), stop_after, until_done };
             stop_on_signals().and_then(|stop| run::run(config, options, stop))
         }
         Command::Generate { config, args } => {

@@ -88,6 +88,9 @@ pub struct RunOptions {
     pub data_dir: PathBuf,
     /// Stop by itself after this long (demos, tests).
     pub stop_after: Option<Duration>,
+    /// With a bounded generator: stop once everything it sent went through every stage and the
+    /// last windows were evaluated.
+    pub until_done: bool,
 }
 
 /// The subscriber-pseudonymisation key: from config, or generated once into the data directory.
@@ -108,7 +111,11 @@ fn subscriber_key(config: &LuxConfig, data_dir: &Path) -> anyhow::Result<Vec<u8>
     let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let dir = path.parent().unwrap_or(data_dir);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    write_private(&path, key.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    // Written aside, then renamed: a crash never leaves a partial key behind.
+    let staging = path.with_extension("key.new");
+    let _ = std::fs::remove_file(&staging);
+    write_private(&staging, key.as_bytes()).with_context(|| format!("cannot write {}", staging.display()))?;
+    std::fs::rename(&staging, &path).with_context(|| format!("cannot move the new key to {}", path.display()))?;
     tracing::info!(path = %path.display(), "generated a new subscriber pseudonymisation key");
     Ok(key.into_bytes())
 }
@@ -150,6 +157,12 @@ fn reference(
 }
 
 pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    if options.until_done && !(config.run.generator && config.generator.duration.is_some()) {
+        anyhow::bail!(
+            "--until-done needs a bounded input: set generator.duration (and keep run.generator = true), \
+             or stop `lux run` with --stop-after or Ctrl-C"
+        );
+    }
     let topology = Topology::of(&config);
     let data_dir = options.data_dir.clone();
     let log: Arc<dyn CentralLog> = Arc::new(EmbeddedLog::open(&data_dir, config.log.durability)?);
@@ -235,10 +248,25 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
     let interval = config.run.summary_interval;
     let mut last_print = Instant::now();
     let mut previous: Vec<StageSnapshot> = threads.iter().map(|(_, m, _)| m.snapshot()).collect();
+    // --until-done: since when every stage has consumed everything (the generator finished).
+    let mut drained_since: Option<Instant> = None;
+    // The alarm stage evaluates its last windows once its partitions are idle; allow for that.
+    let settle = config.alarm.idle_timeout + runner.tick * 4;
     while !stop.load(Ordering::Relaxed) && !threads.iter().all(|(_, _, h)| h.is_finished()) {
         std::thread::sleep(Duration::from_millis(100));
         if options.stop_after.is_some_and(|d| started.elapsed() >= d) {
             stop.store(true, Ordering::Relaxed);
+        }
+        if options.until_done {
+            let generator_done = threads.iter().any(|(name, _, h)| name == "generator" && h.is_finished());
+            if generator_done && drained(log.as_ref(), &topology)? {
+                if drained_since.get_or_insert_with(Instant::now).elapsed() >= settle {
+                    eprintln!("lux: the bounded input went through every stage");
+                    stop.store(true, Ordering::Relaxed);
+                }
+            } else {
+                drained_since = None;
+            }
         }
         if !interval.is_zero() && last_print.elapsed() >= interval {
             let elapsed = last_print.elapsed().as_secs_f64();
@@ -272,6 +300,20 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
     }
     eprintln!("lux: stopped cleanly; every batch in hand was committed. The next `lux run` resumes from here.");
     Ok(())
+}
+
+/// Whether the transform and alarm stages have committed every record of their inputs.
+fn drained(log: &dyn CentralLog, topology: &Topology) -> anyhow::Result<bool> {
+    for (group, topic) in [("transform", &topology.raw), ("alarm", &topology.enriched)] {
+        let Ok(info) = log.topic(topic) else { return Ok(false) };
+        for (partition, end) in (0..info.partitions).zip(&info.end_offsets) {
+            let tp = lux_log::TopicPartition { topic: topic.clone(), partition };
+            if log.committed_offset(group, &tp)?.unwrap_or(0) < *end {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// Writes the incidents the generator injects, for operators (and tests) to compare the alarms with.
