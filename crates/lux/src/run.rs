@@ -156,6 +156,39 @@ fn reference(
         .map_err(|error| anyhow::anyhow!("reference data: {error}"))
 }
 
+/// What the pipeline commands (`lux run`, `lux replay`) open on a data directory: the log (with
+/// its lock), the simulation's start, the demo network, the reference data and the subscriber key.
+pub(crate) struct Pipeline {
+    pub log: Arc<dyn CentralLog>,
+    pub start_ms: i64,
+    pub network: lux_generate::Network,
+    pub reference: ReferenceHandle,
+    pub key: Vec<u8>,
+}
+
+impl Pipeline {
+    pub(crate) fn open(config: &LuxConfig, data_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Result<Pipeline> {
+        let log: Arc<dyn CentralLog> = Arc::new(EmbeddedLog::open(data_dir, config.log.durability)?);
+        // The simulation's time 0: recorded by the first run, so that a resumed run continues the
+        // same traffic (and the same demo referential, whose interventions are placed around it).
+        let start_ms = match lux_generate::source::recorded_start_ms(&log.load_state("generator")?) {
+            Some(start) => start,
+            None => match &config.generator.start {
+                Some(_) => config.generator.start_ms()?,
+                None => {
+                    let now = chrono::Utc::now().timestamp_millis();
+                    now - now.rem_euclid(1000)
+                }
+            },
+        };
+        let network = lux_generate::Network::generate_at(&config.generator, start_ms)?;
+        let reference = reference(config, data_dir, &network, stop)?;
+        tracing::info!(source = %reference.stats().source, version = %reference.current().version(), "reference data loaded");
+        let key = subscriber_key(config, data_dir)?;
+        Ok(Pipeline { log, start_ms, network, reference, key })
+    }
+}
+
 pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     if options.until_done && !(config.run.generator && config.generator.duration.is_some()) {
         anyhow::bail!(
@@ -165,23 +198,7 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
     }
     let topology = Topology::of(&config);
     let data_dir = options.data_dir.clone();
-    let log: Arc<dyn CentralLog> = Arc::new(EmbeddedLog::open(&data_dir, config.log.durability)?);
-    // The simulation's time 0: recorded by the first run, so that a resumed run continues the
-    // same traffic (and the same demo referential, whose interventions are placed around it).
-    let start_ms = match lux_generate::source::recorded_start_ms(&log.load_state("generator")?) {
-        Some(start) => start,
-        None => match &config.generator.start {
-            Some(_) => config.generator.start_ms()?,
-            None => {
-                let now = chrono::Utc::now().timestamp_millis();
-                now - now.rem_euclid(1000)
-            }
-        },
-    };
-    let network = lux_generate::Network::generate_at(&config.generator, start_ms)?;
-    let reference = reference(&config, &data_dir, &network, stop.clone())?;
-    tracing::info!(source = %reference.stats().source, version = %reference.current().version(), "reference data loaded");
-    let key = subscriber_key(&config, &data_dir)?;
+    let Pipeline { log, start_ms, network, reference, key } = Pipeline::open(&config, &data_dir, stop.clone())?;
     let runner = RunnerOptions {
         partitions: config.log.partitions,
         deadletter_topic: topology.deadletter.clone(),
