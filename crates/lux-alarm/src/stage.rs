@@ -102,11 +102,8 @@ impl Processor for AlarmStage {
     }
 
     fn end_batch(&mut self, ctx: &mut Context) -> anyhow::Result<()> {
-        let alarms = if self.bounded && !self.busy {
-            self.engine.finish_input()
-        } else {
-            self.engine.advance(ctx.now_wall_ms)
-        };
+        let alarms =
+            if self.bounded && !self.busy { self.engine.finish_input() } else { self.engine.advance(ctx.now_wall_ms) };
         self.busy = false;
         for alarm in alarms {
             ctx.emit(&self.topics.alarms, alarm.group_key.as_bytes(), alarm.window_end, serde_json::to_vec(&alarm)?);

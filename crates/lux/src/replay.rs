@@ -252,7 +252,8 @@ pub fn replay(
             next_offsets: tps.iter().cloned().zip(range.from.iter().copied()).collect(),
             ..Default::default()
         })?;
-        let topics = TransformTopics { raw: topology.raw.clone(), enriched: enriched.clone(), deadletter: deadletter.clone() };
+        let topics =
+            TransformTopics { raw: topology.raw.clone(), enriched: enriched.clone(), deadletter: deadletter.clone() };
         let done = Arc::new(AtomicBool::new(false));
         let stage = Bounded {
             inner: Box::new(TransformStage::new(&config.transform, &key, reference.clone(), topics)),
@@ -276,7 +277,9 @@ pub fn replay(
         }
         transform_bar.finish();
         if stop.load(Ordering::Relaxed) {
-            anyhow::bail!("interrupted: {enriched} and {deadletter} hold part of the range; replay into another prefix");
+            anyhow::bail!(
+                "interrupted: {enriched} and {deadletter} hold part of the range; replay into another prefix"
+            );
         }
 
         // The alarm stage, over the transform's complete output.

@@ -153,6 +153,13 @@ fn outcome(data_dir: &Path) -> Outcome {
     Outcome { raw, enriched, enriched_count, alarms: values("alarms"), dead_letters: values("deadletter") }
 }
 
+/// Records in each topic so far (where the kill landed).
+fn progress(data_dir: &Path) -> String {
+    let Ok(log) = EmbeddedLog::open_reader(data_dir) else { return "no log yet".into() };
+    let Ok(topics) = log.topics() else { return "no topics yet".into() };
+    topics.iter().map(|t| format!("{} {}", t.name, t.record_count())).collect::<Vec<_>>().join(", ")
+}
+
 #[test]
 fn sigkilled_runs_end_like_an_uninterrupted_one() {
     let kills = env_number("LUX_CRASH_KILLS").unwrap_or(20) as usize;
@@ -186,6 +193,7 @@ fn sigkilled_runs_end_like_an_uninterrupted_one() {
                 child.kill().expect("SIGKILL");
                 child.wait().expect("reaped");
                 killed += 1;
+                eprintln!("kill {killed:>3} after {delay:>5?}: {}", progress(&crashed_dir));
             }
             Some(status) => {
                 let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -204,7 +212,10 @@ fn sigkilled_runs_end_like_an_uninterrupted_one() {
     let raw_count: usize = expected.raw.iter().map(Vec::len).sum();
     assert!(raw_count > 50_000, "the input is too small to mean anything: {raw_count} raw records");
     // The generator resumed exactly where its last commit left it: the same raw topic.
-    assert_eq!(crashed.raw.iter().map(Vec::len).collect::<Vec<_>>(), expected.raw.iter().map(Vec::len).collect::<Vec<_>>());
+    assert_eq!(
+        crashed.raw.iter().map(Vec::len).collect::<Vec<_>>(),
+        expected.raw.iter().map(Vec::len).collect::<Vec<_>>()
+    );
     assert!(crashed.raw == expected.raw, "the raw topics differ");
 
     // Every input event exactly once, with the same content.

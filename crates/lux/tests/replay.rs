@@ -106,7 +106,8 @@ fn replay_reproduces_the_live_run_and_starts_at_the_right_offset_for_a_time() {
     assert_eq!(live.iter().map(Vec::len).collect::<Vec<_>>(), raw_counts);
     assert!(values(&log, "replay1.enriched") == live, "the replayed events differ from the live ones");
     let alarms = values(&log, "alarms");
-    let states: std::collections::BTreeSet<&str> = alarms.iter().flatten().filter_map(|a| a["state"].as_str()).collect();
+    let states: std::collections::BTreeSet<&str> =
+        alarms.iter().flatten().filter_map(|a| a["state"].as_str()).collect();
     assert_eq!(states.len(), 3, "the input should raise, update and clear alarms: {states:?}");
     assert_eq!(values(&log, "replay1.alarms"), alarms);
     assert_eq!(values(&log, "replay1.deadletter"), values(&log, "deadletter"));
