@@ -125,7 +125,7 @@ fn json(record: &StoredRecord) -> serde_json::Value {
 
 /// What the comparison looks at, from one data directory.
 struct Outcome {
-    raw: Vec<Vec<(Option<Vec<u8>>, i64, Vec<u8>)>>,
+    raw: Vec<Vec<StoredRecord>>,
     /// event_id -> (times seen, content).
     enriched: BTreeMap<String, (usize, serde_json::Value)>,
     enriched_count: usize,
@@ -135,10 +135,7 @@ struct Outcome {
 
 fn outcome(data_dir: &Path) -> Outcome {
     let log = EmbeddedLog::open_reader(data_dir).expect("the log opens");
-    let raw = read(&log, "raw")
-        .into_iter()
-        .map(|p| p.into_iter().map(|r| (r.key, r.timestamp_ms, r.value)).collect())
-        .collect();
+    let raw = read(&log, "raw");
     let mut enriched: BTreeMap<String, (usize, serde_json::Value)> = BTreeMap::new();
     let mut enriched_count = 0;
     for record in read(&log, "enriched").iter().flatten() {
