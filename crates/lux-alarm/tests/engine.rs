@@ -299,6 +299,27 @@ fn when_every_partition_is_idle_the_last_windows_are_evaluated() {
 }
 
 #[test]
+fn the_end_of_a_bounded_input_evaluates_the_last_windows_like_idleness_without_the_wall_clock() {
+    let cfg = config();
+    let feed = |e: &mut AlarmEngine| {
+        burst(e, T0, "PAR", 10);
+        burst(e, T0 + 10_000, "PAR", 10);
+        e.on_event(1, &ok(T0 + 25_000, "LYO"), WALL);
+        e.advance(WALL)
+    };
+    let mut idle = AlarmEngine::new(&cfg, &[0, 1]).unwrap();
+    let mut bounded = AlarmEngine::new(&cfg, &[0, 1]).unwrap();
+    let mut first = feed(&mut idle);
+    first.extend(idle.advance(WALL + 40_000));
+    let mut second = feed(&mut bounded);
+    second.extend(bounded.finish_input());
+    assert_eq!(bounded.stats().watermark_ms, Some(T0 + 25_000)); // the highest partition watermark
+    assert_eq!(states(&second), vec![(AlarmState::Raised, 10, 10_000), (AlarmState::Updated, 20, 20_000)]);
+    assert_eq!(second, first);
+    assert!(bounded.finish_input().is_empty(), "finishing again changes nothing");
+}
+
+#[test]
 fn groups_are_bounded_and_overflow_is_counted() {
     let mut cfg = config();
     cfg.max_groups = 2;
