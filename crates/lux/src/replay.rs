@@ -166,7 +166,7 @@ pub struct ReplaySummary {
 fn bar(prefix: &'static str, total: u64) -> ProgressBar {
     let bar = ProgressBar::new(total).with_prefix(prefix);
     let style = ProgressStyle::with_template(
-        "{prefix:>9} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} records, {per_sec}, eta {eta}",
+        "{prefix:>9} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} records, {msg}, eta {eta}",
     );
     if let Ok(style) = style {
         bar.set_style(style);
@@ -197,11 +197,25 @@ fn run_stage(
         if stop.load(Ordering::Relaxed) {
             stage_stop.store(true, Ordering::Relaxed);
         }
-        bar.set_position(done(&metrics)?);
+        show(bar, done(&metrics)?);
     }
     let result = handle.join().map_err(|_| anyhow::anyhow!("the replay crashed (a bug: please report it)"))?;
-    bar.set_position(done(&metrics)?);
+    show(bar, done(&metrics)?);
+    bar.finish_and_clear();
+    let seconds = bar.elapsed().as_secs_f64();
+    eprintln!(
+        "lux replay: {} {} record(s) in {seconds:.1}s ({:.0}/s)",
+        bar.prefix(),
+        bar.position(),
+        bar.position() as f64 / seconds.max(0.001)
+    );
     result
+}
+
+/// Moves the bar to `position`, with the mean rate so far.
+fn show(bar: &ProgressBar, position: u64) {
+    bar.set_position(position);
+    bar.set_message(format!("{:.0}/s", position as f64 / bar.elapsed().as_secs_f64().max(0.001)));
 }
 
 pub fn replay(
@@ -275,7 +289,6 @@ pub fn replay(
             };
             run_stage(&log, Box::new(stage), runner.clone(), done, &stop, &transform_bar, &progress)?;
         }
-        transform_bar.finish();
         if stop.load(Ordering::Relaxed) {
             anyhow::bail!(
                 "interrupted: {enriched} and {deadletter} hold part of the range; replay into another prefix"
@@ -293,7 +306,6 @@ pub fn replay(
         let alarm_runner = RunnerOptions { tick: Duration::ZERO, ..runner };
         let progress = |m: &StageMetrics| Ok(m.records_in.load(Ordering::Relaxed));
         run_stage(&log, Box::new(stage), alarm_runner, Arc::new(AtomicBool::new(false)), &stop, &alarm_bar, &progress)?;
-        alarm_bar.finish();
         if stop.load(Ordering::Relaxed) {
             anyhow::bail!("interrupted: {alarms} holds part of the alarms; replay into another prefix");
         }
