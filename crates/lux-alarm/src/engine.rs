@@ -600,6 +600,24 @@ impl AlarmEngine {
     }
 }
 
+/// Whether the committed state of an alarm stage (the entries [`AlarmEngine::take_changes`]
+/// wrote, as the log returns them) has evaluated every window its input allows: its watermark is
+/// at the highest partition watermark, as after idleness or [`AlarmEngine::finish_input`]. With
+/// its input fully consumed, nothing more happens until new events come (`lux run --until-done`
+/// waits for this). Unreadable state is not finished.
+pub fn state_is_finished(entries: &[(Vec<u8>, Vec<u8>)], out_of_orderness: std::time::Duration) -> bool {
+    let Some((_, value)) = entries.iter().find(|(key, _)| key == META_KEY) else {
+        return true; // never saw an event
+    };
+    let Ok(meta) = serde_json::from_slice::<MetaEntry>(value) else { return false };
+    let highest = meta.partitions.values().max().map(|t| t.saturating_sub(millis(out_of_orderness)));
+    match (highest, meta.watermark) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(highest), Some(watermark)) => watermark >= highest,
+    }
+}
+
 fn check_version(version: u32, key: &str) -> Result<(), String> {
     if version == STATE_VERSION {
         Ok(())

@@ -265,24 +265,18 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
     let interval = config.run.summary_interval;
     let mut last_print = Instant::now();
     let mut previous: Vec<StageSnapshot> = threads.iter().map(|(_, m, _)| m.snapshot()).collect();
-    // --until-done: since when every stage has consumed everything (the generator finished).
-    let mut drained_since: Option<Instant> = None;
-    // The alarm stage evaluates its last windows once its partitions are idle; allow for that.
-    let settle = config.alarm.idle_timeout + runner.tick * 4;
+    let mut last_done_check = Instant::now();
     while !stop.load(Ordering::Relaxed) && !threads.iter().all(|(_, _, h)| h.is_finished()) {
         std::thread::sleep(Duration::from_millis(100));
         if options.stop_after.is_some_and(|d| started.elapsed() >= d) {
             stop.store(true, Ordering::Relaxed);
         }
-        if options.until_done {
+        if options.until_done && last_done_check.elapsed() >= runner.tick {
+            last_done_check = Instant::now();
             let generator_done = threads.iter().any(|(name, _, h)| name == "generator" && h.is_finished());
-            if generator_done && drained(log.as_ref(), &topology)? {
-                if drained_since.get_or_insert_with(Instant::now).elapsed() >= settle {
-                    eprintln!("lux: the bounded input went through every stage");
-                    stop.store(true, Ordering::Relaxed);
-                }
-            } else {
-                drained_since = None;
+            if generator_done && done(log.as_ref(), &topology, &config)? {
+                eprintln!("lux: the bounded input went through every stage");
+                stop.store(true, Ordering::Relaxed);
             }
         }
         if !interval.is_zero() && last_print.elapsed() >= interval {
@@ -319,8 +313,9 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
     Ok(())
 }
 
-/// Whether the transform and alarm stages have committed every record of their inputs.
-fn drained(log: &dyn CentralLog, topology: &Topology) -> anyhow::Result<bool> {
+/// Whether the transform and alarm stages have committed every record of their inputs, and the
+/// alarm stage evaluated its last windows (once its partitions were idle for `alarm.idle_timeout`).
+fn done(log: &dyn CentralLog, topology: &Topology, config: &LuxConfig) -> anyhow::Result<bool> {
     for (group, topic) in [("transform", &topology.raw), ("alarm", &topology.enriched)] {
         let Ok(info) = log.topic(topic) else { return Ok(false) };
         for (partition, end) in (0..info.partitions).zip(&info.end_offsets) {
@@ -330,7 +325,7 @@ fn drained(log: &dyn CentralLog, topology: &Topology) -> anyhow::Result<bool> {
             }
         }
     }
-    Ok(true)
+    Ok(lux_alarm::state_is_finished(&log.load_state("alarm")?, config.alarm.out_of_orderness))
 }
 
 /// Writes the incidents the generator injects, for operators (and tests) to compare the alarms with.
