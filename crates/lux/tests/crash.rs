@@ -232,7 +232,7 @@ fn sigkilled_runs_end_like_an_uninterrupted_one() {
                 child.kill().expect("SIGKILL");
                 child.wait().expect("reaped");
                 killed += 1;
-                eprintln!("kill {killed:>3} after {delay:>5?}: {}", progress(&crashed_dir));
+                eprintln!("kill {killed:>3} after {:>5.2}s: {}", delay.as_secs_f64(), progress(&crashed_dir));
             }
             Some(status) => {
                 let text = std::fs::read_to_string(&log).unwrap_or_default();
