@@ -101,6 +101,13 @@ pub fn range(log: &dyn CentralLog, raw: &str, args: &ReplayArgs) -> anyhow::Resu
     };
     let from = bound(&args.from, args.from_offset, "--from", &info.start_offsets)?;
     let to = bound(&args.to, args.to_offset, "--to", &info.end_offsets)?;
+    if let Some(p) = from.iter().zip(&to).position(|(f, t)| t < f) {
+        anyhow::bail!(
+            "the replay would end before it starts in partition {p} of {raw} (offsets {} to {}): check --from and --to",
+            from[p],
+            to[p]
+        );
+    }
     Ok(ReplayRange { from, to })
 }
 
