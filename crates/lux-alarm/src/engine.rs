@@ -365,9 +365,30 @@ impl AlarmEngine {
     /// (window_end, rule, group_key).
     pub fn advance(&mut self, now_wall_ms: i64) -> Vec<Alarm> {
         let started = *self.started_wall.get_or_insert(now_wall_ms);
-        let Some(new_wm) = self.partitions_watermark(now_wall_ms, started) else {
-            return Vec::new();
-        };
+        match self.partitions_watermark(now_wall_ms, started) {
+            Some(new_wm) => self.advance_to(new_wm),
+            None => Vec::new(),
+        }
+    }
+
+    /// Declares the input complete (a bounded input read to its end, as `lux replay` does):
+    /// every partition is taken as idle, so the watermark moves to the highest partition
+    /// watermark and the last windows are evaluated, exactly as [`AlarmEngine::advance`] does
+    /// once every partition has been silent for `idle_timeout`, but without waiting for the wall
+    /// clock. Returns the alarm records like `advance`.
+    pub fn finish_input(&mut self) -> Vec<Alarm> {
+        let highest = self
+            .partitions
+            .values()
+            .filter_map(|clock| clock.max_event_time.map(|m| m.saturating_sub(self.out_of_orderness_ms)))
+            .max();
+        match highest {
+            Some(new_wm) => self.advance_to(new_wm),
+            None => Vec::new(),
+        }
+    }
+
+    fn advance_to(&mut self, new_wm: i64) -> Vec<Alarm> {
         let old_wm = self.watermark;
         if old_wm.is_some_and(|old| new_wm <= old) {
             return Vec::new();
@@ -576,6 +597,24 @@ impl AlarmEngine {
                 active_alarms: groups.values().filter(|g| g.alarm.is_some()).count(),
             })
             .collect()
+    }
+}
+
+/// Whether the committed state of an alarm stage (the entries [`AlarmEngine::take_changes`]
+/// wrote, as the log returns them) has evaluated every window its input allows: its watermark is
+/// at the highest partition watermark, as after idleness or [`AlarmEngine::finish_input`]. With
+/// its input fully consumed, nothing more happens until new events come (`lux run --until-done`
+/// waits for this). Unreadable state is not finished.
+pub fn state_is_finished(entries: &[(Vec<u8>, Vec<u8>)], out_of_orderness: std::time::Duration) -> bool {
+    let Some((_, value)) = entries.iter().find(|(key, _)| key == META_KEY) else {
+        return true; // never saw an event
+    };
+    let Ok(meta) = serde_json::from_slice::<MetaEntry>(value) else { return false };
+    let highest = meta.partitions.values().max().map(|t| t.saturating_sub(millis(out_of_orderness)));
+    match (highest, meta.watermark) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(highest), Some(watermark)) => watermark >= highest,
     }
 }
 

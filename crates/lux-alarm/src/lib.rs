@@ -20,5 +20,6 @@ mod window;
 
 pub use config::{AlarmConfig, RuleConfig, MAX_PANES_PER_WINDOW, SEVERITIES};
 pub use engine::{
-    AlarmEngine, AlarmStats, EventOutcome, InvalidConfig, RuleCounters, RuleStats, GROUP_KEY_PREFIX, META_KEY,
+    state_is_finished, AlarmEngine, AlarmStats, EventOutcome, InvalidConfig, RuleCounters, RuleStats, GROUP_KEY_PREFIX,
+    META_KEY,
 };

@@ -18,18 +18,45 @@ pub struct AlarmTopics {
 pub struct AlarmStage {
     engine: AlarmEngine,
     topics: AlarmTopics,
+    /// The consumer group: `alarm` in `lux run`, prefixed in `lux replay`.
+    name: String,
+    /// The input is bounded and read to its end (see [`AlarmStage::bounded`]).
+    bounded: bool,
+    /// Records were handed over since the last `end_batch`.
+    busy: bool,
 }
 
 impl AlarmStage {
     pub fn new(config: &AlarmConfig, partitions: u32, topics: AlarmTopics) -> Result<Self, crate::InvalidConfig> {
         let partitions: Vec<u32> = (0..partitions).collect();
-        Ok(AlarmStage { engine: AlarmEngine::new(config, &partitions)?, topics })
+        Ok(AlarmStage {
+            engine: AlarmEngine::new(config, &partitions)?,
+            topics,
+            name: "alarm".to_owned(),
+            bounded: false,
+            busy: false,
+        })
+    }
+
+    /// The same stage under another consumer group (its offsets and state), e.g. a replay's.
+    pub fn with_group(mut self, name: &str) -> Self {
+        self.name = name.to_owned();
+        self
+    }
+
+    /// For an input that is complete before the stage starts (a replay): the first batch that
+    /// brings no record marks the end of the input, and the last windows are evaluated then
+    /// ([`AlarmEngine::finish_input`]) instead of after `idle_timeout` of wall-clock silence.
+    /// The runner must call `end_batch` on that empty batch (`tick` of zero).
+    pub fn bounded(mut self) -> Self {
+        self.bounded = true;
+        self
     }
 }
 
 impl Processor for AlarmStage {
     fn name(&self) -> &str {
-        "alarm"
+        &self.name
     }
 
     fn inputs(&self) -> Vec<String> {
@@ -45,6 +72,7 @@ impl Processor for AlarmStage {
     }
 
     fn process(&mut self, record: &StoredRecord, ctx: &mut Context) -> anyhow::Result<()> {
+        self.busy = true;
         match serde_json::from_slice::<EnrichedEvent>(&record.value) {
             Ok(event) => {
                 self.engine.on_event(record.partition, &event, ctx.now_wall_ms);
@@ -74,7 +102,10 @@ impl Processor for AlarmStage {
     }
 
     fn end_batch(&mut self, ctx: &mut Context) -> anyhow::Result<()> {
-        for alarm in self.engine.advance(ctx.now_wall_ms) {
+        let alarms =
+            if self.bounded && !self.busy { self.engine.finish_input() } else { self.engine.advance(ctx.now_wall_ms) };
+        self.busy = false;
+        for alarm in alarms {
             ctx.emit(&self.topics.alarms, alarm.group_key.as_bytes(), alarm.window_end, serde_json::to_vec(&alarm)?);
         }
         for (key, value) in self.engine.take_changes() {

@@ -1,7 +1,7 @@
 //! Behaviour of the alarm engine on hand-built enriched events: lifecycle, grouping, filters,
 //! lateness, idleness, bounded groups, interleaving independence and restore.
 
-use lux_alarm::{AlarmConfig, AlarmEngine, EventOutcome, RuleConfig};
+use lux_alarm::{state_is_finished, AlarmConfig, AlarmEngine, EventOutcome, RuleConfig};
 use lux_model::{
     Alarm, AlarmState, EnrichedEvent, EquipmentInfo, EquipmentKey, Event, EventKind, Format, MaintenanceInfo, Outcome,
     ReferenceInfo, ReferenceStatus,
@@ -296,6 +296,35 @@ fn when_every_partition_is_idle_the_last_windows_are_evaluated() {
     let alarms = e.advance(WALL + 40_000);
     assert_eq!(e.stats().watermark_ms, Some(T0 + 9_000)); // the highest partition watermark
     assert!(alarms.is_empty(), "no window ends before T0+10s");
+}
+
+#[test]
+fn the_end_of_a_bounded_input_evaluates_the_last_windows_like_idleness_without_the_wall_clock() {
+    let cfg = config();
+    let feed = |e: &mut AlarmEngine| {
+        burst(e, T0, "PAR", 10);
+        burst(e, T0 + 10_000, "PAR", 10);
+        e.on_event(1, &ok(T0 + 25_000, "LYO"), WALL);
+        e.advance(WALL)
+    };
+    let mut idle = AlarmEngine::new(&cfg, &[0, 1]).unwrap();
+    let mut bounded = AlarmEngine::new(&cfg, &[0, 1]).unwrap();
+    let mut first = feed(&mut idle);
+    first.extend(idle.advance(WALL + 40_000));
+    let mut second = feed(&mut bounded);
+    let mut store = Store::new();
+    apply(&mut store, bounded.take_changes());
+    let committed: Vec<(Vec<u8>, Vec<u8>)> = store.clone().into_iter().collect();
+    assert!(!state_is_finished(&committed, cfg.out_of_orderness), "windows up to T0+25s are still to evaluate");
+    second.extend(bounded.finish_input());
+    apply(&mut store, bounded.take_changes());
+    let committed: Vec<(Vec<u8>, Vec<u8>)> = store.into_iter().collect();
+    assert!(state_is_finished(&committed, cfg.out_of_orderness));
+    assert!(state_is_finished(&[], cfg.out_of_orderness), "no event, nothing to evaluate");
+    assert_eq!(bounded.stats().watermark_ms, Some(T0 + 25_000)); // the highest partition watermark
+    assert_eq!(states(&second), vec![(AlarmState::Raised, 10, 10_000), (AlarmState::Updated, 20, 20_000)]);
+    assert_eq!(second, first);
+    assert!(bounded.finish_input().is_empty(), "finishing again changes nothing");
 }
 
 #[test]

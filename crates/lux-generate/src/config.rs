@@ -57,6 +57,18 @@ pub struct GeneratorConfig {
     pub start: Option<String>,
     /// Incidents to inject: equipment or whole sites that emit mostly failures for a while.
     pub incidents: Vec<IncidentConfig>,
+    /// `lux run` only: how much simulated traffic the generator sends before it stops (`10m`,
+    /// rounded up to whole seconds): the records the equipment sends during that time. Unset: it
+    /// never stops. With a fixed `start` and `realtime = false`, this is a bounded input that is
+    /// the same on every run (tests, benchmarks, batch analysis).
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub duration: Option<Duration>,
+    /// `lux run` only: whether the generator sends each simulated second once it is past on the
+    /// wall clock, stamping records with the wall clock as reception time (`true`, the live
+    /// demo). `false`: it sends as fast as the log takes the records and stamps them with their
+    /// simulated sending time, so that the raw topic depends only on this configuration.
+    pub realtime: bool,
 }
 
 impl Default for GeneratorConfig {
@@ -74,6 +86,8 @@ impl Default for GeneratorConfig {
             radius_secret: "testing123".to_owned(),
             start: None,
             incidents: vec![IncidentConfig::default()],
+            duration: None,
+            realtime: true,
         }
     }
 }
@@ -202,6 +216,9 @@ impl GeneratorConfig {
         for (i, incident) in self.incidents.iter().enumerate() {
             problems.extend(incident.validate(&key(&format!("incidents[{i}]"))));
         }
+        if self.duration.is_some_and(|d| d.is_zero()) {
+            problems.push(ConfigProblem::new(key("duration"), "must be longer than 0s (leave it unset to never stop)"));
+        }
         problems
     }
 
@@ -273,6 +290,7 @@ mod tests {
             rfc3164_share: -0.1,
             radius_secret: String::new(),
             start: Some("yesterday".into()),
+            duration: Some(Duration::ZERO),
             ..GeneratorConfig::default()
         };
         cfg.incidents.push(IncidentConfig {
@@ -297,6 +315,7 @@ mod tests {
                 "generator.incidents[1].target",
                 "generator.incidents[1].duration",
                 "generator.incidents[1].failure_ratio",
+                "generator.duration",
             ]
         );
     }
@@ -318,6 +337,9 @@ mod tests {
         assert_eq!(cfg.incidents[0].scope, IncidentScope::Equipment);
         assert_eq!(cfg.incidents[0].duration, Duration::from_secs(300));
         assert_eq!(cfg.incidents[0].start_after, Duration::from_secs(2));
+        assert_eq!((cfg.duration, cfg.realtime), (None, true));
+        let bounded: GeneratorConfig = serde_json::from_str(r#"{"duration": "90s", "realtime": false}"#).unwrap();
+        assert_eq!((bounded.duration, bounded.realtime), (Some(Duration::from_secs(90)), false));
         assert!(serde_json::from_str::<GeneratorConfig>(r#"{"sed": 7}"#).is_err());
     }
 }

@@ -3,6 +3,11 @@
 //! it ([`Schedule`]). Its position (the start of the simulation and the next second to send) is
 //! committed with the records it emitted, so a stopped `lux run` resumes exactly where it
 //! stopped, without gaps or duplicates.
+//!
+//! With `generator.duration` it finishes after that much simulated traffic; with
+//! `generator.realtime = false` it does not wait for the wall clock and stamps each record's
+//! reception with its simulated sending time, so that the raw topic depends only on the
+//! configuration (a bounded, reproducible input: the crash test, benchmarks).
 
 use crate::{GenerateError, GeneratorConfig, Network, Schedule, Traffic};
 use lux_model::RawRecord;
@@ -21,6 +26,9 @@ pub struct GeneratorSource {
     raw_topic: String,
     start_ms: i64,
     next_second: u64,
+    realtime: bool,
+    /// The first simulated second not to send (`generator.duration`); `None`: never stops.
+    end_second: Option<u64>,
 }
 
 /// The simulation start recorded by a previous run, if any (from the source's committed state).
@@ -49,6 +57,8 @@ impl GeneratorSource {
             raw_topic,
             start_ms,
             next_second: 0,
+            realtime: config.realtime,
+            end_second: config.duration.map(|d| d.as_millis().div_ceil(1000).try_into().unwrap_or(u64::MAX)),
         })
     }
 
@@ -86,27 +96,37 @@ impl Source for GeneratorSource {
     }
 
     fn poll(&mut self, ctx: &mut Context, max_records: usize) -> anyhow::Result<SourcePoll> {
+        let end = self.end_second.unwrap_or(u64::MAX);
+        if self.next_second >= end {
+            return Ok(SourcePoll::Finished);
+        }
         let now = ctx.now_wall_ms;
-        if now < self.start_ms {
-            return Ok(SourcePoll::Idle(Duration::from_millis((self.start_ms - now).min(1000) as u64)));
-        }
-        // A simulated second is sent once it is fully past on the wall clock.
-        let due = ((now - self.start_ms) / 1000) as u64;
-        if self.next_second + MAX_CATCH_UP_SECONDS < due {
-            let resume = due - MAX_CATCH_UP_SECONDS;
-            tracing::warn!(
-                skipped_seconds = resume - self.next_second,
-                "the generator was stopped for long: skipping ahead instead of replaying all the missed traffic"
-            );
-            self.next_second = resume;
-            self.schedule = None;
-        }
+        let due = if self.realtime {
+            if now < self.start_ms {
+                return Ok(SourcePoll::Idle(Duration::from_millis((self.start_ms - now).min(1000) as u64)));
+            }
+            // A simulated second is sent once it is fully past on the wall clock.
+            let due = ((now - self.start_ms) / 1000) as u64;
+            if self.next_second + MAX_CATCH_UP_SECONDS < due {
+                let resume = due - MAX_CATCH_UP_SECONDS;
+                tracing::warn!(
+                    skipped_seconds = resume - self.next_second,
+                    "the generator was stopped for long: skipping ahead instead of replaying all the missed traffic"
+                );
+                self.next_second = resume;
+                self.schedule = None;
+            }
+            due.min(end)
+        } else {
+            end
+        };
         let schedule = self.schedule.get_or_insert_with(|| Schedule::new(&self.traffic, self.next_second));
         let mut emitted = 0usize;
         while schedule.next_second() < due && emitted < max_records {
             let (_, batch) = schedule.next_batch(&self.traffic);
             for record in batch {
-                let raw = RawRecord::new("demo", record.format, now, None, record.payload);
+                let received_at = if self.realtime { now } else { record.send_time_ms };
+                let raw = RawRecord::new("demo", record.format, received_at, None, record.payload);
                 ctx.emit(&self.raw_topic, record.key.as_bytes(), record.event_time_ms, serde_json::to_vec(&raw)?);
                 emitted += 1;
             }

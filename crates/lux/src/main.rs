@@ -5,6 +5,7 @@ mod config;
 mod decode;
 mod docs;
 mod plan;
+mod replay;
 mod run;
 mod topic;
 
@@ -48,6 +49,20 @@ enum Command {
         /// Stop by itself after this long (e.g. `30s`); otherwise run until SIGINT/SIGTERM.
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         stop_after: Option<std::time::Duration>,
+        /// With a bounded generator (`generator.duration`): stop once everything it sent went
+        /// through every stage and the last windows were evaluated.
+        #[arg(long)]
+        until_done: bool,
+    },
+    /// Re-run the transform and alarm stages over a range of the raw topic into new, prefixed
+    /// topics (batch analysis); the live topics are untouched.
+    Replay {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        data_dir: DataDirArg,
+        #[command(flatten)]
+        args: replay::ReplayArgs,
     },
     /// Generate the demo operator's reference data and traffic (files, stdout, UDP/TCP).
     Generate {
@@ -163,14 +178,28 @@ fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { config, data_dir: dir, stop_after } => {
+        Command::Run { config, data_dir: dir, stop_after, until_done } => {
             init_tracing("info");
             let config = match load_config(&config) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            let options = run::RunOptions { data_dir: data_dir(&config, &dir), stop_after };
+            let options = run::RunOptions { data_dir: data_dir(&config, &dir), stop_after, until_done };
             stop_on_signals().and_then(|stop| run::run(config, options, stop))
+        }
+        Command::Replay { config, data_dir: dir, args } => {
+            init_tracing("warn");
+            let config = match load_config(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let dir = data_dir(&config, &dir);
+            stop_on_signals().and_then(|stop| replay::replay(config, &dir, &args, stop)).map(|s| {
+                eprintln!(
+                    "lux replay: {} raw record(s) -> {} event(s), {} dead letter(s), {} alarm record(s)",
+                    s.raw_records, s.events, s.dead_letters, s.alarms
+                );
+            })
         }
         Command::Generate { config, args } => {
             init_tracing("warn");

@@ -88,6 +88,9 @@ pub struct RunOptions {
     pub data_dir: PathBuf,
     /// Stop by itself after this long (demos, tests).
     pub stop_after: Option<Duration>,
+    /// With a bounded generator: stop once everything it sent went through every stage and the
+    /// last windows were evaluated.
+    pub until_done: bool,
 }
 
 /// The subscriber-pseudonymisation key: from config, or generated once into the data directory.
@@ -108,7 +111,11 @@ fn subscriber_key(config: &LuxConfig, data_dir: &Path) -> anyhow::Result<Vec<u8>
     let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let dir = path.parent().unwrap_or(data_dir);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    write_private(&path, key.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    // Written aside, then renamed: a crash never leaves a partial key behind.
+    let staging = path.with_extension("key.new");
+    let _ = std::fs::remove_file(&staging);
+    write_private(&staging, key.as_bytes()).with_context(|| format!("cannot write {}", staging.display()))?;
+    std::fs::rename(&staging, &path).with_context(|| format!("cannot move the new key to {}", path.display()))?;
     tracing::info!(path = %path.display(), "generated a new subscriber pseudonymisation key");
     Ok(key.into_bytes())
 }
@@ -149,27 +156,50 @@ fn reference(
         .map_err(|error| anyhow::anyhow!("reference data: {error}"))
 }
 
+/// What the pipeline commands (`lux run`, `lux replay`) open on a data directory: the log (with
+/// its lock), the simulation's start, the demo network, the reference data and the subscriber key.
+pub(crate) struct Pipeline {
+    pub log: Arc<dyn CentralLog>,
+    pub start_ms: i64,
+    pub network: lux_generate::Network,
+    pub reference: ReferenceHandle,
+    pub key: Vec<u8>,
+}
+
+impl Pipeline {
+    pub(crate) fn open(config: &LuxConfig, data_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Result<Pipeline> {
+        let log: Arc<dyn CentralLog> =
+            Arc::new(EmbeddedLog::open_with(data_dir, EmbeddedOptions::from_config(&config.log))?);
+        // The simulation's time 0: recorded by the first run, so that a resumed run continues the
+        // same traffic (and the same demo referential, whose interventions are placed around it).
+        let start_ms = match lux_generate::source::recorded_start_ms(&log.load_state("generator")?) {
+            Some(start) => start,
+            None => match &config.generator.start {
+                Some(_) => config.generator.start_ms()?,
+                None => {
+                    let now = chrono::Utc::now().timestamp_millis();
+                    now - now.rem_euclid(1000)
+                }
+            },
+        };
+        let network = lux_generate::Network::generate_at(&config.generator, start_ms)?;
+        let reference = reference(config, data_dir, &network, stop)?;
+        tracing::info!(source = %reference.stats().source, version = %reference.current().version(), "reference data loaded");
+        let key = subscriber_key(config, data_dir)?;
+        Ok(Pipeline { log, start_ms, network, reference, key })
+    }
+}
+
 pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    if options.until_done && !(config.run.generator && config.generator.duration.is_some()) {
+        anyhow::bail!(
+            "--until-done needs a bounded input: set generator.duration (and keep run.generator = true), \
+             or stop `lux run` with --stop-after or Ctrl-C"
+        );
+    }
     let topology = Topology::of(&config);
     let data_dir = options.data_dir.clone();
-    let log: Arc<dyn CentralLog> =
-        Arc::new(EmbeddedLog::open_with(&data_dir, EmbeddedOptions::from_config(&config.log))?);
-    // The simulation's time 0: recorded by the first run, so that a resumed run continues the
-    // same traffic (and the same demo referential, whose interventions are placed around it).
-    let start_ms = match lux_generate::source::recorded_start_ms(&log.load_state("generator")?) {
-        Some(start) => start,
-        None => match &config.generator.start {
-            Some(_) => config.generator.start_ms()?,
-            None => {
-                let now = chrono::Utc::now().timestamp_millis();
-                now - now.rem_euclid(1000)
-            }
-        },
-    };
-    let network = lux_generate::Network::generate_at(&config.generator, start_ms)?;
-    let reference = reference(&config, &data_dir, &network, stop.clone())?;
-    tracing::info!(source = %reference.stats().source, version = %reference.current().version(), "reference data loaded");
-    let key = subscriber_key(&config, &data_dir)?;
+    let Pipeline { log, start_ms, network, reference, key } = Pipeline::open(&config, &data_dir, stop.clone())?;
     let runner = RunnerOptions {
         partitions: config.log.partitions,
         deadletter_topic: topology.deadletter.clone(),
@@ -236,10 +266,19 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
     let interval = config.run.summary_interval;
     let mut last_print = Instant::now();
     let mut previous: Vec<StageSnapshot> = threads.iter().map(|(_, m, _)| m.snapshot()).collect();
+    let mut last_done_check = Instant::now();
     while !stop.load(Ordering::Relaxed) && !threads.iter().all(|(_, _, h)| h.is_finished()) {
         std::thread::sleep(Duration::from_millis(100));
         if options.stop_after.is_some_and(|d| started.elapsed() >= d) {
             stop.store(true, Ordering::Relaxed);
+        }
+        if options.until_done && last_done_check.elapsed() >= runner.tick {
+            last_done_check = Instant::now();
+            let generator_done = threads.iter().any(|(name, _, h)| name == "generator" && h.is_finished());
+            if generator_done && done(log.as_ref(), &topology, &config)? {
+                eprintln!("lux: the bounded input went through every stage");
+                stop.store(true, Ordering::Relaxed);
+            }
         }
         if !interval.is_zero() && last_print.elapsed() >= interval {
             let elapsed = last_print.elapsed().as_secs_f64();
@@ -273,6 +312,21 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
     }
     eprintln!("lux: stopped cleanly; every batch in hand was committed. The next `lux run` resumes from here.");
     Ok(())
+}
+
+/// Whether the transform and alarm stages have committed every record of their inputs, and the
+/// alarm stage evaluated its last windows (once its partitions were idle for `alarm.idle_timeout`).
+fn done(log: &dyn CentralLog, topology: &Topology, config: &LuxConfig) -> anyhow::Result<bool> {
+    for (group, topic) in [("transform", &topology.raw), ("alarm", &topology.enriched)] {
+        let Ok(info) = log.topic(topic) else { return Ok(false) };
+        for (partition, end) in (0..info.partitions).zip(&info.end_offsets) {
+            let tp = lux_log::TopicPartition { topic: topic.clone(), partition };
+            if log.committed_offset(group, &tp)?.unwrap_or(0) < *end {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(lux_alarm::state_is_finished(&log.load_state("alarm")?, config.alarm.out_of_orderness))
 }
 
 /// Writes the incidents the generator injects, for operators (and tests) to compare the alarms with.
