@@ -4,7 +4,10 @@
 //! and dead letters, record for record. A few undecodable records are put in `raw` before the
 //! runs, so that there are dead letters to compare.
 //!
-//! CI runs 20 kills. The long version (`scripts/crash [KILLS]`) sets `LUX_CRASH_KILLS` (and
+//! The uninterrupted run goes first; its event count places the mid-stream kills: kill `i` of `n`
+//! lands once about i/n of the events are committed, so the kills spread over the whole input
+//! whatever the machine's speed. A quarter of the kills land at start-up instead (opening the
+//! log, recovery). CI runs 20 kills. The long version (`scripts/crash [KILLS]`) sets `LUX_CRASH_KILLS` (and
 //! `LUX_CRASH_SEED` to replay the kill moments of an earlier run; the seed is printed).
 
 use lux_log::embedded::EmbeddedLog;
@@ -119,6 +122,24 @@ fn wait_for_stages(log: &Path, child: &mut Child) {
     }
 }
 
+/// Waits until the run has committed at least `events` enriched events (or it exited, or 120 s
+/// passed).
+fn wait_for_events(data_dir: &Path, events: u64, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut reader = None;
+    while Instant::now() < deadline && !matches!(child.try_wait(), Ok(Some(_))) {
+        // One reader for the whole wait: it follows the journal as the run commits.
+        if reader.is_none() {
+            reader = EmbeddedLog::open_reader(data_dir).ok();
+        }
+        let committed = reader.as_ref().and_then(|log| log.topic("enriched").ok());
+        if committed.is_some_and(|topic| topic.record_count() >= events) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// A `lux run` killed when the test ends, whatever happens to it.
 struct Running(Child);
 
@@ -206,8 +227,9 @@ fn sigkilled_runs_end_like_an_uninterrupted_one() {
     let seed = env_number("LUX_CRASH_SEED").unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(7)
     });
-    // More kills get a longer input, so that they still land while records flow.
-    let seconds = (kills as u64 * 3).max(60);
+    // Enough input for each kill to land while records flow (the pipeline commits about 100,000
+    // events/s here even in a debug build); more kills get a longer input.
+    let seconds = (kills as u64 * 12).max(240);
     eprintln!("crash harness: {kills} kills, seed {seed} (LUX_CRASH_SEED={seed} replays the kill moments), {seconds}s of traffic");
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
 
@@ -217,25 +239,34 @@ fn sigkilled_runs_end_like_an_uninterrupted_one() {
     // Generous: on a loaded machine the pipeline may run at a few thousand events/s.
     let limit = Duration::from_secs(600 + seconds * 5);
 
-    // The uninterrupted run, alongside the crashing one.
+    // Two data directories: the uninterrupted run and the crashing one.
     let (reference_dir, reference_log) = (dir.path().join("reference"), dir.path().join("reference.log"));
     let crashed_dir: PathBuf = dir.path().join("crashed");
     seed_bad_records(&reference_dir);
     seed_bad_records(&crashed_dir);
-    let mut reference = Running(lux(&config_path, &reference_dir, &reference_log));
+    // The uninterrupted run first: its event count spreads the kills over the whole input.
+    finish(&mut Running(lux(&config_path, &reference_dir, &reference_log)), limit, &reference_log);
+    let expected = outcome(&reference_dir);
+    let events = expected.enriched_count as u64;
 
     let mut killed = 0;
     let mut finished_early = 0;
     for leg in 0..kills {
         let log = dir.path().join(format!("crashed-{leg}.log"));
         let mut child = lux(&config_path, &crashed_dir, &log);
-        // A quarter of the kills land anywhere from the start (opening the log, writing the demo
-        // referential); the others while the stages run, whatever the machine's load.
+        // A quarter of the kills land anywhere from the start (opening the log, recovery, writing
+        // the demo referential); the others mid-stream, kill `leg` once the enriched topic holds
+        // about leg/kills of the input's events, so that they spread over the whole input
+        // whatever the machine's speed.
         let started = Instant::now();
         if rng.gen_range(0..4) > 0 {
             wait_for_stages(&log, &mut child);
+            let point = events * (leg as u64 * 1000 + rng.gen_range(0..1000)) / (kills as u64 * 1000);
+            wait_for_events(&crashed_dir, point, &mut child);
+            std::thread::sleep(Duration::from_millis(rng.gen_range(0..50)));
+        } else {
+            std::thread::sleep(Duration::from_millis(rng.gen_range(0..1500)));
         }
-        std::thread::sleep(Duration::from_millis(rng.gen_range(0..1500)));
         let delay = started.elapsed();
         match child.try_wait().expect("wait") {
             None => {
@@ -253,11 +284,10 @@ fn sigkilled_runs_end_like_an_uninterrupted_one() {
     }
     let last_log = dir.path().join("crashed-last.log");
     finish(&mut Running(lux(&config_path, &crashed_dir, &last_log)), limit, &last_log);
-    finish(&mut reference, limit, &reference_log);
     eprintln!("crash harness: {killed} SIGKILLs ({finished_early} runs finished before their kill)");
     assert!(killed >= kills.min(20), "only {killed} of {kills} runs were still running when killed");
 
-    let (expected, crashed) = (outcome(&reference_dir), outcome(&crashed_dir));
+    let crashed = outcome(&crashed_dir);
     let raw_count: usize = expected.raw.iter().map(Vec::len).sum();
     assert!(raw_count > 50_000, "the input is too small to mean anything: {raw_count} raw records");
     // The generator resumed exactly where its last commit left it: the same raw topic.
