@@ -114,8 +114,9 @@ impl SmallStr {
             Repr::Static(s) => s,
             Repr::Inline { len, bytes } => {
                 let used = bytes.get(..usize::from(*len)).unwrap_or(&[]);
-                // SAFETY: `Inline` is only built from the bytes of a `str` (`new`) or from ASCII
-                // hex digits (`hex`), cut at the end of that text: always valid UTF-8.
+                // SAFETY: `Inline` is only built from the bytes of whole `str`s (`new`, `concat`)
+                // or from ASCII digits (`decimal`, `hex`), cut at the end of that text: always
+                // valid UTF-8.
                 unsafe { std::str::from_utf8_unchecked(used) }
             }
             Repr::Heap(s) => s,
