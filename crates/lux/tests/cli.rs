@@ -1,21 +1,13 @@
 //! End-to-end tests of the `lux` binary, run as a user would: real processes, real signals, the
 //! embedded log on disk, records counted and compared.
 
+mod common;
+
+use common::lux;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn lux() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lux"));
-    // Keep the tests independent of the caller's environment.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("LUX_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
 
 fn run_ok(cmd: &mut Command) -> Output {
     let output = cmd.output().expect("lux runs");

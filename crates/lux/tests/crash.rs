@@ -10,24 +10,21 @@
 //! log, recovery). CI runs 20 kills. The long version (`scripts/crash [KILLS]`) sets `LUX_CRASH_KILLS` (and
 //! `LUX_CRASH_SEED` to replay the kill moments of an earlier run; the seed is printed).
 
+mod common;
+
+use common::{json, read};
 use lux_log::embedded::EmbeddedLog;
 use lux_log::{CentralLog, Commit, OutputRecord, StoredRecord};
 use lux_model::{Format, RawRecord};
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// The bounded input and a pipeline whose alarms raise, update and clear within it.
 fn config(seconds: u64) -> String {
-    format!(
-        r#"
-[generator]
-start = "2026-01-05T10:00:00Z"
-duration = "{seconds}s"
-realtime = false
-
+    let incidents = r#"
 [[generator.incidents]]
 scope = "site"
 start_after = "5s"
@@ -37,31 +34,8 @@ duration = "20s"
 scope = "equipment"
 start_after = "30s"
 duration = "15s"
-
-[transform]
-subscriber_key = "crash-test-subscriber-key-0123456789"
-
-[alarm]
-idle_timeout = "10s"
-
-[[alarm.rules]]
-name = "site-failures"
-group_by = ["site"]
-threshold = 100
-window = "20s"
-slide = "5s"
-
-[[alarm.rules]]
-name = "equipment-failures"
-group_by = ["equipment"]
-threshold = 4
-window = "10s"
-slide = "2s"
-
-[run]
-summary_interval = "0s"
-"#
-    )
+"#;
+    common::bounded_config(seconds, "10s", incidents)
 }
 
 /// Records no decoder accepts, written into `raw` before the first run (the demo traffic has
@@ -92,12 +66,7 @@ fn env_number(name: &str) -> Option<u64> {
 }
 
 fn lux(config: &Path, data_dir: &Path, log: &Path) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lux"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("LUX_") {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = common::lux();
     let stderr = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
     cmd.args(["run", "--until-done", "--config"])
         .arg(config)
@@ -164,28 +133,6 @@ fn finish(Running(child): &mut Running, limit: Duration, log: &Path) {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// Every record of a topic, per partition in offset order.
-fn read(log: &EmbeddedLog, topic: &str) -> Vec<Vec<StoredRecord>> {
-    let info = log.topic(topic).unwrap_or_else(|e| panic!("topic {topic}: {e}"));
-    (0..info.partitions)
-        .map(|p| {
-            let mut records = Vec::new();
-            let mut from = info.start_offsets[p as usize];
-            loop {
-                let batch = log.fetch(topic, p, from, 10_000).expect("fetch");
-                let Some(last) = batch.last() else { break };
-                from = last.offset + 1;
-                records.extend(batch);
-            }
-            records
-        })
-        .collect()
-}
-
-fn json(record: &StoredRecord) -> serde_json::Value {
-    serde_json::from_slice(&record.value).expect("records are JSON")
 }
 
 /// What the comparison looks at, from one data directory.

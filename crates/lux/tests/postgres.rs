@@ -2,6 +2,8 @@
 //! an intervention inserted while the pipeline runs enriches the events after its start within
 //! two seconds, without a restart.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -24,12 +26,7 @@ impl Drop for Schema {
 }
 
 fn lux(schema: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lux"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("LUX_") {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = common::lux();
     cmd.env("LUX_REFERENCE__SOURCE", "postgres").env("LUX_REFERENCE__POSTGRES__SCHEMA", schema);
     cmd
 }
@@ -103,11 +100,7 @@ fn an_intervention_inserted_while_running_enriches_the_next_events() {
 }
 
 fn read_enriched(data: &Path) -> Vec<serde_json::Value> {
-    let output = Command::new(env!("CARGO_BIN_EXE_lux"))
-        .args(["topic", "read", "enriched", "--data-dir"])
-        .arg(data)
-        .output()
-        .unwrap();
+    let output = common::lux().args(["topic", "read", "enriched", "--data-dir"]).arg(data).output().unwrap();
     assert!(output.status.success());
     String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }

@@ -2,54 +2,33 @@
 //! events, dead letters and alarms, record for record; a replay from a time starts at the first
 //! record of that time in each partition; the live topics are untouched.
 
+mod common;
+
+use common::{read, values};
 use lux_log::embedded::EmbeddedLog;
-use lux_log::{CentralLog, StoredRecord};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-const CONFIG: &str = r#"
-[generator]
-start = "2026-01-05T10:00:00Z"
-duration = "40s"
-realtime = false
-
+/// 40 s of traffic with one site incident.
+fn pipeline_config() -> String {
+    let incidents = r#"
 [[generator.incidents]]
 scope = "site"
 start_after = "5s"
 duration = "15s"
-
-[transform]
-subscriber_key = "replay-test-subscriber-key-0123456789"
-
-[alarm]
-idle_timeout = "3s"
-
-[[alarm.rules]]
-name = "site-failures"
-group_by = ["site"]
-threshold = 100
-window = "20s"
-slide = "5s"
-
-[[alarm.rules]]
-name = "equipment-failures"
-group_by = ["equipment"]
-threshold = 4
-window = "10s"
-slide = "2s"
-
-[run]
-summary_interval = "0s"
 "#;
+    common::bounded_config(40, "3s", incidents)
+}
 
 fn lux(args: &[&str], config: &Path, data_dir: &Path) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lux"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("LUX_") {
-            cmd.env_remove(key);
-        }
-    }
-    let output = cmd.args(args).arg("--config").arg(config).arg("--data-dir").arg(data_dir).output().expect("lux runs");
+    let output = common::lux()
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .expect("lux runs");
     assert!(
         output.status.success(),
         "lux {args:?} failed: {}\n{}",
@@ -59,38 +38,11 @@ fn lux(args: &[&str], config: &Path, data_dir: &Path) -> Output {
     output
 }
 
-/// Every record of a topic, per partition in offset order.
-fn read(log: &EmbeddedLog, topic: &str) -> Vec<Vec<StoredRecord>> {
-    let info = log.topic(topic).unwrap_or_else(|e| panic!("topic {topic}: {e}"));
-    (0..info.partitions)
-        .map(|p| {
-            let mut records = Vec::new();
-            loop {
-                let from = records.last().map_or(info.start_offsets[p as usize], |r: &StoredRecord| r.offset + 1);
-                let batch = log.fetch(topic, p, from, 10_000).expect("fetch");
-                if batch.is_empty() {
-                    break;
-                }
-                records.extend(batch);
-            }
-            records
-        })
-        .collect()
-}
-
-/// The records' JSON values, per partition.
-fn values(log: &EmbeddedLog, topic: &str) -> Vec<Vec<serde_json::Value>> {
-    read(log, topic)
-        .iter()
-        .map(|p| p.iter().map(|r| serde_json::from_slice(&r.value).expect("JSON")).collect())
-        .collect()
-}
-
 #[test]
 fn replay_reproduces_the_live_run_and_starts_at_the_right_offset_for_a_time() {
     let dir = tempfile::tempdir().unwrap();
     let (config, data) = (dir.path().join("lux.toml"), dir.path().join("data"));
-    std::fs::write(&config, CONFIG).unwrap();
+    std::fs::write(&config, pipeline_config()).unwrap();
     lux(&["run", "--until-done"], &config, &data);
 
     // The whole raw topic.
@@ -117,7 +69,7 @@ fn replay_reproduces_the_live_run_and_starts_at_the_right_offset_for_a_time() {
     drop(log);
 
     // The same prefix again is refused: the replay would mix with the first one.
-    let again = Command::new(env!("CARGO_BIN_EXE_lux"))
+    let again = common::lux()
         .args(["replay", "--output-prefix", "replay1.", "--config"])
         .arg(&config)
         .arg("--data-dir")

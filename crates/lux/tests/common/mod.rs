@@ -1,0 +1,84 @@
+//! Helpers shared by the end-to-end tests of the `lux` binary: the command itself, a bounded
+//! pipeline config, and reading a topic of the embedded log back.
+
+// Each test file uses its own share of these.
+#![allow(dead_code)]
+
+use lux_log::embedded::EmbeddedLog;
+use lux_log::{CentralLog, StoredRecord};
+use std::process::Command;
+
+/// The `lux` binary, independent of the caller's environment (no `LUX_*` overrides).
+pub fn lux() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lux"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LUX_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// A pipeline on `seconds` of unpaced, deterministic generated traffic (with `incidents`, TOML
+/// `[[generator.incidents]]` tables), whose two alarm rules raise, update and clear within it.
+pub fn bounded_config(seconds: u64, idle_timeout: &str, incidents: &str) -> String {
+    format!(
+        r#"
+[generator]
+start = "2026-01-05T10:00:00Z"
+duration = "{seconds}s"
+realtime = false
+{incidents}
+[transform]
+subscriber_key = "end-to-end-test-subscriber-key-0123456789"
+
+[alarm]
+idle_timeout = "{idle_timeout}"
+
+[[alarm.rules]]
+name = "site-failures"
+group_by = ["site"]
+threshold = 100
+window = "20s"
+slide = "5s"
+
+[[alarm.rules]]
+name = "equipment-failures"
+group_by = ["equipment"]
+threshold = 4
+window = "10s"
+slide = "2s"
+
+[run]
+summary_interval = "0s"
+"#
+    )
+}
+
+/// Every record of a topic, per partition in offset order.
+pub fn read(log: &EmbeddedLog, topic: &str) -> Vec<Vec<StoredRecord>> {
+    let info = log.topic(topic).unwrap_or_else(|e| panic!("topic {topic}: {e}"));
+    (0..info.partitions)
+        .map(|p| {
+            let mut records = Vec::new();
+            let mut from = info.start_offsets[p as usize];
+            loop {
+                let batch = log.fetch(topic, p, from, 10_000).expect("fetch");
+                let Some(last) = batch.last() else { break };
+                from = last.offset + 1;
+                records.extend(batch);
+            }
+            records
+        })
+        .collect()
+}
+
+/// A record's value as JSON.
+pub fn json(record: &StoredRecord) -> serde_json::Value {
+    serde_json::from_slice(&record.value).expect("records are JSON")
+}
+
+/// The records' JSON values, per partition.
+pub fn values(log: &EmbeddedLog, topic: &str) -> Vec<Vec<serde_json::Value>> {
+    read(log, topic).iter().map(|p| p.iter().map(json).collect()).collect()
+}
