@@ -74,6 +74,16 @@ impl Drop for TestSchema {
     }
 }
 
+/// When the live tests' events happen.
+const AT: &str = "2026-02-01T10:00:00Z";
+
+/// The intervention an event of OLT olt-lyo002-01 at [`AT`] is joined with.
+fn maintenance(h: &ReferenceHandle) -> Option<String> {
+    h.enrich(event(EquipmentKey::Hostname, "olt-lyo002-01", AT, None, Outcome::Info))
+        .maintenance
+        .map(|m| m.intervention_id.to_string())
+}
+
 /// Waits up to `limit` for `done`; the time it took, or `None`.
 fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> Option<Duration> {
     let start = Instant::now();
@@ -138,12 +148,6 @@ fn an_intervention_inserted_while_live_is_seen_within_two_seconds() {
     let handle = t.start();
     let v1 = handle.current().version().to_owned();
     assert_eq!(v1, load_good().version());
-    let at = "2026-02-01T10:00:00Z";
-    let maintenance = |h: &ReferenceHandle| {
-        h.enrich(event(EquipmentKey::Hostname, "olt-lyo002-01", at, None, Outcome::Info))
-            .maintenance
-            .map(|m| m.intervention_id.clone())
-    };
     assert_eq!(maintenance(&handle), None);
 
     c.batch_execute(&format!(
@@ -166,7 +170,7 @@ fn an_intervention_inserted_while_live_is_seen_within_two_seconds() {
     assert_eq!(stats.source, format!("postgres:{}", t.name));
     // The enriched event records the new version.
     assert_eq!(
-        &*handle.enrich(event(EquipmentKey::Hostname, "x", at, None, Outcome::Info)).reference.version,
+        &*handle.enrich(event(EquipmentKey::Hostname, "x", AT, None, Outcome::Info)).reference.version,
         stats.version
     );
 }
@@ -277,12 +281,6 @@ fn csv_changes_are_reloaded_and_bad_files_rejected() {
     let handle = ReferenceHandle::start(&cfg, std::path::Path::new("/unused"), Arc::clone(&stop))
         .unwrap_or_else(|e| panic!("{e}"));
     let v1 = handle.current().version().to_owned();
-    let at = "2026-02-01T10:00:00Z";
-    let maintenance = |h: &ReferenceHandle| {
-        h.enrich(event(EquipmentKey::Hostname, "olt-lyo002-01", at, None, Outcome::Info))
-            .maintenance
-            .map(|m| m.intervention_id.clone())
-    };
     assert_eq!(maintenance(&handle), None);
 
     let path = f.path().join("interventions.csv");
