@@ -333,14 +333,22 @@ impl AlarmEngine {
     }
 
     /// The watermark the partitions allow now (before the engine's monotonicity is applied).
+    /// The highest watermark among partitions (`None` before any event): where the watermark
+    /// goes once every partition is idle or the input is complete.
+    fn highest_partition_watermark(&self) -> Option<i64> {
+        self.partitions
+            .values()
+            .filter_map(|clock| clock.max_event_time)
+            .max()
+            .map(|m| m.saturating_sub(self.out_of_orderness_ms))
+    }
+
     fn partitions_watermark(&self, now_wall_ms: i64, started_wall: i64) -> Option<i64> {
         let mut any_active = false;
         let mut active_unknown = false;
         let mut min_active: Option<i64> = None;
-        let mut max_all: Option<i64> = None;
         for clock in self.partitions.values() {
             let wm = clock.max_event_time.map(|m| m.saturating_sub(self.out_of_orderness_ms));
-            max_all = max_all.max(wm);
             let last = clock.last_activity_wall.unwrap_or(started_wall);
             if now_wall_ms.saturating_sub(last) >= self.idle_timeout_ms {
                 continue;
@@ -352,7 +360,7 @@ impl AlarmEngine {
             }
         }
         if !any_active {
-            max_all
+            self.highest_partition_watermark()
         } else if active_unknown {
             None
         } else {
@@ -377,12 +385,7 @@ impl AlarmEngine {
     /// once every partition has been silent for `idle_timeout`, but without waiting for the wall
     /// clock. Returns the alarm records like `advance`.
     pub fn finish_input(&mut self) -> Vec<Alarm> {
-        let highest = self
-            .partitions
-            .values()
-            .filter_map(|clock| clock.max_event_time.map(|m| m.saturating_sub(self.out_of_orderness_ms)))
-            .max();
-        match highest {
+        match self.highest_partition_watermark() {
             Some(new_wm) => self.advance_to(new_wm),
             None => Vec::new(),
         }
