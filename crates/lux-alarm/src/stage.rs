@@ -5,7 +5,7 @@
 use crate::{AlarmConfig, AlarmEngine};
 use lux_log::StoredRecord;
 use lux_model::{schema, DeadLetter, DeadLetterReason, EnrichedEvent, Payload};
-use lux_stage::{Context, Processor};
+use lux_stage::{Context, Processor, TopicPartition};
 
 /// Topic names the alarm stage reads and writes.
 #[derive(Debug, Clone)]
@@ -17,6 +17,11 @@ pub struct AlarmTopics {
 
 pub struct AlarmStage {
     engine: AlarmEngine,
+    config: AlarmConfig,
+    /// The input partition the stage's state is committed with: the lowest owned one. The
+    /// alarm state is not split by partition yet, so on Kafka one alarm instance must own every
+    /// partition of its input.
+    state_partition: u32,
     topics: AlarmTopics,
     /// The consumer group: `alarm` in `lux run`, prefixed in `lux replay`.
     name: String,
@@ -31,6 +36,8 @@ impl AlarmStage {
         let partitions: Vec<u32> = (0..partitions).collect();
         Ok(AlarmStage {
             engine: AlarmEngine::new(config, &partitions)?,
+            config: config.clone(),
+            state_partition: 0,
             topics,
             name: "alarm".to_owned(),
             bounded: false,
@@ -67,7 +74,11 @@ impl Processor for AlarmStage {
         vec![self.topics.alarms.clone(), self.topics.deadletter.clone()]
     }
 
-    fn restore(&mut self, state: Vec<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<()> {
+    fn restore(&mut self, partitions: &[TopicPartition], state: Vec<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<()> {
+        let numbers: Vec<u32> = partitions.iter().map(|tp| tp.partition).collect();
+        self.engine = AlarmEngine::new(&self.config, &numbers)?;
+        self.state_partition = numbers.iter().copied().min().unwrap_or(0);
+        self.busy = false;
         self.engine.restore(state).map_err(|e| anyhow::anyhow!("alarm state: {e}"))
     }
 
@@ -109,7 +120,7 @@ impl Processor for AlarmStage {
             ctx.emit(&self.topics.alarms, alarm.group_key.as_bytes(), alarm.window_end, serde_json::to_vec(&alarm)?);
         }
         for (key, value) in self.engine.take_changes() {
-            ctx.set_state(key, value);
+            ctx.set_state(self.state_partition, key, value);
         }
         Ok(())
     }

@@ -133,7 +133,7 @@ impl Source for GeneratorSource {
         }
         if schedule.next_second() != self.next_second || emitted > 0 {
             self.next_second = schedule.next_second();
-            ctx.set_state(STATE_KEY.to_vec(), Some(self.position()));
+            ctx.set_state(0, STATE_KEY.to_vec(), Some(self.position()));
             return Ok(SourcePoll::Ready);
         }
         let next_due_ms = self.start_ms + (self.next_second as i64 + 1) * 1000;

@@ -7,7 +7,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use lux_log::embedded::EmbeddedLog;
-use lux_log::{CentralLog, Commit, Durability, OutputRecord, TopicPartition};
+use lux_log::{CentralLog, Commit, Durability, OutputRecord, StateChange, TopicPartition};
 
 const VALUE_BYTES: usize = 200;
 
@@ -25,7 +25,11 @@ fn batch(first: u64, records: usize) -> Commit {
         group: "transform".into(),
         next_offsets: vec![(TopicPartition { topic: "raw".into(), partition: 0 }, first + records as u64)],
         outputs,
-        state: vec![(b"position".to_vec(), Some((first + records as u64).to_string().into_bytes()))],
+        state: vec![StateChange {
+            partition: 0,
+            key: b"position".to_vec(),
+            value: Some((first + records as u64).to_string().into_bytes()),
+        }],
     }
 }
 

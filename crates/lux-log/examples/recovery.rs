@@ -9,7 +9,7 @@
 //! open time and the median. The page cache is warm, as it is after a process crash.
 
 use lux_log::embedded::{EmbeddedLog, EmbeddedOptions};
-use lux_log::{CentralLog, Commit, Durability, OutputRecord};
+use lux_log::{CentralLog, Commit, Durability, OutputRecord, StateChange};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -42,7 +42,8 @@ fn write(dir: &Path) -> ! {
             })
             .collect();
         i += 2_000;
-        let state = vec![(b"position".to_vec(), Some(i.to_string().into_bytes()))];
+        let state =
+            vec![StateChange { partition: 0, key: b"position".to_vec(), value: Some(i.to_string().into_bytes()) }];
         log.commit(Commit { group: "bench".into(), outputs, state, ..Default::default() }).expect("commit");
     }
 }

@@ -9,7 +9,7 @@
 //! Prints each run and the medians.
 
 use lux_log::embedded::{EmbeddedLog, EmbeddedOptions};
-use lux_log::{CentralLog, Commit, Durability, OutputRecord, TopicPartition};
+use lux_log::{CentralLog, Commit, Durability, OutputRecord, StateChange, TopicPartition};
 use std::time::Instant;
 
 /// User + system CPU time of this process so far, in seconds (from /proc/self/stat).
@@ -42,7 +42,7 @@ fn main() {
                 value: vec![b'x'; 200],
             })
             .collect(),
-        state: vec![(b"position".to_vec(), Some(b"12345".to_vec()))],
+        state: vec![StateChange { partition: 0, key: b"position".to_vec(), value: Some(b"12345".to_vec()) }],
     };
     let (mut walls, mut cpus) = (Vec::new(), Vec::new());
     for run in 0..runs {

@@ -11,9 +11,12 @@
 mod config;
 pub mod embedded;
 mod partitioner;
+mod session;
 
 pub use config::{Durability, LogBackendKind, LogConfig, TopicRetention};
 pub use partitioner::{murmur2, partition_for_key};
+pub use session::{Assignment, Polled, StageSession, StateChange, WholeLogSession};
+use std::sync::Arc;
 
 /// A record as stored in a topic partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,8 +55,8 @@ pub struct Commit {
     pub next_offsets: Vec<(TopicPartition, u64)>,
     /// Records to append.
     pub outputs: Vec<OutputRecord>,
-    /// Stage state changes: key -> new value, or `None` to delete the key.
-    pub state: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Stage state changes, each with the input partition it lives with.
+    pub state: Vec<StateChange>,
 }
 
 /// A topic and its partitions' offsets.
@@ -92,6 +95,10 @@ pub enum LogError {
     Storage { path: String, source: std::io::Error },
     #[error("the embedded log at {path} is full: {detail}; free disk space, intake resumes when the write succeeds")]
     DiskFull { path: String, detail: String },
+    #[error("stage {group}: this instance lost its partitions to another instance of the group before the batch was committed; nothing of it was committed, and the stage goes on from the new assignment")]
+    Fenced { group: String },
+    #[error("the Kafka cluster at {brokers} failed: {detail}")]
+    Kafka { brokers: String, detail: String },
     #[error(
         "the embedded log is corrupt: {path}: {detail}; restore the data directory from a backup or move it aside"
     )]
@@ -141,6 +148,9 @@ pub trait CentralLog: Send + Sync {
     fn wait_for_appends(&self, seen_version: u64, timeout: std::time::Duration) -> u64;
     /// A counter that changes whenever records are appended (pair with `wait_for_appends`).
     fn append_version(&self) -> u64;
+    /// Opens the session through which one instance of a stage (consumer group `group`) reads
+    /// `inputs` and commits (see [`StageSession`]). A source has no inputs.
+    fn open_session(self: Arc<Self>, group: &str, inputs: &[String]) -> Result<Box<dyn StageSession>>;
 }
 
 /// Checks a topic name (the rules are Kafka's, so that names work on both backends).

@@ -4,7 +4,7 @@
 //! Needs root (to mount the tmpfs); skipped with a message otherwise.
 
 use lux_log::embedded::{EmbeddedLog, EmbeddedOptions};
-use lux_log::{CentralLog, Commit, Durability, LogError, OutputRecord, TopicPartition};
+use lux_log::{CentralLog, Commit, Durability, LogError, OutputRecord, StateChange, TopicPartition};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -46,7 +46,11 @@ fn batch(first: u64, n: u64) -> Commit {
                 value: format!("{i:08}{}", "x".repeat(1000)).into_bytes(),
             })
             .collect(),
-        state: vec![(b"next".to_vec(), Some((first + n).to_string().into_bytes()))],
+        state: vec![StateChange {
+            partition: 0,
+            key: b"next".to_vec(),
+            value: Some((first + n).to_string().into_bytes()),
+        }],
     }
 }
 

@@ -3,7 +3,7 @@
 //! and byte offset, the journal's checkpoint keeps everything.
 
 use lux_log::embedded::{EmbeddedLog, EmbeddedOptions};
-use lux_log::{CentralLog, Commit, Durability, LogError, OutputRecord, TopicPartition};
+use lux_log::{CentralLog, Commit, Durability, LogError, OutputRecord, StateChange, TopicPartition};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -25,7 +25,11 @@ fn batch(first: u64, n: u64) -> Commit {
                 value: format!("record-{i:06}-{}", "x".repeat(150)).into_bytes(),
             })
             .collect(),
-        state: vec![(b"next".to_vec(), Some((first + n).to_string().into_bytes()))],
+        state: vec![StateChange {
+            partition: 0,
+            key: b"next".to_vec(),
+            value: Some((first + n).to_string().into_bytes()),
+        }],
     }
 }
 

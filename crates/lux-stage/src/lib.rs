@@ -17,8 +17,7 @@ pub use runner::{run_processor, run_source, RunnerOptions};
 
 use lux_log::{OutputRecord, StoredRecord};
 
-/// A change of a stage's state: key -> new value, or `None` to delete the key.
-pub type StateChange = (Vec<u8>, Option<Vec<u8>>);
+pub use lux_log::{StateChange, TopicPartition};
 
 /// What a stage produced while handling a batch: records to append and state to change, all
 /// committed together with the batch's input offsets.
@@ -37,9 +36,11 @@ impl Context {
         self.outputs.push(OutputRecord { topic: topic.to_owned(), key: key.to_vec(), timestamp_ms, value });
     }
 
-    /// Sets (`Some`) or deletes (`None`) a state entry of the stage.
-    pub fn set_state(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
-        self.state.push((key, value));
+    /// Sets (`Some`) or deletes (`None`) a state entry of the stage. `partition` is the input
+    /// partition the entry lives with: on Kafka it moves with that partition to whichever
+    /// instance owns it (a source, which has no input, uses 0).
+    pub fn set_state(&mut self, partition: u32, key: Vec<u8>, value: Option<Vec<u8>>) {
+        self.state.push(StateChange { partition, key, value });
     }
 
     /// The records emitted so far in this step.
@@ -60,9 +61,10 @@ pub trait Processor: Send {
     fn inputs(&self) -> Vec<String>;
     /// The topics it writes (created by the runner if missing).
     fn outputs(&self) -> Vec<String>;
-    /// Rebuilds the stage's state from its last committed entries (called once, before any
-    /// record).
-    fn restore(&mut self, state: Vec<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<()>;
+    /// Resets the stage to own `partitions` with their last committed state entries: called
+    /// before the first record, and again whenever the assignment changes (a rebalance on
+    /// Kafka). Everything the stage held before is void.
+    fn restore(&mut self, partitions: &[TopicPartition], state: Vec<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<()>;
     /// Handles one record. Bad input is not an error: it goes to the dead-letter topic. An
     /// error here stops the stage (a bug or a broken invariant), and nothing of the batch is
     /// committed.

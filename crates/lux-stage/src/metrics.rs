@@ -11,6 +11,13 @@ pub struct StageMetrics {
     pub records_out: AtomicU64,
     pub commits: AtomicU64,
     pub commit_failures: AtomicU64,
+    /// Time spent in successful commits (a Kafka transaction, an embedded journal write), in
+    /// microseconds: divided by `commits`, the mean commit latency.
+    pub commit_micros: AtomicU64,
+    /// The longest successful commit so far, in microseconds.
+    pub commit_micros_max: AtomicU64,
+    /// Assignments received (the first one, then one per rebalance on Kafka).
+    pub rebalances: AtomicU64,
     /// Records waiting in the stage's input partitions (end offset - committed position).
     pub lag: AtomicU64,
     /// The stage's own gauge (see `Processor::gauge`).
@@ -37,6 +44,12 @@ impl StageMetrics {
     /// The stage's own counters, as of its last commit.
     pub fn counters(&self) -> BTreeMap<String, u64> {
         self.counters.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn record_commit_latency(&self, latency: std::time::Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.commit_micros.fetch_add(micros, Ordering::Relaxed);
+        self.commit_micros_max.fetch_max(micros, Ordering::Relaxed);
     }
 
     pub(crate) fn set_counters(&self, counters: Vec<(String, u64)>) {

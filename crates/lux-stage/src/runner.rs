@@ -2,7 +2,7 @@
 
 use crate::{Context, Processor, Source, SourcePoll, StageMetrics};
 use anyhow::Context as _;
-use lux_log::{CentralLog, Commit, LogError, TopicPartition};
+use lux_log::{CentralLog, Commit, LogError, Polled, StageSession, TopicPartition};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -38,27 +38,47 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// Commits, retrying while the failure is one that can pass (disk full, busy database), until
-/// `stop` is set. Returns false if it gave up because of `stop` (nothing was committed).
+/// What became of a commit.
+enum Committed {
+    Yes,
+    /// `stop` was set while the commit kept failing: nothing was committed.
+    Stopped,
+    /// The instance lost its partitions before the commit: nothing was committed, and the next
+    /// poll brings the new assignment.
+    Fenced,
+}
+
+/// Commits, retrying while the failure is one that can pass (disk full, busy storage, an
+/// unreachable broker), until `stop` is set.
 fn commit_with_retry(
-    log: &dyn CentralLog,
-    commit: Commit,
+    session: &mut dyn StageSession,
+    commit: &Commit,
     metrics: &StageMetrics,
     stop: &AtomicBool,
     stage: &str,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Committed> {
     let mut backoff = Duration::from_millis(100);
     loop {
-        match log.commit_ref(&commit) {
+        let started = Instant::now();
+        match session.commit(commit) {
             Ok(()) => {
                 metrics.commits.fetch_add(1, Ordering::Relaxed);
-                return Ok(true);
+                metrics.record_commit_latency(started.elapsed());
+                return Ok(Committed::Yes);
             }
-            Err(error @ (LogError::DiskFull { .. } | LogError::Storage { .. })) => {
+            Err(LogError::Fenced { .. }) => {
+                metrics.commit_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    stage,
+                    "batch not committed: the partitions were reassigned; going on from the new assignment"
+                );
+                return Ok(Committed::Fenced);
+            }
+            Err(error @ (LogError::DiskFull { .. } | LogError::Storage { .. } | LogError::Kafka { .. })) => {
                 metrics.commit_failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(stage, %error, retry_in = ?backoff, "commit failed; retrying (nothing is lost: the batch is kept)");
                 if stop.load(Ordering::Relaxed) {
-                    return Ok(false);
+                    return Ok(Committed::Stopped);
                 }
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -70,6 +90,10 @@ fn commit_with_retry(
 
 /// Runs a processor until `stop` is set (finishing and committing the batch in hand), or until
 /// its input is exhausted when `options.stop_when_idle`.
+///
+/// The stage is (re)built from the committed state whenever its session brings an assignment:
+/// at the start, and after every rebalance on Kafka. Each batch is committed before the next
+/// poll, so nothing is pending when the assignment changes.
 pub fn run_processor(
     log: Arc<dyn CentralLog>,
     mut stage: Box<dyn Processor>,
@@ -81,47 +105,47 @@ pub fn run_processor(
     for topic in stage.inputs().iter().chain(stage.outputs().iter()) {
         log.ensure_topic(topic, options.partitions).with_context(|| format!("stage {name}: topic {topic}"))?;
     }
-    stage
-        .restore(log.load_state(&name)?)
-        .with_context(|| format!("stage {name}: cannot restore its state from the log"))?;
-    let mut positions: Vec<(TopicPartition, u64)> = Vec::new();
-    for topic in stage.inputs() {
-        let info = log.topic(&topic)?;
-        for partition in 0..info.partitions {
-            let tp = TopicPartition { topic: topic.clone(), partition };
-            let committed = log.committed_offset(&name, &tp)?.unwrap_or(info.start_offsets[partition as usize]);
-            positions.push((tp, committed));
-        }
-    }
-    tracing::debug!(stage = %name, ?positions, "stage started");
-    let per_partition = (options.max_batch / positions.len().max(1)).max(1);
+    let mut session =
+        log.open_session(&name, &stage.inputs()).with_context(|| format!("stage {name}: cannot join the log"))?;
     let mut ctx = Context::default();
     let mut last_tick = Instant::now();
     let mut last_lag = Instant::now() - Duration::from_secs(10);
+    let mut assigned = false;
     loop {
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let seen_version = log.append_version();
-        ctx.now_wall_ms = now_ms();
-        let mut consumed = 0usize;
-        let mut next_offsets = Vec::new();
-        for (tp, position) in positions.iter_mut() {
-            let records = log.fetch(&tp.topic, tp.partition, *position, per_partition)?;
-            if records.is_empty() {
+        let wait = if assigned { options.tick } else { Duration::ZERO };
+        let records = match session.poll(options.max_batch, wait).with_context(|| format!("stage {name}: poll"))? {
+            Polled::Assigned(assignment) => {
+                tracing::info!(stage = %name, partitions = assignment.partitions.len(), state_entries = assignment.state.len(), "partitions assigned");
+                ctx = Context::default();
+                stage
+                    .restore(&assignment.partitions, assignment.state)
+                    .with_context(|| format!("stage {name}: cannot restore its state from the log"))?;
+                metrics.rebalances.fetch_add(1, Ordering::Relaxed);
+                assigned = true;
                 continue;
             }
-            for record in &records {
-                stage.process(record, &mut ctx).with_context(|| {
-                    format!("stage {name}: record {}/{}/{}", record.topic, record.partition, record.offset)
-                })?;
-                *position = record.offset + 1;
+            Polled::Records(records) => records,
+        };
+        ctx.now_wall_ms = now_ms();
+        let mut next_offsets: Vec<(TopicPartition, u64)> = Vec::new();
+        for record in &records {
+            stage.process(record, &mut ctx).with_context(|| {
+                format!("stage {name}: record {}/{}/{}", record.topic, record.partition, record.offset)
+            })?;
+            let next = record.offset + 1;
+            match next_offsets.iter_mut().find(|(tp, _)| tp.partition == record.partition && tp.topic == record.topic) {
+                Some((_, offset)) => *offset = next,
+                None => next_offsets
+                    .push((TopicPartition { topic: record.topic.clone(), partition: record.partition }, next)),
             }
-            consumed += records.len();
-            next_offsets.push((tp.clone(), *position));
         }
+        let consumed = records.len();
         let ticked = last_tick.elapsed() >= options.tick;
-        if consumed > 0 || ticked {
+        // An empty poll of a bounded input is its end: the stage hears of it (end_batch) then.
+        if consumed > 0 || ticked || options.stop_when_idle {
             stage.end_batch(&mut ctx)?;
             last_tick = Instant::now();
         }
@@ -130,8 +154,10 @@ pub fn run_processor(
             let out_count = outputs.len() as u64;
             let dead = outputs.iter().filter(|o| o.topic == options.deadletter_topic).count() as u64;
             let commit = Commit { group: name.clone(), next_offsets, outputs, state };
-            if !commit_with_retry(log.as_ref(), commit, &metrics, &stop, &name)? {
-                break;
+            match commit_with_retry(session.as_mut(), &commit, &metrics, &stop, &name)? {
+                Committed::Yes => {}
+                Committed::Stopped => break,
+                Committed::Fenced => continue,
             }
             metrics.records_in.fetch_add(consumed as u64, Ordering::Relaxed);
             metrics.records_out.fetch_add(out_count, Ordering::Relaxed);
@@ -142,19 +168,12 @@ pub fn run_processor(
             metrics.gauge.store(value, Ordering::Relaxed);
         }
         if last_lag.elapsed() >= Duration::from_secs(1) || consumed == 0 {
-            let mut lag = 0;
-            for (tp, position) in &positions {
-                let info = log.topic(&tp.topic)?;
-                lag += info.end_offsets[tp.partition as usize].saturating_sub(*position);
-            }
+            let lag = session.lag().with_context(|| format!("stage {name}: lag"))?;
             metrics.lag.store(lag, Ordering::Relaxed);
             last_lag = Instant::now();
             if consumed == 0 && lag == 0 && options.stop_when_idle {
                 break;
             }
-        }
-        if consumed == 0 {
-            log.wait_for_appends(seen_version, options.tick);
         }
     }
     tracing::info!(stage = %name, "stage stopped");
@@ -173,14 +192,26 @@ pub fn run_source(
     for topic in source.outputs() {
         log.ensure_topic(&topic, options.partitions).with_context(|| format!("source {name}: topic {topic}"))?;
     }
-    source
-        .restore(log.load_state(&name)?)
-        .with_context(|| format!("source {name}: cannot restore its state from the log"))?;
-    tracing::info!(source = %name, "source started");
+    let mut session = log.open_session(&name, &[]).with_context(|| format!("source {name}: cannot join the log"))?;
     let mut ctx = Context::default();
+    let mut restored = false;
     loop {
         if stop.load(Ordering::Relaxed) {
             break;
+        }
+        if !restored {
+            // A source owns no input; its first poll brings its state.
+            match session.poll(0, Duration::ZERO).with_context(|| format!("source {name}: poll"))? {
+                Polled::Assigned(assignment) => {
+                    source
+                        .restore(assignment.state)
+                        .with_context(|| format!("source {name}: cannot restore its state from the log"))?;
+                    restored = true;
+                    tracing::info!(source = %name, "source started");
+                }
+                Polled::Records(_) => {}
+            }
+            continue;
         }
         ctx.now_wall_ms = now_ms();
         let poll = source.poll(&mut ctx, options.max_batch)?;
@@ -188,8 +219,14 @@ pub fn run_source(
         if !outputs.is_empty() || !state.is_empty() {
             let count = outputs.len() as u64;
             let commit = Commit { group: name.clone(), next_offsets: Vec::new(), outputs, state };
-            if !commit_with_retry(log.as_ref(), commit, &metrics, &stop, &name)? {
-                break;
+            match commit_with_retry(session.as_mut(), &commit, &metrics, &stop, &name)? {
+                Committed::Yes => {}
+                Committed::Stopped => break,
+                Committed::Fenced => {
+                    // Another instance of the source took over: its state, not ours, goes on.
+                    restored = false;
+                    continue;
+                }
             }
             source.committed();
             metrics.records_out.fetch_add(count, Ordering::Relaxed);

@@ -33,7 +33,7 @@ impl Source for Big {
             ctx.emit("in", i.to_string().as_bytes(), 0, format!("{i:08}{}", "x".repeat(1016)).into_bytes());
         }
         self.next = upto;
-        ctx.set_state(b"next".to_vec(), Some(self.next.to_string().into_bytes()));
+        ctx.set_state(0, b"next".to_vec(), Some(self.next.to_string().into_bytes()));
         Ok(if self.next == self.end { SourcePoll::Finished } else { SourcePoll::Ready })
     }
 }

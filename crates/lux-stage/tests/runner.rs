@@ -31,7 +31,7 @@ impl Source for Numbers {
             ctx.emit("in", i.to_string().as_bytes(), i as i64, i.to_string().into_bytes());
         }
         self.next = upto;
-        ctx.set_state(b"next".to_vec(), Some(self.next.to_string().into_bytes()));
+        ctx.set_state(0, b"next".to_vec(), Some(self.next.to_string().into_bytes()));
         Ok(if self.next == self.end { SourcePoll::Finished } else { SourcePoll::Ready })
     }
 }
@@ -51,7 +51,7 @@ impl Processor for Doubler {
     fn outputs(&self) -> Vec<String> {
         vec!["out".into()]
     }
-    fn restore(&mut self, state: Vec<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<()> {
+    fn restore(&mut self, _: &[lux_stage::TopicPartition], state: Vec<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<()> {
         for (_, v) in state {
             self.sum = String::from_utf8(v)?.parse()?;
         }
@@ -69,7 +69,7 @@ impl Processor for Doubler {
         Ok(())
     }
     fn end_batch(&mut self, ctx: &mut Context) -> anyhow::Result<()> {
-        ctx.set_state(b"sum".to_vec(), Some(self.sum.to_string().into_bytes()));
+        ctx.set_state(0, b"sum".to_vec(), Some(self.sum.to_string().into_bytes()));
         Ok(())
     }
 }

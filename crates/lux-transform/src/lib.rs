@@ -126,7 +126,11 @@ impl Processor for TransformStage {
         vec![self.topics.enriched.clone(), self.topics.deadletter.clone()]
     }
 
-    fn restore(&mut self, _state: Vec<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<()> {
+    fn restore(
+        &mut self,
+        _partitions: &[lux_stage::TopicPartition],
+        _state: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> anyhow::Result<()> {
         Ok(())
     }
 

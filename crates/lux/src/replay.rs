@@ -118,8 +118,12 @@ impl Processor for Bounded {
     fn outputs(&self) -> Vec<String> {
         self.inner.outputs()
     }
-    fn restore(&mut self, state: Vec<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<()> {
-        self.inner.restore(state)
+    fn restore(
+        &mut self,
+        partitions: &[lux_stage::TopicPartition],
+        state: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> anyhow::Result<()> {
+        self.inner.restore(partitions, state)
     }
     fn process(&mut self, record: &StoredRecord, ctx: &mut Context) -> anyhow::Result<()> {
         let p = record.partition as usize;

@@ -994,7 +994,8 @@ impl Inner {
             group: commit.group.clone(),
             offsets,
             ends,
-            state: commit.state.clone(),
+            // One process owns every partition of the embedded log: the state's partition is not kept.
+            state: commit.state.iter().map(|change| (change.key.clone(), change.value.clone())).collect(),
         };
         if let Err(error) = self.append_journal(&mut writer, std::slice::from_ref(&entry), fsync) {
             self.roll_back(&pending);
@@ -1391,6 +1392,10 @@ fn topic_info(catalog: &Catalog, id: u32) -> TopicInfo {
 }
 
 impl CentralLog for EmbeddedLog {
+    fn open_session(self: Arc<Self>, group: &str, inputs: &[String]) -> Result<Box<dyn crate::StageSession>> {
+        Ok(Box::new(crate::WholeLogSession::open(self, group, inputs)?))
+    }
+
     fn ensure_topic(&self, name: &str, partitions: u32) -> Result<()> {
         validate_topic_name(name)?;
         if partitions == 0 || partitions > MAX_PARTITIONS {

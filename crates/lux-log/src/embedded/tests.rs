@@ -2,7 +2,7 @@
 //! tests are in `tests/`).
 
 use super::*;
-use crate::OutputRecord;
+use crate::{OutputRecord, StateChange};
 
 fn out(topic: &str, key: &str, value: &str) -> OutputRecord {
     OutputRecord {
@@ -27,7 +27,7 @@ fn commit_is_atomic_and_durable_across_reopen() {
             group: "t".into(),
             next_offsets: vec![(TopicPartition { topic: "raw".into(), partition: 0 }, 5)],
             outputs: vec![out("enriched", "a", "x"), out("nope", "a", "x")],
-            state: vec![(b"s".to_vec(), Some(b"1".to_vec()))],
+            state: vec![StateChange { partition: 0, key: b"s".to_vec(), value: Some(b"1".to_vec()) }],
         };
         assert!(matches!(log.commit(bad), Err(LogError::UnknownTopic(_))));
         assert_eq!(log.topic("enriched").unwrap().record_count(), 0);
@@ -37,7 +37,10 @@ fn commit_is_atomic_and_durable_across_reopen() {
             group: "t".into(),
             next_offsets: vec![(TopicPartition { topic: "raw".into(), partition: 1 }, 7)],
             outputs: vec![out("enriched", "a", "x")],
-            state: vec![(b"s".to_vec(), Some(b"1".to_vec())), (b"gone".to_vec(), None)],
+            state: vec![
+                StateChange { partition: 0, key: b"s".to_vec(), value: Some(b"1".to_vec()) },
+                StateChange { partition: 0, key: b"gone".to_vec(), value: None },
+            ],
         })
         .unwrap();
     }
@@ -171,6 +174,9 @@ fn default_offset_for_time_agrees_with_the_index() {
         }
         fn wait_for_appends(&self, seen: u64, timeout: Duration) -> u64 {
             self.0.wait_for_appends(seen, timeout)
+        }
+        fn open_session(self: Arc<Self>, _: &str, _: &[String]) -> Result<Box<dyn crate::StageSession>> {
+            unimplemented!("not used by this test")
         }
         fn append_version(&self) -> u64 {
             self.0.append_version()
