@@ -3,12 +3,14 @@
 //! lifecycle, and the state entries that let a restarted engine carry on where it stopped.
 
 use crate::config::AlarmConfig;
+use crate::route::{RouteOutcome, Router, RuleEvent};
 use crate::window::{ActiveAlarm, Group, Slider};
 use lux_model::{Alarm, AlarmState, ConfigProblem, EnrichedEvent};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-/// The key of the state entry holding watermarks and counters.
+/// The key of the state entry holding watermarks and counters (of an engine that reads every
+/// partition; the engine of one partition of the routed topic uses `meta/<partition>`).
 pub const META_KEY: &[u8] = b"meta";
 /// The prefix of the state entries of (rule, group)s: `group/<rule>/<group_key>`.
 pub const GROUP_KEY_PREFIX: &[u8] = b"group/";
@@ -77,10 +79,10 @@ pub struct InvalidConfig(pub Vec<ConfigProblem>);
 
 /// A rule, compiled for evaluation.
 #[derive(Debug, Clone)]
-struct Rule {
-    name: String,
+pub(crate) struct Rule {
+    pub name: String,
     filter: Vec<(String, Vec<String>)>,
-    group_by: Vec<String>,
+    pub group_by: Vec<String>,
     window_ms: i64,
     slide_ms: i64,
     /// Panes per window.
@@ -92,8 +94,36 @@ struct Rule {
     suppress: bool,
 }
 
+/// Compiles the rules of a valid configuration.
+pub(crate) fn compile_rules(cfg: &AlarmConfig) -> Result<Vec<Rule>, InvalidConfig> {
+    let problems = cfg.validate("alarm.");
+    if !problems.is_empty() {
+        return Err(InvalidConfig(problems));
+    }
+    Ok(cfg
+        .rules
+        .iter()
+        .map(|r| {
+            let window_ms = millis(r.window);
+            let slide_ms = millis(r.slide).max(1);
+            Rule {
+                name: r.name.clone(),
+                filter: r.filter.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                group_by: r.group_by.clone(),
+                window_ms,
+                slide_ms,
+                n: (window_ms / slide_ms).max(1),
+                threshold: r.threshold.max(1),
+                clear: r.effective_clear().max(1),
+                severity: r.severity.clone(),
+                suppress: r.suppress_during_interventions,
+            }
+        })
+        .collect())
+}
+
 impl Rule {
-    fn accepts(&self, event: &EnrichedEvent) -> bool {
+    pub(crate) fn accepts(&self, event: &EnrichedEvent) -> bool {
         self.filter.iter().all(|(dim, values)| match event.dimension(dim) {
             Some(v) => values.iter().any(|a| a == v),
             None => false,
@@ -150,16 +180,25 @@ struct GroupEntry {
     alarm: Option<ActiveAlarm>,
 }
 
-fn group_state_key(rule: &str, group_key: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(GROUP_KEY_PREFIX.len() + rule.len() + 1 + group_key.len());
-    key.extend_from_slice(GROUP_KEY_PREFIX);
+/// The key of a (rule, group) in the central log: `<rule>/<group_key>`. Its routed events and its
+/// alarm records carry it, so that they share a partition number; its state entry is
+/// `group/<rule>/<group_key>`.
+pub fn alarm_key(rule: &str, group_key: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(rule.len() + 1 + group_key.len());
     key.extend_from_slice(rule.as_bytes());
     key.push(b'/');
     key.extend_from_slice(group_key.as_bytes());
     key
 }
 
-fn millis(d: std::time::Duration) -> i64 {
+fn group_state_key(rule: &str, group_key: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(GROUP_KEY_PREFIX.len() + rule.len() + 1 + group_key.len());
+    key.extend_from_slice(GROUP_KEY_PREFIX);
+    key.extend_from_slice(&alarm_key(rule, group_key));
+    key
+}
+
+pub(crate) fn millis(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
@@ -188,7 +227,12 @@ pub struct AlarmEngine {
     /// State keys to delete at the next `take_changes` (restored entries no rule wants).
     obsolete: Vec<Vec<u8>>,
     meta_dirty: bool,
-    key_buf: String,
+    /// The key of this engine's meta entry ([`META_KEY`], or `meta/<partition>`).
+    meta_key: Vec<u8>,
+    /// Routes the events given to [`AlarmEngine::on_event`] (an engine reading enriched events
+    /// itself rather than the routed topic): its lateness and counters are this engine's.
+    router: Router,
+    route_buf: Vec<RuleEvent>,
 }
 
 impl AlarmEngine {
@@ -196,30 +240,7 @@ impl AlarmEngine {
     /// holds the watermark back until it sends a record or is idle; partitions not listed are
     /// taken on at their first record). The configuration is validated first.
     pub fn new(cfg: &AlarmConfig, partitions: &[u32]) -> Result<AlarmEngine, InvalidConfig> {
-        let problems = cfg.validate("alarm.");
-        if !problems.is_empty() {
-            return Err(InvalidConfig(problems));
-        }
-        let rules: Vec<Rule> = cfg
-            .rules
-            .iter()
-            .map(|r| {
-                let window_ms = millis(r.window);
-                let slide_ms = millis(r.slide).max(1);
-                Rule {
-                    name: r.name.clone(),
-                    filter: r.filter.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                    group_by: r.group_by.clone(),
-                    window_ms,
-                    slide_ms,
-                    n: (window_ms / slide_ms).max(1),
-                    threshold: r.threshold.max(1),
-                    clear: r.effective_clear().max(1),
-                    severity: r.severity.clone(),
-                    suppress: r.suppress_during_interventions,
-                }
-            })
-            .collect();
+        let rules = compile_rules(cfg)?;
         Ok(AlarmEngine {
             groups: rules.iter().map(|_| HashMap::new()).collect(),
             counters: rules.iter().map(|_| RuleCounters::default()).collect(),
@@ -237,99 +258,125 @@ impl AlarmEngine {
             dirty: Vec::new(),
             obsolete: Vec::new(),
             meta_dirty: false,
-            key_buf: String::new(),
+            meta_key: META_KEY.to_vec(),
+            router: Router::new(cfg)?,
+            route_buf: Vec::new(),
         })
     }
 
-    /// Takes one event read from input partition `partition` at wall time `now_wall_ms`.
+    /// The same engine for one partition of the routed topic: its meta entry is
+    /// `meta/<partition>`, so that the engines of several partitions share a state store.
+    pub fn for_routed_partition(mut self, partition: u32) -> Self {
+        self.meta_key = routed_meta_key(partition);
+        self
+    }
+
+    /// Takes one enriched event read from input partition `partition` at wall time
+    /// `now_wall_ms`: routes it to the rules that accept it (lateness against the partition's
+    /// own watermark, group keys) and counts it in their windows.
     pub fn on_event(&mut self, partition: u32, event: &EnrichedEvent, now_wall_ms: i64) -> EventOutcome {
         self.started_wall.get_or_insert(now_wall_ms);
-        let time = event.event.event_time;
-        let ooo = self.out_of_orderness_ms;
-        let clock = self.partitions.entry(partition).or_default();
-        let partition_wm = clock.max_event_time.map(|m| m.saturating_sub(ooo));
-        let late = partition_wm.is_some_and(|w| time < w) || self.watermark.is_some_and(|w| time < w);
+        let mut routed = std::mem::take(&mut self.route_buf);
+        routed.clear();
+        let outcome = self.router.route(partition, event, &mut routed);
+        if let Some(time) = self.router.clock(partition) {
+            self.on_watermark(partition, time, now_wall_ms);
+        }
+        let result = match outcome {
+            RouteOutcome::Filtered => EventOutcome::Filtered,
+            RouteOutcome::Ungrouped => EventOutcome::Ungrouped,
+            RouteOutcome::Late => {
+                self.meta_dirty = true;
+                EventOutcome::Late
+            }
+            RouteOutcome::Routed => {
+                let (mut counted, mut late) = (false, false);
+                for rule_event in &routed {
+                    match self.count(rule_event) {
+                        EventOutcome::Counted => counted = true,
+                        EventOutcome::Late => late = true,
+                        _ => {}
+                    }
+                }
+                self.meta_dirty = true;
+                if late {
+                    self.late_events = self.late_events.saturating_add(1);
+                    EventOutcome::Late
+                } else if counted {
+                    EventOutcome::Counted
+                } else {
+                    self.overflow_events = self.overflow_events.saturating_add(1);
+                    EventOutcome::Overflow
+                }
+            }
+        };
+        self.route_buf = routed;
+        result
+    }
+
+    /// Takes one event of the routed topic (one rule's view of an enriched event, routed by the
+    /// [`Router`] to the partition of its group), read at wall time `now_wall_ms`. `upstream`
+    /// is the enriched partition it came from.
+    pub fn on_rule_event(&mut self, upstream: u32, event: &RuleEvent, now_wall_ms: i64) -> EventOutcome {
+        self.started_wall.get_or_insert(now_wall_ms);
+        self.partitions.entry(upstream).or_default().last_activity_wall = Some(now_wall_ms);
+        self.meta_dirty = true;
+        let outcome = self.count(event);
+        match outcome {
+            EventOutcome::Late => self.late_events = self.late_events.saturating_add(1),
+            EventOutcome::Overflow => self.overflow_events = self.overflow_events.saturating_add(1),
+            _ => {}
+        }
+        outcome
+    }
+
+    /// Takes the progress of enriched partition `upstream`: its highest event time so far, as
+    /// the router saw it (read at wall time `now_wall_ms`). It moves the watermark at the next
+    /// [`AlarmEngine::advance`].
+    pub fn on_watermark(&mut self, upstream: u32, max_event_time: i64, now_wall_ms: i64) {
+        self.started_wall.get_or_insert(now_wall_ms);
+        let clock = self.partitions.entry(upstream).or_default();
         clock.last_activity_wall = Some(now_wall_ms);
-        if clock.max_event_time.is_none_or(|m| time > m) {
-            clock.max_event_time = Some(time);
+        if clock.max_event_time.is_none_or(|m| max_event_time > m) {
+            clock.max_event_time = Some(max_event_time);
             self.meta_dirty = true;
         }
+    }
 
-        let failure = event.is_failure;
-        let in_intervention = event.maintenance.as_ref().is_some_and(|m| m.suppress_alarms);
-        let (mut accepted, mut counted, mut overflow) = (false, false, false);
-        let mut key = std::mem::take(&mut self.key_buf);
-        for (ri, rule) in self.rules.iter().enumerate() {
-            if !rule.accepts(event) {
-                continue;
-            }
-            accepted = true;
-            let (Some(counters), Some(groups)) = (self.counters.get_mut(ri), self.groups.get_mut(ri)) else {
-                continue;
-            };
-            if late {
-                counters.late = counters.late.saturating_add(1);
-                continue;
-            }
-            key.clear();
-            let mut complete = true;
-            for (i, dim) in rule.group_by.iter().enumerate() {
-                match event.dimension(dim) {
-                    Some(value) => {
-                        if i > 0 {
-                            key.push(',');
-                        }
-                        key.push_str(dim);
-                        key.push('=');
-                        key.push_str(value);
-                    }
-                    None => {
-                        complete = false;
-                        break;
-                    }
-                }
-            }
-            if !complete {
-                counters.ungrouped = counters.ungrouped.saturating_add(1);
-                continue;
-            }
-            let group = match groups.get_mut(key.as_str()) {
-                Some(group) => group,
-                None => {
-                    if self.group_count >= self.max_groups {
-                        counters.overflow = counters.overflow.saturating_add(1);
-                        overflow = true;
-                        continue;
-                    }
-                    let values = rule.group_by.iter().filter_map(|d| event.dimension(d)).map(str::to_owned).collect();
-                    self.group_count += 1;
-                    groups.entry(key.clone()).or_insert_with(|| Group::new(values))
-                }
-            };
-            group.add(time.div_euclid(rule.slide_ms), time, failure, in_intervention);
-            if !group.dirty {
-                group.dirty = true;
-                self.dirty.push((ri, key.clone()));
-            }
-            counters.counted = counters.counted.saturating_add(1);
-            counted = true;
-        }
-        self.key_buf = key;
-        if !accepted {
+    /// Counts one rule's view of an event in its group's panes: late when the engine's
+    /// watermark has passed it (the router already judged it against its own partition).
+    fn count(&mut self, event: &RuleEvent) -> EventOutcome {
+        let Some(ri) = self.rules.iter().position(|r| r.name == event.rule) else {
+            // Routed under a rule this configuration no longer has.
             return EventOutcome::Filtered;
+        };
+        let (Some(rule), Some(counters), Some(groups)) =
+            (self.rules.get(ri), self.counters.get_mut(ri), self.groups.get_mut(ri))
+        else {
+            return EventOutcome::Filtered;
+        };
+        if self.watermark.is_some_and(|w| event.time < w) {
+            counters.late = counters.late.saturating_add(1);
+            return EventOutcome::Late;
         }
-        self.meta_dirty = true;
-        if late {
-            self.late_events = self.late_events.saturating_add(1);
-            EventOutcome::Late
-        } else if counted {
-            EventOutcome::Counted
-        } else if overflow {
-            self.overflow_events = self.overflow_events.saturating_add(1);
-            EventOutcome::Overflow
-        } else {
-            EventOutcome::Ungrouped
+        let group = match groups.get_mut(event.group_key.as_str()) {
+            Some(group) => group,
+            None => {
+                if self.group_count >= self.max_groups {
+                    counters.overflow = counters.overflow.saturating_add(1);
+                    return EventOutcome::Overflow;
+                }
+                self.group_count += 1;
+                groups.entry(event.group_key.clone()).or_insert_with(|| Group::new(event.values.clone()))
+            }
+        };
+        group.add(event.time.div_euclid(rule.slide_ms), event.time, event.failure, event.suppress);
+        if !group.dirty {
+            group.dirty = true;
+            self.dirty.push((ri, event.group_key.clone()));
         }
+        counters.counted = counters.counted.saturating_add(1);
+        EventOutcome::Counted
     }
 
     /// The watermark the partitions allow now (before the engine's monotonicity is applied).
@@ -441,7 +488,7 @@ impl AlarmEngine {
         let mut out: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
         if self.meta_dirty {
             self.meta_dirty = false;
-            out.push((META_KEY.to_vec(), Some(encode(&self.meta_entry()))));
+            out.push((self.meta_key.clone(), Some(encode(&self.meta_entry()))));
         }
         let mut dirty = std::mem::take(&mut self.dirty);
         dirty.sort_unstable();
@@ -478,9 +525,9 @@ impl AlarmEngine {
             version: STATE_VERSION,
             watermark: self.watermark,
             partitions: self.partitions.iter().filter_map(|(&p, c)| c.max_event_time.map(|t| (p, t))).collect(),
-            late_events: self.late_events,
+            late_events: self.late_events.saturating_add(self.router.late_events()),
             overflow_events: self.overflow_events,
-            rules: self.rules.iter().zip(&self.counters).map(|(r, c)| (r.name.clone(), c.clone())).collect(),
+            rules: self.rules.iter().zip(self.merged_counters()).map(|(r, c)| (r.name.clone(), c)).collect(),
         }
     }
 
@@ -495,6 +542,25 @@ impl AlarmEngine {
             self.reset();
         }
         result
+    }
+
+    /// Each rule's counters: the windows' (counted, overflow, late against the engine's
+    /// watermark) and the router's of `on_event` (late against the partition, ungrouped).
+    fn merged_counters(&self) -> Vec<RuleCounters> {
+        let routed = self.router.rule_counters();
+        self.counters
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let r = routed.get(i).cloned().unwrap_or_default();
+                RuleCounters {
+                    counted: c.counted.saturating_add(r.counted),
+                    late: c.late.saturating_add(r.late),
+                    ungrouped: c.ungrouped.saturating_add(r.ungrouped),
+                    overflow: c.overflow.saturating_add(r.overflow),
+                }
+            })
+            .collect()
     }
 
     fn reset(&mut self) {
@@ -516,18 +582,20 @@ impl AlarmEngine {
         self.dirty.clear();
         self.obsolete.clear();
         self.meta_dirty = false;
+        self.router.reset();
     }
 
     fn restore_entries(&mut self, entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) -> Result<(), String> {
         for (key, value) in entries {
             let shown = String::from_utf8_lossy(&key).into_owned();
-            if key == META_KEY {
+            if key == self.meta_key {
                 let meta: MetaEntry =
                     serde_json::from_slice(&value).map_err(|e| format!("alarm state entry {shown:?}: {e}"))?;
                 check_version(meta.version, &shown)?;
                 self.watermark = meta.watermark;
                 for (p, t) in meta.partitions {
                     self.partitions.entry(p).or_default().max_event_time = Some(t);
+                    self.router.set_clock(p, t);
                 }
                 self.late_events = meta.late_events;
                 self.overflow_events = meta.overflow_events;
@@ -582,7 +650,7 @@ impl AlarmEngine {
             watermark_ms: self.watermark,
             active_alarms: self.active_alarms,
             groups: self.group_count,
-            late_events: self.late_events,
+            late_events: self.late_events.saturating_add(self.router.late_events()),
             overflow_events: self.overflow_events,
         }
     }
@@ -591,11 +659,11 @@ impl AlarmEngine {
     pub fn rule_stats(&self) -> Vec<RuleStats> {
         self.rules
             .iter()
-            .zip(&self.counters)
+            .zip(self.merged_counters())
             .zip(&self.groups)
             .map(|((rule, counters), groups)| RuleStats {
                 rule: rule.name.clone(),
-                counters: counters.clone(),
+                counters,
                 groups: groups.len(),
                 active_alarms: groups.values().filter(|g| g.alarm.is_some()).count(),
             })
@@ -609,16 +677,24 @@ impl AlarmEngine {
 /// its input fully consumed, nothing more happens until new events come (`lux run --until-done`
 /// waits for this). Unreadable state is not finished.
 pub fn state_is_finished(entries: &[(Vec<u8>, Vec<u8>)], out_of_orderness: std::time::Duration) -> bool {
-    let Some((_, value)) = entries.iter().find(|(key, _)| key == META_KEY) else {
-        return true; // never saw an event
-    };
-    let Ok(meta) = serde_json::from_slice::<MetaEntry>(value) else { return false };
-    let highest = meta.partitions.values().max().map(|t| t.saturating_sub(millis(out_of_orderness)));
-    match (highest, meta.watermark) {
-        (None, _) => true,
-        (Some(_), None) => false,
-        (Some(highest), Some(watermark)) => watermark >= highest,
-    }
+    entries.iter().filter(|(key, _)| key == META_KEY || key.starts_with(ROUTED_META_PREFIX)).all(|(_, value)| {
+        let Ok(meta) = serde_json::from_slice::<MetaEntry>(value) else { return false };
+        let highest = meta.partitions.values().max().map(|t| t.saturating_sub(millis(out_of_orderness)));
+        match (highest, meta.watermark) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(highest), Some(watermark)) => watermark >= highest,
+        }
+    })
+}
+
+const ROUTED_META_PREFIX: &[u8] = b"meta/";
+
+/// The meta entry's key of the engine of one partition of the routed topic.
+pub fn routed_meta_key(partition: u32) -> Vec<u8> {
+    let mut key = ROUTED_META_PREFIX.to_vec();
+    key.extend_from_slice(partition.to_string().as_bytes());
+    key
 }
 
 fn check_version(version: u32, key: &str) -> Result<(), String> {

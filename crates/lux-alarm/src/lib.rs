@@ -11,15 +11,18 @@
 //!   how partitions interleave.
 //! - A window `[end - window, end)` is evaluated once the watermark reaches `end`.
 //!
-//! [`stage::AlarmStage`] wraps the engine as a stage of the pipeline.
+//! [`stage::AlarmRouteStage`] and [`stage::AlarmStage`] wrap the engine as the two halves of the
+//! alarm stage, which meet in a routed topic keyed by group so that the stage scales out by
+//! partition ([`route`] explains how watermarks cross it).
 
 mod config;
 mod engine;
+pub mod route;
 pub mod stage;
 mod window;
 
 pub use config::{AlarmConfig, RuleConfig, MAX_PANES_PER_WINDOW, SEVERITIES};
 pub use engine::{
-    state_is_finished, AlarmEngine, AlarmStats, EventOutcome, InvalidConfig, RuleCounters, RuleStats, GROUP_KEY_PREFIX,
-    META_KEY,
+    alarm_key, routed_meta_key, state_is_finished, AlarmEngine, AlarmStats, EventOutcome, InvalidConfig, RuleCounters,
+    RuleStats, GROUP_KEY_PREFIX, META_KEY,
 };

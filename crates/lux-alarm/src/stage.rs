@@ -1,27 +1,179 @@
-//! The alarm engine as a stage: reads the `enriched` topic, feeds the windows, writes alarm
-//! lifecycle records to the `alarms` topic, and hands its window state to the runner so that it
-//! is committed atomically with the input offsets (no alarm lost or duplicated by a restart).
+//! The alarm stage, in two halves that meet in the routed topic (see [`crate::route`]):
+//! [`AlarmRouteStage`] reads the `enriched` topic and routes each rule's view of each event to
+//! the partition of its group; [`AlarmStage`] reads the routed topic, feeds the windows (one
+//! engine per partition), writes alarm lifecycle records to the `alarms` topic, and hands its
+//! window state to the runner so that it is committed atomically with the input offsets (no
+//! alarm lost or duplicated by a restart). Each half scales out by partition on Kafka.
 
+use crate::route::{RouteOutcome, RouteRecord, Router, RuleEvent};
 use crate::{AlarmConfig, AlarmEngine};
 use lux_log::StoredRecord;
 use lux_model::{schema, DeadLetter, DeadLetterReason, EnrichedEvent, Payload};
 use lux_stage::{Context, Processor, TopicPartition};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A committed state entry: key, value.
+type StateEntry = (Vec<u8>, Vec<u8>);
 
 /// Topic names the alarm stage reads and writes.
 #[derive(Debug, Clone)]
 pub struct AlarmTopics {
     pub enriched: String,
+    /// The routed topic between the two halves (internal to the alarm stage).
+    pub routed: String,
     pub alarms: String,
     pub deadletter: String,
 }
 
-pub struct AlarmStage {
-    engine: AlarmEngine,
+/// A dead letter for an input record that is not what the stage reads.
+fn bad_record(stage: &str, record: &StoredRecord, detail: String) -> anyhow::Result<Vec<u8>> {
+    let letter = DeadLetter {
+        schema: schema::DEADLETTER.to_owned(),
+        reason: DeadLetterReason::BadRecord,
+        detail,
+        stage: stage.to_owned(),
+        origin: format!("{}/{}/{}", record.topic, record.partition, record.offset),
+        source: None,
+        format: None,
+        received_at: None,
+        peer: None,
+        payload: Payload(record.value.clone()),
+    };
+    Ok(serde_json::to_vec(&letter)?)
+}
+
+/// For each partition of a topic of `partitions` partitions, a key that the partitioner sends
+/// there: watermark markers go to every partition of the routed topic through the ordinary
+/// keyed append, on either backend.
+fn partition_keys(partitions: u32) -> Vec<Vec<u8>> {
+    let mut keys: Vec<Option<Vec<u8>>> = vec![None; partitions as usize];
+    let mut missing = partitions as usize;
+    let mut i: u64 = 0;
+    while missing > 0 {
+        let key = format!("watermark/{i}").into_bytes();
+        let slot = keys.get_mut(lux_log::partition_for_key(&key, partitions) as usize);
+        if let Some(slot @ None) = slot {
+            *slot = Some(key);
+            missing -= 1;
+        }
+        i += 1;
+    }
+    keys.into_iter().flatten().collect()
+}
+
+/// The first half of the alarm stage: enriched events -> the routed topic.
+pub struct AlarmRouteStage {
+    router: Router,
     config: AlarmConfig,
-    /// The input partition the stage's state is committed with: the lowest owned one. The
-    /// alarm state is not split by partition yet, so on Kafka one alarm instance must own every
-    /// partition of its input.
-    state_partition: u32,
+    topics: AlarmTopics,
+    name: String,
+    /// One key per partition of the routed topic, for the watermark markers.
+    marker_keys: Vec<Vec<u8>>,
+    /// Enriched partitions read in the batch in hand.
+    active: BTreeSet<u32>,
+    routed: Vec<RuleEvent>,
+}
+
+impl AlarmRouteStage {
+    /// `routed_partitions` is the partition count of the routed topic.
+    pub fn new(
+        config: &AlarmConfig,
+        routed_partitions: u32,
+        topics: AlarmTopics,
+    ) -> Result<Self, crate::InvalidConfig> {
+        Ok(AlarmRouteStage {
+            router: Router::new(config)?,
+            config: config.clone(),
+            topics,
+            name: "alarm-route".to_owned(),
+            marker_keys: partition_keys(routed_partitions.max(1)),
+            active: BTreeSet::new(),
+            routed: Vec::new(),
+        })
+    }
+
+    /// The same stage under another consumer group (its offsets and state), e.g. a replay's.
+    pub fn with_group(mut self, name: &str) -> Self {
+        self.name = name.to_owned();
+        self
+    }
+}
+
+impl Processor for AlarmRouteStage {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn inputs(&self) -> Vec<String> {
+        vec![self.topics.enriched.clone()]
+    }
+
+    fn outputs(&self) -> Vec<String> {
+        vec![self.topics.routed.clone(), self.topics.deadletter.clone()]
+    }
+
+    fn restore(&mut self, _partitions: &[TopicPartition], state: Vec<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<()> {
+        self.router = Router::new(&self.config)?;
+        self.active.clear();
+        self.router.restore(state).map_err(|e| anyhow::anyhow!("alarm route state: {e}"))
+    }
+
+    fn process(&mut self, record: &StoredRecord, ctx: &mut Context) -> anyhow::Result<()> {
+        let event = match serde_json::from_slice::<EnrichedEvent>(&record.value) {
+            Ok(event) => event,
+            Err(error) => {
+                let letter = bad_record(&self.name, record, format!("not a LUX enriched event: {error}"))?;
+                ctx.emit(
+                    &self.topics.deadletter,
+                    record.key.as_deref().unwrap_or_default(),
+                    record.timestamp_ms,
+                    letter,
+                );
+                return Ok(());
+            }
+        };
+        self.active.insert(record.partition);
+        self.routed.clear();
+        if self.router.route(record.partition, &event, &mut self.routed) == RouteOutcome::Routed {
+            for rule_event in self.routed.drain(..) {
+                let key = crate::alarm_key(&rule_event.rule, &rule_event.group_key);
+                let time = rule_event.time;
+                let value = serde_json::to_vec(&RouteRecord::Event { upstream: record.partition, event: rule_event })?;
+                ctx.emit(&self.topics.routed, &key, time, value);
+            }
+        }
+        Ok(())
+    }
+
+    fn end_batch(&mut self, ctx: &mut Context) -> anyhow::Result<()> {
+        for upstream in std::mem::take(&mut self.active) {
+            let Some(max_event_time) = self.router.clock(upstream) else { continue };
+            let value = serde_json::to_vec(&RouteRecord::Watermark { upstream, max_event_time })?;
+            for key in &self.marker_keys {
+                ctx.emit(&self.topics.routed, key, max_event_time, value.clone());
+            }
+        }
+        for (partition, key, value) in self.router.take_changes() {
+            ctx.set_state(partition, key, value);
+        }
+        Ok(())
+    }
+
+    fn counters(&self) -> Vec<(String, u64)> {
+        vec![("late_events".to_owned(), self.router.late_events())]
+    }
+}
+
+/// The second half of the alarm stage: the routed topic -> windows -> the `alarms` topic.
+pub struct AlarmStage {
+    config: AlarmConfig,
+    /// One engine per owned partition of the routed topic.
+    engines: BTreeMap<u32, AlarmEngine>,
+    /// Partitions of the enriched topic: each one holds the watermark back until its first
+    /// marker, or until it is idle.
+    upstream_partitions: Vec<u32>,
+    /// Partitions of the routed topic.
+    routed_partitions: u32,
     topics: AlarmTopics,
     /// The consumer group: `alarm` in `lux run`, prefixed in `lux replay`.
     name: String,
@@ -32,12 +184,22 @@ pub struct AlarmStage {
 }
 
 impl AlarmStage {
-    pub fn new(config: &AlarmConfig, partitions: u32, topics: AlarmTopics) -> Result<Self, crate::InvalidConfig> {
-        let partitions: Vec<u32> = (0..partitions).collect();
+    /// `upstream_partitions` is the partition count of the enriched topic, `routed_partitions`
+    /// that of the routed topic.
+    pub fn new(
+        config: &AlarmConfig,
+        upstream_partitions: u32,
+        routed_partitions: u32,
+        topics: AlarmTopics,
+    ) -> Result<Self, crate::InvalidConfig> {
+        let upstream: Vec<u32> = (0..upstream_partitions).collect();
+        // Validates the configuration once, here, rather than at the first assignment.
+        AlarmEngine::new(config, &upstream)?;
         Ok(AlarmStage {
-            engine: AlarmEngine::new(config, &partitions)?,
             config: config.clone(),
-            state_partition: 0,
+            engines: BTreeMap::new(),
+            upstream_partitions: upstream,
+            routed_partitions: routed_partitions.max(1),
             topics,
             name: "alarm".to_owned(),
             bounded: false,
@@ -54,10 +216,17 @@ impl AlarmStage {
     /// For an input that is complete before the stage starts (a replay): the first batch that
     /// brings no record marks the end of the input, and the last windows are evaluated then
     /// ([`AlarmEngine::finish_input`]) instead of after `idle_timeout` of wall-clock silence.
-    /// The runner must call `end_batch` on that empty batch (`tick` of zero).
     pub fn bounded(mut self) -> Self {
         self.bounded = true;
         self
+    }
+
+    fn engine(&mut self, partition: u32) -> anyhow::Result<&mut AlarmEngine> {
+        if !self.engines.contains_key(&partition) {
+            let engine = AlarmEngine::new(&self.config, &self.upstream_partitions)?.for_routed_partition(partition);
+            self.engines.insert(partition, engine);
+        }
+        self.engines.get_mut(&partition).ok_or_else(|| anyhow::anyhow!("alarm engine of partition {partition}"))
     }
 }
 
@@ -67,7 +236,7 @@ impl Processor for AlarmStage {
     }
 
     fn inputs(&self) -> Vec<String> {
-        vec![self.topics.enriched.clone()]
+        vec![self.topics.routed.clone()]
     }
 
     fn outputs(&self) -> Vec<String> {
@@ -75,57 +244,76 @@ impl Processor for AlarmStage {
     }
 
     fn restore(&mut self, partitions: &[TopicPartition], state: Vec<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<()> {
-        let numbers: Vec<u32> = partitions.iter().map(|tp| tp.partition).collect();
-        self.engine = AlarmEngine::new(&self.config, &numbers)?;
-        self.state_partition = numbers.iter().copied().min().unwrap_or(0);
+        self.engines.clear();
         self.busy = false;
-        self.engine.restore(state).map_err(|e| anyhow::anyhow!("alarm state: {e}"))
+        // Each entry goes to the engine of its partition: a group's entry is `group/` and the key
+        // of the group's routed records, a meta entry names its partition.
+        let mut per_partition: BTreeMap<u32, Vec<StateEntry>> = BTreeMap::new();
+        for (key, value) in state {
+            let partition = std::str::from_utf8(&key)
+                .ok()
+                .and_then(|k| k.strip_prefix("meta/"))
+                .and_then(|p| p.parse::<u32>().ok())
+                .unwrap_or_else(|| {
+                    let routing_key = key.strip_prefix(crate::GROUP_KEY_PREFIX).unwrap_or(&key);
+                    lux_log::partition_for_key(routing_key, self.routed_partitions)
+                });
+            per_partition.entry(partition).or_default().push((key, value));
+        }
+        for tp in partitions {
+            let entries = per_partition.remove(&tp.partition).unwrap_or_default();
+            self.engine(tp.partition)?
+                .restore(entries)
+                .map_err(|e| anyhow::anyhow!("alarm state of partition {}: {e}", tp.partition))?;
+        }
+        Ok(())
     }
 
     fn process(&mut self, record: &StoredRecord, ctx: &mut Context) -> anyhow::Result<()> {
         self.busy = true;
-        match serde_json::from_slice::<EnrichedEvent>(&record.value) {
-            Ok(event) => {
-                self.engine.on_event(record.partition, &event, ctx.now_wall_ms);
-            }
+        let routed = match serde_json::from_slice::<RouteRecord>(&record.value) {
+            Ok(routed) => routed,
             Err(error) => {
-                let letter = DeadLetter {
-                    schema: schema::DEADLETTER.to_owned(),
-                    reason: DeadLetterReason::BadRecord,
-                    detail: format!("not a LUX enriched event: {error}"),
-                    stage: "alarm".to_owned(),
-                    origin: format!("{}/{}/{}", record.topic, record.partition, record.offset),
-                    source: None,
-                    format: None,
-                    received_at: None,
-                    peer: None,
-                    payload: Payload(record.value.clone()),
-                };
+                let letter = bad_record(&self.name, record, format!("not a LUX routed alarm record: {error}"))?;
                 ctx.emit(
                     &self.topics.deadletter,
                     record.key.as_deref().unwrap_or_default(),
                     record.timestamp_ms,
-                    serde_json::to_vec(&letter)?,
+                    letter,
                 );
+                return Ok(());
             }
+        };
+        let now = ctx.now_wall_ms;
+        let engine = self.engine(record.partition)?;
+        match routed {
+            RouteRecord::Event { upstream, event } => {
+                engine.on_rule_event(upstream, &event, now);
+            }
+            RouteRecord::Watermark { upstream, max_event_time } => engine.on_watermark(upstream, max_event_time, now),
         }
         Ok(())
     }
 
     fn end_batch(&mut self, ctx: &mut Context) -> anyhow::Result<()> {
-        let alarms =
-            if self.bounded && !self.busy { self.engine.finish_input() } else { self.engine.advance(ctx.now_wall_ms) };
+        let finish = self.bounded && !self.busy;
         self.busy = false;
-        for alarm in alarms {
-            ctx.emit(&self.topics.alarms, alarm.group_key.as_bytes(), alarm.window_end, serde_json::to_vec(&alarm)?);
-        }
-        for (key, value) in self.engine.take_changes() {
-            ctx.set_state(self.state_partition, key, value);
+        for (&partition, engine) in self.engines.iter_mut() {
+            let alarms = if finish { engine.finish_input() } else { engine.advance(ctx.now_wall_ms) };
+            for alarm in alarms {
+                // Keyed like the group's routed records: with as many partitions as the routed
+                // topic, each alarms partition is written by one engine, in its order.
+                let key = crate::alarm_key(&alarm.rule, &alarm.group_key);
+                ctx.emit(&self.topics.alarms, &key, alarm.window_end, serde_json::to_vec(&alarm)?);
+            }
+            for (key, value) in engine.take_changes() {
+                ctx.set_state(partition, key, value);
+            }
         }
         Ok(())
     }
 
     fn gauge(&self) -> Option<(&'static str, u64)> {
-        Some(("active alarms", self.engine.stats().active_alarms as u64))
+        Some(("active alarms", self.engines.values().map(|e| e.stats().active_alarms as u64).sum()))
     }
 }

@@ -650,3 +650,96 @@ fn extreme_event_times_do_not_panic() {
     let mut fresh = AlarmEngine::new(&cfg, &[0, 1]).unwrap();
     fresh.restore(changes).unwrap();
 }
+
+/// The two halves of the alarm stage (router, then one engine per partition of the routed
+/// topic, fed by watermark markers) across `routed` partitions: the same as `run`, but routed.
+/// Markers are sent every `every` events, as the route stage sends them after each batch.
+fn run_routed(
+    cfg: &AlarmConfig,
+    seqs: &[(u32, Vec<EnrichedEvent>)],
+    order: &[usize],
+    every: usize,
+    routed: u32,
+) -> (Vec<Alarm>, u64) {
+    use lux_alarm::route::{RouteRecord, Router};
+    let mut router = Router::new(cfg).unwrap();
+    let mut engines: Vec<AlarmEngine> =
+        (0..routed).map(|r| AlarmEngine::new(cfg, &[0, 1, 2]).unwrap().for_routed_partition(r)).collect();
+    let mut queues: Vec<Vec<RouteRecord>> = vec![Vec::new(); routed as usize];
+    let mut pos = vec![0usize; seqs.len()];
+    let mut alarms = Vec::new();
+    let mut active = std::collections::BTreeSet::new();
+    let mut rule_events = Vec::new();
+    let deliver = |router: &Router,
+                       active: &mut std::collections::BTreeSet<u32>,
+                       queues: &mut Vec<Vec<RouteRecord>>,
+                       engines: &mut Vec<AlarmEngine>,
+                       alarms: &mut Vec<Alarm>,
+                       wall: i64| {
+        for upstream in std::mem::take(active) {
+            let max_event_time = router.clock(upstream).unwrap();
+            for queue in queues.iter_mut() {
+                queue.push(RouteRecord::Watermark { upstream, max_event_time });
+            }
+        }
+        for (queue, engine) in queues.iter_mut().zip(engines.iter_mut()) {
+            for record in queue.drain(..) {
+                match record {
+                    RouteRecord::Event { upstream, event } => {
+                        engine.on_rule_event(upstream, &event, WALL);
+                    }
+                    RouteRecord::Watermark { upstream, max_event_time } => {
+                        engine.on_watermark(upstream, max_event_time, WALL)
+                    }
+                }
+            }
+            alarms.extend(engine.advance(wall));
+        }
+    };
+    for (n, &which) in order.iter().enumerate() {
+        let (p, events) = &seqs[which];
+        rule_events.clear();
+        router.route(*p, &events[pos[which]], &mut rule_events);
+        active.insert(*p);
+        for event in rule_events.drain(..) {
+            let r = lux_log::partition_for_key(&lux_alarm::alarm_key(&event.rule, &event.group_key), routed);
+            queues[r as usize].push(RouteRecord::Event { upstream: *p, event });
+        }
+        pos[which] += 1;
+        if n % every == 0 {
+            deliver(&router, &mut active, &mut queues, &mut engines, &mut alarms, WALL);
+        }
+    }
+    deliver(&router, &mut active, &mut queues, &mut engines, &mut alarms, WALL);
+    deliver(&router, &mut active, &mut queues, &mut engines, &mut alarms, WALL + 1_000_000);
+    let late = router.late_events() + engines.iter().map(|e| e.stats().late_events).sum::<u64>();
+    (alarms, late)
+}
+
+fn sorted(mut alarms: Vec<Alarm>) -> Vec<Alarm> {
+    alarms.sort_by(|a, b| {
+        (a.window_end, &a.rule, &a.group_key, a.state as u8).cmp(&(b.window_end, &b.rule, &b.group_key, b.state as u8))
+    });
+    alarms
+}
+
+/// Routing events to the partition of their group, with watermarks carried by markers, gives
+/// the alarms of one engine reading every partition, whatever the routed partition count, the
+/// interleaving of the enriched partitions and the batch sizes.
+#[test]
+fn routed_engines_raise_the_alarms_of_a_single_engine() {
+    let cfg = interleaving_config();
+    let seqs = partition_sequences();
+    let round_robin: Vec<usize> = (0..600).flat_map(|_| 0..3).collect();
+    let sequential: Vec<usize> = (0..3).flat_map(|p| std::iter::repeat_n(p, 600)).collect();
+    let (reference, late, _) = run(&cfg, &seqs, &round_robin, 1);
+    assert!(reference.iter().any(|a| a.state == AlarmState::Cleared));
+    let reference = sorted(reference);
+    for (order, every, routed) in
+        [(&round_robin, 1, 1), (&round_robin, 7, 3), (&sequential, 97, 6), (&round_robin, 500, 4)]
+    {
+        let (alarms, late_here) = run_routed(&cfg, &seqs, order, every, routed);
+        assert_eq!(late_here, late, "late events with {routed} routed partitions, every {every}");
+        assert_eq!(sorted(alarms), reference, "alarms with {routed} routed partitions, every {every}");
+    }
+}

@@ -14,7 +14,7 @@ use crate::config::LuxConfig;
 use crate::run::{Pipeline, Topology};
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
-use lux_alarm::stage::{AlarmStage, AlarmTopics};
+use lux_alarm::stage::{AlarmRouteStage, AlarmStage, AlarmTopics};
 use lux_log::{CentralLog, Commit, StoredRecord, TopicPartition};
 use lux_stage::{run_processor, Context, Processor, RunnerOptions, StageMetrics};
 use lux_transform::{TransformStage, TransformTopics};
@@ -221,14 +221,15 @@ pub fn replay(
     let topology = Topology::of(&config);
     let out = |topic: &str| format!("{prefix}{topic}");
     let (enriched, deadletter, alarms) = (out(&topology.enriched), out(&topology.deadletter), out(&topology.alarms));
-    let (transform_group, alarm_group) = (out("transform"), out("alarm"));
-    for topic in [&enriched, &deadletter, &alarms] {
+    let routed = out(&topology.alarm_routed);
+    let (transform_group, route_group, alarm_group) = (out("transform"), out("alarm-route"), out("alarm"));
+    for topic in [&enriched, &deadletter, &routed, &alarms] {
         lux_log::validate_topic_name(topic).with_context(|| format!("--output-prefix {prefix:?}"))?;
     }
     let Pipeline { log, reference, key, .. } = Pipeline::open(&config, data_dir, stop.clone())?;
     let result = (|| {
         let raw = log.topic(&topology.raw).with_context(|| "nothing to replay yet".to_string())?;
-        for topic in [&enriched, &deadletter, &alarms] {
+        for topic in [&enriched, &deadletter, &routed, &alarms] {
             if log.topic(topic).is_ok_and(|t| t.record_count() > 0) {
                 anyhow::bail!(
                     "topic {topic} already holds records (an earlier replay?); choose another --output-prefix"
@@ -285,16 +286,38 @@ pub fn replay(
             );
         }
 
-        // The alarm stage, over the transform's complete output.
+        // The alarm stage's two halves, each over the complete output of the one before.
         let events = log.topic(&enriched)?.record_count();
-        let topics = AlarmTopics { enriched: enriched.clone(), alarms: alarms.clone(), deadletter: deadletter.clone() };
-        let stage = AlarmStage::new(&config.alarm, config.log.partitions, topics)
+        let topics = AlarmTopics {
+            enriched: enriched.clone(),
+            routed: routed.clone(),
+            alarms: alarms.clone(),
+            deadletter: deadletter.clone(),
+        };
+        let partitions = config.log.partitions;
+        let progress = |m: &StageMetrics| Ok(m.records_in.load(Ordering::Relaxed));
+        let route = AlarmRouteStage::new(&config.alarm, partitions, topics.clone())
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .with_group(&route_group);
+        let route_bar = bar("route", events);
+        run_stage(
+            &log,
+            Box::new(route),
+            runner.clone(),
+            Arc::new(AtomicBool::new(false)),
+            &stop,
+            &route_bar,
+            &progress,
+        )?;
+        if stop.load(Ordering::Relaxed) {
+            anyhow::bail!("interrupted: {routed} holds part of the range; replay into another prefix");
+        }
+        let stage = AlarmStage::new(&config.alarm, partitions, partitions, topics)
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .with_group(&alarm_group)
             .bounded();
-        let alarm_bar = bar("alarm", events);
+        let alarm_bar = bar("alarm", log.topic(&routed)?.record_count());
         let alarm_runner = RunnerOptions { tick: Duration::ZERO, ..runner };
-        let progress = |m: &StageMetrics| Ok(m.records_in.load(Ordering::Relaxed));
         run_stage(&log, Box::new(stage), alarm_runner, Arc::new(AtomicBool::new(false)), &stop, &alarm_bar, &progress)?;
         if stop.load(Ordering::Relaxed) {
             anyhow::bail!("interrupted: {alarms} holds part of the alarms; replay into another prefix");

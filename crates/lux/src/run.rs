@@ -11,7 +11,7 @@
 
 use crate::config::LuxConfig;
 use anyhow::Context as _;
-use lux_alarm::stage::{AlarmStage, AlarmTopics};
+use lux_alarm::stage::{AlarmRouteStage, AlarmStage, AlarmTopics};
 use lux_generate::source::GeneratorSource;
 use lux_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use lux_log::CentralLog;
@@ -38,6 +38,8 @@ pub struct Topology {
     pub enriched: String,
     pub deadletter: String,
     pub alarms: String,
+    /// The alarm stage's internal topic between its two halves, keyed by (rule, group).
+    pub alarm_routed: String,
     pub topics: Vec<String>,
     pub stages: Vec<StagePlan>,
 }
@@ -47,6 +49,7 @@ impl Topology {
         let log = &config.log;
         let (raw, enriched, deadletter, alarms) =
             (log.topic("raw"), log.topic("enriched"), log.topic("deadletter"), log.topic("alarms"));
+        let alarm_routed = log.topic("alarm-routed");
         let mut stages = Vec::new();
         if config.run.generator {
             stages.push(StagePlan {
@@ -66,14 +69,21 @@ impl Topology {
             detail: "decode (syslog RFC 5424/3164, RADIUS accounting) + enrich (reference data)".into(),
         });
         stages.push(StagePlan {
-            name: "alarm".into(),
+            name: "alarm-route".into(),
             inputs: vec![enriched.clone()],
+            outputs: vec![alarm_routed.clone(), deadletter.clone()],
+            detail: format!("each event to the partition of its group, for {} rule(s)", config.alarm.rules.len()),
+        });
+        stages.push(StagePlan {
+            name: "alarm".into(),
+            inputs: vec![alarm_routed.clone()],
             outputs: vec![alarms.clone(), deadletter.clone()],
             detail: format!("{} sliding-window rule(s)", config.alarm.rules.len()),
         });
         Topology {
             partitions: log.partitions,
-            topics: vec![raw.clone(), enriched.clone(), deadletter.clone(), alarms.clone()],
+            topics: vec![raw.clone(), enriched.clone(), deadletter.clone(), alarm_routed.clone(), alarms.clone()],
+            alarm_routed,
             raw,
             enriched,
             deadletter,
@@ -252,11 +262,17 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
     {
         let topics = AlarmTopics {
             enriched: topology.enriched.clone(),
+            routed: topology.alarm_routed.clone(),
             alarms: topology.alarms.clone(),
             deadletter: topology.deadletter.clone(),
         };
+        let partitions = config.log.partitions;
+        let route =
+            AlarmRouteStage::new(&config.alarm, partitions, topics.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
         let stage =
-            AlarmStage::new(&config.alarm, config.log.partitions, topics).map_err(|e| anyhow::anyhow!("{e}"))?;
+            AlarmStage::new(&config.alarm, partitions, partitions, topics).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (log1, runner1, stop1) = (log.clone(), runner.clone(), stop.clone());
+        spawn("alarm-route", Box::new(move |metrics| run_processor(log1, Box::new(route), runner1, metrics, stop1)))?;
         let (log, runner, stop) = (log.clone(), runner.clone(), stop.clone());
         spawn("alarm", Box::new(move |metrics| run_processor(log, Box::new(stage), runner, metrics, stop)))?;
     }
@@ -317,7 +333,8 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
 /// Whether the transform and alarm stages have committed every record of their inputs, and the
 /// alarm stage evaluated its last windows (once its partitions were idle for `alarm.idle_timeout`).
 fn done(log: &dyn CentralLog, topology: &Topology, config: &LuxConfig) -> anyhow::Result<bool> {
-    for (group, topic) in [("transform", &topology.raw), ("alarm", &topology.enriched)] {
+    let stages = [("transform", &topology.raw), ("alarm-route", &topology.enriched), ("alarm", &topology.alarm_routed)];
+    for (group, topic) in stages {
         let Ok(info) = log.topic(topic) else { return Ok(false) };
         for (partition, end) in (0..info.partitions).zip(&info.end_offsets) {
             let tp = lux_log::TopicPartition { topic: topic.clone(), partition };
