@@ -1,0 +1,88 @@
+//! Decodes the benchmark's records in a loop, for instruction counts under callgrind (which are
+//! repeatable on a busy machine, where criterion's timings are not).
+//!
+//! `decode_profile FORMAT PASSES` decodes the 2,000-record batch of FORMAT (`rfc5424`, `rfc3164`,
+//! `radius`, `json`, `kv`, `binary`; the same records as `benches/decode.rs`) once to warm the
+//! pseudonym cache, then PASSES more times. The cost of one record is the difference of two runs
+//! divided by the records it adds:
+//!
+//! ```text
+//! cargo build --release -p lux-decode --example decode_profile
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg0 target/release/examples/decode_profile rfc5424 0
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg5 target/release/examples/decode_profile rfc5424 5
+//! # instructions per record = (Ir of cg5 - Ir of cg0) / (5 * 2000)
+//! ```
+//!
+//! `scripts/decode-profile` (in this crate) runs both and prints the figure for every format.
+
+#[path = "../benches/common/mod.rs"]
+mod common;
+#[path = "../benches/common/traffic.rs"]
+mod traffic;
+
+use lux_decode::{DecodeConfig, Decoder};
+use lux_model::{Format, RawRecord};
+use std::hint::black_box;
+
+/// Records per batch, as in the benchmark.
+const BATCH: usize = 2_000;
+const KEY: &[u8] = b"bench-subscriber-key";
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("decode_profile: {e}");
+        eprintln!("usage: decode_profile rfc5424|rfc3164|radius|json|kv|binary PASSES");
+        std::process::exit(2);
+    }
+}
+
+fn run() -> Result<(), String> {
+    let mut args = std::env::args().skip(1);
+    let format = args.next().ok_or("no format given")?;
+    let passes: usize = match args.next() {
+        Some(p) => p.parse().map_err(|e| format!("PASSES {p:?}: {e}"))?,
+        None => 10,
+    };
+    let demo = |source: &str, format: Format, record: fn(u64) -> Vec<u8>| -> Vec<RawRecord> {
+        (0..BATCH as u64).map(|i| RawRecord::new(source, format, 1_767_607_200_000 + 5_000, None, record(i))).collect()
+    };
+    let (decoder, batch) = match format.as_str() {
+        "rfc5424" | "rfc3164" | "radius" => {
+            let (rfc5424, rfc3164, radius) = traffic::generated(BATCH)?;
+            let batch = match format.as_str() {
+                "rfc5424" => rfc5424,
+                "rfc3164" => rfc3164,
+                _ => radius,
+            };
+            (Decoder::new(&DecodeConfig::default(), KEY), batch)
+        }
+        "json" | "kv" | "binary" => {
+            let cfg = common::config()?;
+            let decoder = Decoder::try_new(&cfg, KEY).map_err(|p| format!("{p:?}"))?;
+            let batch = match format.as_str() {
+                "json" => demo(common::JSON_SOURCE, Format::Json, common::json_record),
+                "kv" => demo(common::KV_SOURCE, Format::Kv, common::kv_record),
+                _ => demo(common::BINARY_SOURCE, Format::Binary, common::binary_alarm),
+            };
+            (decoder, batch)
+        }
+        other => return Err(format!("unknown format {other:?}")),
+    };
+    let mut events = Vec::with_capacity(1);
+    let mut decoded = 0usize;
+    for _ in 0..=passes {
+        for r in &batch {
+            if decoder.decode_into(black_box(r), &mut events).is_ok() {
+                decoded += 1;
+            }
+            black_box(&events);
+            events.clear();
+        }
+    }
+    let expected = batch.len() * (passes + 1);
+    if decoded != expected {
+        return Err(format!("{} of {expected} records did not decode", expected - decoded));
+    }
+    println!("{format}: {decoded} records decoded");
+    Ok(())
+}
