@@ -40,6 +40,11 @@ impl<'a> Cursor<'a> {
         rest.get(..len).unwrap_or(&[])
     }
 
+    /// The whole record.
+    pub fn buf(&self) -> &'a [u8] {
+        self.buf
+    }
+
     /// Offset of the next byte from the start of the record.
     pub fn pos(&self) -> usize {
         self.pos

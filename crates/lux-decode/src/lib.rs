@@ -16,6 +16,7 @@ mod cursor;
 mod dictionary;
 mod mapping;
 mod radius;
+mod search;
 mod source;
 mod syslog;
 mod text;

@@ -33,6 +33,7 @@ impl AttrValue {
     }
 
     /// The text, when the value is a string.
+    #[inline]
     pub fn as_str(&self) -> Option<&str> {
         match self {
             AttrValue::Str(s) => Some(s),
@@ -43,6 +44,7 @@ impl AttrValue {
 }
 
 impl From<Value> for AttrValue {
+    #[inline]
     fn from(v: Value) -> Self {
         match v {
             Value::String(s) => AttrValue::Str(s.into()),
@@ -54,6 +56,7 @@ impl From<Value> for AttrValue {
 }
 
 impl From<AttrValue> for Value {
+    #[inline]
     fn from(v: AttrValue) -> Self {
         match v {
             AttrValue::Str(s) => Value::String(s.into()),
@@ -65,24 +68,28 @@ impl From<AttrValue> for Value {
 }
 
 impl From<SmallStr> for AttrValue {
+    #[inline]
     fn from(s: SmallStr) -> Self {
         AttrValue::Str(s)
     }
 }
 
 impl From<&str> for AttrValue {
+    #[inline]
     fn from(s: &str) -> Self {
         AttrValue::Str(SmallStr::new(s))
     }
 }
 
 impl From<String> for AttrValue {
+    #[inline]
     fn from(s: String) -> Self {
         AttrValue::Str(s.into())
     }
 }
 
 impl From<bool> for AttrValue {
+    #[inline]
     fn from(b: bool) -> Self {
         AttrValue::Bool(b)
     }
@@ -91,6 +98,7 @@ impl From<bool> for AttrValue {
 macro_rules! attr_value_from_int {
     ($($t:ty),*) => {$(
         impl From<$t> for AttrValue {
+            #[inline]
             fn from(n: $t) -> Self {
                 AttrValue::Number(Number::from(n))
             }
@@ -142,6 +150,7 @@ struct Entry {
 }
 
 impl Entry {
+    #[inline]
     fn new(name: SmallStr, value: AttrValue) -> Entry {
         Entry { prefix: prefix(&name), name, value }
     }
@@ -149,6 +158,7 @@ impl Entry {
 
 /// The first 8 bytes of `name`, zero-padded, big-endian: if `prefix(a) < prefix(b)` then
 /// `a < b` (a zero pad only ever stands where the shorter name has ended).
+#[inline]
 fn prefix(name: &str) -> u64 {
     let mut bytes = [0u8; 8];
     let head = name.as_bytes().get(..8).unwrap_or(name.as_bytes());
@@ -159,22 +169,27 @@ fn prefix(name: &str) -> u64 {
 }
 
 impl Attributes {
+    #[inline]
     pub fn new() -> Attributes {
         Attributes(Vec::new())
     }
 
+    #[inline]
     pub fn with_capacity(n: usize) -> Attributes {
         Attributes(Vec::with_capacity(n))
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    #[inline]
     fn find(&self, name: &str) -> Result<usize, usize> {
         let p = prefix(name);
         let cmp = |e: &Entry| e.prefix.cmp(&p).then_with(|| e.name.as_str().cmp(name));
@@ -185,6 +200,7 @@ impl Attributes {
         }
     }
 
+    #[inline]
     pub fn get(&self, name: &str) -> Option<&AttrValue> {
         self.find(name).ok().and_then(|i| self.0.get(i)).map(|e| &e.value)
     }
@@ -199,11 +215,13 @@ impl Attributes {
         self.get(name).map(AttrValue::to_value)
     }
 
+    #[inline]
     pub fn contains_key(&self, name: &str) -> bool {
         self.find(name).is_ok()
     }
 
     /// Sets `name` to `value`, returning the value it replaces.
+    #[inline]
     pub fn insert(&mut self, name: impl Into<SmallStr>, value: impl Into<AttrValue>) -> Option<AttrValue> {
         let name = name.into();
         match self.find(&name) {
@@ -216,6 +234,7 @@ impl Attributes {
     }
 
     /// Sets `name` to `value` unless it is already set; whether it was set.
+    #[inline]
     pub fn insert_new(&mut self, name: impl Into<SmallStr>, value: impl Into<AttrValue>) -> bool {
         let name = name.into();
         match self.find(&name) {
@@ -223,6 +242,18 @@ impl Attributes {
             Err(i) => {
                 self.0.insert(i, Entry::new(name, value.into()));
                 true
+            }
+        }
+    }
+
+    /// Sets `name` to `value` unless it is already set, in which case `value` is given back.
+    #[inline]
+    pub fn try_insert(&mut self, name: SmallStr, value: AttrValue) -> Result<(), AttrValue> {
+        match self.find(&name) {
+            Ok(_) => Err(value),
+            Err(i) => {
+                self.0.insert(i, Entry::new(name, value));
+                Ok(())
             }
         }
     }
@@ -281,6 +312,7 @@ impl Attributes {
 }
 
 impl From<BTreeMap<String, Value>> for Attributes {
+    #[inline]
     fn from(map: BTreeMap<String, Value>) -> Self {
         // Already sorted by name, each name once.
         Attributes(map.into_iter().map(|(k, v)| Entry::new(SmallStr::from(k), AttrValue::from(v))).collect())

@@ -31,11 +31,13 @@ impl SmallStr {
     pub const INLINE: usize = 32;
 
     /// Borrowed static text (attribute names known at compile time): no copy at all.
+    #[inline]
     pub const fn from_static(text: &'static str) -> SmallStr {
         SmallStr(Repr::Static(text))
     }
 
     /// A copy of `text`, in place when it is short.
+    #[inline]
     pub fn new(text: &str) -> SmallStr {
         let len = text.len();
         if len <= Self::INLINE {
@@ -51,6 +53,7 @@ impl SmallStr {
     }
 
     /// The concatenation of `parts` (`sd.` and a parameter name), in place when it is short.
+    #[inline]
     pub fn concat(parts: &[&str]) -> SmallStr {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         if len > Self::INLINE {
@@ -69,6 +72,7 @@ impl SmallStr {
     }
 
     /// The decimal digits of `n`, in place.
+    #[inline]
     pub fn decimal(n: u64) -> SmallStr {
         let mut digits = [0u8; 20];
         let mut at = digits.len();
@@ -93,6 +97,7 @@ impl SmallStr {
     }
 
     /// Lowercase hex of `bytes` (at most 16 bytes stay in place).
+    #[inline]
     pub fn hex(bytes: &[u8]) -> SmallStr {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         if bytes.len() * 2 > Self::INLINE {
@@ -109,6 +114,7 @@ impl SmallStr {
         SmallStr(Repr::Inline { len: (bytes.len() * 2) as u8, bytes: out })
     }
 
+    #[inline]
     pub fn as_str(&self) -> &str {
         match &self.0 {
             Repr::Static(s) => s,
@@ -132,30 +138,35 @@ impl Default for SmallStr {
 
 impl Deref for SmallStr {
     type Target = str;
+    #[inline]
     fn deref(&self) -> &str {
         self.as_str()
     }
 }
 
 impl AsRef<str> for SmallStr {
+    #[inline]
     fn as_ref(&self) -> &str {
         self.as_str()
     }
 }
 
 impl Borrow<str> for SmallStr {
+    #[inline]
     fn borrow(&self) -> &str {
         self.as_str()
     }
 }
 
 impl From<&str> for SmallStr {
+    #[inline]
     fn from(text: &str) -> Self {
         SmallStr::new(text)
     }
 }
 
 impl From<String> for SmallStr {
+    #[inline]
     fn from(text: String) -> Self {
         if text.len() <= Self::INLINE {
             SmallStr::new(&text)
@@ -166,6 +177,7 @@ impl From<String> for SmallStr {
 }
 
 impl From<std::borrow::Cow<'_, str>> for SmallStr {
+    #[inline]
     fn from(text: std::borrow::Cow<'_, str>) -> Self {
         match text {
             std::borrow::Cow::Borrowed(t) => SmallStr::new(t),
@@ -175,12 +187,14 @@ impl From<std::borrow::Cow<'_, str>> for SmallStr {
 }
 
 impl From<&String> for SmallStr {
+    #[inline]
     fn from(text: &String) -> Self {
         SmallStr::new(text)
     }
 }
 
 impl From<SmallStr> for String {
+    #[inline]
     fn from(text: SmallStr) -> Self {
         match text.0 {
             Repr::Heap(s) => s.into_string(),
@@ -190,6 +204,7 @@ impl From<SmallStr> for String {
 }
 
 impl PartialEq for SmallStr {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
         self.as_str() == other.as_str()
     }
@@ -198,48 +213,56 @@ impl PartialEq for SmallStr {
 impl Eq for SmallStr {}
 
 impl PartialEq<str> for SmallStr {
+    #[inline]
     fn eq(&self, other: &str) -> bool {
         self.as_str() == other
     }
 }
 
 impl PartialEq<&str> for SmallStr {
+    #[inline]
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
     }
 }
 
 impl PartialEq<String> for SmallStr {
+    #[inline]
     fn eq(&self, other: &String) -> bool {
         self.as_str() == other.as_str()
     }
 }
 
 impl PartialEq<SmallStr> for str {
+    #[inline]
     fn eq(&self, other: &SmallStr) -> bool {
         self == other.as_str()
     }
 }
 
 impl PartialEq<SmallStr> for &str {
+    #[inline]
     fn eq(&self, other: &SmallStr) -> bool {
         *self == other.as_str()
     }
 }
 
 impl PartialEq<SmallStr> for String {
+    #[inline]
     fn eq(&self, other: &SmallStr) -> bool {
         self.as_str() == other.as_str()
     }
 }
 
 impl PartialOrd for SmallStr {
+    #[inline]
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
 impl Ord for SmallStr {
+    #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
         self.as_str().cmp(other.as_str())
     }
