@@ -2,7 +2,7 @@
 //! `*` unsynchronised clocks, milliseconds, `%FACILITY-SEVERITY-MNEMONIC:` tags), detected per
 //! record, mapped to events as the reference-and-traffic contract says.
 
-use crate::cursor::{ascii_number, Cursor};
+use crate::cursor::{ascii_number, utf8, Cursor};
 use crate::mapping::{code_kind, find_subscriber, ip_text, msgid_kind, redact, Pseudonymiser};
 use crate::search::each_occurrence;
 use crate::{err, DecodeError, Draft};
@@ -132,7 +132,9 @@ fn header_fields(bytes: &[u8], mut at: usize) -> Result<([Span; 5], usize), Deco
                     // MSGID is followed by SP then STRUCTURED-DATA: the record may not end in any.
                     return err(
                         R::Truncated,
-                        format!("syslog RFC 5424: the record ends in {name} (byte {start}), before the structured data"),
+                        format!(
+                            "syslog RFC 5424: the record ends in {name} (byte {start}), before the structured data"
+                        ),
                     );
                 }
                 Some(b' ') => break,
@@ -330,8 +332,7 @@ impl Hits {
 
     /// Whether a hit lies wholly inside `span`.
     fn within(&self, (start, end): Span) -> bool {
-        self.overflow
-            || self.found.iter().take(self.len).any(|&(at, len)| at >= start && at + len <= end)
+        self.overflow || self.found.iter().take(self.len).any(|&(at, len)| at >= start && at + len <= end)
     }
 }
 
@@ -654,7 +655,7 @@ fn bsd_event_time(t: &BsdTime, ctx: &Context<'_>) -> Result<Millis, DecodeError>
 /// `%FACILITY-SEVERITY-MNEMONIC:` -> (facility, severity, mnemonic).
 fn cisco_tag(token: &[u8]) -> Option<(&str, u8, &str)> {
     let inner = token.strip_prefix(b"%")?.strip_suffix(b":")?;
-    let text = std::str::from_utf8(inner).ok()?;
+    let text = utf8(inner).ok()?;
     let (rest, mnemonic) = text.rsplit_once('-')?;
     let (facility, severity) = rest.rsplit_once('-')?;
     let ident = |s: &str| {
@@ -669,7 +670,7 @@ fn cisco_tag(token: &[u8]) -> Option<(&str, u8, &str)> {
 
 /// `TAG:` or `TAG[PID]:` (an RFC 3164 program name).
 fn bsd_tag(token: &[u8]) -> Option<(&str, Option<&str>)> {
-    let inner = std::str::from_utf8(token.strip_suffix(b":")?).ok()?;
+    let inner = utf8(token.strip_suffix(b":")?).ok()?;
     let (tag, pid) = match inner.split_once('[') {
         Some((tag, pid)) => (tag, Some(pid.strip_suffix(']')?)),
         None => (inner, None),

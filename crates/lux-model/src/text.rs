@@ -52,6 +52,25 @@ impl SmallStr {
         }
     }
 
+    /// A copy of `bytes` when they are ASCII (digits, hex, dotted quads built by a decoder), in
+    /// place when short; `None` for anything else. Cheaper than validating UTF-8.
+    #[inline]
+    pub fn from_ascii(bytes: &[u8]) -> Option<SmallStr> {
+        if !bytes.is_ascii() {
+            return None;
+        }
+        let len = bytes.len();
+        if len > Self::INLINE {
+            return std::str::from_utf8(bytes).ok().map(|t| SmallStr(Repr::Heap(t.into())));
+        }
+        let mut inline = [0u8; Self::INLINE];
+        if let Some(slot) = inline.get_mut(..len) {
+            slot.copy_from_slice(bytes);
+        }
+        // ASCII: valid UTF-8; `len <= 32` fits in a u8.
+        Some(SmallStr(Repr::Inline { len: len as u8, bytes: inline }))
+    }
+
     /// The concatenation of `parts` (`sd.` and a parameter name), in place when it is short.
     #[inline]
     pub fn concat(parts: &[&str]) -> SmallStr {
@@ -120,9 +139,9 @@ impl SmallStr {
             Repr::Static(s) => s,
             Repr::Inline { len, bytes } => {
                 let used = bytes.get(..usize::from(*len)).unwrap_or(&[]);
-                // SAFETY: `Inline` is only built from the bytes of whole `str`s (`new`, `concat`)
-                // or from ASCII digits (`decimal`, `hex`), cut at the end of that text: always
-                // valid UTF-8.
+                // SAFETY: `Inline` is only built from the bytes of whole `str`s (`new`, `concat`),
+                // from ASCII digits (`decimal`, `hex`) or from bytes checked to be ASCII
+                // (`from_ascii`), cut at the end of that text: always valid UTF-8.
                 unsafe { std::str::from_utf8_unchecked(used) }
             }
             Repr::Heap(s) => s,
@@ -332,6 +351,9 @@ mod tests {
         assert_eq!(SmallStr::hex(&[0xab; 20]), "ab".repeat(20));
         assert!(SmallStr::new("a") < SmallStr::from_static("b"));
         assert_eq!(SmallStr::concat(&["sd.", "code"]), "sd.code");
+        assert_eq!(SmallStr::from_ascii(b"10.0.0.1"), Some(SmallStr::new("10.0.0.1")));
+        assert_eq!(SmallStr::from_ascii(&[b'7'; 40]), Some(SmallStr::new(&"7".repeat(40))));
+        assert_eq!(SmallStr::from_ascii("é".as_bytes()), None);
         assert_eq!(SmallStr::concat(&["x"; 40]), "x".repeat(40));
         for n in [0u64, 7, 10, 4_294_967_295, u64::MAX] {
             assert_eq!(SmallStr::decimal(n), n.to_string());
