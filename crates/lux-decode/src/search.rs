@@ -36,7 +36,7 @@ pub(crate) fn each_occurrence(haystack: &[u8], needles: [&[u8]; 2], mut found: i
     let firsts = needles.map(|n| n.first().copied());
     // The first (up to) 8 bytes of each needle, and the mask of those bytes: most candidates are
     // rejected by one comparison of words, without comparing slices.
-    let heads = needles.map(|n| head(n));
+    let heads = needles.map(head);
     let mut check = |at: usize| {
         let tail = haystack.get(at..).unwrap_or(&[]);
         let word = head(tail).0;

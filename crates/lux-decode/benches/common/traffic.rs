@@ -11,10 +11,13 @@ pub fn is_rfc5424(payload: &[u8]) -> bool {
     after_pri.and_then(|i| payload.get(i..i + 2)) == Some(b"1 ")
 }
 
+/// The generator's records by format: (RFC 5424 lines, RFC 3164 lines, RADIUS packets).
+pub type Batches = (Vec<RawRecord>, Vec<RawRecord>, Vec<RawRecord>);
+
 /// At least `batch` of each of (RFC 5424 lines, RFC 3164 lines, RADIUS packets) from the demo
 /// generator (the operator's BNG, OLT, DSLAM and CPE traffic, the default incident included), or
 /// what went wrong.
-pub fn generated(batch: usize) -> Result<(Vec<RawRecord>, Vec<RawRecord>, Vec<RawRecord>), String> {
+pub fn generated(batch: usize) -> Result<Batches, String> {
     let cfg = GeneratorConfig { rate: 20_000.0, daily_curve: false, ..GeneratorConfig::default() };
     let start = cfg.start_ms().map_err(|e| e.to_string())?;
     let network = Network::generate_at(&cfg, start).map_err(|e| e.to_string())?;
