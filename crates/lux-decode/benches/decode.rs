@@ -9,10 +9,11 @@
 //! Run: `cargo bench -p lux-decode --bench decode` (add a group name to run one group).
 
 mod common;
+#[path = "common/traffic.rs"]
+mod traffic;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use lux_decode::{DecodeConfig, Decoder};
-use lux_generate::{GeneratedRecord, GeneratorConfig, Network, Traffic};
 use lux_model::{Format, RawRecord};
 use std::hint::black_box;
 
@@ -27,42 +28,8 @@ fn fail(what: impl std::fmt::Display) -> ! {
     std::process::exit(2)
 }
 
-/// Whether a syslog line is RFC 5424 (`<PRI>1 `).
-fn is_rfc5424(payload: &[u8]) -> bool {
-    let after_pri = payload.iter().position(|b| *b == b'>').map(|i| i + 1);
-    after_pri.and_then(|i| payload.get(i..i + 2)) == Some(b"1 ")
-}
-
-/// The generator's traffic split into (RFC 5424 lines, RFC 3164 lines, RADIUS packets), at least
-/// `BATCH` of each, as the syslog and RADIUS collectors would write them to `raw`.
 fn generated() -> (Vec<RawRecord>, Vec<RawRecord>, Vec<RawRecord>) {
-    let cfg = GeneratorConfig { rate: 20_000.0, daily_curve: false, ..GeneratorConfig::default() };
-    let start = cfg.start_ms().unwrap_or_else(|e| fail(e));
-    let network = Network::generate_at(&cfg, start).unwrap_or_else(|e| fail(e));
-    let traffic = Traffic::new(&network, &cfg, start).unwrap_or_else(|e| fail(e));
-    let (mut rfc5424, mut rfc3164, mut radius) = (Vec::new(), Vec::new(), Vec::new());
-    let raw = |r: GeneratedRecord| {
-        let peer = format!("10.{}.{}.{}:514", r.key.len() % 250, r.payload.len() % 250, r.event_time_ms % 250);
-        RawRecord::new("bench", r.format, r.send_time_ms + 3, Some(peer), r.payload)
-    };
-    // Seconds 10.. include the default incident's records.
-    for s in 10..600 {
-        for r in traffic.second(s) {
-            match r.format {
-                Format::Radius if radius.len() < BATCH => radius.push(raw(r)),
-                Format::Syslog if is_rfc5424(&r.payload) && rfc5424.len() < BATCH => rfc5424.push(raw(r)),
-                Format::Syslog if !is_rfc5424(&r.payload) && rfc3164.len() < BATCH => rfc3164.push(raw(r)),
-                _ => {}
-            }
-        }
-        if rfc5424.len() == BATCH && rfc3164.len() == BATCH && radius.len() == BATCH {
-            break;
-        }
-    }
-    if rfc5424.len() < BATCH || rfc3164.len() < BATCH || radius.len() < BATCH {
-        fail(format!("the generator gave {} / {} / {} records", rfc5424.len(), rfc3164.len(), radius.len()));
-    }
-    (rfc5424, rfc3164, radius)
+    traffic::generated(BATCH).unwrap_or_else(|e| fail(e))
 }
 
 /// `BATCH` records of a demo source.

@@ -422,7 +422,7 @@ fn integer(kind: FieldType, bytes: &[u8], order: ByteOrder) -> Option<AttrValue>
 }
 
 fn text(bytes: &[u8]) -> Result<AttrValue, (R, String)> {
-    std::str::from_utf8(bytes)
+    crate::cursor::utf8(bytes)
         .map(AttrValue::from)
         .map_err(|e| (R::BadUtf8, format!("text is not UTF-8 (byte {} of the value)", e.valid_up_to())))
 }

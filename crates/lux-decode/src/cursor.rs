@@ -11,7 +11,7 @@ pub(crate) struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Cursor { buf, pos: 0, text: std::str::from_utf8(buf).ok() }
+        Cursor { buf, pos: 0, text: utf8(buf).ok() }
     }
 
     /// The bytes `start..end` of the record as text: cut from the record validated once when
@@ -20,16 +20,8 @@ impl<'a> Cursor<'a> {
     pub fn text_of(&self, start: usize, end: usize) -> Result<&'a str, std::str::Utf8Error> {
         match self.text.and_then(|t| t.get(start..end)) {
             Some(text) => Ok(text),
-            None => std::str::from_utf8(self.buf.get(start..end).unwrap_or(&[])),
+            None => utf8(self.buf.get(start..end).unwrap_or(&[])),
         }
-    }
-
-    /// Consumes the bytes up to (not including) the next `byte`, or to the end (memchr).
-    pub fn take_until(&mut self, byte: u8) -> &'a [u8] {
-        let rest = self.rest();
-        let len = memchr::memchr(byte, rest).unwrap_or(rest.len());
-        self.pos += len;
-        rest.get(..len).unwrap_or(&[])
     }
 
     /// Consumes the bytes up to (not including) the next `a` or `b`, or to the end (memchr).
@@ -38,6 +30,11 @@ impl<'a> Cursor<'a> {
         let len = memchr::memchr2(a, b, rest).unwrap_or(rest.len());
         self.pos += len;
         rest.get(..len).unwrap_or(&[])
+    }
+
+    /// The whole record.
+    pub fn buf(&self) -> &'a [u8] {
+        self.buf
     }
 
     /// Offset of the next byte from the start of the record.
@@ -120,4 +117,16 @@ pub(crate) fn ascii_number(digits: &[u8]) -> Option<u64> {
         n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
     }
     Some(n)
+}
+
+/// `bytes` as text: ASCII (nearly every record and field) is checked a word at a time, anything
+/// else validated by `str::from_utf8` (which costs more on the short fields of a record).
+#[inline]
+pub(crate) fn utf8(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
+    if bytes.is_ascii() {
+        // SAFETY: ASCII bytes are valid UTF-8.
+        Ok(unsafe { std::str::from_utf8_unchecked(bytes) })
+    } else {
+        std::str::from_utf8(bytes)
+    }
 }

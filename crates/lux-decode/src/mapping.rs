@@ -161,8 +161,7 @@ impl Pseudonymiser {
 
 /// 32 hex digits as text, in place.
 fn hex_text(digits: &[u8; 32]) -> SmallStr {
-    // Only ASCII hex digits: always valid UTF-8.
-    std::str::from_utf8(digits).map(SmallStr::new).unwrap_or_default()
+    SmallStr::from_ascii(digits).unwrap_or_default()
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -304,28 +303,19 @@ pub(crate) fn ip_text(ip: std::net::IpAddr) -> SmallStr {
 
 /// Dotted-quad text of an IPv4 address, as `Ipv4Addr`'s `Display` writes it.
 pub(crate) fn ipv4_text(ip: std::net::Ipv4Addr) -> SmallStr {
-    let mut out = [0u8; 15];
+    let mut out = [0u8; 16];
     let mut len = 0;
-    let mut push = |b: u8| {
-        if let Some(slot) = out.get_mut(len) {
-            *slot = b;
-            len += 1;
+    for octet in ip.octets() {
+        // Three digits and a dot, shifted past the leading zeros, written 4 bytes at once.
+        let skip = u32::from(octet < 100) + u32::from(octet < 10);
+        let digits = u32::from_le_bytes([b'0' + octet / 100, b'0' + octet / 10 % 10, b'0' + octet % 10, b'.']);
+        if let Some(slot) = out.get_mut(len..len + 4) {
+            slot.copy_from_slice(&(digits >> (8 * skip)).to_le_bytes());
         }
-    };
-    for (i, octet) in ip.octets().into_iter().enumerate() {
-        if i > 0 {
-            push(b'.');
-        }
-        if octet >= 100 {
-            push(b'0' + octet / 100);
-        }
-        if octet >= 10 {
-            push(b'0' + octet / 10 % 10);
-        }
-        push(b'0' + octet % 10);
+        len += 4 - skip as usize;
     }
-    // Digits and dots only.
-    std::str::from_utf8(out.get(..len).unwrap_or(&[])).map(SmallStr::new).unwrap_or_default()
+    // Digits and dots only; the last dot dropped.
+    SmallStr::from_ascii(out.get(..len.saturating_sub(1)).unwrap_or(&[])).unwrap_or_default()
 }
 
 #[cfg(test)]

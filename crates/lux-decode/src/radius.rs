@@ -5,11 +5,12 @@
 //! collector does it with the shared secret before the record reaches the log.
 
 use crate::config::RadiusType;
+use crate::cursor::utf8;
 use crate::dictionary::{standard, value_name, Dictionary};
 use crate::mapping::ipv4_text;
 use crate::{err, DecodeError, Draft};
 use lux_model::{
-    format_rfc3339_millis, AttrValue, Attributes, DeadLetterReason as R, EquipmentKey, EventKind, Format, Millis,
+    format_rfc3339_millis, AttrValue, AttributeList, DeadLetterReason as R, EquipmentKey, EventKind, Format, Millis,
     Outcome, SmallStr,
 };
 use std::borrow::Cow;
@@ -47,7 +48,7 @@ struct Mapped<'a> {
     terminate_cause: Option<u32>,
     event_timestamp: Option<u32>,
     octets: [Option<u32>; 4],
-    out: Attributes,
+    out: AttributeList,
 }
 
 /// Attributes a RADIUS accounting packet usually gives: one allocation for all of them.
@@ -90,7 +91,7 @@ pub(crate) fn decode<'a>(bytes: &'a [u8], received_at: Millis, dict: &Dictionary
     let length = packet_length(bytes)?;
     // RFC 2865 3: octets beyond the length field are padding, to be ignored.
     let packet = bytes.get(..length).unwrap_or(&[]);
-    let mut mapped = Mapped { out: Attributes::with_capacity(USUAL_ATTRIBUTES), ..Mapped::default() };
+    let mut mapped = Mapped { out: AttributeList::with_capacity(USUAL_ATTRIBUTES), ..Mapped::default() };
     let mut seen = Seen::default();
     let mut pos = HEADER_LEN;
     while pos < packet.len() {
@@ -197,7 +198,7 @@ fn attribute<'a>(
 
 /// An integer attribute, with its value's name when the dictionary has one
 /// (`Acct-Terminate-Cause` 2 and `Acct-Terminate-Cause-Name` `Lost-Carrier`).
-fn int_value(out: &mut Attributes, t: u8, name: &'static str, v: u32) {
+fn int_value(out: &mut AttributeList, t: u8, name: &'static str, v: u32) {
     out.append(SmallStr::from_static(name), v);
     if let Some(label) = value_name(t, v) {
         out.append(SmallStr::concat(&[name, "-Name"]), SmallStr::from_static(label));
@@ -234,7 +235,7 @@ fn typed_value(kind: RadiusType, value: &[u8]) -> Result<Typed<'_>, &'static str
                 return Err("at least 1 byte");
             }
             // Checked as UTF-8 first: the lossy conversion is slower on valid text.
-            Typed::Text(std::str::from_utf8(value).map_or_else(|_| String::from_utf8_lossy(value), Cow::Borrowed))
+            Typed::Text(utf8(value).map_or_else(|_| String::from_utf8_lossy(value), Cow::Borrowed))
         }
         RadiusType::Octets => {
             if value.is_empty() {
@@ -343,7 +344,7 @@ fn to_draft(a: Mapped<'_>, identifier: u8, received_at: Millis) -> Result<Draft<
     };
     let (equipment_id, equipment_key) = match (a.nas_identifier, a.nas_ip) {
         (Some(id), _) => {
-            let id = std::str::from_utf8(id)
+            let id = utf8(id)
                 .map_err(|e| DecodeError::new(R::BadUtf8, format!("radius: NAS-Identifier is not UTF-8: {e}")))?;
             (SmallStr::new(id), EquipmentKey::NasIdentifier)
         }
@@ -365,7 +366,7 @@ fn to_draft(a: Mapped<'_>, identifier: u8, received_at: Millis) -> Result<Draft<
         error_code,
         subscriber_clear: a.user_name.map(Cow::Borrowed),
         message: None,
-        attributes: out,
+        attributes: out.finish(),
     })
 }
 

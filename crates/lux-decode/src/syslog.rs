@@ -2,8 +2,9 @@
 //! `*` unsynchronised clocks, milliseconds, `%FACILITY-SEVERITY-MNEMONIC:` tags), detected per
 //! record, mapped to events as the reference-and-traffic contract says.
 
-use crate::cursor::{ascii_number, Cursor};
+use crate::cursor::{ascii_number, utf8, Cursor};
 use crate::mapping::{code_kind, find_subscriber, ip_text, msgid_kind, redact, Pseudonymiser};
+use crate::search::each_occurrence;
 use crate::{err, DecodeError, Draft};
 use chrono::{FixedOffset, NaiveDate, TimeZone};
 use lux_model::{Attributes, DeadLetterReason as R, EquipmentKey, EventKind, Format, Millis, Outcome, SmallStr};
@@ -111,53 +112,76 @@ fn message_of(text: Cow<'_, str>, clear: Option<&str>, pseudonymiser: &Pseudonym
     Some(redacted.unwrap_or_else(|| text.into_owned())).filter(|m| !m.is_empty())
 }
 
-/// A header field of RFC 5424: printable US-ASCII up to the next SP.
-fn header_field<'a>(cur: &mut Cursor<'a>, name: &str, max: usize) -> Result<&'a str, DecodeError> {
-    let start = cur.pos();
-    let field = cur.take_until(b' ');
-    if cur.is_empty() {
-        return err(
-            R::Truncated,
-            format!("syslog RFC 5424: the record ends in {name} (byte {start}), before the structured data"),
-        );
+/// The header fields of RFC 5424 after VERSION, with their maximum lengths.
+const HEADER_FIELDS: [(&str, usize); 5] =
+    [("TIMESTAMP", 64), ("HOSTNAME", 255), ("APP-NAME", 48), ("PROCID", 128), ("MSGID", 32)];
+
+/// A byte range of the record.
+type Span = (usize, usize);
+
+/// The five header fields of RFC 5424 (TIMESTAMP to MSGID) from byte `at`, each printable
+/// US-ASCII up to the next SP, in one pass over the bytes; and where the structured data starts.
+fn header_fields(bytes: &[u8], mut at: usize) -> Result<([Span; 5], usize), DecodeError> {
+    let mut fields = [(0, 0); 5];
+    for (slot, (name, max)) in fields.iter_mut().zip(HEADER_FIELDS) {
+        let start = at;
+        let mut bad = None;
+        loop {
+            match bytes.get(at) {
+                None => {
+                    // MSGID is followed by SP then STRUCTURED-DATA: the record may not end in any.
+                    return err(
+                        R::Truncated,
+                        format!(
+                            "syslog RFC 5424: the record ends in {name} (byte {start}), before the structured data"
+                        ),
+                    );
+                }
+                Some(b' ') => break,
+                Some(b) => {
+                    if bad.is_none() && !(33..=126).contains(b) {
+                        bad = Some((at, *b));
+                    }
+                    at += 1;
+                }
+            }
+        }
+        if at == start {
+            return err(R::BadValue, format!("syslog RFC 5424: empty {name} at byte {start} (two spaces?)"));
+        }
+        if at - start > max {
+            return err(
+                R::BadValue,
+                format!("syslog RFC 5424: {name} at byte {start} is {} bytes long (at most {max})", at - start),
+            );
+        }
+        if let Some((i, b)) = bad {
+            return err(
+                R::BadValue,
+                format!("syslog RFC 5424: {name} has a byte 0x{b:02x} that is not printable US-ASCII at byte {i}"),
+            );
+        }
+        *slot = (start, at);
+        at += 1;
     }
-    cur.bump();
-    if field.is_empty() {
-        return err(R::BadValue, format!("syslog RFC 5424: empty {name} at byte {start} (two spaces?)"));
-    }
-    if field.len() > max {
-        return err(
-            R::BadValue,
-            format!("syslog RFC 5424: {name} at byte {start} is {} bytes long (at most {max})", field.len()),
-        );
-    }
-    if let Some(i) = field.iter().position(|b| !(33..=126).contains(b)) {
-        return err(
-            R::BadValue,
-            format!(
-                "syslog RFC 5424: {name} has a byte 0x{:02x} that is not printable US-ASCII at byte {}",
-                field.get(i).copied().unwrap_or(0),
-                start + i
-            ),
-        );
-    }
-    // Printable ASCII is valid UTF-8.
-    cur.text_of(start, start + field.len())
-        .map_err(|_| DecodeError::new(R::BadUtf8, format!("syslog RFC 5424: {name} is not UTF-8")))
+    Ok((fields, at))
 }
 
 fn nil(field: &str) -> Option<&str> {
     (field != "-").then_some(field)
 }
 
+/// The text of a span already checked to be printable US-ASCII (header fields, SD-NAMEs).
+fn ascii<'a>(cur: &Cursor<'a>, (start, end): Span) -> &'a str {
+    cur.text_of(start, end).unwrap_or_default()
+}
+
 fn rfc5424<'a>(cur: &mut Cursor<'a>, pri: u64, ctx: &Context<'_>) -> Result<Draft<'a>, DecodeError> {
     let ts_start = cur.pos();
-    let timestamp = header_field(cur, "TIMESTAMP", 64)?;
-    let hostname = header_field(cur, "HOSTNAME", 255)?;
-    let app_name = header_field(cur, "APP-NAME", 48)?;
-    let procid = header_field(cur, "PROCID", 128)?;
-    // MSGID is followed by SP then STRUCTURED-DATA: the record may not end here.
-    let msgid = header_field(cur, "MSGID", 32)?;
+    let ([timestamp, hostname, app_name, procid, msgid], sd_start) = header_fields(cur.buf(), ts_start)?;
+    let (timestamp, hostname, app_name, procid, msgid) =
+        (ascii(cur, timestamp), ascii(cur, hostname), ascii(cur, app_name), ascii(cur, procid), ascii(cur, msgid));
+    cur.reset(sd_start);
 
     let event_time = match nil(timestamp) {
         Some(ts) => crate::timestamp::rfc3339_millis(ts).map_err(|e| {
@@ -177,7 +201,9 @@ fn rfc5424<'a>(cur: &mut Cursor<'a>, pri: u64, ctx: &Context<'_>) -> Result<Draf
     };
     let msgid = nil(msgid);
 
-    let params = structured_data(cur)?;
+    let mut params = Params::default();
+    structured_data(cur, &mut params)?;
+    // The message's span, and its text (borrowed unless it is not UTF-8).
     let message = if cur.is_empty() {
         None
     } else if !cur.eat(b' ') {
@@ -187,37 +213,52 @@ fn rfc5424<'a>(cur: &mut Cursor<'a>, pri: u64, ctx: &Context<'_>) -> Result<Draf
         let msg = cur.take_rest();
         let end = start + msg.len();
         Some(match msg.strip_prefix(BOM) {
-            Some(_) => Cow::Borrowed(cur.text_of(start + BOM.len(), end).map_err(|e| {
-                DecodeError::new(R::BadUtf8, format!("syslog RFC 5424: MSG starts with a BOM but is not UTF-8: {e}"))
-            })?),
+            Some(_) => (
+                start + BOM.len(),
+                Cow::Borrowed(cur.text_of(start + BOM.len(), end).map_err(|e| {
+                    DecodeError::new(
+                        R::BadUtf8,
+                        format!("syslog RFC 5424: MSG starts with a BOM but is not UTF-8: {e}"),
+                    )
+                })?),
+            ),
             None => match cur.text_of(start, end) {
-                Ok(text) => Cow::Borrowed(text),
-                Err(_) => String::from_utf8_lossy(msg),
+                Ok(text) => (start, Cow::Borrowed(text)),
+                Err(_) => (start, String::from_utf8_lossy(msg)),
             },
         })
     };
 
     let subscriber = params
         .iter()
-        .find(|p| p.name == "subscriber" && !p.value.is_empty())
-        .map(|p| p.value.clone())
-        .or_else(|| message.as_ref().and_then(subscriber_in));
+        .filter(|p| ascii(cur, p.name) == "subscriber")
+        .map(|p| p.value(cur))
+        .find(|v| !v.is_empty())
+        .or_else(|| message.as_ref().and_then(|(_, m)| subscriber_in(m)));
     let clear = subscriber.as_deref();
+    // One scan of the record after the header for what redaction looks for: the fields it
+    // hits (rarely any) are redacted, every other one is borrowed as it is.
+    let hits = Hits::find(cur.buf(), sd_start, clear);
     let mut code = None;
-    // Names inserted in their order (`sd.*`, then `syslog.*` alphabetically): each insertion
-    // appends, without searching.
+    // Names inserted in their order (`sd.*`, then `syslog.*` alphabetically): the `syslog.*`
+    // insertions append, without searching.
     let mut attrs = Attributes::with_capacity(USUAL_ATTRIBUTES);
-    for p in &params {
-        if p.name == "subscriber" {
+    for p in params.iter() {
+        let name = ascii(cur, p.name);
+        if name == "subscriber" {
             continue;
         }
-        let value = SmallStr::from(redact(&p.value, clear, ctx.pseudonymiser));
-        if p.name == "code" && code.is_none() && !value.is_empty() {
+        let value = if p.escaped || hits.within(p.value) {
+            SmallStr::from(redact(&p.value(cur), clear, ctx.pseudonymiser))
+        } else {
+            SmallStr::new(cur.text_of(p.value.0, p.value.1).unwrap_or_default())
+        };
+        if name == "code" && code.is_none() && !value.is_empty() {
             code = Some(value.clone());
         }
-        let flat = SmallStr::concat(&["sd.", p.name]);
-        let key = if attrs.contains_key(&flat) { SmallStr::concat(&["sd.", p.sd_id, ".", p.name]) } else { flat };
-        attrs.insert_new(key, value);
+        if let Err(value) = attrs.try_insert(SmallStr::concat(&["sd.", name]), value.into()) {
+            attrs.insert_new(SmallStr::concat(&["sd.", ascii(cur, p.sd_id), ".", name]), value);
+        }
     }
     if let Some(app) = nil(app_name) {
         attrs.insert(SmallStr::from_static("syslog.app_name"), app);
@@ -237,7 +278,14 @@ fn rfc5424<'a>(cur: &mut Cursor<'a>, pri: u64, ctx: &Context<'_>) -> Result<Draf
         .and_then(msgid_kind)
         .or_else(|| code.as_deref().and_then(code_kind))
         .unwrap_or((EventKind::Other, Outcome::Info));
-    let message = message.and_then(|m| message_of(m, clear, ctx.pseudonymiser));
+    let message = message.and_then(|(start, text)| {
+        let end = start + text.len();
+        if matches!(text, Cow::Borrowed(_)) && !hits.within((start, end)) {
+            Some(text.into_owned()).filter(|m| !m.is_empty())
+        } else {
+            message_of(text, clear, ctx.pseudonymiser)
+        }
+    });
     let (equipment_id, equipment_key) = equipment(hostname);
     Ok(Draft {
         format: Format::Syslog,
@@ -253,18 +301,111 @@ fn rfc5424<'a>(cur: &mut Cursor<'a>, pri: u64, ctx: &Context<'_>) -> Result<Draf
     })
 }
 
-/// One PARAM of the structured data, borrowed from the record (the value is owned only when
-/// it had escapes).
-struct SdParam<'a> {
-    sd_id: &'a str,
-    name: &'a str,
-    value: Cow<'a, str>,
+/// Where the record may need redacting: the starts of every `subscriber=` and of every
+/// occurrence of the clear subscriber id, found in one scan each from the structured data on.
+/// A field none of them falls in has nothing to redact.
+struct Hits {
+    /// (start, length) of the first hits (the structured data's own `subscriber=` and its value,
+    /// usually).
+    found: [(usize, usize); 8],
+    len: usize,
+    /// More hits than `found` holds: every field is then redacted (which finds them again).
+    overflow: bool,
+}
+
+impl Hits {
+    fn find(bytes: &[u8], from: usize, clear: Option<&str>) -> Hits {
+        const KEY_LEN: usize = "subscriber=".len();
+        let region = bytes.get(from..).unwrap_or(&[]);
+        let mut hits = Hits { found: [(0, 0); 8], len: 0, overflow: false };
+        let mut push = |at: usize, len: usize| match hits.found.get_mut(hits.len) {
+            Some(slot) => {
+                *slot = (from + at, len);
+                hits.len += 1;
+            }
+            None => hits.overflow = true,
+        };
+        let clear = clear.unwrap_or_default().as_bytes();
+        each_occurrence(region, [b"subscriber=", clear], |n, at| push(at, if n == 0 { KEY_LEN } else { clear.len() }));
+        hits
+    }
+
+    /// Whether a hit lies wholly inside `span`.
+    fn within(&self, (start, end): Span) -> bool {
+        self.overflow || self.found.iter().take(self.len).any(|&(at, len)| at >= start && at + len <= end)
+    }
+}
+
+/// One PARAM of the structured data, as spans of the record (its value is unescaped only when
+/// it is used).
+#[derive(Debug, Clone, Copy, Default)]
+struct SdParam {
+    sd_id: Span,
+    name: Span,
+    /// Between the quotes, escapes included.
+    value: Span,
+    /// Whether the value has a backslash (an escape, or one kept as it is).
+    escaped: bool,
+}
+
+impl SdParam {
+    /// The value, unescaped (borrowed unless it had escapes). Checked as UTF-8 when parsed.
+    fn value<'a>(&self, cur: &Cursor<'a>) -> Cow<'a, str> {
+        if !self.escaped {
+            return Cow::Borrowed(cur.text_of(self.value.0, self.value.1).unwrap_or_default());
+        }
+        let raw = cur.buf().get(self.value.0..self.value.1).unwrap_or(&[]);
+        Cow::Owned(String::from_utf8(unescape(raw)).unwrap_or_default())
+    }
+}
+
+/// A PARAM-VALUE without its escapes: `\"`, `\\` and `\]` lose their backslash; RFC 5424
+/// 6.3.3: any other backslash is kept as is.
+fn unescape(raw: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(raw.len());
+    let mut bytes = raw.iter().copied().peekable();
+    while let Some(b) = bytes.next() {
+        if b == b'\\' {
+            if let Some(e @ (b'"' | b'\\' | b']')) = bytes.peek().copied() {
+                bytes.next();
+                value.push(e);
+                continue;
+            }
+        }
+        value.push(b);
+    }
+    value
+}
+
+/// The parameters of a record's structured data: the first ones in place, any more in a vector.
+#[derive(Default)]
+struct Params {
+    first: [SdParam; 8],
+    len: usize,
+    more: Vec<SdParam>,
+}
+
+impl Params {
+    fn push(&mut self, p: SdParam) {
+        match self.first.get_mut(self.len) {
+            Some(slot) => *slot = p,
+            None => self.more.push(p),
+        }
+        self.len += 1;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &SdParam> {
+        self.first.iter().take(self.len).chain(self.more.iter())
+    }
 }
 
 /// SD-NAME: 1-32 printable US-ASCII except `=`, SP, `]` and `"`.
-fn sd_name<'a>(cur: &mut Cursor<'a>, what: &str) -> Result<&'a str, DecodeError> {
+fn sd_name(cur: &mut Cursor<'_>, what: &str) -> Result<Span, DecodeError> {
     let start = cur.pos();
-    let name = cur.take_while(|b| (33..=126).contains(&b) && !matches!(b, b'=' | b']' | b'"'));
+    let rest = cur.rest();
+    let len = rest.iter().position(|&b| !(33..=126).contains(&b) || matches!(b, b'=' | b']' | b'"'));
+    let name = rest.get(..len.unwrap_or(rest.len())).unwrap_or(&[]);
+    cur.reset(start + name.len());
     if cur.is_empty() {
         return err(
             R::Truncated,
@@ -277,9 +418,7 @@ fn sd_name<'a>(cur: &mut Cursor<'a>, what: &str) -> Result<&'a str, DecodeError>
             format!("syslog RFC 5424: bad {what} at byte {start}: 1 to 32 printable characters expected"),
         );
     }
-    // Printable ASCII is valid UTF-8.
-    cur.text_of(start, start + name.len())
-        .map_err(|_| DecodeError::new(R::BadUtf8, format!("syslog RFC 5424: {what} at byte {start} is not UTF-8")))
+    Ok((start, start + name.len()))
 }
 
 fn expect(cur: &mut Cursor<'_>, byte: u8, what: &str) -> Result<(), DecodeError> {
@@ -301,14 +440,13 @@ fn expect(cur: &mut Cursor<'_>, byte: u8, what: &str) -> Result<(), DecodeError>
 }
 
 /// STRUCTURED-DATA: `-` or one or more `[SD-ID *(SP PARAM-NAME="PARAM-VALUE")]`, values with
-/// `\"`, `\\` and `\]` escaped.
-fn structured_data<'a>(cur: &mut Cursor<'a>) -> Result<Vec<SdParam<'a>>, DecodeError> {
-    let mut params = Vec::new();
+/// `\"`, `\\` and `\]` escaped; its parameters are pushed to `params` as spans.
+fn structured_data(cur: &mut Cursor<'_>, params: &mut Params) -> Result<(), DecodeError> {
     match cur.peek() {
         None => return err(R::Truncated, "syslog RFC 5424: the record ends before STRUCTURED-DATA"),
         Some(b'-') => {
             cur.bump();
-            return Ok(params);
+            return Ok(());
         }
         Some(b'[') => {}
         Some(b) => {
@@ -329,15 +467,19 @@ fn structured_data<'a>(cur: &mut Cursor<'a>) -> Result<Vec<SdParam<'a>>, DecodeE
                 Some(b']') => break,
                 Some(b' ') => {}
                 None => {
-                    return err(R::Truncated, format!("syslog RFC 5424: the record ends inside SD-ELEMENT [{sd_id}"))
+                    return err(
+                        R::Truncated,
+                        format!("syslog RFC 5424: the record ends inside SD-ELEMENT [{}", ascii(cur, sd_id)),
+                    )
                 }
                 Some(b) => {
                     return err(
                         R::BadValue,
                         format!(
-                            "syslog RFC 5424: unexpected {:?} at byte {} in SD-ELEMENT [{sd_id}",
+                            "syslog RFC 5424: unexpected {:?} at byte {} in SD-ELEMENT [{}",
                             char::from(b),
-                            cur.pos().saturating_sub(1)
+                            cur.pos().saturating_sub(1),
+                            ascii(cur, sd_id)
                         ),
                     )
                 }
@@ -348,43 +490,44 @@ fn structured_data<'a>(cur: &mut Cursor<'a>) -> Result<Vec<SdParam<'a>>, DecodeE
             let value_start = cur.pos();
             // Most values have no escape: they are borrowed from the record as they are.
             let plain = cur.take_until2(b'"', b'\\');
-            let value = if cur.peek() == Some(b'"') {
-                cur.bump();
-                Cow::Borrowed(
-                    cur.text_of(value_start, value_start + plain.len())
-                        .map_err(|e| bad_value_utf8(name, value_start, e))?,
-                )
-            } else {
-                let mut value = plain.to_vec();
+            let escaped = cur.peek() != Some(b'"');
+            if escaped {
                 loop {
                     match cur.bump() {
                         None => {
                             return err(
                                 R::Truncated,
                                 format!(
-                                    "syslog RFC 5424: the record ends inside the value of {name} (from byte \
-                                     {value_start})"
+                                    "syslog RFC 5424: the record ends inside the value of {} (from byte \
+                                     {value_start})",
+                                    ascii(cur, name)
                                 ),
                             )
                         }
                         Some(b'"') => break,
-                        Some(b'\\') => match cur.peek() {
-                            Some(e @ (b'"' | b'\\' | b']')) => {
+                        Some(b'\\') => {
+                            if matches!(cur.peek(), Some(b'"' | b'\\' | b']')) {
                                 cur.bump();
-                                value.push(e);
                             }
-                            // RFC 5424 6.3.3: any other backslash is kept as is.
-                            _ => value.push(b'\\'),
-                        },
-                        Some(b) => value.push(b),
+                        }
+                        Some(_) => {}
                     }
                 }
-                Cow::Owned(String::from_utf8(value).map_err(|e| bad_value_utf8(name, value_start, e.utf8_error()))?)
+            } else {
+                cur.bump();
+            }
+            let value_end = if escaped { cur.pos() - 1 } else { value_start + plain.len() };
+            let raw = cur.buf().get(value_start..value_end).unwrap_or(&[]);
+            let utf8 = if escaped {
+                String::from_utf8(unescape(raw)).map(drop).map_err(|e| e.utf8_error())
+            } else {
+                cur.text_of(value_start, value_end).map(drop)
             };
-            params.push(SdParam { sd_id, name, value });
+            utf8.map_err(|e| bad_value_utf8(ascii(cur, name), value_start, e))?;
+            params.push(SdParam { sd_id, name, value: (value_start, value_end), escaped });
         }
     }
-    Ok(params)
+    Ok(())
 }
 
 fn bad_value_utf8(name: &str, start: usize, e: std::str::Utf8Error) -> DecodeError {
@@ -393,9 +536,12 @@ fn bad_value_utf8(name: &str, start: usize, e: std::str::Utf8Error) -> DecodeErr
 
 /// The equipment key of a syslog HOSTNAME: an IP literal is an `ip_address`.
 fn equipment(hostname: &str) -> (SmallStr, EquipmentKey) {
-    match hostname.parse::<IpAddr>() {
-        Ok(ip) => (ip_text(ip), EquipmentKey::IpAddress),
-        Err(_) => (SmallStr::new(hostname), EquipmentKey::Hostname),
+    // Only a name starting with a digit or holding a ':' can be an IP literal: others are not
+    // parsed.
+    let maybe_ip = hostname.as_bytes().first().is_some_and(u8::is_ascii_digit) || hostname.contains(':');
+    match maybe_ip.then(|| hostname.parse::<IpAddr>().ok()).flatten() {
+        Some(ip) => (ip_text(ip), EquipmentKey::IpAddress),
+        None => (SmallStr::new(hostname), EquipmentKey::Hostname),
     }
 }
 
@@ -509,7 +655,7 @@ fn bsd_event_time(t: &BsdTime, ctx: &Context<'_>) -> Result<Millis, DecodeError>
 /// `%FACILITY-SEVERITY-MNEMONIC:` -> (facility, severity, mnemonic).
 fn cisco_tag(token: &[u8]) -> Option<(&str, u8, &str)> {
     let inner = token.strip_prefix(b"%")?.strip_suffix(b":")?;
-    let text = std::str::from_utf8(inner).ok()?;
+    let text = utf8(inner).ok()?;
     let (rest, mnemonic) = text.rsplit_once('-')?;
     let (facility, severity) = rest.rsplit_once('-')?;
     let ident = |s: &str| {
@@ -524,7 +670,7 @@ fn cisco_tag(token: &[u8]) -> Option<(&str, u8, &str)> {
 
 /// `TAG:` or `TAG[PID]:` (an RFC 3164 program name).
 fn bsd_tag(token: &[u8]) -> Option<(&str, Option<&str>)> {
-    let inner = std::str::from_utf8(token.strip_suffix(b":")?).ok()?;
+    let inner = utf8(token.strip_suffix(b":")?).ok()?;
     let (tag, pid) = match inner.split_once('[') {
         Some((tag, pid)) => (tag, Some(pid.strip_suffix(']')?)),
         None => (inner, None),

@@ -23,7 +23,7 @@ fn trim_record(bytes: &[u8]) -> &[u8] {
 }
 
 fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str, DecodeError> {
-    std::str::from_utf8(bytes)
+    crate::cursor::utf8(bytes)
         .map_err(|e| DecodeError::new(R::BadUtf8, format!("{what}: invalid UTF-8 at byte {}", e.valid_up_to())))
 }
 

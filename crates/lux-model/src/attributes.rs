@@ -33,6 +33,7 @@ impl AttrValue {
     }
 
     /// The text, when the value is a string.
+    #[inline]
     pub fn as_str(&self) -> Option<&str> {
         match self {
             AttrValue::Str(s) => Some(s),
@@ -43,6 +44,7 @@ impl AttrValue {
 }
 
 impl From<Value> for AttrValue {
+    #[inline]
     fn from(v: Value) -> Self {
         match v {
             Value::String(s) => AttrValue::Str(s.into()),
@@ -54,6 +56,7 @@ impl From<Value> for AttrValue {
 }
 
 impl From<AttrValue> for Value {
+    #[inline]
     fn from(v: AttrValue) -> Self {
         match v {
             AttrValue::Str(s) => Value::String(s.into()),
@@ -65,24 +68,28 @@ impl From<AttrValue> for Value {
 }
 
 impl From<SmallStr> for AttrValue {
+    #[inline]
     fn from(s: SmallStr) -> Self {
         AttrValue::Str(s)
     }
 }
 
 impl From<&str> for AttrValue {
+    #[inline]
     fn from(s: &str) -> Self {
         AttrValue::Str(SmallStr::new(s))
     }
 }
 
 impl From<String> for AttrValue {
+    #[inline]
     fn from(s: String) -> Self {
         AttrValue::Str(s.into())
     }
 }
 
 impl From<bool> for AttrValue {
+    #[inline]
     fn from(b: bool) -> Self {
         AttrValue::Bool(b)
     }
@@ -91,6 +98,7 @@ impl From<bool> for AttrValue {
 macro_rules! attr_value_from_int {
     ($($t:ty),*) => {$(
         impl From<$t> for AttrValue {
+            #[inline]
             fn from(n: $t) -> Self {
                 AttrValue::Number(Number::from(n))
             }
@@ -142,6 +150,7 @@ struct Entry {
 }
 
 impl Entry {
+    #[inline]
     fn new(name: SmallStr, value: AttrValue) -> Entry {
         Entry { prefix: prefix(&name), name, value }
     }
@@ -149,6 +158,7 @@ impl Entry {
 
 /// The first 8 bytes of `name`, zero-padded, big-endian: if `prefix(a) < prefix(b)` then
 /// `a < b` (a zero pad only ever stands where the shorter name has ended).
+#[inline]
 fn prefix(name: &str) -> u64 {
     let mut bytes = [0u8; 8];
     let head = name.as_bytes().get(..8).unwrap_or(name.as_bytes());
@@ -159,22 +169,27 @@ fn prefix(name: &str) -> u64 {
 }
 
 impl Attributes {
+    #[inline]
     pub fn new() -> Attributes {
         Attributes(Vec::new())
     }
 
+    #[inline]
     pub fn with_capacity(n: usize) -> Attributes {
         Attributes(Vec::with_capacity(n))
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    #[inline]
     fn find(&self, name: &str) -> Result<usize, usize> {
         let p = prefix(name);
         let cmp = |e: &Entry| e.prefix.cmp(&p).then_with(|| e.name.as_str().cmp(name));
@@ -185,6 +200,7 @@ impl Attributes {
         }
     }
 
+    #[inline]
     pub fn get(&self, name: &str) -> Option<&AttrValue> {
         self.find(name).ok().and_then(|i| self.0.get(i)).map(|e| &e.value)
     }
@@ -199,11 +215,13 @@ impl Attributes {
         self.get(name).map(AttrValue::to_value)
     }
 
+    #[inline]
     pub fn contains_key(&self, name: &str) -> bool {
         self.find(name).is_ok()
     }
 
     /// Sets `name` to `value`, returning the value it replaces.
+    #[inline]
     pub fn insert(&mut self, name: impl Into<SmallStr>, value: impl Into<AttrValue>) -> Option<AttrValue> {
         let name = name.into();
         match self.find(&name) {
@@ -216,6 +234,7 @@ impl Attributes {
     }
 
     /// Sets `name` to `value` unless it is already set; whether it was set.
+    #[inline]
     pub fn insert_new(&mut self, name: impl Into<SmallStr>, value: impl Into<AttrValue>) -> bool {
         let name = name.into();
         match self.find(&name) {
@@ -227,6 +246,18 @@ impl Attributes {
         }
     }
 
+    /// Sets `name` to `value` unless it is already set, in which case `value` is given back.
+    #[inline]
+    pub fn try_insert(&mut self, name: SmallStr, value: AttrValue) -> Result<(), AttrValue> {
+        match self.find(&name) {
+            Ok(_) => Err(value),
+            Err(i) => {
+                self.0.insert(i, Entry::new(name, value));
+                Ok(())
+            }
+        }
+    }
+
     /// Adds `value` under `name`; a name already present becomes a list of every value (a
     /// repeated attribute or tag is never dropped).
     pub fn append(&mut self, name: impl Into<SmallStr>, value: impl Into<AttrValue>) {
@@ -234,18 +265,7 @@ impl Attributes {
         match self.find(&name) {
             Ok(i) => {
                 if let Some(Entry { value: existing, .. }) = self.0.get_mut(i) {
-                    let value = value.into().into();
-                    match existing {
-                        AttrValue::Json(list) if list.is_array() => {
-                            if let Value::Array(items) = &mut **list {
-                                items.push(value);
-                            }
-                        }
-                        other => {
-                            let first = std::mem::replace(other, AttrValue::Bool(false)).into();
-                            *other = AttrValue::Json(Box::new(Value::Array(vec![first, value])));
-                        }
-                    }
+                    join(existing, value.into());
                 }
             }
             Err(i) => self.0.insert(i, Entry::new(name, value.into())),
@@ -280,7 +300,159 @@ impl Attributes {
     }
 }
 
+/// Collects attributes in the order a decoder finds them (a RADIUS packet's, not the names'),
+/// then sorts them once, in place ([`AttributeList::finish`]): cheaper than keeping them sorted
+/// while inserting out of order. The result is what the same [`Attributes::append`] (for
+/// [`AttributeList::append`]) and [`Attributes::insert`] (for [`AttributeList::insert`]) calls in
+/// the same order would give.
+#[derive(Debug, Default)]
+pub struct AttributeList {
+    entries: Vec<Entry>,
+    /// Bit `i`: entry `i` replaces the earlier values of its name (an `insert`) rather than
+    /// joining them; entries from the 64th on are listed in `replacing`.
+    replace: u64,
+    replacing: Vec<usize>,
+}
+
+/// Lists up to this long are sorted by a key array on the stack; longer ones by `sort_by`.
+const SORTED_BY_KEYS: usize = 32;
+
+impl AttributeList {
+    #[inline]
+    pub fn with_capacity(n: usize) -> AttributeList {
+        AttributeList { entries: Vec::with_capacity(n), replace: 0, replacing: Vec::new() }
+    }
+
+    /// As [`Attributes::append`]: a name given several times becomes a list of its values.
+    #[inline]
+    pub fn append(&mut self, name: impl Into<SmallStr>, value: impl Into<AttrValue>) {
+        self.entries.push(Entry::new(name.into(), value.into()));
+    }
+
+    /// As [`Attributes::insert`]: the value replaces the name's earlier ones.
+    #[inline]
+    pub fn insert(&mut self, name: impl Into<SmallStr>, value: impl Into<AttrValue>) {
+        let i = self.entries.len();
+        match 1u64.checked_shl(i as u32).filter(|_| i < 64) {
+            Some(bit) => self.replace |= bit,
+            None => self.replacing.push(i),
+        }
+        self.entries.push(Entry::new(name.into(), value.into()));
+    }
+
+    fn replaces(&self, i: usize) -> bool {
+        if i < 64 {
+            self.replace >> i & 1 == 1
+        } else {
+            self.replacing.contains(&i)
+        }
+    }
+
+    /// The attributes, sorted by name, each name once.
+    pub fn finish(mut self) -> Attributes {
+        let n = self.entries.len();
+        // order[k]: the original index of the k-th entry in name order (equal names in their
+        // original order).
+        let mut order_short = [0usize; SORTED_BY_KEYS];
+        let mut order_long = Vec::new();
+        let order: &[usize] = if n <= SORTED_BY_KEYS {
+            // The first 7 bytes of the name above the index: integer comparisons sort most.
+            let mut keys = [0u64; SORTED_BY_KEYS];
+            for (key, (i, e)) in keys.iter_mut().zip(self.entries.iter().enumerate()) {
+                *key = (e.prefix >> 8) << 8 | i as u64;
+            }
+            let keys = keys.get_mut(..n).unwrap_or_default();
+            insertion_sort(keys, |a, b| a > b);
+            // Names sharing their first 7 bytes: ordered by name, then index.
+            let name = |key: u64| self.entries.get((key & 0xff) as usize).map_or("", |e| e.name.as_str());
+            insertion_sort(keys, |a, b| a >> 8 == b >> 8 && (name(*a), *a & 0xff) > (name(*b), *b & 0xff));
+            for (slot, key) in order_short.iter_mut().zip(keys.iter()) {
+                *slot = (key & 0xff) as usize;
+            }
+            order_short.get(..n).unwrap_or_default()
+        } else {
+            order_long.extend(0..n);
+            let entries = &self.entries;
+            order_long.sort_by(|a, b| {
+                let (x, y) = (entries.get(*a), entries.get(*b));
+                x.map(|e| (e.prefix, e.name.as_str())).cmp(&y.map(|e| (e.prefix, e.name.as_str()))).then(a.cmp(b))
+            });
+            &order_long
+        };
+        // Whether the k-th entry in name order replaces (bit k; a vector past 64 entries).
+        let (mut sorted_replace, mut sorted_replacing) = (0u64, Vec::new());
+        if self.replace != 0 || !self.replacing.is_empty() {
+            for (k, &i) in order.iter().enumerate() {
+                if self.replaces(i) {
+                    match 1u64.checked_shl(k as u32).filter(|_| k < 64) {
+                        Some(bit) => sorted_replace |= bit,
+                        None => sorted_replacing.push(k),
+                    }
+                }
+            }
+        }
+        // Applies the permutation in place: position k takes the entry first at order[k].
+        for k in 0..n {
+            let mut j = order.get(k).copied().unwrap_or(k);
+            while j < k {
+                j = order.get(j).copied().unwrap_or(k);
+            }
+            self.entries.swap(k, j);
+        }
+        // Equal names, now adjacent, become one entry (`dedup_by` visits positions 1.. in order).
+        let mut read = 0;
+        self.entries.dedup_by(|later, kept| {
+            read += 1;
+            if later.prefix != kept.prefix || later.name != kept.name {
+                return false;
+            }
+            let value = std::mem::replace(&mut later.value, AttrValue::Bool(false));
+            let replaces = if read < 64 { sorted_replace >> read & 1 == 1 } else { sorted_replacing.contains(&read) };
+            if replaces {
+                kept.value = value;
+            } else {
+                join(&mut kept.value, value);
+            }
+            true
+        });
+        Attributes(self.entries)
+    }
+}
+
+/// Sorts `items` by swapping neighbours while `after(left, right)`: for the short lists of one
+/// record.
+fn insertion_sort(items: &mut [u64], after: impl Fn(&u64, &u64) -> bool) {
+    for i in 1..items.len() {
+        let mut j = i;
+        while j > 0 {
+            match (items.get(j - 1), items.get(j)) {
+                (Some(a), Some(b)) if after(a, b) => items.swap(j - 1, j),
+                _ => break,
+            }
+            j -= 1;
+        }
+    }
+}
+
+/// `value` added to `existing`, as [`Attributes::append`] does: a list grows, a single value
+/// becomes a list of both.
+fn join(existing: &mut AttrValue, value: AttrValue) {
+    let value = Value::from(value);
+    match existing {
+        AttrValue::Json(list) if list.is_array() => {
+            if let Value::Array(items) = &mut **list {
+                items.push(value);
+            }
+        }
+        other => {
+            let first = std::mem::replace(other, AttrValue::Bool(false)).into();
+            *other = AttrValue::Json(Box::new(Value::Array(vec![first, value])));
+        }
+    }
+}
+
 impl From<BTreeMap<String, Value>> for Attributes {
+    #[inline]
     fn from(map: BTreeMap<String, Value>) -> Self {
         // Already sorted by name, each name once.
         Attributes(map.into_iter().map(|(k, v)| Entry::new(SmallStr::from(k), AttrValue::from(v))).collect())
@@ -362,6 +534,45 @@ mod tests {
         assert!(!attrs.insert_new("Class", "c"));
         assert_eq!(attrs.remove("Class"), Some(AttrValue::from(json!(["a", "b", 3]))));
         assert!(attrs.is_empty());
+    }
+
+    #[test]
+    fn a_list_sorted_once_equals_sorted_insertions() {
+        // Deterministic pseudo-random operations over names sharing long prefixes.
+        let names = [
+            "Acct-Input-Octets",
+            "Acct-Input-Packets",
+            "Acct-Status-Type",
+            "Acct-Status-Type-Name",
+            "NAS-Port",
+            "NAS-Port-Id",
+            "NAS-Port-Type",
+            "Class",
+            "a",
+            "",
+            "Acct-Ses",
+            "Acct-Session-Id",
+            "radius.identifier",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for len in [0usize, 1, 2, 5, 12, 31, 32, 33, 64, 65, 200] {
+            let mut list = AttributeList::with_capacity(len);
+            let mut expected = Attributes::new();
+            for i in 0..len {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let name = names[(state % names.len() as u64) as usize];
+                if state >> 40 & 3 == 0 {
+                    list.insert(name, i as u64);
+                    expected.insert(name, i as u64);
+                } else {
+                    list.append(name, i as u64);
+                    expected.append(name, i as u64);
+                }
+            }
+            assert_eq!(list.finish(), expected, "{len} operations");
+        }
     }
 
     #[test]

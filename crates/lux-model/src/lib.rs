@@ -18,7 +18,7 @@ mod text;
 mod time;
 
 pub use alarm::{Alarm, AlarmState};
-pub use attributes::{AttrValue, Attributes};
+pub use attributes::{AttrValue, AttributeList, Attributes};
 pub use event::{
     EnrichedEvent, EquipmentInfo, EquipmentKey, ErrorInfo, Event, EventKind, MaintenanceInfo, Outcome, ReferenceInfo,
     ReferenceStatus,

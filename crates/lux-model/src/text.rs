@@ -31,11 +31,13 @@ impl SmallStr {
     pub const INLINE: usize = 32;
 
     /// Borrowed static text (attribute names known at compile time): no copy at all.
+    #[inline]
     pub const fn from_static(text: &'static str) -> SmallStr {
         SmallStr(Repr::Static(text))
     }
 
     /// A copy of `text`, in place when it is short.
+    #[inline]
     pub fn new(text: &str) -> SmallStr {
         let len = text.len();
         if len <= Self::INLINE {
@@ -50,7 +52,27 @@ impl SmallStr {
         }
     }
 
+    /// A copy of `bytes` when they are ASCII (digits, hex, dotted quads built by a decoder), in
+    /// place when short; `None` for anything else. Cheaper than validating UTF-8.
+    #[inline]
+    pub fn from_ascii(bytes: &[u8]) -> Option<SmallStr> {
+        if !bytes.is_ascii() {
+            return None;
+        }
+        let len = bytes.len();
+        if len > Self::INLINE {
+            return std::str::from_utf8(bytes).ok().map(|t| SmallStr(Repr::Heap(t.into())));
+        }
+        let mut inline = [0u8; Self::INLINE];
+        if let Some(slot) = inline.get_mut(..len) {
+            slot.copy_from_slice(bytes);
+        }
+        // ASCII: valid UTF-8; `len <= 32` fits in a u8.
+        Some(SmallStr(Repr::Inline { len: len as u8, bytes: inline }))
+    }
+
     /// The concatenation of `parts` (`sd.` and a parameter name), in place when it is short.
+    #[inline]
     pub fn concat(parts: &[&str]) -> SmallStr {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         if len > Self::INLINE {
@@ -69,6 +91,7 @@ impl SmallStr {
     }
 
     /// The decimal digits of `n`, in place.
+    #[inline]
     pub fn decimal(n: u64) -> SmallStr {
         let mut digits = [0u8; 20];
         let mut at = digits.len();
@@ -93,6 +116,7 @@ impl SmallStr {
     }
 
     /// Lowercase hex of `bytes` (at most 16 bytes stay in place).
+    #[inline]
     pub fn hex(bytes: &[u8]) -> SmallStr {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         if bytes.len() * 2 > Self::INLINE {
@@ -109,14 +133,15 @@ impl SmallStr {
         SmallStr(Repr::Inline { len: (bytes.len() * 2) as u8, bytes: out })
     }
 
+    #[inline]
     pub fn as_str(&self) -> &str {
         match &self.0 {
             Repr::Static(s) => s,
             Repr::Inline { len, bytes } => {
                 let used = bytes.get(..usize::from(*len)).unwrap_or(&[]);
-                // SAFETY: `Inline` is only built from the bytes of whole `str`s (`new`, `concat`)
-                // or from ASCII digits (`decimal`, `hex`), cut at the end of that text: always
-                // valid UTF-8.
+                // SAFETY: `Inline` is only built from the bytes of whole `str`s (`new`, `concat`),
+                // from ASCII digits (`decimal`, `hex`) or from bytes checked to be ASCII
+                // (`from_ascii`), cut at the end of that text: always valid UTF-8.
                 unsafe { std::str::from_utf8_unchecked(used) }
             }
             Repr::Heap(s) => s,
@@ -132,30 +157,35 @@ impl Default for SmallStr {
 
 impl Deref for SmallStr {
     type Target = str;
+    #[inline]
     fn deref(&self) -> &str {
         self.as_str()
     }
 }
 
 impl AsRef<str> for SmallStr {
+    #[inline]
     fn as_ref(&self) -> &str {
         self.as_str()
     }
 }
 
 impl Borrow<str> for SmallStr {
+    #[inline]
     fn borrow(&self) -> &str {
         self.as_str()
     }
 }
 
 impl From<&str> for SmallStr {
+    #[inline]
     fn from(text: &str) -> Self {
         SmallStr::new(text)
     }
 }
 
 impl From<String> for SmallStr {
+    #[inline]
     fn from(text: String) -> Self {
         if text.len() <= Self::INLINE {
             SmallStr::new(&text)
@@ -166,6 +196,7 @@ impl From<String> for SmallStr {
 }
 
 impl From<std::borrow::Cow<'_, str>> for SmallStr {
+    #[inline]
     fn from(text: std::borrow::Cow<'_, str>) -> Self {
         match text {
             std::borrow::Cow::Borrowed(t) => SmallStr::new(t),
@@ -175,12 +206,14 @@ impl From<std::borrow::Cow<'_, str>> for SmallStr {
 }
 
 impl From<&String> for SmallStr {
+    #[inline]
     fn from(text: &String) -> Self {
         SmallStr::new(text)
     }
 }
 
 impl From<SmallStr> for String {
+    #[inline]
     fn from(text: SmallStr) -> Self {
         match text.0 {
             Repr::Heap(s) => s.into_string(),
@@ -190,6 +223,7 @@ impl From<SmallStr> for String {
 }
 
 impl PartialEq for SmallStr {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
         self.as_str() == other.as_str()
     }
@@ -198,48 +232,56 @@ impl PartialEq for SmallStr {
 impl Eq for SmallStr {}
 
 impl PartialEq<str> for SmallStr {
+    #[inline]
     fn eq(&self, other: &str) -> bool {
         self.as_str() == other
     }
 }
 
 impl PartialEq<&str> for SmallStr {
+    #[inline]
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
     }
 }
 
 impl PartialEq<String> for SmallStr {
+    #[inline]
     fn eq(&self, other: &String) -> bool {
         self.as_str() == other.as_str()
     }
 }
 
 impl PartialEq<SmallStr> for str {
+    #[inline]
     fn eq(&self, other: &SmallStr) -> bool {
         self == other.as_str()
     }
 }
 
 impl PartialEq<SmallStr> for &str {
+    #[inline]
     fn eq(&self, other: &SmallStr) -> bool {
         *self == other.as_str()
     }
 }
 
 impl PartialEq<SmallStr> for String {
+    #[inline]
     fn eq(&self, other: &SmallStr) -> bool {
         self.as_str() == other.as_str()
     }
 }
 
 impl PartialOrd for SmallStr {
+    #[inline]
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
 impl Ord for SmallStr {
+    #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
         self.as_str().cmp(other.as_str())
     }
@@ -309,6 +351,9 @@ mod tests {
         assert_eq!(SmallStr::hex(&[0xab; 20]), "ab".repeat(20));
         assert!(SmallStr::new("a") < SmallStr::from_static("b"));
         assert_eq!(SmallStr::concat(&["sd.", "code"]), "sd.code");
+        assert_eq!(SmallStr::from_ascii(b"10.0.0.1"), Some(SmallStr::new("10.0.0.1")));
+        assert_eq!(SmallStr::from_ascii(&[b'7'; 40]), Some(SmallStr::new(&"7".repeat(40))));
+        assert_eq!(SmallStr::from_ascii("é".as_bytes()), None);
         assert_eq!(SmallStr::concat(&["x"; 40]), "x".repeat(40));
         for n in [0u64, 7, 10, 4_294_967_295, u64::MAX] {
             assert_eq!(SmallStr::decimal(n), n.to_string());

@@ -1,0 +1,130 @@
+//! Decodes the benchmark's records in a loop, for instruction counts under callgrind (which are
+//! repeatable on a busy machine, where criterion's timings are not).
+//!
+//! `decode_profile FORMAT PASSES` decodes the 2,000-record batch of FORMAT (`rfc5424`, `rfc3164`,
+//! `radius`, `json`, `kv`, `binary`; the same records as `benches/decode.rs`) once to warm the
+//! pseudonym cache, then PASSES more times. The cost of one record is the difference of two runs
+//! divided by the records it adds:
+//!
+//! ```text
+//! cargo build --release -p lux-decode --example decode_profile
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg0 target/release/examples/decode_profile rfc5424 0
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg5 target/release/examples/decode_profile rfc5424 5
+//! # instructions per record = (Ir of cg5 - Ir of cg0) / (5 * 2000)
+//! ```
+//!
+//! `decode_profile FORMAT dump` prints the events of the batch as JSON lines instead (to compare
+//! two versions of the decoder: their output must not change).
+//!
+//! `scripts/decode-profile` (in this crate) runs both and prints the figure for every format. To see
+//! where the steady state spends, collect only inside the measured passes:
+//!
+//! ```text
+//! valgrind --tool=callgrind --toggle-collect='decode_profile::measured' --callgrind-out-file=/tmp/cg \
+//!     target/release/examples/decode_profile rfc5424 5
+//! callgrind_annotate --inclusive=yes /tmp/cg
+//! ```
+
+#[path = "../benches/common/mod.rs"]
+mod common;
+#[path = "../benches/common/traffic.rs"]
+mod traffic;
+
+use lux_decode::{DecodeConfig, Decoder};
+use lux_model::{Format, RawRecord};
+use std::hint::black_box;
+
+/// Records per batch, as in the benchmark.
+const BATCH: usize = 2_000;
+const KEY: &[u8] = b"bench-subscriber-key";
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("decode_profile: {e}");
+        eprintln!("usage: decode_profile rfc5424|rfc3164|radius|json|kv|binary PASSES|dump");
+        std::process::exit(2);
+    }
+}
+
+fn run() -> Result<(), String> {
+    let mut args = std::env::args().skip(1);
+    let format = args.next().ok_or("no format given")?;
+    let passes = args.next();
+    let dump = passes.as_deref() == Some("dump");
+    let passes: usize = match passes {
+        Some(_) if dump => 0,
+        Some(p) => p.parse().map_err(|e| format!("PASSES {p:?}: {e}"))?,
+        None => 10,
+    };
+    let demo = |source: &str, format: Format, record: fn(u64) -> Vec<u8>| -> Vec<RawRecord> {
+        (0..BATCH as u64).map(|i| RawRecord::new(source, format, 1_767_607_200_000 + 5_000, None, record(i))).collect()
+    };
+    let (decoder, batch) = match format.as_str() {
+        "rfc5424" | "rfc3164" | "radius" => {
+            let (rfc5424, rfc3164, radius) = traffic::generated(BATCH)?;
+            let batch = match format.as_str() {
+                "rfc5424" => rfc5424,
+                "rfc3164" => rfc3164,
+                _ => radius,
+            };
+            (Decoder::new(&DecodeConfig::default(), KEY), batch)
+        }
+        "json" | "kv" | "binary" => {
+            let cfg = common::config()?;
+            let decoder = Decoder::try_new(&cfg, KEY).map_err(|p| format!("{p:?}"))?;
+            let batch = match format.as_str() {
+                "json" => demo(common::JSON_SOURCE, Format::Json, common::json_record),
+                "kv" => demo(common::KV_SOURCE, Format::Kv, common::kv_record),
+                _ => demo(common::BINARY_SOURCE, Format::Binary, common::binary_alarm),
+            };
+            (decoder, batch)
+        }
+        other => return Err(format!("unknown format {other:?}")),
+    };
+    if dump {
+        for r in &batch {
+            match decoder.decode(r) {
+                Ok(events) => {
+                    for e in events {
+                        println!("{}", serde_json::to_string(&e).map_err(|e| e.to_string())?);
+                    }
+                }
+                Err(e) => println!("error: {e}"),
+            }
+        }
+        return Ok(());
+    }
+    // The first pass warms the pseudonym cache; the others are the steady state, in a function of
+    // their own for `--toggle-collect=decode_profile::measured`.
+    let mut decoded = decode_batch(&decoder, &batch, 1);
+    decoded += measured(&decoder, &batch, passes);
+    let expected = batch.len() * (passes + 1);
+    if decoded != expected {
+        return Err(format!("{} of {expected} records did not decode", expected - decoded));
+    }
+    println!("{format}: {decoded} records decoded");
+    Ok(())
+}
+
+/// Decodes `batch` `times` times (as the transform stage calls the decoder, with one reused
+/// vector); how many records decoded.
+fn decode_batch(decoder: &Decoder, batch: &[RawRecord], times: usize) -> usize {
+    let mut events = Vec::with_capacity(1);
+    let mut decoded = 0usize;
+    for _ in 0..times {
+        for r in batch {
+            if decoder.decode_into(black_box(r), &mut events).is_ok() {
+                decoded += 1;
+            }
+            black_box(&events);
+            events.clear();
+        }
+    }
+    decoded
+}
+
+/// The measured passes.
+#[inline(never)]
+fn measured(decoder: &Decoder, batch: &[RawRecord], times: usize) -> usize {
+    decode_batch(decoder, batch, times)
+}
