@@ -53,6 +53,31 @@ enum Command {
         /// through every stage and the last windows were evaluated.
         #[arg(long)]
         until_done: bool,
+        /// Run only these stages, comma-separated: generator, transform, alarm-route, alarm.
+        #[arg(long, value_name = "STAGES", value_delimiter = ',')]
+        only: Option<Vec<String>>,
+    },
+    /// Run the transform stage alone (decode + enrich: raw -> enriched). Start several on Kafka
+    /// to share the partitions of `raw`.
+    Transform {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        data_dir: DataDirArg,
+        /// Stop by itself after this long; otherwise run until SIGINT/SIGTERM.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        stop_after: Option<std::time::Duration>,
+    },
+    /// Run the alarm stage alone (its two halves: alarm-route and alarm). Start several on Kafka
+    /// to share the partitions.
+    Alarm {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        data_dir: DataDirArg,
+        /// Stop by itself after this long; otherwise run until SIGINT/SIGTERM.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        stop_after: Option<std::time::Duration>,
     },
     /// Re-run the transform and alarm stages over a range of the raw topic into new, prefixed
     /// topics (batch analysis); the live topics are untouched.
@@ -178,14 +203,24 @@ fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { config, data_dir: dir, stop_after, until_done } => {
-            init_tracing("info");
-            let config = match load_config(&config) {
-                Ok(c) => c,
+        Command::Run { config, data_dir: dir, stop_after, until_done, only } => {
+            match run_stages(&config, &dir, stop_after, until_done, only) {
+                Ok(result) => result,
                 Err(code) => return code,
-            };
-            let options = run::RunOptions { data_dir: data_dir(&config, &dir), stop_after, until_done };
-            stop_on_signals().and_then(|stop| run::run(config, options, stop))
+            }
+        }
+        Command::Transform { config, data_dir: dir, stop_after } => {
+            match run_stages(&config, &dir, stop_after, false, Some(vec!["transform".to_owned()])) {
+                Ok(result) => result,
+                Err(code) => return code,
+            }
+        }
+        Command::Alarm { config, data_dir: dir, stop_after } => {
+            let only = Some(vec!["alarm-route".to_owned(), "alarm".to_owned()]);
+            match run_stages(&config, &dir, stop_after, false, only) {
+                Ok(result) => result,
+                Err(code) => return code,
+            }
         }
         Command::Replay { config, data_dir: dir, args } => {
             init_tracing("warn");
@@ -293,6 +328,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `lux run` and the commands that run some of its stages (the exit code 2 of a bad
+/// configuration, else what the run gave).
+fn run_stages(
+    config: &ConfigArg,
+    dir: &DataDirArg,
+    stop_after: Option<std::time::Duration>,
+    until_done: bool,
+    only: Option<Vec<String>>,
+) -> Result<anyhow::Result<()>, ExitCode> {
+    init_tracing("info");
+    let config = load_config(config)?;
+    let options = run::RunOptions { data_dir: data_dir(&config, dir), stop_after, until_done, only };
+    Ok(stop_on_signals().and_then(|stop| run::run(config, options, stop)))
 }
 
 /// The key `lux decode` pseudonymises subscribers with: the configured one, else the one

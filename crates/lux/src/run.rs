@@ -101,6 +101,27 @@ pub struct RunOptions {
     /// With a bounded generator: stop once everything it sent went through every stage and the
     /// last windows were evaluated.
     pub until_done: bool,
+    /// Run only these stages (`lux transform`, `lux alarm`, `lux run --only`); `None`: all.
+    pub only: Option<Vec<String>>,
+}
+
+/// The stages `lux run` can run, in pipeline order.
+pub const STAGES: [&str; 4] = ["generator", "transform", "alarm-route", "alarm"];
+
+impl RunOptions {
+    fn runs(&self, stage: &str) -> bool {
+        self.only.as_ref().is_none_or(|only| only.iter().any(|s| s == stage))
+    }
+
+    /// Checks `only` names known stages.
+    pub fn check_only(&self) -> anyhow::Result<()> {
+        for stage in self.only.iter().flatten() {
+            if !STAGES.contains(&stage.as_str()) {
+                anyhow::bail!("unknown stage {stage:?} in --only; the stages are {}", STAGES.join(", "));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The subscriber-pseudonymisation key: from config, or generated once into the data directory.
@@ -201,7 +222,9 @@ impl Pipeline {
 }
 
 pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
-    if options.until_done && !(config.run.generator && config.generator.duration.is_some()) {
+    options.check_only()?;
+    if options.until_done && !(config.run.generator && options.runs("generator") && config.generator.duration.is_some())
+    {
         anyhow::bail!(
             "--until-done needs a bounded input: set generator.duration (and keep run.generator = true), \
              or stop `lux run` with --stop-after or Ctrl-C"
@@ -233,7 +256,7 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
         Ok(())
     };
 
-    if config.run.generator {
+    if config.run.generator && options.runs("generator") {
         let incidents = network.incidents(&config.generator, start_ms)?;
         write_incidents(&data_dir.join("generator").join("incidents.json"), &incidents)?;
         for incident in &incidents {
@@ -249,7 +272,7 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
         let (log, runner, stop) = (log.clone(), runner.clone(), stop.clone());
         spawn("generator", Box::new(move |metrics| run_source(log, Box::new(source), runner, metrics, stop)))?;
     }
-    {
+    if options.runs("transform") {
         let topics = TransformTopics {
             raw: topology.raw.clone(),
             enriched: topology.enriched.clone(),
@@ -259,7 +282,7 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
         let (log, runner, stop) = (log.clone(), runner.clone(), stop.clone());
         spawn("transform", Box::new(move |metrics| run_processor(log, Box::new(stage), runner, metrics, stop)))?;
     }
-    {
+    if options.runs("alarm-route") || options.runs("alarm") {
         let topics = AlarmTopics {
             enriched: topology.enriched.clone(),
             routed: topology.alarm_routed.clone(),
@@ -271,10 +294,14 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
             AlarmRouteStage::new(&config.alarm, partitions, topics.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
         let stage =
             AlarmStage::new(&config.alarm, partitions, partitions, topics).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let (log1, runner1, stop1) = (log.clone(), runner.clone(), stop.clone());
-        spawn("alarm-route", Box::new(move |metrics| run_processor(log1, Box::new(route), runner1, metrics, stop1)))?;
-        let (log, runner, stop) = (log.clone(), runner.clone(), stop.clone());
-        spawn("alarm", Box::new(move |metrics| run_processor(log, Box::new(stage), runner, metrics, stop)))?;
+        if options.runs("alarm-route") {
+            let (log, runner, stop) = (log.clone(), runner.clone(), stop.clone());
+            spawn("alarm-route", Box::new(move |metrics| run_processor(log, Box::new(route), runner, metrics, stop)))?;
+        }
+        if options.runs("alarm") {
+            let (log, runner, stop) = (log.clone(), runner.clone(), stop.clone());
+            spawn("alarm", Box::new(move |metrics| run_processor(log, Box::new(stage), runner, metrics, stop)))?;
+        }
     }
 
     eprintln!("lux: running {} stage(s) on the embedded log in {} (Ctrl-C to stop)", threads.len(), data_dir.display());
