@@ -9,6 +9,7 @@
 
 pub mod cli;
 mod config;
+mod enrichment;
 mod handle;
 mod index;
 mod load;
@@ -17,6 +18,7 @@ mod problem;
 mod snapshot;
 
 pub use config::{PostgresConfig, ReferenceConfig, SourceKind};
+pub use enrichment::{EnrichedRecord, Enrichment, Equipment};
 pub use handle::{ReferenceHandle, ReferenceStats};
 pub use load::FILES;
 pub use problem::ReferenceProblem;
