@@ -15,8 +15,6 @@
 //!   others.
 
 use lux_model::Millis;
-use rustc_hash::FxHasher;
-use std::hash::{Hash, Hasher};
 
 /// Bytes of a [`Key`]; text up to `KEY_BYTES - 1` bytes long is stored inline.
 const KEY_BYTES: usize = 24;
@@ -50,6 +48,12 @@ fn word_at(bytes: &[u8], at: usize) -> u64 {
     bytes.get(at..at + 8).and_then(|s| <[u8; 8]>::try_from(s).ok()).map_or(0, u64::from_le_bytes)
 }
 
+/// The four bytes of `bytes` from `at`, little-endian, in the low half of a word.
+#[inline]
+fn half_word_at(bytes: &[u8], at: usize) -> u64 {
+    bytes.get(at..at + 4).and_then(|s| <[u8; 4]>::try_from(s).ok()).map_or(0, |b| u64::from(u32::from_le_bytes(b)))
+}
+
 /// The inline form of `text` as three little-endian words: its bytes zero padded, its length
 /// in the last byte; `None` when it is longer than 23 bytes.
 #[inline]
@@ -73,12 +77,14 @@ fn inline_words(text: &str) -> Option<[u64; 3]> {
                 *word = word_at(bytes, len - 8) >> (8 * (8 - rest));
             }
         }
-    } else {
-        let mut word = 0u64;
-        for (i, &b) in bytes.iter().enumerate() {
-            word |= u64::from(b) << (8 * i);
-        }
-        words[0] = word;
+    } else if len >= 4 {
+        // Two overlapping 4-byte loads: the bytes they share are the same.
+        let (head, tail) = (half_word_at(bytes, 0), half_word_at(bytes, len - 4));
+        words[0] = head | (tail << (8 * (len - 4)));
+    } else if len > 0 {
+        // First, middle and last byte (the same byte more than once when shorter than 3).
+        let byte = |i: usize| bytes.get(i).map_or(0, |&b| u64::from(b));
+        words[0] = byte(0) | (byte(len / 2) << (8 * (len / 2))) | (byte(len - 1) << (8 * (len - 1)));
     }
     words[2] |= (len as u64) << 56;
     Some(words)
@@ -318,7 +324,7 @@ impl Index {
     }
 
     /// The slot of the key hashing to `hash` for which `is_key(slot)`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn find(&self, hash: u64, mut is_key: impl FnMut(Slot) -> bool) -> Option<Slot> {
         let capacity = self.0.len();
         if capacity == 0 {
@@ -350,13 +356,6 @@ impl Index {
 #[inline]
 fn home(hash: u64, capacity: usize) -> usize {
     ((u128::from(hash) * capacity as u128) >> 64) as usize
-}
-
-/// The hash of any `Hash` value (IP addresses) for an [`Index`].
-pub(crate) fn hash_of(value: &impl Hash) -> u64 {
-    let mut h = FxHasher::default();
-    value.hash(&mut h);
-    fold(h.finish(), K2)
 }
 
 /// The hash of a text key for an [`Index`] (as its [`Probe`] has it).

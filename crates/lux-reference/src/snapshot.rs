@@ -8,7 +8,7 @@
 //! touched; the result ([`Enrichment`]) borrows the snapshot.
 
 use crate::enrichment::{Enrichment, Equipment};
-use crate::index::{self, hash_text, index_of, Dated, Index, Key, LongKeys, Multi, Probe, Slot};
+use crate::index::{hash_text, index_of, Dated, Index, Key, LongKeys, Multi, Probe, Slot};
 use crate::load::{self, Tables, EQUIPMENT, ERROR_CODES, INTERVENTIONS, MANUFACTURERS, MODELS, REGIONS, SITES};
 use crate::problem::ReferenceProblem;
 use lux_model::{EnrichedEvent, EquipmentKey, ErrorInfo, Event, MaintenanceInfo, Millis, Outcome, ReferenceStatus};
@@ -82,13 +82,13 @@ pub(crate) struct SiteInfo {
     pub(crate) id: Box<str>,
     /// Index into `Snapshot::regions`.
     region: u32,
+    /// The interventions on the site and on its region, merged in order of start.
     interventions: Span,
 }
 
 #[derive(Debug)]
 pub(crate) struct RegionInfo {
     pub(crate) id: Box<str>,
-    interventions: Span,
 }
 
 /// An intervention in the list of its target (equipment, site or region): when it covers
@@ -119,8 +119,8 @@ pub struct Snapshot {
     by_ip: Index,
     /// Slots of `nas_keys` entries.
     by_nas: Index,
-    /// Each distinct IP address and the slot of its rows.
-    ip_keys: Vec<(IpAddr, Slot)>,
+    /// Each distinct IP address (its canonical text: `2001:db8::1`) and the slot of its rows.
+    ip_keys: Vec<(Key, Slot)>,
     /// Each distinct NAS-Identifier and the slot of its rows.
     nas_keys: Vec<(Key, Slot)>,
     /// The row lists of keys with several rows (see [`crate::index::Slot`]).
@@ -319,11 +319,33 @@ impl Snapshot {
                 self.side(&self.by_nas, &self.nas_keys, probe.hash, |key| probe.matches(key, &self.long_keys), t)
             }
             EquipmentKey::NasIpAddress | EquipmentKey::IpAddress => {
-                let ip = id.parse::<IpAddr>().ok()?;
-                self.side(&self.by_ip, &self.ip_keys, index::hash_of(&ip), |key| *key == ip, t)
+                // Most addresses are written canonically: looked up as text first, parsed only
+                // when that fails.
+                let probe = Probe::new(id);
+                self.side(&self.by_ip, &self.ip_keys, probe.hash, |key| probe.matches(key, &self.long_keys), t)
+                    .or_else(|| self.find_ip_spelled(id, t))
             }
             EquipmentKey::Field => self.lookup(&self.by_id, &Probe::new(id), |r| &r.id, t),
         }
+    }
+
+    /// The row valid at `t` of the IP address `text` written in another form than the canonical
+    /// one (`2001:DB8:0::1`).
+    #[cold]
+    fn find_ip_spelled(&self, text: &str, t: Millis) -> Option<&EquipmentRow> {
+        use std::io::Write as _;
+        let ip = text.parse::<IpAddr>().ok()?;
+        // The canonical text, without allocating: 45 bytes at most.
+        let mut buf = [0u8; 64];
+        let mut rest = &mut buf[..];
+        write!(rest, "{ip}").ok()?;
+        let len = 64 - rest.len();
+        let canonical = std::str::from_utf8(buf.get(..len)?).ok()?;
+        if canonical == text {
+            return None;
+        }
+        let probe = Probe::new(canonical);
+        self.side(&self.by_ip, &self.ip_keys, probe.hash, |key| probe.matches(key, &self.long_keys), t)
     }
 
     /// The meaning of an error code.
@@ -355,17 +377,16 @@ impl Snapshot {
     }
 
     /// The intervention covering `row` at `t`: on the equipment, its site or its region; if
-    /// several, the one that started first, then the smallest id.
+    /// several, the one that started first, then the smallest id. Two short lists scanned
+    /// (the equipment's, when it has one, and its site's, which holds its region's too).
     #[inline]
     fn maintenance(&self, row: &EquipmentRow, t: Millis) -> Option<&Arc<MaintenanceInfo>> {
-        if self.interventions.is_empty() {
-            return None;
-        }
-        let own = row.extra.checked_sub(1).and_then(|i| self.extras.get(i as usize)).map(|x| x.interventions);
-        let site = self.sites.get(row.site as usize);
-        let region = site.and_then(|s| self.regions.get(s.region as usize));
-        let spans = [own, site.map(|s| s.interventions), region.map(|r| r.interventions)];
-        let first = spans.into_iter().flatten().filter_map(|span| self.covering(span, t)).min()?;
+        let on_site = self.sites.get(row.site as usize).and_then(|s| self.covering(s.interventions, t));
+        let own = row.extra.checked_sub(1).and_then(|i| self.extras.get(i as usize));
+        let first = match own.and_then(|x| self.covering(x.interventions, t)) {
+            Some(i) => Some(on_site.map_or(i, |j| i.min(j))),
+            None => on_site,
+        }?;
         self.interventions.get(first as usize)
     }
 
@@ -375,7 +396,6 @@ impl Snapshot {
     /// the status and whether the event counts as a failure. Nothing is copied or allocated:
     /// the result borrows this snapshot; [`Enrichment::record`] serialises it with the event as
     /// the `enriched` topic's record.
-    #[inline]
     pub fn join(&self, event: &Event) -> Enrichment<'_> {
         let t = event.event_time;
         let row = self.find_equipment(event.equipment_key, &event.equipment_id, t);
@@ -600,24 +620,16 @@ fn slots<K: Ord + Copy>(
     }
 }
 
-/// The covers of the interventions in `on` (target -> indexes in start order), appended to
-/// `covers`, and each target's span.
-fn cover_spans<'a>(
-    on: &HashMap<&'a str, Vec<u32>>,
-    interventions: &[(Millis, Millis)],
-    covers: &mut Vec<Cover>,
-) -> HashMap<&'a str, Span> {
-    on.iter()
-        .map(|(&target, list)| {
-            let start = index_of(covers.len());
-            for &i in list {
-                if let Some(&(from, until)) = interventions.get(i as usize) {
-                    covers.push(Cover { from, until, intervention: i });
-                }
-            }
-            (target, Span { start, len: index_of(list.len()) })
-        })
-        .collect()
+/// Appends the covers of the interventions `list` (indexes in start order) to `covers`; their
+/// span.
+fn cover_span(list: &[u32], windows: &[(Millis, Millis)], covers: &mut Vec<Cover>) -> Span {
+    let start = index_of(covers.len());
+    for &i in list {
+        if let Some(&(from, until)) = windows.get(i as usize) {
+            covers.push(Cover { from, until, intervention: i });
+        }
+    }
+    Span { start, len: index_of(covers.len()) - start }
 }
 
 fn build(t: Tables) -> Snapshot {
@@ -657,27 +669,31 @@ fn build(t: Tables) -> Snapshot {
         windows.push(validity(i.start, i.end));
     }
     let [on_equipment, on_site, on_region] = &on;
-    let equipment_spans = cover_spans(on_equipment, &windows, &mut s.covers);
-    let site_spans = cover_spans(on_site, &windows, &mut s.covers);
-    let region_spans = cover_spans(on_region, &windows, &mut s.covers);
-    s.covers.shrink_to_fit();
+    let equipment_spans: HashMap<&str, Span> =
+        on_equipment.iter().map(|(&id, list)| (id, cover_span(list, &windows, &mut s.covers))).collect();
 
-    // Regions, sites and models interned: rows hold their indexes.
+    // Regions, sites and models interned: rows hold their indexes. A site's interventions
+    // include its region's.
     let mut region_index: HashMap<&str, u32> = HashMap::default();
     for r in &t.regions {
         region_index.insert(&r.id, index_of(s.regions.len()));
-        let interventions = region_spans.get(r.id.as_str()).copied().unwrap_or_default();
-        s.regions.push(RegionInfo { id: r.id.as_str().into(), interventions });
+        s.regions.push(RegionInfo { id: r.id.as_str().into() });
     }
     let mut site_index: HashMap<&str, u32> = HashMap::default();
+    let mut list = Vec::new();
     for site in &t.sites {
         site_index.insert(&site.id, index_of(s.sites.len()));
+        list.clear();
+        list.extend(on_site.get(site.id.as_str()).into_iter().flatten());
+        list.extend(on_region.get(site.region_id.as_str()).into_iter().flatten());
+        list.sort_unstable();
         s.sites.push(SiteInfo {
             id: site.id.as_str().into(),
             region: region_index.get(site.region_id.as_str()).copied().unwrap_or(u32::MAX),
-            interventions: site_spans.get(site.id.as_str()).copied().unwrap_or_default(),
+            interventions: cover_span(&list, &windows, &mut s.covers),
         });
     }
+    s.covers.shrink_to_fit();
     let manufacturers: HashMap<&str, &str> = t.manufacturers.iter().map(|m| (m.id.as_str(), m.name.as_str())).collect();
     let mut model_index: HashMap<&str, u32> = HashMap::default();
     for m in &t.models {
@@ -712,7 +728,7 @@ fn build(t: Tables) -> Snapshot {
         ids.push((e.id.as_str(), i));
         hostnames.push((e.hostname.as_str(), i));
         if let Some(ip) = e.ip_address.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()) {
-            ips.push((ip, i));
+            ips.push((ip.to_string(), i));
         }
         if let Some(id) = e.nas_identifier.as_deref() {
             nas.push((id, i));
@@ -733,9 +749,10 @@ fn build(t: Tables) -> Snapshot {
     slots(hostnames, &dated, &mut s.multi, |text, slot| entries.push((slot, hash_text(text))));
     s.by_hostname = Index::from_slots(std::mem::take(&mut entries));
     let mut ip_keys = Vec::new();
-    slots(ips, &dated, &mut s.multi, |ip, slot| {
-        entries.push((Slot::one(index_of(ip_keys.len())), index::hash_of(&ip)));
-        ip_keys.push((ip, slot));
+    let ips = ips.iter().map(|(text, row)| (text.as_str(), *row)).collect();
+    slots(ips, &dated, &mut s.multi, |text, slot| {
+        entries.push((Slot::one(index_of(ip_keys.len())), hash_text(text)));
+        ip_keys.push((s.long_keys.key(text), slot));
     });
     s.ip_keys = ip_keys;
     s.by_ip = Index::from_slots(std::mem::take(&mut entries));
