@@ -270,7 +270,7 @@ impl Snapshot {
         &self,
         index: &Index,
         probe: &Probe,
-        field: fn(&EquipmentRow) -> &Key,
+        field: impl Fn(&EquipmentRow) -> &Key,
         t: Millis,
     ) -> Option<&EquipmentRow> {
         let mut found = None;
@@ -311,8 +311,8 @@ impl Snapshot {
         match key {
             EquipmentKey::Hostname => {
                 let probe = Probe::new(id);
-                self.lookup(&self.by_hostname, &probe, |r| &r.hostname, t)
-                    .or_else(|| self.lookup(&self.by_id, &probe, |r| &r.id, t))
+                self.lookup(&self.by_hostname, &probe, |r: &EquipmentRow| &r.hostname, t)
+                    .or_else(|| self.lookup(&self.by_id, &probe, |r: &EquipmentRow| &r.id, t))
             }
             EquipmentKey::NasIdentifier => {
                 let probe = Probe::new(id);
@@ -325,7 +325,7 @@ impl Snapshot {
                 self.side(&self.by_ip, &self.ip_keys, probe.hash, |key| probe.matches(key, &self.long_keys), t)
                     .or_else(|| self.find_ip_spelled(id, t))
             }
-            EquipmentKey::Field => self.lookup(&self.by_id, &Probe::new(id), |r| &r.id, t),
+            EquipmentKey::Field => self.lookup(&self.by_id, &Probe::new(id), |r: &EquipmentRow| &r.id, t),
         }
     }
 
