@@ -159,7 +159,15 @@ fn main() {
     let longest = |from: Duration, to: Duration| {
         let within: Vec<&Gap> = gaps.iter().filter(|g| g.at >= from && g.at < to).collect();
         let worst = within.iter().max_by_key(|g| g.gap).map(|g| g.describe()).unwrap_or_else(|| "none".to_owned());
-        format!("{worst}; batches with a pause over 100 µs: {}", within.len())
+        // What the reload can cause itself: a wait (lock, allocator, page fault) or a slow
+        // batch on CPU; a preemption is another runnable thread taking the core.
+        let own = within
+            .iter()
+            .filter(|g| g.cause() != "preempted")
+            .max_by_key(|g| g.gap)
+            .map(|g| format!("{:.2?}", g.gap))
+            .unwrap_or_else(|| "none over 100 µs".to_owned());
+        format!("{worst}; longest not preempted: {own}; batches with a pause over 100 µs: {}", within.len())
     };
     let window = Duration::from_millis(50);
     let control = longest(Duration::ZERO, write_at);
@@ -191,16 +199,21 @@ impl Gap {
     /// The pause and its likely cause: the thread was preempted (involuntary context switches:
     /// another thread or process had its core), blocked (voluntary switches: a lock, I/O), or
     /// on its core all along (page faults, slow memory).
-    fn describe(&self) -> String {
+    fn cause(&self) -> &'static str {
         let u = &self.usage;
         let off_cpu = self.batch.saturating_sub(u.cpu);
-        let cause = if u.involuntary > 0 && off_cpu >= self.gap / 2 {
+        if u.involuntary > 0 && off_cpu >= self.gap / 2 {
             "preempted"
         } else if u.voluntary > 0 && off_cpu >= self.gap / 2 {
             "blocked"
         } else {
             "on CPU"
-        };
+        }
+    }
+
+    fn describe(&self) -> String {
+        let u = &self.usage;
+        let cause = self.cause();
         format!(
             "{:.2?} ({cause}: batch of {:.2?} with {:.2?} on CPU, {} involuntary and {} voluntary switches, {} page faults)",
             self.gap, self.batch, u.cpu, u.involuntary, u.voluntary, u.faults
