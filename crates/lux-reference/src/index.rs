@@ -278,28 +278,6 @@ impl Multi {
     }
 }
 
-/// Asks the kernel to back the spare capacity of `v` (before it is written) with huge pages
-/// (Linux, when transparent huge pages are in `madvise` mode): a join reads the row table and
-/// the key tables at random, and with 4 KiB pages nearly every read of a big referential also
-/// misses the TLB. Best effort; nothing changes elsewhere.
-pub(crate) fn advise_huge_pages<T>(v: &Vec<T>) {
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE: usize = 2 << 20;
-        let start = v.as_ptr() as usize;
-        let end = start.saturating_add(v.capacity().saturating_mul(std::mem::size_of::<T>()));
-        let (first, last) = (start.next_multiple_of(HUGE), end / HUGE * HUGE);
-        if last > first {
-            // SAFETY: the range lies inside the allocation of `v`, which is ours; MADV_HUGEPAGE
-            // is advice about how to back it and changes no byte of it.
-            let done = unsafe { libc::madvise(first as *mut libc::c_void, last - first, libc::MADV_HUGEPAGE) };
-            if done != 0 {
-                tracing::debug!("madvise(MADV_HUGEPAGE) refused; the tables stay on small pages");
-            }
-        }
-    }
-}
-
 /// An index into a snapshot's rows (a snapshot holds fewer than 2 billion rows).
 pub(crate) fn index_of(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
@@ -328,10 +306,7 @@ impl Index {
             return Index::default();
         }
         let capacity = entries.len().saturating_mul(2);
-        let mut table = Vec::with_capacity(capacity);
-        advise_huge_pages(&table);
-        table.resize(capacity, Entry { tag: 0, slot: FREE });
-        let mut table = table.into_boxed_slice();
+        let mut table = vec![Entry { tag: 0, slot: FREE }; capacity].into_boxed_slice();
         for (slot, hash) in entries {
             let mut at = home(hash, capacity);
             // At most half full: a free entry is always found.

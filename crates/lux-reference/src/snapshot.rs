@@ -8,7 +8,7 @@
 //! touched; the result ([`Enrichment`]) borrows the snapshot.
 
 use crate::enrichment::{Enrichment, Equipment};
-use crate::index::{self, hash_text, index_of, Dated, Index, Key, LongKeys, Multi, Probe, Slot};
+use crate::index::{hash_text, index_of, Dated, Index, Key, LongKeys, Multi, Probe, Slot};
 use crate::load::{self, Tables, EQUIPMENT, ERROR_CODES, INTERVENTIONS, MANUFACTURERS, MODELS, REGIONS, SITES};
 use crate::problem::ReferenceProblem;
 use lux_model::{EnrichedEvent, EquipmentKey, ErrorInfo, Event, MaintenanceInfo, Millis, Outcome, ReferenceStatus};
@@ -711,7 +711,6 @@ fn build(t: Tables) -> Snapshot {
     order.sort_by_key(|e| (e.valid_from.unwrap_or(Millis::MIN), e.line));
     let n = order.len();
     s.equipment.reserve_exact(n);
-    index::advise_huge_pages(&s.equipment);
     let mut dated = Vec::with_capacity(n);
     let (mut ids, mut hostnames) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut ips, mut nas) = (Vec::new(), Vec::new());
