@@ -3,8 +3,16 @@
 //! snapshot per million equipment rows (counted by a global allocator). Each pause is reported
 //! with what the enriching thread went through meanwhile (CPU time, involuntary and voluntary
 //! context switches, page faults), which tells a thread that lost its core (the scheduler) from
-//! one that waited on a lock or worked slowly. Prints a report; run with
+//! one that waited on a lock or worked slowly; for each window the longest pause that was not a
+//! preemption is printed too (what the reload can cause itself). Prints a report; run with
 //! `cargo bench -p lux-reference --bench reload`.
+//!
+//! Last measured (3 runs, 2-core VM, load average 3.5 to 4.3): snapshot memory 109.7 MiB (115
+//! bytes an equipment; 345.1 MiB, 361 bytes before the rows were interned), load and validate
+//! 3.8 to 4.1 s. Longest pause within 50 ms of the swap 0.96, 4.0, 0.96 ms; after the swap 7.5,
+//! 4.0, 0.96 ms; during the load 14, 38, 44 ms, all preemptions by other processes (the control
+//! window before the write: 1.0, 1.2, 12.4 ms). Longest pause not a preemption: 1.6, 5.4,
+//! 1.5 ms during the load, none over 0.1 ms at the swap.
 
 #[path = "common.rs"]
 mod common;
