@@ -250,7 +250,9 @@ impl Snapshot {
     fn valid_row(&self, slot: Slot, t: Millis) -> Option<&EquipmentRow> {
         match slot.single() {
             Some(i) => self.equipment.get(i as usize).filter(|row| self.valid_at(row, t)),
-            None => self.multi.rows(slot).iter().find(|d| d.valid_at(t)).and_then(|d| self.equipment.get(d.row as usize)),
+            None => {
+                self.multi.rows(slot).iter().find(|d| d.valid_at(t)).and_then(|d| self.equipment.get(d.row as usize))
+            }
         }
     }
 
@@ -601,15 +603,9 @@ fn validity(from: Option<Millis>, to: Option<Millis>) -> (Millis, Millis) {
     }
 }
 
-
 /// The slots of each distinct key of `pairs` (key, row: rows in time order), with the key's
 /// hash: the entries of an [`Index`]. Sorted runs, not a map of lists: no allocation per key.
-fn slots<K: Ord + Copy>(
-    mut pairs: Vec<(K, u32)>,
-    rows: &[Dated],
-    multi: &mut Multi,
-    mut each: impl FnMut(K, Slot),
-) {
+fn slots<K: Ord + Copy>(mut pairs: Vec<(K, u32)>, rows: &[Dated], multi: &mut Multi, mut each: impl FnMut(K, Slot)) {
     pairs.sort_unstable();
     let mut dated = Vec::new();
     for group in pairs.chunk_by(|a, b| a.0 == b.0) {

@@ -398,7 +398,10 @@ fn the_record_serialises_as_the_enriched_event() {
         }
     }
     assert_eq!(cases, 5 * 8 * 4 * 3);
-    assert!(joined_equipment > 40 && with_maintenance > 5, "{joined_equipment} joined, {with_maintenance} in maintenance");
+    assert!(
+        joined_equipment > 40 && with_maintenance > 5,
+        "{joined_equipment} joined, {with_maintenance} in maintenance"
+    );
 }
 
 /// Interventions on equipment, sites and regions that overlap in every way: the join picks,
@@ -412,7 +415,8 @@ fn overlapping_interventions_match_a_plain_scan() {
         "intervention_id,scope,target_id,kind,planned_start,planned_end,actual_start,actual_end,suppress_alarms,exclude_from_kpi\n",
     );
     // (id, scope, target, start hour, end hour) on 2026-01-05; `None`: open.
-    let mut table: Vec<(String, &str, &str, Option<u32>, Option<u32>)> = Vec::new();
+    type Row<'a> = (String, &'a str, &'a str, Option<u32>, Option<u32>);
+    let mut table: Vec<Row> = Vec::new();
     let targets = [
         ("equipment", "BNG-PAR-1"),
         ("equipment", "OLT-LYO-1"),
@@ -434,7 +438,8 @@ fn overlapping_interventions_match_a_plain_scan() {
     files.insert("interventions.csv", csv);
     let s = Snapshot::load_csv_dir(Fixture::new(&files).path()).unwrap_or_else(|p| panic!("{}", display(&p)));
     // (equipment id, hostname, site, region) on January 5th.
-    let equipment = [("BNG-PAR-1", "bng-par001-01", "PAR-001", "IDF"), ("OLT-LYO-1", "olt-lyo002-01", "LYO-002", "ARA")];
+    let equipment =
+        [("BNG-PAR-1", "bng-par001-01", "PAR-001", "IDF"), ("OLT-LYO-1", "olt-lyo002-01", "LYO-002", "ARA")];
     let mut covered = 0;
     for (id, host, site, region) in equipment {
         for minute in (0..26 * 60).step_by(10) {

@@ -153,7 +153,12 @@ impl Processor for TransformStage {
                 for event in events.drain(..) {
                     let joined = self.snapshot.join(&event);
                     let key = joined.partition_key(&event).as_bytes().to_vec();
-                    ctx.emit(&self.topics.enriched, &key, event.event_time, serde_json::to_vec(&joined.record(&event))?);
+                    ctx.emit(
+                        &self.topics.enriched,
+                        &key,
+                        event.event_time,
+                        serde_json::to_vec(&joined.record(&event))?,
+                    );
                 }
                 Ok(())
             }
