@@ -14,7 +14,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Copy)]
 pub struct Enrichment<'s> {
     pub(crate) snapshot: &'s Snapshot,
-    pub(crate) equipment: Option<Equipment<'s>>,
+    pub(crate) row: Option<&'s EquipmentRow>,
     pub(crate) error: Option<&'s Arc<ErrorInfo>>,
     pub(crate) maintenance: Option<&'s Arc<MaintenanceInfo>>,
     pub(crate) status: ReferenceStatus,
@@ -24,7 +24,7 @@ pub struct Enrichment<'s> {
 impl<'s> Enrichment<'s> {
     /// The equipment the event was joined with (`None`: unknown at the event's time).
     pub fn equipment(&self) -> Option<Equipment<'s>> {
-        self.equipment
+        self.row.map(|row| Equipment { snapshot: self.snapshot, row })
     }
 
     /// The meaning of the event's error code (`None`: no code, or unknown).
@@ -58,8 +58,8 @@ impl<'s> Enrichment<'s> {
     where
         's: 'a,
     {
-        match &self.equipment {
-            Some(e) => e.equipment_id(),
+        match self.row {
+            Some(row) => self.snapshot.row_id(row),
             None => &event.equipment_id,
         }
     }
@@ -73,7 +73,7 @@ impl<'s> Enrichment<'s> {
             schema: lux_model::schema::ENRICHED,
             event,
             is_failure: self.is_failure,
-            equipment: self.equipment,
+            equipment: self.equipment(),
             error: self.error(),
             maintenance: self.maintenance(),
             reference: ReferenceView { status: self.status, version: self.snapshot.version() },
@@ -86,7 +86,7 @@ impl<'s> Enrichment<'s> {
             schema: std::borrow::Cow::Borrowed(lux_model::schema::ENRICHED),
             event,
             is_failure: self.is_failure,
-            equipment: self.equipment.map(|e| Arc::new(e.to_info())),
+            equipment: self.equipment().map(|e| Arc::new(e.to_info())),
             error: self.error.cloned(),
             maintenance: self.maintenance.cloned(),
             reference: ReferenceInfo { status: self.status, version: Arc::clone(self.snapshot.version_arc()) },

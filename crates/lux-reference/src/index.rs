@@ -64,23 +64,17 @@ fn inline_words(text: &str) -> Option<[u64; 3]> {
         return None;
     }
     let mut words = [0u64; 3];
-    if len >= 8 {
-        let full = len / 8;
-        for (k, word) in words.iter_mut().enumerate().take(full) {
-            *word = word_at(bytes, 8 * k);
-        }
-        let rest = len % 8;
-        if rest > 0 {
-            // The last eight bytes of the text, shifted so that only the `rest` not yet taken
-            // remain, at the bottom of the word.
-            if let Some(word) = words.get_mut(full) {
-                *word = word_at(bytes, len - 8) >> (8 * (8 - rest));
-            }
-        }
+    // The last eight bytes of the text, shifted so that only those after `taken` remain, at the
+    // bottom of the word (none when `taken == len`: a shift by 64 gives 0).
+    let tail = |taken: usize| word_at(bytes, len - 8).checked_shr((8 * (8 + taken - len)) as u32).unwrap_or(0);
+    if len >= 16 {
+        words = [word_at(bytes, 0), word_at(bytes, 8), tail(16)];
+    } else if len >= 8 {
+        words = [word_at(bytes, 0), tail(8), 0];
     } else if len >= 4 {
         // Two overlapping 4-byte loads: the bytes they share are the same.
-        let (head, tail) = (half_word_at(bytes, 0), half_word_at(bytes, len - 4));
-        words[0] = head | (tail << (8 * (len - 4)));
+        let (head, last) = (half_word_at(bytes, 0), half_word_at(bytes, len - 4));
+        words[0] = head | (last << (8 * (len - 4)));
     } else if len > 0 {
         // First, middle and last byte (the same byte more than once when shorter than 3).
         let byte = |i: usize| bytes.get(i).map_or(0, |&b| u64::from(b));

@@ -7,7 +7,7 @@
 //! probe or two and a few comparisons: no allocation, no string copied, no reference count
 //! touched; the result ([`Enrichment`]) borrows the snapshot.
 
-use crate::enrichment::{Enrichment, Equipment};
+use crate::enrichment::Enrichment;
 use crate::index::{hash_text, index_of, Dated, Index, Key, LongKeys, Multi, Probe, Slot};
 use crate::load::{self, Tables, EQUIPMENT, ERROR_CODES, INTERVENTIONS, MANUFACTURERS, MODELS, REGIONS, SITES};
 use crate::problem::ReferenceProblem;
@@ -416,7 +416,7 @@ impl Snapshot {
         };
         Enrichment {
             snapshot: self,
-            equipment: row.map(|row| Equipment { snapshot: self, row }),
+            row,
             error,
             maintenance,
             status,
