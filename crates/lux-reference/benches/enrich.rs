@@ -12,10 +12,11 @@
 //! when it has the thread).
 //!
 //! Last measured (2-core VM, load average 2 to 3; `-- --warm-up-time 1 --measurement-time 4`,
-//! medians): 11.7 M joins/s with 5,000 equipment, 8.8 M with 100,000, 4.0 M with 1,000,000
-//! (by the CPU clock 14.6 M, 11.2 M, 5.1 M). Before the join borrowed events and rows (main
+//! medians of two runs): 10.9 and 11.7 M joins/s with 5,000 equipment, 6.4 and 8.8 M with
+//! 100,000, 4.9 and 4.0 M with 1,000,000 (by the CPU clock 12.7 and 14.6 M, 8.1 and 11.2 M,
+//! 4.2 and 5.1 M). Before the join borrowed events and rows (main
 //! `6618527`, moving events into `EnrichedEvent`s, load average 5): 3.9 M, 1.18 M, 0.98 M.
-//! Instructions a join (callgrind, see the crate docs): 295 at 5,000 and 275 at 100,000, from
+//! Instructions a join (callgrind, see the crate docs): 284 at 5,000 and 264 at 100,000, from
 //! 490 at 5,000.
 
 #[path = "common.rs"]

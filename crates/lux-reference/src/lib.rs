@@ -17,12 +17,12 @@
 //!
 //! | measure (demo-shaped referential of `benches/common.rs`) | before (main `6618527`) | now |
 //! |---|---|---|
-//! | instructions a join, 5,000 equipment (callgrind, below) | 490 (`enrich`: the event moved in and out) | 295 (`join`) |
-//! | instructions a join, 100,000 equipment (same) | 328 (last measured, `e104d9e`) | 275 |
-//! | joins/s, 5,000 equipment (criterion median, wall) | 3.9 M (load 5); 6.9 M quiet | 11.7 M (load 2-3) |
-//! | joins/s, 100,000 equipment (same) | 1.18 M (load 5); 2.2 M quiet | 8.8 M |
-//! | joins/s, 1,000,000 equipment (same) | 0.98 M (load 5); 1.0 M quiet | 4.0 M |
-//! | joins/s by the thread's CPU clock, 5,000 / 100,000 / 1,000,000 | | 14.6 M / 11.2 M / 5.1 M |
+//! | instructions a join, 5,000 equipment (callgrind, below) | 490 (`enrich`: the event moved in and out) | 284 (`join`) |
+//! | instructions a join, 100,000 equipment (same) | 328 (last measured, `e104d9e`) | 264 |
+//! | joins/s, 5,000 equipment (criterion median, wall) | 3.9 M (load 5); 6.9 M quiet | 10.9 and 11.7 M (2 runs, load 2-3) |
+//! | joins/s, 100,000 equipment (same) | 1.18 M (load 5); 2.2 M quiet | 6.4 and 8.8 M |
+//! | joins/s, 1,000,000 equipment (same) | 0.98 M (load 5); 1.0 M quiet | 4.9 and 4.0 M |
+//! | joins/s by the thread's CPU clock, 5,000 / 100,000 / 1,000,000 | | 12.7 M / 8.1 M / 4.2 M and 14.6 M / 11.2 M / 5.1 M |
 //! | memory of a snapshot of 1,000,000 equipment (1,050,000 rows) | 345.1 MiB, 361 bytes an equipment | 109.7 MiB, 115 bytes |
 //! | load and validate 1,000,000 equipment (`--bench reload`) | 5.4 s (quiet) | 3.8 to 4.1 s (load 3.5-4.3) |
 //!
@@ -46,11 +46,11 @@
 //! region's), in start order, scanned until one starts after the event. An IP address is looked
 //! up as text first and parsed only when not written canonically.
 //!
-//! The 100,000 and 1,000,000 cases are bound by memory latency, not instructions: 275
-//! instructions a join at 100,000 run at 11.2 M/s by the CPU clock (against 14.6 M/s at 5,000
-//! for 295; callgrind's cache simulation with a 2 MiB last level, a core's L2, counts 6.7 L1 and
+//! The 100,000 and 1,000,000 cases are bound by memory latency, not instructions: 264
+//! instructions a join at 100,000 run at 8.1 to 11.2 M/s by the CPU clock (against 12.7 to
+//! 14.6 M/s at 5,000 for 284; callgrind's cache simulation with a 2 MiB last level, a core's L2, counts 6.7 L1 and
 //! 4.3 L2 data misses a join at 100,000, a few of them the events read in sequence, which the
-//! hardware prefetches), and 1,000,000 at 5.1 M/s, where each join reads a random key-table line, a random
+//! hardware prefetches), and 1,000,000 at 4.2 to 5.1 M/s, where each join reads a random key-table line, a random
 //! row (64 MB of rows) and the site's interventions, and the TLB misses on most of them. Backing
 //! the tables with huge pages (`MADV_HUGEPAGE`) gave 4.5 against 3.3 M/s at 1,000,000 (CPU
 //! clock, similar load), but a reload with it stalled the stream 164 ms, blocked on a page

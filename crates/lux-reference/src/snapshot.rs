@@ -414,14 +414,7 @@ impl Snapshot {
             Some(e) => e.is_failure,
             None => event.outcome == Outcome::Failure,
         };
-        Enrichment {
-            snapshot: self,
-            row,
-            error,
-            maintenance,
-            status,
-            is_failure,
-        }
+        Enrichment { snapshot: self, row, error, maintenance, status, is_failure }
     }
 
     /// Joins `event` (see [`Snapshot::join`]) into an owned [`EnrichedEvent`]. This allocates
