@@ -177,14 +177,15 @@ impl ReferenceHandle {
     }
 }
 
-/// Runs the calling thread (the watcher) at a lower priority (nice +10), so that loading and
-/// freeing a big snapshot yields the CPU to the threads that enrich the stream. Best effort.
+/// Runs the calling thread (the watcher) at the lowest priority (nice +19), so that loading,
+/// validating and freeing a big snapshot yields the CPU to the threads that enrich the stream
+/// whenever they share a core (the watcher still runs at once on an idle core). Best effort.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     {
         // On Linux the nice value is per thread, and `who = 0` is the calling thread.
         // SAFETY: setpriority only takes integer arguments and touches no memory of ours.
-        let done = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+        let done = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
         if done != 0 {
             tracing::debug!("could not lower the priority of the reference watcher");
         }

@@ -1,18 +1,18 @@
 //! `Snapshot`: one validated, immutable version of the reference data, indexed for the as-of
 //! join of events. Everything the join needs is computed once at load: a compact hash table per
-//! join key ([`crate::index`], FxHash), the equipment rows already joined with model,
-//! manufacturer, site and region, and for each equipment row the interventions that may cover it.
-//! Enriching an event is a hash probe or two and a few `Arc` clones: no allocation, no string
-//! copied.
+//! join key ([`crate::index`]), one 64-byte row (one cache line) per equipment row holding its
+//! two keys and the ids of its model and site, the strings of models, manufacturers, sites and
+//! regions interned once per snapshot (a row holds no string), and the interventions of each
+//! equipment, site and region in start order. Joining an event ([`Snapshot::join`]) is a hash
+//! probe or two and a few comparisons: no allocation, no string copied, no reference count
+//! touched; the result ([`Enrichment`]) borrows the snapshot.
 
-use crate::index::{self, index_of, Index, Key, LongKeys, Multi, Probe, Slot};
+use crate::enrichment::Enrichment;
+use crate::index::{hash_text, index_of, Dated, Index, Key, LongKeys, Multi, Probe, Slot};
 use crate::load::{self, Tables, EQUIPMENT, ERROR_CODES, INTERVENTIONS, MANUFACTURERS, MODELS, REGIONS, SITES};
 use crate::problem::ReferenceProblem;
-use lux_model::{
-    EnrichedEvent, EquipmentInfo, EquipmentKey, ErrorInfo, Event, MaintenanceInfo, Millis, Outcome, ReferenceInfo,
-    ReferenceStatus,
-};
-use rustc_hash::{FxHashMap as HashMap, FxHashMap, FxHashSet as HashSet};
+use lux_model::{EnrichedEvent, EquipmentKey, ErrorInfo, Event, MaintenanceInfo, Millis, Outcome, ReferenceStatus};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -30,43 +30,75 @@ pub struct TableCounts {
     pub interventions: usize,
 }
 
-/// One equipment row, joined with its model, manufacturer, site and region at load, with its
-/// equipment id and hostname (compared here when an [`Index`] points to the row: every row has
-/// them) and its validity. NAS-Identifiers and IP addresses, which few rows have, are kept in
-/// side tables (`Snapshot::nas_keys`, `Snapshot::ip_keys`).
+/// One equipment row: its equipment id and hostname (compared here when an [`Index`] points to
+/// the row: every row has them), the ids of its model and site in the snapshot's tables, and,
+/// for the few rows with a bounded validity or interventions of their own, an index into
+/// `Snapshot::extras`. One cache line: a join reads one line of the row table. NAS-Identifiers
+/// and IP addresses, which few rows have, are in side tables (`Snapshot::nas_keys`,
+/// `Snapshot::ip_keys`).
 #[derive(Debug)]
-struct EquipmentRow {
-    info: Arc<EquipmentInfo>,
-    /// First millisecond of validity (`Millis::MIN`: since always).
-    valid_from: Millis,
-    /// Last millisecond of validity, inclusive (`Millis::MAX`: still valid).
-    valid_until: Millis,
-    /// The interventions on this equipment, its site or its region: a range of
-    /// `Snapshot::covering`, which lists indexes into `Snapshot::interventions` in order of start
-    /// then id (the first covering an event's time is the one the event is joined with).
-    covering: (u32, u32),
-    id: Key,
+#[repr(C, align(64))]
+pub(crate) struct EquipmentRow {
     hostname: Key,
+    id: Key,
+    /// Index into `Snapshot::sites`.
+    site: u32,
+    /// Index into `Snapshot::models`.
+    model: u32,
+    /// 0: valid for ever, no intervention on the equipment itself; else 1 + an index into
+    /// `Snapshot::extras`.
+    extra: u32,
 }
 
-impl EquipmentRow {
-    #[inline]
-    fn valid_at(&self, t: Millis) -> bool {
-        self.valid_from <= t && t <= self.valid_until
-    }
+/// What few equipment rows have: a bounded validity, interventions on the equipment itself.
+#[derive(Debug)]
+struct RowExtra {
+    /// First millisecond of validity (`Millis::MIN`: since always).
+    from: Millis,
+    /// Last millisecond of validity, inclusive (`Millis::MAX`: still valid).
+    until: Millis,
+    /// The interventions on the equipment (by its id), in `Snapshot::covers`.
+    interventions: Span,
+}
+
+/// A range of `Snapshot::covers`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+/// An equipment model with its manufacturer, interned once per snapshot.
+#[derive(Debug)]
+pub(crate) struct ModelInfo {
+    pub(crate) name: Box<str>,
+    pub(crate) manufacturer: Box<str>,
+    pub(crate) equipment_type: Box<str>,
+    pub(crate) technology: Box<str>,
 }
 
 #[derive(Debug)]
-struct InterventionRow {
-    info: Arc<MaintenanceInfo>,
-    start: Option<Millis>,
-    end: Option<Millis>,
+pub(crate) struct SiteInfo {
+    pub(crate) id: Box<str>,
+    /// Index into `Snapshot::regions`.
+    region: u32,
+    /// The interventions on the site and on its region, merged in order of start.
+    interventions: Span,
 }
 
-impl InterventionRow {
-    fn covers(&self, t: Millis) -> bool {
-        self.start.is_none_or(|s| s <= t) && self.end.is_none_or(|e| t < e)
-    }
+#[derive(Debug)]
+pub(crate) struct RegionInfo {
+    pub(crate) id: Box<str>,
+}
+
+/// An intervention in the list of its target (equipment, site or region): when it covers
+/// (first and last millisecond, inclusive) and its index in `Snapshot::interventions`, which are
+/// in order of start then id (so, within a list, in order of start too).
+#[derive(Debug, Clone, Copy)]
+struct Cover {
+    from: Millis,
+    until: Millis,
+    intervention: u32,
 }
 
 /// A validated version of the reference data. Immutable: a reload builds a new one and swaps it
@@ -76,14 +108,19 @@ pub struct Snapshot {
     version: Arc<str>,
     counts: TableCounts,
     equipment: Vec<EquipmentRow>,
+    /// See [`EquipmentRow::extra`].
+    extras: Vec<RowExtra>,
+    models: Vec<ModelInfo>,
+    sites: Vec<SiteInfo>,
+    regions: Vec<RegionInfo>,
     by_id: Index,
     by_hostname: Index,
     /// Slots of `ip_keys` entries.
     by_ip: Index,
     /// Slots of `nas_keys` entries.
     by_nas: Index,
-    /// Each distinct IP address and the slot of its rows.
-    ip_keys: Vec<(IpAddr, Slot)>,
+    /// Each distinct IP address (its canonical text: `2001:db8::1`) and the slot of its rows.
+    ip_keys: Vec<(Key, Slot)>,
     /// Each distinct NAS-Identifier and the slot of its rows.
     nas_keys: Vec<(Key, Slot)>,
     /// The row lists of keys with several rows (see [`crate::index::Slot`]).
@@ -93,9 +130,10 @@ pub struct Snapshot {
     errors: Index,
     /// The error codes (the rows of `errors`).
     error_rows: Vec<(Key, Arc<ErrorInfo>)>,
-    interventions: Vec<InterventionRow>,
-    /// The lists of `EquipmentRow::covering`.
-    covering: Vec<u32>,
+    /// In order of start, then id.
+    interventions: Vec<Arc<MaintenanceInfo>>,
+    /// The intervention lists of equipment, sites and regions, each in order of start.
+    covers: Vec<Cover>,
 }
 
 /// Why loading a snapshot failed: the data is invalid, or the source could not be read.
@@ -122,6 +160,10 @@ impl Snapshot {
             version: Arc::from("empty"),
             counts: TableCounts::default(),
             equipment: Vec::new(),
+            extras: Vec::new(),
+            models: Vec::new(),
+            sites: Vec::new(),
+            regions: Vec::new(),
             by_id: Index::default(),
             by_hostname: Index::default(),
             by_ip: Index::default(),
@@ -133,7 +175,7 @@ impl Snapshot {
             errors: Index::default(),
             error_rows: Vec::new(),
             interventions: Vec::new(),
-            covering: Vec::new(),
+            covers: Vec::new(),
         }
     }
 
@@ -183,40 +225,69 @@ impl Snapshot {
         self.counts
     }
 
+    /// Bytes of the join's tables (rows, hash tables, interned strings not counted): what a
+    /// snapshot costs per equipment row at the least.
+    pub fn table_bytes(&self) -> usize {
+        std::mem::size_of_val(self.equipment.as_slice())
+            + std::mem::size_of_val(self.extras.as_slice())
+            + self.by_id.bytes()
+            + self.by_hostname.bytes()
+            + self.by_ip.bytes()
+            + self.by_nas.bytes()
+    }
+
+    /// Whether `row` is valid at `t`.
+    #[inline]
+    fn valid_at(&self, row: &EquipmentRow, t: Millis) -> bool {
+        match row.extra.checked_sub(1) {
+            None => true,
+            Some(i) => self.extras.get(i as usize).is_some_and(|x| x.from <= t && t <= x.until),
+        }
+    }
+
     /// The row of `slot` valid at `t` (the common case: the slot's one row, valid for ever).
     #[inline]
     fn valid_row(&self, slot: Slot, t: Millis) -> Option<&EquipmentRow> {
         match slot.single() {
-            Some(i) => self.equipment.get(i as usize).filter(|row| row.valid_at(t)),
+            Some(i) => self.equipment.get(i as usize).filter(|row| self.valid_at(row, t)),
             None => {
-                self.multi.rows(&slot).iter().filter_map(|&i| self.equipment.get(i as usize)).find(|r| r.valid_at(t))
+                self.multi.rows(slot).iter().find(|d| d.valid_at(t)).and_then(|d| self.equipment.get(d.row as usize))
             }
         }
     }
 
     /// The first row of `slot` (all its rows have the same key).
-    #[inline]
-    fn first_row(&self, slot: &Slot) -> Option<&EquipmentRow> {
+    fn first_row(&self, slot: Slot) -> Option<&EquipmentRow> {
         let i = match slot.single() {
             Some(i) => i,
-            None => *self.multi.rows(slot).first()?,
+            None => self.multi.rows(slot).first()?.row,
         };
         self.equipment.get(i as usize)
     }
 
-    /// The row valid at `t` whose key `field` is `probe`'s text, through `index`.
+    /// The row valid at `t` whose key `field` is `probe`'s text, through `index`. The row valid
+    /// at `t` is the one whose key is compared: one row read.
     #[inline]
     fn lookup(
         &self,
         index: &Index,
         probe: &Probe,
-        field: fn(&EquipmentRow) -> &Key,
+        field: impl Fn(&EquipmentRow) -> &Key,
         t: Millis,
     ) -> Option<&EquipmentRow> {
-        let slot = index.find(probe.hash, |slot| {
-            self.first_row(slot).is_some_and(|row| probe.matches(field(row), &self.long_keys))
+        let mut found = None;
+        index.find(probe.hash, |slot| match self.valid_row(slot, t) {
+            Some(row) => {
+                let hit = probe.matches(field(row), &self.long_keys);
+                if hit {
+                    found = Some(row);
+                }
+                hit
+            }
+            // No row valid at `t`: whether this is the key at all (then the answer is none).
+            None => self.first_row(slot).is_some_and(|row| probe.matches(field(row), &self.long_keys)),
         })?;
-        self.valid_row(slot, t)
+        found
     }
 
     /// The row valid at `t` under the key hashing to `hash` for which `is_key`, through
@@ -230,9 +301,9 @@ impl Snapshot {
         is_key: impl Fn(&K) -> bool,
         t: Millis,
     ) -> Option<&EquipmentRow> {
-        let entry = |e: &Slot| entries.get(e.single()? as usize);
+        let entry = |e: Slot| entries.get(e.single()? as usize);
         let found = index.find(hash, |e| entry(e).is_some_and(|(key, _)| is_key(key)))?;
-        let &(_, slot) = entry(&found)?;
+        let &(_, slot) = entry(found)?;
         self.valid_row(slot, t)
     }
 
@@ -242,70 +313,136 @@ impl Snapshot {
         match key {
             EquipmentKey::Hostname => {
                 let probe = Probe::new(id);
-                self.lookup(&self.by_hostname, &probe, |r| &r.hostname, t)
-                    .or_else(|| self.lookup(&self.by_id, &probe, |r| &r.id, t))
+                self.lookup(&self.by_hostname, &probe, |r: &EquipmentRow| &r.hostname, t)
+                    .or_else(|| self.lookup(&self.by_id, &probe, |r: &EquipmentRow| &r.id, t))
             }
             EquipmentKey::NasIdentifier => {
                 let probe = Probe::new(id);
                 self.side(&self.by_nas, &self.nas_keys, probe.hash, |key| probe.matches(key, &self.long_keys), t)
             }
             EquipmentKey::NasIpAddress | EquipmentKey::IpAddress => {
-                let ip = id.parse::<IpAddr>().ok()?;
-                self.side(&self.by_ip, &self.ip_keys, index::hash_of(&ip), |key| *key == ip, t)
+                // Most addresses are written canonically: looked up as text first, parsed only
+                // when that fails.
+                let probe = Probe::new(id);
+                self.side(&self.by_ip, &self.ip_keys, probe.hash, |key| probe.matches(key, &self.long_keys), t)
+                    .or_else(|| self.find_ip_spelled(id, t))
             }
-            EquipmentKey::Field => self.lookup(&self.by_id, &Probe::new(id), |r| &r.id, t),
+            EquipmentKey::Field => self.lookup(&self.by_id, &Probe::new(id), |r: &EquipmentRow| &r.id, t),
         }
+    }
+
+    /// The row valid at `t` of the IP address `text` written in another form than the canonical
+    /// one (`2001:DB8:0::1`).
+    #[cold]
+    fn find_ip_spelled(&self, text: &str, t: Millis) -> Option<&EquipmentRow> {
+        use std::io::Write as _;
+        let ip = text.parse::<IpAddr>().ok()?;
+        // The canonical text, without allocating: 45 bytes at most.
+        let mut buf = [0u8; 64];
+        let mut rest = &mut buf[..];
+        write!(rest, "{ip}").ok()?;
+        let len = 64 - rest.len();
+        let canonical = std::str::from_utf8(buf.get(..len)?).ok()?;
+        if canonical == text {
+            return None;
+        }
+        let probe = Probe::new(canonical);
+        self.side(&self.by_ip, &self.ip_keys, probe.hash, |key| probe.matches(key, &self.long_keys), t)
     }
 
     /// The meaning of an error code.
     #[inline]
     fn find_error(&self, code: &str) -> Option<&Arc<ErrorInfo>> {
         let probe = Probe::new(code);
-        let row = |slot: &Slot| self.error_rows.get(slot.single()? as usize);
+        let row = |slot: Slot| self.error_rows.get(slot.single()? as usize);
         let slot = self
             .errors
             .find(probe.hash, |slot| row(slot).is_some_and(|(key, _)| probe.matches(key, &self.long_keys)))?;
-        row(&slot).map(|(_, info)| info)
+        row(slot).map(|(_, info)| info)
+    }
+
+    /// The first intervention of `span` covering `t` (its index: the smallest is the first in
+    /// order of start, then id).
+    #[inline]
+    fn covering(&self, span: Span, t: Millis) -> Option<u32> {
+        let covers = self.covers.get(span.start as usize..span.start as usize + span.len as usize)?;
+        for c in covers {
+            if c.from > t {
+                // In order of start: none further starts before `t`.
+                return None;
+            }
+            if t <= c.until {
+                return Some(c.intervention);
+            }
+        }
+        None
+    }
+
+    /// The intervention covering `row` at `t`: on the equipment, its site or its region; if
+    /// several, the one that started first, then the smallest id. Two short lists scanned
+    /// (the equipment's, when it has one, and its site's, which holds its region's too).
+    #[inline]
+    fn maintenance(&self, row: &EquipmentRow, t: Millis) -> Option<&Arc<MaintenanceInfo>> {
+        let on_site = self.sites.get(row.site as usize).and_then(|s| self.covering(s.interventions, t));
+        let own = row.extra.checked_sub(1).and_then(|i| self.extras.get(i as usize));
+        let first = match own.and_then(|x| self.covering(x.interventions, t)) {
+            Some(i) => Some(on_site.map_or(i, |j| i.min(j))),
+            None => on_site,
+        }?;
+        self.interventions.get(first as usize)
     }
 
     /// Joins `event` with the reference data as it was at the event's time: the equipment row
     /// valid then, the intervention covering it then (directly, or through its site or region;
-    /// if several, the one that started first, then the smallest id), the error code's meaning.
-    /// No allocation: the joined parts are `Arc` clones.
-    pub fn enrich(&self, event: Event) -> EnrichedEvent {
+    /// if several, the one that started first, then the smallest id), the error code's meaning,
+    /// the status and whether the event counts as a failure. Nothing is copied or allocated:
+    /// the result borrows this snapshot; [`Enrichment::record`] serialises it with the event as
+    /// the `enriched` topic's record.
+    pub fn join(&self, event: &Event) -> Enrichment<'_> {
         let t = event.event_time;
         let row = self.find_equipment(event.equipment_key, &event.equipment_id, t);
-        let maintenance = row.and_then(|r| {
-            let (start, len) = r.covering;
-            let covering = self.covering.get(start as usize..start as usize + len as usize).unwrap_or_default();
-            covering
-                .iter()
-                .filter_map(|&i| self.interventions.get(i as usize))
-                .find(|iv| iv.covers(t))
-                .map(|iv| Arc::clone(&iv.info))
-        });
-        let equipment = row.map(|r| Arc::clone(&r.info));
-        let error = event.error_code.as_deref().and_then(|code| self.find_error(code)).cloned();
+        let maintenance = row.and_then(|r| self.maintenance(r, t));
+        let error = event.error_code.as_deref().and_then(|code| self.find_error(code));
         let unknown_code = event.error_code.is_some() && error.is_none();
-        let status = match (equipment.is_some(), unknown_code) {
+        let status = match (row.is_some(), unknown_code) {
             (true, false) => ReferenceStatus::Ok,
             (false, false) => ReferenceStatus::UnknownEquipment,
             (true, true) => ReferenceStatus::UnknownErrorCode,
             (false, true) => ReferenceStatus::UnknownEquipmentAndErrorCode,
         };
-        let is_failure = match &error {
+        let is_failure = match error {
             Some(e) => e.is_failure,
             None => event.outcome == Outcome::Failure,
         };
-        EnrichedEvent {
-            schema: std::borrow::Cow::Borrowed(lux_model::schema::ENRICHED),
-            event,
-            is_failure,
-            equipment,
-            error,
-            maintenance,
-            reference: ReferenceInfo { status, version: Arc::clone(&self.version) },
-        }
+        Enrichment { snapshot: self, row, error, maintenance, status, is_failure }
+    }
+
+    /// Joins `event` (see [`Snapshot::join`]) into an owned [`EnrichedEvent`]. This allocates
+    /// the equipment record (its strings are interned in the snapshot, not kept per row): for
+    /// tests and tools; the stream serialises [`Enrichment::record`] instead.
+    pub fn enrich(&self, event: Event) -> EnrichedEvent {
+        self.join(&event).into_enriched(event)
+    }
+
+    /// The shared version string (for owned records).
+    pub(crate) fn version_arc(&self) -> &Arc<str> {
+        &self.version
+    }
+
+    /// The equipment id of `row`.
+    pub(crate) fn row_id<'s>(&'s self, row: &'s EquipmentRow) -> &'s str {
+        row.id.text(&self.long_keys)
+    }
+
+    /// The model of `row`.
+    pub(crate) fn row_model(&self, row: &EquipmentRow) -> Option<&ModelInfo> {
+        self.models.get(row.model as usize)
+    }
+
+    /// The site of `row` and its region.
+    pub(crate) fn row_site(&self, row: &EquipmentRow) -> (Option<&SiteInfo>, Option<&RegionInfo>) {
+        let site = self.sites.get(row.site as usize);
+        (site, site.and_then(|s| self.regions.get(s.region as usize)))
     }
 }
 
@@ -459,16 +596,32 @@ fn validity(from: Option<Millis>, to: Option<Millis>) -> (Millis, Millis) {
     }
 }
 
-/// The rows of each distinct text key, for [`Index::build`].
-fn text_keys<'a>(map: FxHashMap<&'a str, Vec<u32>>) -> impl Iterator<Item = (u64, Vec<u32>)> + 'a {
-    map.into_iter().map(|(text, rows)| (Probe::new(text).hash, rows))
+/// The slots of each distinct key of `pairs` (key, row: rows in time order), with the key's
+/// hash: the entries of an [`Index`]. Sorted runs, not a map of lists: no allocation per key.
+fn slots<K: Ord + Copy>(mut pairs: Vec<(K, u32)>, rows: &[Dated], multi: &mut Multi, mut each: impl FnMut(K, Slot)) {
+    pairs.sort_unstable();
+    let mut dated = Vec::new();
+    for group in pairs.chunk_by(|a, b| a.0 == b.0) {
+        let Some(&(key, _)) = group.first() else { continue };
+        dated.clear();
+        dated.extend(group.iter().filter_map(|&(_, row)| rows.get(row as usize)));
+        each(key, multi.slot(&dated));
+    }
+}
+
+/// Appends the covers of the interventions `list` (indexes in start order) to `covers`; their
+/// span.
+fn cover_span(list: &[u32], windows: &[(Millis, Millis)], covers: &mut Vec<Cover>) -> Span {
+    let start = index_of(covers.len());
+    for &i in list {
+        if let Some(&(from, until)) = windows.get(i as usize) {
+            covers.push(Cover { from, until, intervention: i });
+        }
+    }
+    Span { start, len: index_of(covers.len()) - start }
 }
 
 fn build(t: Tables) -> Snapshot {
-    let sites: HashMap<&str, &str> = t.sites.iter().map(|s| (s.id.as_str(), s.region_id.as_str())).collect();
-    let manufacturers: HashMap<&str, &str> = t.manufacturers.iter().map(|m| (m.id.as_str(), m.name.as_str())).collect();
-    let models: HashMap<&str, &load::Model> = t.models.iter().map(|m| (m.id.as_str(), m)).collect();
-
     let mut s = Snapshot::empty();
     s.version = Arc::from(t.version.as_str());
     s.counts = TableCounts {
@@ -481,10 +634,11 @@ fn build(t: Tables) -> Snapshot {
         interventions: t.interventions.len(),
     };
 
-    // Interventions, and per scope the target id -> their indexes.
+    // Interventions in order of start then id, and per scope the target id -> their indexes.
     let mut on: [HashMap<&str, Vec<u32>>; 3] = Default::default();
     let mut interventions: Vec<&load::Intervention> = t.interventions.iter().collect();
     interventions.sort_by(|a, b| (a.start.unwrap_or(Millis::MIN), &a.id).cmp(&(b.start.unwrap_or(Millis::MIN), &b.id)));
+    let mut windows = Vec::with_capacity(interventions.len());
     for i in interventions {
         let scope = match i.scope.as_str() {
             "equipment" => 0,
@@ -494,91 +648,117 @@ fn build(t: Tables) -> Snapshot {
         if let Some(map) = on.get_mut(scope) {
             map.entry(i.target_id.as_str()).or_default().push(index_of(s.interventions.len()));
         }
-        s.interventions.push(InterventionRow {
-            info: Arc::new(MaintenanceInfo {
-                intervention_id: i.id.clone(),
-                kind: i.kind.clone(),
-                scope: i.scope.clone(),
-                suppress_alarms: i.suppress_alarms,
-                exclude_from_kpi: i.exclude_from_kpi,
-            }),
-            start: i.start,
-            end: i.end,
-        });
+        s.interventions.push(Arc::new(MaintenanceInfo {
+            intervention_id: i.id.clone(),
+            kind: i.kind.clone(),
+            scope: i.scope.clone(),
+            suppress_alarms: i.suppress_alarms,
+            exclude_from_kpi: i.exclude_from_kpi,
+        }));
+        windows.push(validity(i.start, i.end));
     }
     let [on_equipment, on_site, on_region] = &on;
+    let equipment_spans: HashMap<&str, Span> =
+        on_equipment.iter().map(|(&id, list)| (id, cover_span(list, &windows, &mut s.covers))).collect();
 
-    let mut by_id: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
-    let mut by_hostname: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
-    let mut by_ip: FxHashMap<IpAddr, Vec<u32>> = FxHashMap::default();
-    let mut by_nas: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
-    let mut order: Vec<&load::Equipment> = t.equipment.iter().collect();
-    order.sort_by_key(|e| (e.valid_from.unwrap_or(Millis::MIN), e.line));
-    s.equipment.reserve_exact(order.len());
-    for e in order {
-        let model = models.get(e.model_id.as_str());
-        let region = sites.get(e.site_id.as_str()).copied().unwrap_or_default();
-        let info = EquipmentInfo {
-            equipment_id: e.id.clone(),
-            equipment_type: model.map(|m| m.equipment_type.clone()).unwrap_or_default(),
-            model: model.map(|m| m.name.clone()).unwrap_or_default(),
-            manufacturer: model
-                .and_then(|m| manufacturers.get(m.manufacturer_id.as_str()))
-                .map(|n| (*n).to_owned())
-                .unwrap_or_default(),
-            site: e.site_id.clone(),
-            region: region.to_owned(),
-            technology: model.map(|m| m.technology.clone()).unwrap_or_default(),
-        };
-        let start = index_of(s.covering.len());
-        for (map, id) in [(on_equipment, e.id.as_str()), (on_site, e.site_id.as_str()), (on_region, region)] {
-            s.covering.extend(map.get(id).into_iter().flatten());
-        }
-        let covering = s.covering.get_mut(start as usize..).unwrap_or_default();
-        // Intervention indexes are in (start, id) order already.
-        covering.sort_unstable();
-        let covering = (start, index_of(covering.len()));
-        let i = index_of(s.equipment.len());
-        by_id.entry(&e.id).or_default().push(i);
-        by_hostname.entry(&e.hostname).or_default().push(i);
-        let ip = e.ip_address.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok());
-        if let Some(ip) = ip {
-            by_ip.entry(ip).or_default().push(i);
-        }
-        if let Some(nas) = &e.nas_identifier {
-            by_nas.entry(nas).or_default().push(i);
-        }
-        let (valid_from, valid_until) = validity(e.valid_from, e.valid_to);
-        s.equipment.push(EquipmentRow {
-            info: Arc::new(info),
-            valid_from,
-            valid_until,
-            covering,
-            id: s.long_keys.key(&e.id),
-            hostname: s.long_keys.key(&e.hostname),
+    // Regions, sites and models interned: rows hold their indexes. A site's interventions
+    // include its region's.
+    let mut region_index: HashMap<&str, u32> = HashMap::default();
+    for r in &t.regions {
+        region_index.insert(&r.id, index_of(s.regions.len()));
+        s.regions.push(RegionInfo { id: r.id.as_str().into() });
+    }
+    let mut site_index: HashMap<&str, u32> = HashMap::default();
+    let mut list = Vec::new();
+    for site in &t.sites {
+        site_index.insert(&site.id, index_of(s.sites.len()));
+        list.clear();
+        list.extend(on_site.get(site.id.as_str()).into_iter().flatten());
+        list.extend(on_region.get(site.region_id.as_str()).into_iter().flatten());
+        list.sort_unstable();
+        s.sites.push(SiteInfo {
+            id: site.id.as_str().into(),
+            region: region_index.get(site.region_id.as_str()).copied().unwrap_or(u32::MAX),
+            interventions: cover_span(&list, &windows, &mut s.covers),
         });
     }
-    s.covering.shrink_to_fit();
-    s.by_id = Index::build(text_keys(by_id), &mut s.multi);
-    s.by_hostname = Index::build(text_keys(by_hostname), &mut s.multi);
-    let mut hashes = Vec::with_capacity(by_ip.len());
-    for (ip, rows) in by_ip {
-        hashes.push((Slot::one(index_of(s.ip_keys.len())), index::hash_of(&ip)));
-        s.ip_keys.push((ip, s.multi.slot(rows)));
+    s.covers.shrink_to_fit();
+    let manufacturers: HashMap<&str, &str> = t.manufacturers.iter().map(|m| (m.id.as_str(), m.name.as_str())).collect();
+    let mut model_index: HashMap<&str, u32> = HashMap::default();
+    for m in &t.models {
+        model_index.insert(&m.id, index_of(s.models.len()));
+        s.models.push(ModelInfo {
+            name: m.name.as_str().into(),
+            manufacturer: manufacturers.get(m.manufacturer_id.as_str()).copied().unwrap_or_default().into(),
+            equipment_type: m.equipment_type.as_str().into(),
+            technology: m.technology.as_str().into(),
+        });
     }
-    s.by_ip = Index::from_slots(hashes);
-    let mut hashes = Vec::with_capacity(by_nas.len());
-    for (nas, rows) in by_nas {
-        hashes.push((Slot::one(index_of(s.nas_keys.len())), Probe::new(nas).hash));
-        let key = s.long_keys.key(nas);
-        s.nas_keys.push((key, s.multi.slot(rows)));
+
+    // Rows in order of validity start: the rows of one key are in time order.
+    let mut order: Vec<&load::Equipment> = t.equipment.iter().collect();
+    order.sort_by_key(|e| (e.valid_from.unwrap_or(Millis::MIN), e.line));
+    let n = order.len();
+    s.equipment.reserve_exact(n);
+    let mut dated = Vec::with_capacity(n);
+    let (mut ids, mut hostnames) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut ips, mut nas) = (Vec::new(), Vec::new());
+    for e in order {
+        let i = index_of(s.equipment.len());
+        let (from, until) = validity(e.valid_from, e.valid_to);
+        let own = equipment_spans.get(e.id.as_str()).copied();
+        let extra = if (from, until) == (Millis::MIN, Millis::MAX) && own.is_none() {
+            0
+        } else {
+            s.extras.push(RowExtra { from, until, interventions: own.unwrap_or_default() });
+            index_of(s.extras.len())
+        };
+        dated.push(Dated { row: i, from, until });
+        ids.push((e.id.as_str(), i));
+        hostnames.push((e.hostname.as_str(), i));
+        if let Some(ip) = e.ip_address.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()) {
+            ips.push((ip.to_string(), i));
+        }
+        if let Some(id) = e.nas_identifier.as_deref() {
+            nas.push((id, i));
+        }
+        s.equipment.push(EquipmentRow {
+            hostname: s.long_keys.key(&e.hostname),
+            id: s.long_keys.key(&e.id),
+            site: site_index.get(e.site_id.as_str()).copied().unwrap_or(u32::MAX),
+            model: model_index.get(e.model_id.as_str()).copied().unwrap_or(u32::MAX),
+            extra,
+        });
     }
-    s.by_nas = Index::from_slots(hashes);
-    let mut codes: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
+    s.extras.shrink_to_fit();
+
+    let mut entries = Vec::with_capacity(n);
+    slots(ids, &dated, &mut s.multi, |text, slot| entries.push((slot, hash_text(text))));
+    s.by_id = Index::from_slots(std::mem::take(&mut entries));
+    slots(hostnames, &dated, &mut s.multi, |text, slot| entries.push((slot, hash_text(text))));
+    s.by_hostname = Index::from_slots(std::mem::take(&mut entries));
+    let mut ip_keys = Vec::new();
+    let ips = ips.iter().map(|(text, row)| (text.as_str(), *row)).collect();
+    slots(ips, &dated, &mut s.multi, |text, slot| {
+        entries.push((Slot::one(index_of(ip_keys.len())), hash_text(text)));
+        ip_keys.push((s.long_keys.key(text), slot));
+    });
+    s.ip_keys = ip_keys;
+    s.by_ip = Index::from_slots(std::mem::take(&mut entries));
+    let mut nas_keys = Vec::new();
+    slots(nas, &dated, &mut s.multi, |text, slot| {
+        entries.push((Slot::one(index_of(nas_keys.len())), hash_text(text)));
+        nas_keys.push((s.long_keys.key(text), slot));
+    });
+    s.nas_keys = nas_keys;
+    s.by_nas = Index::from_slots(std::mem::take(&mut entries));
+    s.multi.shrink_to_fit();
+
+    // Error codes are unique (checked): one slot each.
     for (i, e) in t.error_codes.iter().enumerate() {
-        codes.entry(&e.info.code).or_default().push(index_of(i));
+        entries.push((Slot::one(index_of(i)), hash_text(&e.info.code)));
+        s.error_rows.push((s.long_keys.key(&e.info.code), Arc::new(e.info.clone())));
     }
-    s.errors = Index::build(text_keys(codes), &mut s.multi);
-    s.error_rows = t.error_codes.iter().map(|e| (s.long_keys.key(&e.info.code), Arc::new(e.info.clone()))).collect();
+    s.errors = Index::from_slots(entries);
     s
 }

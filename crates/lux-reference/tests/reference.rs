@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use lux_model::{EquipmentKey, Outcome, ReferenceStatus};
+use lux_model::{EnrichedEvent, EquipmentKey, Outcome, ReferenceStatus};
 use lux_reference::{ReferenceConfig, ReferenceProblem, Snapshot, TableCounts};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -361,4 +361,107 @@ fn config_validation() {
     let parsed: ReferenceConfig = serde_json::from_str(r#"{"dir": "/data/ref"}"#).unwrap_or_default();
     assert_eq!(parsed.dir, Some(PathBuf::from("/data/ref")));
     assert!(serde_json::from_str::<ReferenceConfig>(r#"{"directory": "/x"}"#).is_err(), "unknown keys are refused");
+}
+
+#[test]
+fn the_record_serialises_as_the_enriched_event() {
+    let s = load_good();
+    let (mut joined_equipment, mut with_maintenance, mut cases) = (0, 0, 0);
+    let keys = [
+        EquipmentKey::Hostname,
+        EquipmentKey::NasIdentifier,
+        EquipmentKey::NasIpAddress,
+        EquipmentKey::IpAddress,
+        EquipmentKey::Field,
+    ];
+    let ids = ["bng-par001-01", "BNG-PAR-1", "OLT-LYO-1", "old-host", "nas-par-1", "10.0.0.1", "2001:DB8::1", "nope"];
+    let times = ["2025-03-01T00:00:00Z", "2026-01-05T10:45:00Z", "2026-01-12T00:00:00Z", "2026-01-20T12:00:00Z"];
+    for key in keys {
+        for id in ids {
+            for at in times {
+                for code in [None, Some("PPP-AUTHFAIL"), Some("XYZ-1")] {
+                    let e = event(key, id, at, code, Outcome::Failure);
+                    let joined = s.join(&e);
+                    let owned = s.enrich(e.clone());
+                    let record = serde_json::to_string(&joined.record(&e)).unwrap_or_else(|x| panic!("{x}"));
+                    assert_eq!(record, serde_json::to_string(&owned).unwrap_or_default(), "{key:?} {id} {at} {code:?}");
+                    let back: EnrichedEvent = serde_json::from_str(&record).unwrap_or_else(|x| panic!("{x}"));
+                    assert_eq!(back, owned);
+                    assert_eq!(joined.partition_key(&e), owned.equipment_key());
+                    assert_eq!(joined.status(), owned.reference.status);
+                    assert_eq!(joined.is_failure(), owned.is_failure);
+                    joined_equipment += usize::from(joined.equipment().is_some());
+                    with_maintenance += usize::from(joined.maintenance().is_some());
+                    cases += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(cases, 5 * 8 * 4 * 3);
+    assert!(
+        joined_equipment > 40 && with_maintenance > 5,
+        "{joined_equipment} joined, {with_maintenance} in maintenance"
+    );
+}
+
+/// Interventions on equipment, sites and regions that overlap in every way: the join picks,
+/// for every equipment and hour, the one a plain scan of the table picks (covering the
+/// equipment at that time, directly or through its site or region; the first to start, then
+/// the smallest id).
+#[test]
+fn overlapping_interventions_match_a_plain_scan() {
+    let mut files = good_files();
+    let mut csv = String::from(
+        "intervention_id,scope,target_id,kind,planned_start,planned_end,actual_start,actual_end,suppress_alarms,exclude_from_kpi\n",
+    );
+    // (id, scope, target, start hour, end hour) on 2026-01-05; `None`: open.
+    type Row<'a> = (String, &'a str, &'a str, Option<u32>, Option<u32>);
+    let mut table: Vec<Row> = Vec::new();
+    let targets = [
+        ("equipment", "BNG-PAR-1"),
+        ("equipment", "OLT-LYO-1"),
+        ("site", "PAR-001"),
+        ("site", "LYO-002"),
+        ("region", "IDF"),
+        ("region", "ARA"),
+    ];
+    for k in 0..60u32 {
+        let (scope, target) = targets[(k * 7 % 6) as usize];
+        let start = (k % 9 != 0).then_some(k * 5 % 20);
+        let end = (k % 11 != 0).then(|| start.unwrap_or(0) + 1 + k % 4);
+        let hour = |h: Option<u32>| h.map(|h| format!("2026-01-05T{h:02}:00:00Z")).unwrap_or_default();
+        // Ids not in start order, so that the tie-break by id is exercised.
+        let id = format!("I{:02}", (k * 37) % 60);
+        csv.push_str(&format!("{id},{scope},{target},planned,{},{},,,true,false\n", hour(start), hour(end)));
+        table.push((id, scope, target, start, end));
+    }
+    files.insert("interventions.csv", csv);
+    let s = Snapshot::load_csv_dir(Fixture::new(&files).path()).unwrap_or_else(|p| panic!("{}", display(&p)));
+    // (equipment id, hostname, site, region) on January 5th.
+    let equipment =
+        [("BNG-PAR-1", "bng-par001-01", "PAR-001", "IDF"), ("OLT-LYO-1", "olt-lyo002-01", "LYO-002", "ARA")];
+    let mut covered = 0;
+    for (id, host, site, region) in equipment {
+        for minute in (0..26 * 60).step_by(10) {
+            let at = format!("2026-01-05T{:02}:{:02}:00Z", minute / 60 % 24, minute % 60);
+            let at = if minute >= 24 * 60 { "2026-01-06T01:00:00Z".to_owned() } else { at };
+            let t = ms(&at);
+            let h = |x: u32| ms(&format!("2026-01-05T{x:02}:00:00Z"));
+            let expected = table
+                .iter()
+                .filter(|(_, scope, target, ..)| match *scope {
+                    "equipment" => *target == id,
+                    "site" => *target == site,
+                    _ => *target == region,
+                })
+                .filter(|(.., start, end)| start.is_none_or(|s| h(s) <= t) && end.is_none_or(|e| t < h(e)))
+                .min_by_key(|(i, _, _, start, _)| (start.map_or(i64::MIN, h), i.clone()))
+                .map(|(i, ..)| i.clone());
+            let e = event(EquipmentKey::Hostname, host, &at, None, Outcome::Info);
+            let got = s.join(&e).maintenance().map(|m| m.intervention_id.clone());
+            assert_eq!(got, expected, "{id} at {at}");
+            covered += usize::from(expected.is_some());
+        }
+    }
+    assert!(covered > 100, "{covered}");
 }

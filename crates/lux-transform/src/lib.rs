@@ -152,10 +152,17 @@ impl Processor for TransformStage {
         let decoded = self.decoder.decode_into(&raw, &mut events);
         let result = match decoded {
             Ok(()) => {
+                // The join borrows the snapshot and the event: nothing is copied until the
+                // record is serialised.
                 for event in events.drain(..) {
-                    let enriched = self.snapshot.enrich(event);
-                    let key = enriched.equipment_key().as_bytes().to_vec();
-                    ctx.emit(&self.topics.enriched, &key, enriched.event.event_time, serde_json::to_vec(&enriched)?);
+                    let joined = self.snapshot.join(&event);
+                    let key = joined.partition_key(&event).as_bytes().to_vec();
+                    ctx.emit(
+                        &self.topics.enriched,
+                        &key,
+                        event.event_time,
+                        serde_json::to_vec(&joined.record(&event))?,
+                    );
                 }
                 Ok(())
             }
