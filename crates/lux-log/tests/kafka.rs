@@ -17,6 +17,11 @@ use std::time::{Duration, Instant};
 const PREFIX: &str = "t.";
 
 fn broker() -> TansuBroker {
+    // RUST_LOG=rdkafka=debug,lux_log=debug shows librdkafka's and the backend's logs.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     TansuBroker::start().unwrap_or_else(|problem| panic!("{problem}"))
 }
 
@@ -274,7 +279,7 @@ fn wait_for_assignments(
     latest: &mut BTreeMap<&'static str, (Vec<u32>, BTreeMap<String, u64>)>,
     done: impl Fn(&BTreeMap<&'static str, (Vec<u32>, BTreeMap<String, u64>)>) -> bool,
 ) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(90);
     while !done(latest) {
         let left = deadline.saturating_duration_since(Instant::now());
         match reports.recv_timeout(left) {
@@ -362,14 +367,16 @@ fn a_zombie_that_lost_its_partitions_is_fenced_and_nothing_of_its_batch_is_visib
     let stop = Arc::new(AtomicBool::new(false));
     let other = run_instance(log.clone(), "other", stop.clone(), tx);
     let mut latest = BTreeMap::new();
+    let t0 = Instant::now();
     wait_for_assignments(&reports, &mut latest, |l| l.get("other").is_some_and(|(p, _)| p.len() == 2));
+    eprintln!("DEBUG other assigned after {:?}", t0.elapsed());
     let out = wait_for_count(&log, "t.out", 20);
     assert_eq!(out.len(), 20);
 
     let commit = Commit {
         group: "counter".into(),
         next_offsets: next_offsets(&batch),
-        outputs: batch.iter().map(|r| output("t.out", "k", "zombie")).collect(),
+        outputs: batch.iter().map(|_| output("t.out", "k", "zombie")).collect(),
         state: vec![StateChange { partition: 0, key: b"p0".to_vec(), value: Some(b"999".to_vec()) }],
     };
     match zombie.commit(&commit) {

@@ -275,14 +275,24 @@ impl CentralLog for KafkaLog {
         if partition >= partitions {
             return Err(LogError::UnknownPartition { topic: topic.to_owned(), partition, partitions });
         }
+        let (mut from, high) = self.admin.watermarks(topic, partition)?;
         if let Some(offset) = self.reader.offset_for_time(&self.admin, topic, partition, timestamp_ms)? {
-            return Ok(offset);
+            // Checked, since not every broker gets it right (tansu answers 0 for a time after
+            // every record): the record there must be at or after the time.
+            if offset >= high {
+                return Ok(high);
+            }
+            let found = self.fetch(topic, partition, offset, 1)?;
+            if found.first().is_some_and(|r| r.timestamp_ms >= timestamp_ms) {
+                return Ok(offset);
+            }
+            tracing::debug!(topic, partition, offset, "the brokers' time look-up is wrong; scanning");
         }
-        // The brokers do not look offsets up by time: scan.
-        let (mut from, _) = self.admin.watermarks(topic, partition)?;
+        // Scan from the start.
         loop {
             let records = self.fetch(topic, partition, from, 10_000)?;
-            let Some(last) = records.last() else { return Ok(from) };
+            // None that late: the end (past any transaction marker).
+            let Some(last) = records.last() else { return Ok(high.max(from)) };
             if let Some(found) = records.iter().find(|r| r.timestamp_ms >= timestamp_ms) {
                 return Ok(found.offset);
             }

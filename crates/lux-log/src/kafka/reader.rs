@@ -89,21 +89,28 @@ impl Reader {
         let deadline = Instant::now() + self.config.request_timeout;
         let mut next = from;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            let now = Instant::now();
+            if now >= deadline {
                 *cursor = None;
                 if records.is_empty() {
                     return Err(kafka_problem(
                         self.brokers(),
                         format!(
-                            "reading {topic}/{partition} from offset {from} timed out (the end is {high}); check that the brokers are reachable, or that no transaction stays open"
+                            "reading {topic}/{partition} from offset {from} timed out (the end is {high}); check that the brokers are reachable"
                         ),
                     ));
                 }
                 break;
             }
-            match consumer.poll(left.min(Duration::from_millis(100))) {
-                None => {}
+            match consumer.poll(Duration::from_millis(50)) {
+                // The offsets between the last record and the end may hold no record to read
+                // (transaction markers; aborted records on brokers that hide them): librdkafka
+                // moves the position past them.
+                None => {
+                    if position(consumer, topic, partition).is_some_and(|p| p >= high) {
+                        break;
+                    }
+                }
                 Some(Ok(message)) => {
                     let record = stored_record(&message);
                     next = record.offset + 1;
@@ -112,7 +119,7 @@ impl Reader {
                         break;
                     }
                 }
-                // At the last stable offset: everything committed so far is read.
+                // At the last stable offset (brokers that report it): everything committed is read.
                 Some(Err(KafkaError::PartitionEOF(_))) => break,
                 Some(Err(error)) => {
                     *cursor = None;
@@ -153,6 +160,8 @@ impl Reader {
             .map_err(|e| kafka_error(self.brokers(), &format!("cannot read the changelog {changelog}"), &e))?;
         let mut last_progress = Instant::now();
         while !ends.is_empty() {
+            // Past the last record there may be only transaction markers: see `fetch`.
+            ends.retain(|partition, end| position(&consumer, changelog, *partition as u32).is_none_or(|p| p < *end));
             if last_progress.elapsed() > self.config.request_timeout {
                 return Err(kafka_problem(
                     self.brokers(),
@@ -246,6 +255,20 @@ impl Reader {
             Some(Offset::End) => Ok(Some(admin.watermarks(topic, partition)?.1)),
             _ => Ok(None),
         }
+    }
+}
+
+/// The consumer's position in a partition (the offset after the last record or transaction
+/// marker it consumed), `None` before it consumed anything there.
+pub(crate) fn position<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partition: u32,
+) -> Option<u64> {
+    let positions = consumer.position().ok()?;
+    match positions.find_partition(topic, partition as i32)?.offset() {
+        Offset::Offset(n) if n >= 0 => Some(n as u64),
+        _ => None,
     }
 }
 
