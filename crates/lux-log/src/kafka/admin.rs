@@ -210,20 +210,44 @@ impl Admin {
 
     /// Refuses a transaction timeout above the brokers' maximum; warns when they do not say.
     pub(crate) fn check_transaction_timeout(&self, configured: Duration) -> Result<()> {
-        let configured_ms = millis(configured);
-        match self.transaction_max_timeout()? {
-            Some(broker_max_ms) if configured_ms > broker_max_ms => {
-                Err(LogError::TransactionTimeout { brokers: self.brokers.clone(), configured_ms, broker_max_ms })
-            }
-            Some(_) => Ok(()),
-            None => {
-                tracing::warn!(
-                    brokers = %self.brokers,
-                    configured_ms,
-                    "the brokers do not report {TRANSACTION_MAX_TIMEOUT}: cannot check log.kafka.transaction_timeout against it; if it is above the brokers' maximum, every transaction will be refused"
-                );
-                Ok(())
-            }
+        check_transaction_timeout(&self.brokers, millis(configured), self.transaction_max_timeout()?)
+    }
+}
+
+/// The decision of [`Admin::check_transaction_timeout`], given what the brokers reported.
+fn check_transaction_timeout(brokers: &str, configured_ms: u64, broker_max_ms: Option<u64>) -> Result<()> {
+    match broker_max_ms {
+        Some(broker_max_ms) if configured_ms > broker_max_ms => {
+            Err(LogError::TransactionTimeout { brokers: brokers.to_owned(), configured_ms, broker_max_ms })
         }
+        Some(_) => Ok(()),
+        None => {
+            tracing::warn!(
+                brokers,
+                configured_ms,
+                "the brokers do not report {TRANSACTION_MAX_TIMEOUT}: cannot check log.kafka.transaction_timeout against it; if it is above the brokers' maximum, every transaction will be refused"
+            );
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transaction_timeout_above_the_brokers_maximum_is_refused_with_both_values_and_the_fix() {
+        let error = check_transaction_timeout("k1:9092", 960_000, Some(900_000)).unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, LogError::TransactionTimeout { configured_ms: 960_000, broker_max_ms: 900_000, .. }));
+        for part in
+            ["log.kafka.transaction_timeout is 960000 ms", "at most 900000 ms", "transaction.max.timeout.ms", "k1:9092"]
+        {
+            assert!(message.contains(part), "{part:?} not in {message}");
+        }
+        assert!(check_transaction_timeout("k1:9092", 900_000, Some(900_000)).is_ok());
+        // A broker that does not say (tansu): a warning, not a refusal.
+        assert!(check_transaction_timeout("k1:9092", 960_000, None).is_ok());
     }
 }

@@ -103,6 +103,11 @@ impl KafkaMetrics {
     }
 }
 
+/// The brokers' `transaction.max.timeout.ms` (the smallest), `None` when none reports it (tansu).
+pub fn broker_transaction_max_timeout(config: &KafkaConfig) -> Result<Option<Duration>> {
+    Ok(Admin::connect(config, "")?.transaction_max_timeout()?.map(Duration::from_millis))
+}
+
 /// The central log on a Kafka cluster. Cheap to share: every stage session of a process opens
 /// its own consumer and producer from it.
 pub struct KafkaLog {

@@ -280,7 +280,7 @@ impl KafkaSession {
 
     /// How long a member may wait for the group to (re)assign partitions.
     fn join_limit(&self) -> Duration {
-        self.log.config.max_poll_interval * 6 + self.log.config.session_timeout
+        self.log.config.max_poll_interval * 2 + self.log.config.session_timeout
     }
 
     /// Polls (dropping any record: they belong to no batch) until the group assigns partitions
