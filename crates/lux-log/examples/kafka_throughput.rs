@@ -17,7 +17,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let records: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(100_000);
     let batch: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1000);
     let broker = TansuBroker::start()?;
-    let log = Arc::new(KafkaLog::connect(&broker.config(), "bench.")?);
+    let mut config = broker.config();
+    // Extra librdkafka properties to try: LUX_KAFKA_PROPERTIES="linger.ms=1,retry.backoff.ms=10".
+    for pair in std::env::var("LUX_KAFKA_PROPERTIES").unwrap_or_default().split(',').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').ok_or("LUX_KAFKA_PROPERTIES: write key=value,key=value")?;
+        config.properties.insert(key.to_owned(), value.to_owned());
+    }
+    let log = Arc::new(KafkaLog::connect(&config, "bench.")?);
     log.ensure_topic("bench.in", 6)?;
     log.ensure_topic("bench.out", 6)?;
     let value = vec![b'x'; 200];
