@@ -1,4 +1,5 @@
-//! The `[log]` config section: which central log to use and how.
+//! The `[log]` config section: which central log to use and how, and its `[log.kafka]` table
+//! (the brokers and client settings of the Kafka backend).
 
 use lux_model::ConfigProblem;
 use serde::{Deserialize, Serialize};
@@ -13,6 +14,9 @@ pub enum LogBackendKind {
     /// A durable log in the data directory of this machine (segment files and a commit
     /// journal). No setup.
     Embedded,
+    /// A Kafka cluster (`[log.kafka]`): exactly-once stages through transactions, several
+    /// instances of a stage sharing the partitions of its inputs as one consumer group.
+    Kafka,
 }
 
 /// When an embedded-log commit is on disk.
@@ -30,7 +34,7 @@ pub enum Durability {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
-    /// The backend: `embedded` (default).
+    /// The backend: `embedded` (default) or `kafka` (then `[log.kafka]` says where and how).
     pub backend: LogBackendKind,
     /// Directory of the embedded log and of LUX's local files. `lux run --data-dir` overrides it.
     pub data_dir: PathBuf,
@@ -63,6 +67,11 @@ pub struct LogConfig {
     /// `log.retention_age` mean; a key set there replaces the `[log]` one for that topic, an
     /// unset one follows it.
     pub topics: BTreeMap<String, TopicRetention>,
+    /// The Kafka cluster, when `backend = "kafka"`. Topics are created with `partitions`
+    /// partitions; each stage is the consumer group `<topic_prefix><stage>` and keeps its state in
+    /// the compacted topic `<topic_prefix><stage>-changelog`. The retention keys above are for
+    /// the embedded log only: set Kafka's retention on the topics themselves.
+    pub kafka: KafkaConfig,
 }
 
 /// Retention of one topic (`[log.topics.<name>]`).
@@ -77,6 +86,186 @@ pub struct TopicRetention {
     pub retention_age: Option<Duration>,
 }
 
+/// How LUX reaches and uses a Kafka cluster (`[log.kafka]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// The bootstrap brokers, `host:port` separated by commas (`kafka1:9092,kafka2:9092`). The
+    /// command-line form `--log kafka://kafka1:9092,kafka2:9092` sets this key.
+    pub brokers: String,
+    /// The client id LUX's Kafka clients show to the brokers (logs, quotas, ACLs); the
+    /// transactional ids of the stages start with it too.
+    pub client_id: String,
+    /// How long the group waits for a silent instance of a stage before giving its partitions
+    /// to the others (`session.timeout.ms`), e.g. `10s`. Short means fast failover; the broker
+    /// bounds it (`group.min.session.timeout.ms`, 6 s by default on Kafka).
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub session_timeout: Duration,
+    /// Longest time between two polls of a stage instance before it is considered stuck and its
+    /// partitions are reassigned (`max.poll.interval.ms`); at least `session_timeout`. A commit
+    /// retried through a broker outage longer than this is refused afterwards and its batch is
+    /// read and processed again, not lost.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub max_poll_interval: Duration,
+    /// How long a transaction may stay open before the broker aborts it
+    /// (`transaction.timeout.ms`): after a crash, readers wait at most this long for the dead
+    /// instance's open transaction. Must not exceed the broker's `transaction.max.timeout.ms`
+    /// (15 minutes by default): LUX checks it at start and refuses to start otherwise.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub transaction_timeout: Duration,
+    /// How long a metadata, admin or read request may take before it fails (and a stage retries).
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub request_timeout: Duration,
+    /// librdkafka properties passed to every client as they are: TLS (`security.protocol =
+    /// "ssl"`, `"ssl.ca.location"`, `"ssl.certificate.location"`, `"ssl.key.location"`), SASL
+    /// (`security.protocol = "sasl_ssl"`, `"sasl.mechanism" = "SCRAM-SHA-512"`,
+    /// `"sasl.username"`, `"sasl.password"`), tuning (`"linger.ms"`, `"compression.type"`, ...).
+    /// The properties LUX sets itself for exactly-once (group, transactions, isolation, offsets,
+    /// timeouts above) are refused here.
+    pub properties: BTreeMap<String, String>,
+}
+
+/// The librdkafka properties LUX sets itself: exactly-once depends on them, or a key of
+/// `[log.kafka]` sets them.
+const MANAGED_PROPERTIES: [(&str, &str); 15] = [
+    ("bootstrap.servers", "set log.kafka.brokers instead"),
+    ("metadata.broker.list", "set log.kafka.brokers instead"),
+    ("client.id", "set log.kafka.client_id instead"),
+    ("session.timeout.ms", "set log.kafka.session_timeout instead"),
+    ("max.poll.interval.ms", "set log.kafka.max_poll_interval instead"),
+    ("transaction.timeout.ms", "set log.kafka.transaction_timeout instead"),
+    ("group.id", "each stage is the group <topic_prefix><stage>"),
+    ("transactional.id", "each stage instance derives its own"),
+    ("enable.idempotence", "transactions need it on"),
+    ("isolation.level", "exactly-once needs read_committed"),
+    ("enable.auto.commit", "offsets are committed in the stage's transactions"),
+    ("enable.auto.offset.store", "offsets are committed in the stage's transactions"),
+    ("auto.offset.reset", "a new group must start at the earliest offset or it would skip records"),
+    ("partition.assignment.strategy", "LUX uses the eager range strategy"),
+    ("group.protocol", "LUX uses the classic group protocol"),
+];
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "localhost:9092".into(),
+            client_id: "lux".into(),
+            session_timeout: Duration::from_secs(10),
+            max_poll_interval: Duration::from_secs(60),
+            transaction_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// The defaults with the brokers of a `kafka://host:port[,host:port...]` URL (the
+    /// command-line form of the log).
+    pub fn from_url(url: &str) -> std::result::Result<KafkaConfig, String> {
+        KafkaConfig::default().with_url(url)
+    }
+
+    /// This config with its brokers replaced by those of a `kafka://host:port[,host:port...]` URL.
+    pub fn with_url(self, url: &str) -> std::result::Result<KafkaConfig, String> {
+        let Some(rest) = url.strip_prefix("kafka://") else {
+            return Err(format!("{url:?} is not a Kafka URL: write kafka://host:port[,host:port...]"));
+        };
+        let brokers = rest.trim_end_matches('/');
+        if let Some(problem) = broker_list_problem(brokers) {
+            return Err(format!("{url:?}: {problem}"));
+        }
+        Ok(KafkaConfig { brokers: brokers.to_owned(), ..self })
+    }
+
+    /// The brokers, one `host:port` each.
+    pub fn broker_list(&self) -> Vec<&str> {
+        self.brokers.split(',').map(str::trim).filter(|b| !b.is_empty()).collect()
+    }
+
+    /// Every problem of this section, with keys under `prefix` (`log.kafka`).
+    pub fn validate(&self, prefix: &str) -> Vec<ConfigProblem> {
+        let key = |field: &str| lux_model::config_key(prefix, field);
+        let mut problems = Vec::new();
+        if let Some(problem) = broker_list_problem(&self.brokers) {
+            problems.push(ConfigProblem::new(key("brokers"), problem));
+        }
+        let client_id_ok = !self.client_id.is_empty()
+            && self.client_id.len() <= 100
+            && self.client_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !client_id_ok {
+            problems.push(ConfigProblem::new(
+                key("client_id"),
+                format!("{:?} must be 1 to 100 letters, digits, '.', '_' or '-'", self.client_id),
+            ));
+        }
+        let seconds = |d: Duration| d.as_secs_f64();
+        if !(Duration::from_secs(1)..=Duration::from_secs(30 * 60)).contains(&self.session_timeout) {
+            problems.push(ConfigProblem::new(
+                key("session_timeout"),
+                format!("must be between 1s and 30m, not {}s", seconds(self.session_timeout)),
+            ));
+        }
+        if self.max_poll_interval < self.session_timeout || self.max_poll_interval > Duration::from_secs(24 * 3600) {
+            problems.push(ConfigProblem::new(
+                key("max_poll_interval"),
+                format!(
+                    "must be between session_timeout ({}s) and 24h, not {}s",
+                    seconds(self.session_timeout),
+                    seconds(self.max_poll_interval)
+                ),
+            ));
+        }
+        if !(Duration::from_secs(1)..=Duration::from_secs(24 * 3600)).contains(&self.transaction_timeout) {
+            problems.push(ConfigProblem::new(
+                key("transaction_timeout"),
+                format!(
+                    "must be between 1s and the broker's transaction.max.timeout.ms (15m by default), not {}s",
+                    seconds(self.transaction_timeout)
+                ),
+            ));
+        }
+        if !(Duration::from_millis(100)..=Duration::from_secs(3600)).contains(&self.request_timeout) {
+            problems.push(ConfigProblem::new(
+                key("request_timeout"),
+                format!("must be between 100ms and 1h, not {}s", seconds(self.request_timeout)),
+            ));
+        }
+        for name in self.properties.keys() {
+            if let Some((_, why)) = MANAGED_PROPERTIES.iter().find(|(managed, _)| managed == name) {
+                problems.push(ConfigProblem::new(
+                    key(&format!("properties.{name}")),
+                    format!("is set by LUX ({why}); remove it"),
+                ));
+            }
+        }
+        problems
+    }
+}
+
+/// What is wrong with a comma-separated `host:port` list, if anything.
+fn broker_list_problem(brokers: &str) -> Option<String> {
+    let entries: Vec<&str> = brokers.split(',').map(str::trim).collect();
+    if entries.iter().all(|e| e.is_empty()) {
+        return Some("must list at least one broker as host:port, e.g. kafka1:9092,kafka2:9092".into());
+    }
+    for entry in entries {
+        let valid = entry.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty()
+                && !host.chars().any(|c| c.is_whitespace() || c == '/')
+                && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if !valid {
+            return Some(format!("{entry:?} is not host:port (e.g. kafka1:9092); separate brokers with commas"));
+        }
+    }
+    None
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
@@ -89,6 +278,7 @@ impl Default for LogConfig {
             retention_bytes: None,
             retention_age: None,
             topics: BTreeMap::new(),
+            kafka: KafkaConfig::default(),
         }
     }
 }
@@ -124,6 +314,9 @@ impl LogConfig {
                 problems.push(ConfigProblem::new(&key, "is not a topic name: letters, digits, '.', '_' and '-'"));
             }
             self.validate_retention(&key, topic.retention_bytes, topic.retention_age, &mut problems);
+        }
+        if self.backend == LogBackendKind::Kafka {
+            problems.extend(self.kafka.validate(&lux_model::config_key(prefix, "kafka")));
         }
         problems
     }
@@ -169,5 +362,43 @@ mod tests {
         config.topics.insert("bad name".into(), TopicRetention::default());
         let keys: Vec<String> = config.validate("log").into_iter().map(|p| p.key).collect();
         assert_eq!(keys, ["log.retention_bytes", "log.topics.bad name", "log.topics.raw.retention_age"]);
+    }
+
+    #[test]
+    fn kafka_settings_are_validated_only_for_the_kafka_backend() {
+        let mut config = LogConfig::default();
+        config.kafka.brokers = "kafka1".into();
+        assert!(config.validate("log").is_empty());
+        config.backend = LogBackendKind::Kafka;
+        config.kafka.session_timeout = Duration::from_secs(20);
+        config.kafka.max_poll_interval = Duration::from_secs(10);
+        config.kafka.transaction_timeout = Duration::ZERO;
+        config.kafka.client_id = "lux stage".into();
+        config.kafka.properties.insert("isolation.level".into(), "read_uncommitted".into());
+        config.kafka.properties.insert("ssl.ca.location".into(), "/etc/ca.pem".into());
+        let keys: Vec<String> = config.validate("log").into_iter().map(|p| p.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "log.kafka.brokers",
+                "log.kafka.client_id",
+                "log.kafka.max_poll_interval",
+                "log.kafka.transaction_timeout",
+                "log.kafka.properties.isolation.level"
+            ]
+        );
+    }
+
+    #[test]
+    fn broker_lists_and_urls() {
+        let config = KafkaConfig::from_url("kafka://k1:9092,10.0.0.2:9093/").unwrap();
+        assert_eq!(config.brokers, "k1:9092,10.0.0.2:9093");
+        assert_eq!(config.broker_list(), ["k1:9092", "10.0.0.2:9093"]);
+        assert!(KafkaConfig::from_url("kafka://[::1]:9092").is_ok());
+        for bad in ["http://k1:9092", "kafka://", "kafka://k1", "kafka://k1:0", "kafka://k1:9092,k2:x", "kafka://:9092"]
+        {
+            let error = KafkaConfig::from_url(bad).unwrap_err();
+            assert!(error.contains("host:port"), "{bad}: {error}");
+        }
     }
 }

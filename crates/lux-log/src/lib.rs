@@ -3,17 +3,19 @@
 //! Stages never call each other; each reads batches from topics of the central log and commits
 //! its outputs, its input offsets and its state in one atomic step ([`Commit`]). The
 //! [`CentralLog`] trait is that contract; [`embedded::EmbeddedLog`] is the default backend
-//! (local, durable, zero setup). A Kafka backend implements the same contract for production.
+//! (local, durable, zero setup); [`kafka::KafkaLog`] implements the same contract on a Kafka
+//! cluster for production and scale-out.
 //!
 //! Records are partitioned by key with Kafka's own partitioner ([`partition_for_key`], murmur2),
 //! so a key lands on the same partition number on either backend.
 
 mod config;
 pub mod embedded;
+pub mod kafka;
 mod partitioner;
 mod session;
 
-pub use config::{Durability, LogBackendKind, LogConfig, TopicRetention};
+pub use config::{Durability, KafkaConfig, LogBackendKind, LogConfig, TopicRetention};
 pub use partitioner::{murmur2, partition_for_key};
 pub use session::{Assignment, Polled, StageSession, StateChange, WholeLogSession};
 use std::sync::Arc;
@@ -87,7 +89,7 @@ pub enum LogError {
     UnknownTopic(String),
     #[error("topic {topic:?} has {partitions} partitions, partition {partition} does not exist")]
     UnknownPartition { topic: String, partition: u32, partitions: u32 },
-    #[error("topic {topic:?} already exists with {existing} partitions, not {requested}; partition counts cannot change on the embedded log")]
+    #[error("topic {topic:?} already exists with {existing} partitions, not {requested}; set log.partitions to {existing} (partition counts cannot change: keyed state lives with its partition)")]
     PartitionMismatch { topic: String, existing: u32, requested: u32 },
     #[error("invalid topic name {0:?}: use 1 to 200 characters among letters, digits, '.', '_' and '-'")]
     BadTopicName(String),
@@ -99,6 +101,8 @@ pub enum LogError {
     Fenced { group: String },
     #[error("the Kafka cluster at {brokers} failed: {detail}")]
     Kafka { brokers: String, detail: String },
+    #[error("log.kafka.transaction_timeout is {configured_ms} ms but the brokers at {brokers} allow at most {broker_max_ms} ms (transaction.max.timeout.ms): every transaction would be refused; lower log.kafka.transaction_timeout to at most {broker_max_ms} ms, or raise transaction.max.timeout.ms on the brokers")]
+    TransactionTimeout { brokers: String, configured_ms: u64, broker_max_ms: u64 },
     #[error(
         "the embedded log is corrupt: {path}: {detail}; restore the data directory from a backup or move it aside"
     )]
