@@ -116,7 +116,8 @@ pub struct KafkaConfig {
     #[serde(with = "humantime_serde")]
     #[schemars(with = "String")]
     pub transaction_timeout: Duration,
-    /// How long a metadata, admin or read request may take before it fails (and a stage retries).
+    /// How long a metadata, admin or read request may take before it fails (and a stage
+    /// retries). At most `transaction_timeout`.
     #[serde(with = "humantime_serde")]
     #[schemars(with = "String")]
     pub request_timeout: Duration,
@@ -233,6 +234,17 @@ impl KafkaConfig {
             problems.push(ConfigProblem::new(
                 key("request_timeout"),
                 format!("must be between 100ms and 1h, not {}s", seconds(self.request_timeout)),
+            ));
+        } else if self.request_timeout > self.transaction_timeout {
+            // librdkafka refuses a transactional producer whose socket timeout (the request
+            // timeout) exceeds the transaction timeout.
+            problems.push(ConfigProblem::new(
+                key("request_timeout"),
+                format!(
+                    "must not exceed transaction_timeout ({}s), not {}s",
+                    seconds(self.transaction_timeout),
+                    seconds(self.request_timeout)
+                ),
             ));
         }
         for name in self.properties.keys() {

@@ -38,6 +38,14 @@ struct DataDirArg {
     data_dir: Option<PathBuf>,
 }
 
+#[derive(clap::Args, Clone)]
+struct LogArg {
+    /// The central log: `embedded` (in the data directory) or `kafka://host:port[,host:port]`
+    /// (overrides `log.backend` and `log.kafka.brokers`).
+    #[arg(long, value_name = "LOG")]
+    log: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run every stage (demo generator, transform, alarm) in one process on the embedded log.
@@ -46,6 +54,8 @@ enum Command {
         config: ConfigArg,
         #[command(flatten)]
         data_dir: DataDirArg,
+        #[command(flatten)]
+        log: LogArg,
         /// Stop by itself after this long (e.g. `30s`); otherwise run until SIGINT/SIGTERM.
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         stop_after: Option<std::time::Duration>,
@@ -64,6 +74,8 @@ enum Command {
         config: ConfigArg,
         #[command(flatten)]
         data_dir: DataDirArg,
+        #[command(flatten)]
+        log: LogArg,
         /// Stop by itself after this long; otherwise run until SIGINT/SIGTERM.
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         stop_after: Option<std::time::Duration>,
@@ -75,6 +87,8 @@ enum Command {
         config: ConfigArg,
         #[command(flatten)]
         data_dir: DataDirArg,
+        #[command(flatten)]
+        log: LogArg,
         /// Stop by itself after this long; otherwise run until SIGINT/SIGTERM.
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         stop_after: Option<std::time::Duration>,
@@ -86,6 +100,8 @@ enum Command {
         config: ConfigArg,
         #[command(flatten)]
         data_dir: DataDirArg,
+        #[command(flatten)]
+        log: LogArg,
         #[command(flatten)]
         args: replay::ReplayArgs,
     },
@@ -145,6 +161,8 @@ enum TopicCommand {
         config: ConfigArg,
         #[command(flatten)]
         data_dir: DataDirArg,
+        #[command(flatten)]
+        log: LogArg,
     },
     /// Print a topic's records from the beginning as JSON lines, then exit (or `--follow`).
     Read {
@@ -152,6 +170,8 @@ enum TopicCommand {
         config: ConfigArg,
         #[command(flatten)]
         data_dir: DataDirArg,
+        #[command(flatten)]
+        log: LogArg,
         #[command(flatten)]
         args: topic::ReadArgs,
     },
@@ -174,6 +194,26 @@ fn load_config(arg: &ConfigArg) -> Result<config::LuxConfig, ExitCode> {
         eprint!("{errors}");
         ExitCode::from(2)
     })
+}
+
+/// The configuration with `--log` applied.
+fn load_config_with_log(arg: &ConfigArg, log: &LogArg) -> Result<config::LuxConfig, ExitCode> {
+    let mut config = load_config(arg)?;
+    match log.log.as_deref() {
+        None => {}
+        Some("embedded") => config.log.backend = lux_log::LogBackendKind::Embedded,
+        Some(url) => match config.log.kafka.clone().with_url(url) {
+            Ok(kafka) => {
+                config.log.backend = lux_log::LogBackendKind::Kafka;
+                config.log.kafka = kafka;
+            }
+            Err(error) => {
+                eprintln!("error: --log {error}");
+                return Err(ExitCode::from(2));
+            }
+        },
+    }
+    Ok(config)
 }
 
 fn data_dir(config: &config::LuxConfig, arg: &DataDirArg) -> PathBuf {
@@ -203,28 +243,28 @@ fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { config, data_dir: dir, stop_after, until_done, only } => {
-            match run_stages(&config, &dir, stop_after, until_done, only) {
+        Command::Run { config, data_dir: dir, log, stop_after, until_done, only } => {
+            match run_stages(&config, &dir, &log, stop_after, until_done, only) {
                 Ok(result) => result,
                 Err(code) => return code,
             }
         }
-        Command::Transform { config, data_dir: dir, stop_after } => {
-            match run_stages(&config, &dir, stop_after, false, Some(vec!["transform".to_owned()])) {
+        Command::Transform { config, data_dir: dir, log, stop_after } => {
+            match run_stages(&config, &dir, &log, stop_after, false, Some(vec!["transform".to_owned()])) {
                 Ok(result) => result,
                 Err(code) => return code,
             }
         }
-        Command::Alarm { config, data_dir: dir, stop_after } => {
+        Command::Alarm { config, data_dir: dir, log, stop_after } => {
             let only = Some(vec!["alarm-route".to_owned(), "alarm".to_owned()]);
-            match run_stages(&config, &dir, stop_after, false, only) {
+            match run_stages(&config, &dir, &log, stop_after, false, only) {
                 Ok(result) => result,
                 Err(code) => return code,
             }
         }
-        Command::Replay { config, data_dir: dir, args } => {
+        Command::Replay { config, data_dir: dir, log, args } => {
             init_tracing("warn");
-            let config = match load_config(&config) {
+            let config = match load_config_with_log(&config, &log) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
@@ -294,13 +334,15 @@ fn main() -> ExitCode {
         Command::Topic { command } => {
             init_tracing("warn");
             match command {
-                TopicCommand::List { config, data_dir: dir } => match load_config(&config) {
-                    Ok(c) => topic::list(&data_dir(&c, &dir), &mut std::io::stdout().lock()),
+                TopicCommand::List { config, data_dir: dir, log } => match load_config_with_log(&config, &log) {
+                    Ok(c) => run::open_reader(&c, &data_dir(&c, &dir))
+                        .and_then(|log| topic::list(log.as_ref(), &mut std::io::stdout().lock())),
                     Err(code) => return code,
                 },
-                TopicCommand::Read { config, data_dir: dir, args } => match load_config(&config) {
-                    Ok(c) => stop_on_signals().and_then(|stop| {
-                        topic::read(&data_dir(&c, &dir), &args, &stop, &mut std::io::stdout().lock()).map(|_| ())
+                TopicCommand::Read { config, data_dir: dir, log, args } => match load_config_with_log(&config, &log) {
+                    Ok(c) => run::open_reader(&c, &data_dir(&c, &dir)).and_then(|log| {
+                        let stop = stop_on_signals()?;
+                        topic::read(log.as_ref(), &args, &stop, &mut std::io::stdout().lock()).map(|_| ())
                     }),
                     Err(code) => return code,
                 },
@@ -335,12 +377,13 @@ fn main() -> ExitCode {
 fn run_stages(
     config: &ConfigArg,
     dir: &DataDirArg,
+    log: &LogArg,
     stop_after: Option<std::time::Duration>,
     until_done: bool,
     only: Option<Vec<String>>,
 ) -> Result<anyhow::Result<()>, ExitCode> {
     init_tracing("info");
-    let config = load_config(config)?;
+    let config = load_config_with_log(config, log)?;
     let options = run::RunOptions { data_dir: data_dir(&config, dir), stop_after, until_done, only };
     Ok(stop_on_signals().and_then(|stop| run::run(config, options, stop)))
 }

@@ -14,7 +14,8 @@ use anyhow::Context as _;
 use lux_alarm::stage::{AlarmRouteStage, AlarmStage, AlarmTopics};
 use lux_generate::source::GeneratorSource;
 use lux_log::embedded::{EmbeddedLog, EmbeddedOptions};
-use lux_log::CentralLog;
+use lux_log::kafka::KafkaLog;
+use lux_log::{CentralLog, LogBackendKind};
 use lux_reference::{ReferenceHandle, SourceKind};
 use lux_stage::{run_processor, run_source, RunnerOptions, StageMetrics, StageSnapshot};
 use lux_transform::{TransformStage, TransformTopics};
@@ -129,6 +130,12 @@ fn subscriber_key(config: &LuxConfig, data_dir: &Path) -> anyhow::Result<Vec<u8>
     if let Some(key) = &config.transform.subscriber_key {
         return Ok(key.as_bytes().to_vec());
     }
+    if config.log.backend == LogBackendKind::Kafka {
+        anyhow::bail!(
+            "on Kafka, every instance of the transform stage must pseudonymise subscribers with the same key: \
+             set transform.subscriber_key (better: the environment variable LUX_TRANSFORM__SUBSCRIBER_KEY)"
+        );
+    }
     let path = data_dir.join("secrets").join("subscriber.key");
     match std::fs::read(&path) {
         Ok(key) if key.len() >= 16 => return Ok(key),
@@ -187,6 +194,29 @@ fn reference(
         .map_err(|error| anyhow::anyhow!("reference data: {error}"))
 }
 
+/// The configured central log: the embedded one in `data_dir` (with its lock), or a Kafka
+/// cluster.
+pub(crate) fn open_log(config: &LuxConfig, data_dir: &Path) -> anyhow::Result<Arc<dyn CentralLog>> {
+    Ok(match config.log.backend {
+        LogBackendKind::Embedded => {
+            Arc::new(EmbeddedLog::open_with(data_dir, EmbeddedOptions::from_config(&config.log))?)
+        }
+        LogBackendKind::Kafka => Arc::new(
+            KafkaLog::connect(&config.log.kafka, &config.log.topic_prefix)
+                .with_context(|| format!("cannot use the Kafka cluster at {}", config.log.kafka.brokers))?,
+        ),
+    })
+}
+
+/// The configured central log for reading only (`lux topic`): the embedded one without its lock,
+/// so that it works while `lux run` writes.
+pub(crate) fn open_reader(config: &LuxConfig, data_dir: &Path) -> anyhow::Result<Arc<dyn CentralLog>> {
+    match config.log.backend {
+        LogBackendKind::Embedded => Ok(Arc::new(EmbeddedLog::open_reader(data_dir)?)),
+        LogBackendKind::Kafka => open_log(config, data_dir),
+    }
+}
+
 /// What the pipeline commands (`lux run`, `lux replay`) open on a data directory: the log (with
 /// its lock), the simulation's start, the demo network, the reference data and the subscriber key.
 pub(crate) struct Pipeline {
@@ -199,8 +229,7 @@ pub(crate) struct Pipeline {
 
 impl Pipeline {
     pub(crate) fn open(config: &LuxConfig, data_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Result<Pipeline> {
-        let log: Arc<dyn CentralLog> =
-            Arc::new(EmbeddedLog::open_with(data_dir, EmbeddedOptions::from_config(&config.log))?);
+        let log = open_log(config, data_dir)?;
         // The simulation's time 0: recorded by the first run, so that a resumed run continues the
         // same traffic (and the same demo referential, whose interventions are placed around it).
         let start_ms = match lux_generate::source::recorded_start_ms(&log.load_state("generator")?) {
@@ -304,7 +333,18 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
         }
     }
 
-    eprintln!("lux: running {} stage(s) on the embedded log in {} (Ctrl-C to stop)", threads.len(), data_dir.display());
+    match config.log.backend {
+        LogBackendKind::Embedded => eprintln!(
+            "lux: running {} stage(s) on the embedded log in {} (Ctrl-C to stop)",
+            threads.len(),
+            data_dir.display()
+        ),
+        LogBackendKind::Kafka => eprintln!(
+            "lux: running {} stage(s) on the Kafka cluster at {} (Ctrl-C to stop)",
+            threads.len(),
+            config.log.kafka.brokers
+        ),
+    }
     let started = Instant::now();
     let interval = config.run.summary_interval;
     let mut last_print = Instant::now();

@@ -1,15 +1,13 @@
 //! `lux topic list` and `lux topic read`: what kcat is for Kafka, for the central log. Reads
-//! the embedded log without locking it, so it works while `lux run` writes.
+//! the embedded log without locking it, so it works while `lux run` writes (on Kafka, it reads
+//! committed records as any consumer does).
 
-use lux_log::embedded::EmbeddedLog;
 use lux_log::{CentralLog, StoredRecord};
 use std::io::Write;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-pub fn list(data_dir: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
-    let log = EmbeddedLog::open_reader(data_dir)?;
+pub fn list(log: &dyn CentralLog, out: &mut dyn Write) -> anyhow::Result<()> {
     writeln!(out, "{:<24} {:>10} {:>12}  end offsets per partition", "topic", "partitions", "records")?;
     for topic in log.topics()? {
         let ends: Vec<String> = topic.end_offsets.iter().map(u64::to_string).collect();
@@ -61,8 +59,7 @@ fn render(record: &StoredRecord, metadata: bool) -> String {
     )
 }
 
-pub fn read(data_dir: &Path, args: &ReadArgs, stop: &AtomicBool, out: &mut dyn Write) -> anyhow::Result<u64> {
-    let log = EmbeddedLog::open_reader(data_dir)?;
+pub fn read(log: &dyn CentralLog, args: &ReadArgs, stop: &AtomicBool, out: &mut dyn Write) -> anyhow::Result<u64> {
     let info = log.topic(&args.topic)?;
     let partitions: Vec<u32> = match args.partition {
         Some(p) if p < info.partitions => vec![p],

@@ -1,0 +1,250 @@
+//! The pipeline on a real Kafka-protocol broker (tansu, started by each test; `./scripts/test`
+//! installs it): the stages run as separate `lux transform` and `lux alarm` processes, two of
+//! each sharing 6 partitions as consumer groups, and one of each is stopped mid-stream. At the
+//! end every input event is in `enriched` (read_committed) and the alarms are those of a
+//! single-process run of the same input on the embedded log.
+//!
+//! After SIGTERM the stopped instances commit their batch in hand and leave their groups: every
+//! event exactly once. After SIGKILL, the open transactions of the killed instances are aborted
+//! (when their transaction times out, or when the survivor is fenced in): nothing is lost, but
+//! tansu shows the records of aborted transactions to read_committed readers (it sends no
+//! aborted-transaction list), so duplicates are counted and reported, and asserted absent only
+//! where the broker hides aborted records (`LUX_KAFKA_HIDES_ABORTED=1`, e.g. Apache Kafka).
+
+mod common;
+
+use lux_log::kafka::testing::TansuBroker;
+use lux_log::kafka::KafkaLog;
+use lux_log::{CentralLog, KafkaConfig, StoredRecord};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+const PARTITIONS: u32 = 6;
+
+/// 40 s of deterministic demo traffic with a site outage and an equipment outage.
+fn pipeline_config(backend: &str) -> String {
+    let incidents = r#"
+[[generator.incidents]]
+scope = "site"
+start_after = "5s"
+duration = "15s"
+
+[[generator.incidents]]
+scope = "equipment"
+start_after = "24s"
+duration = "10s"
+"#;
+    format!("{}\n[log]\npartitions = {PARTITIONS}\n{backend}", common::bounded_config(40, "20s", incidents))
+}
+
+fn kafka_section(broker: &TansuBroker) -> String {
+    format!(
+        "backend = \"kafka\"\n[log.kafka]\nbrokers = \"{}\"\nsession_timeout = \"6s\"\nmax_poll_interval = \"10s\"\ntransaction_timeout = \"10s\"\nrequest_timeout = \"10s\"\n",
+        broker.brokers
+    )
+}
+
+/// Every record of a topic, per partition, read_committed.
+fn read_all(log: &dyn CentralLog, topic: &str) -> Vec<Vec<StoredRecord>> {
+    let info = log.topic(topic).unwrap_or_else(|e| panic!("topic {topic}: {e}"));
+    (0..info.partitions)
+        .map(|p| {
+            let mut records = Vec::new();
+            let mut from = info.start_offsets[p as usize];
+            loop {
+                let batch = log.fetch(topic, p, from, 10_000).expect("fetch");
+                let Some(last) = batch.last() else { break };
+                from = last.offset + 1;
+                records.extend(batch);
+            }
+            records
+        })
+        .collect()
+}
+
+/// Event id -> how many times it is in the topic.
+fn event_ids(partitions: &[Vec<StoredRecord>]) -> BTreeMap<String, usize> {
+    let mut ids = BTreeMap::new();
+    for record in partitions.iter().flatten() {
+        let id = common::json(record)["event_id"].as_str().expect("an event id").to_owned();
+        *ids.entry(id).or_default() += 1;
+    }
+    ids
+}
+
+/// The alarm records, in the order of (rule, group, window end, state), with how many times each.
+fn alarm_counts(partitions: &[Vec<StoredRecord>]) -> BTreeMap<(String, String, String, String), usize> {
+    let mut alarms = BTreeMap::new();
+    for record in partitions.iter().flatten() {
+        let a = common::json(record);
+        let text = |k: &str| a[k].as_str().unwrap_or_default().to_owned();
+        *alarms.entry((text("rule"), text("group_key"), text("window_end"), text("state"))).or_default() += 1;
+    }
+    alarms
+}
+
+/// The single-process run of the same input on the embedded log: (event ids, alarms).
+fn reference_run(dir: &Path) -> (BTreeMap<String, usize>, BTreeMap<(String, String, String, String), usize>) {
+    let config = dir.join("reference.toml");
+    std::fs::write(&config, pipeline_config("")).unwrap();
+    let data = dir.join("reference");
+    let output = common::lux()
+        .args(["run", "--until-done", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "reference run: {}", String::from_utf8_lossy(&output.stderr));
+    let log = lux_log::embedded::EmbeddedLog::open_reader(&data).unwrap();
+    let ids = event_ids(&read_all(&log, "enriched"));
+    let alarms = alarm_counts(&read_all(&log, "alarms"));
+    assert!(ids.len() > 50_000, "only {} events", ids.len());
+    let states: std::collections::BTreeSet<&str> = alarms.keys().map(|k| k.3.as_str()).collect();
+    assert_eq!(states.len(), 3, "the input should raise, update and clear alarms: {states:?}");
+    (ids, alarms)
+}
+
+/// A `lux` process on the broker, its output in `<name>.log`.
+fn spawn(dir: &Path, config: &Path, name: &str, args: &[&str]) -> Child {
+    let data: PathBuf = dir.join(name);
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    common::lux()
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(&data)
+        .env("RUST_LOG", "warn,lux=info,lux_stage=info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("lux starts")
+}
+
+fn signal(child: &Child, signal: libc::c_int) {
+    // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
+    let status = unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    assert_eq!(status, 0, "kill({}, {signal})", child.id());
+}
+
+fn logs(dir: &Path) -> String {
+    let mut text = String::new();
+    for name in ["generator", "transform-1", "transform-2", "alarm-1", "alarm-2"] {
+        let log = std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        text.push_str(&format!("--- {name}\n{}\n", tail.into_iter().rev().collect::<Vec<_>>().join("\n")));
+    }
+    text
+}
+
+/// Waits until `done` holds, failing with the processes' logs after `limit`.
+fn wait_for(dir: &Path, what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}\n{}", logs(dir));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Committed records of a topic (Kafka's offsets count transaction markers too, so the records
+/// themselves are counted).
+fn records(log: &dyn CentralLog, topic: &str) -> usize {
+    if log.topic(topic).is_err() {
+        return 0;
+    }
+    read_all(log, topic).iter().map(Vec::len).sum()
+}
+
+fn scale_out(stop_signal: libc::c_int) {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    eprintln!("scale-out test directory: {}", dir.display());
+    let (expected_ids, expected_alarms) = reference_run(dir);
+
+    let broker = TansuBroker::start().expect("tansu starts");
+    let config = dir.join("kafka.toml");
+    std::fs::write(&config, pipeline_config(&kafka_section(&broker))).unwrap();
+    let kafka = KafkaConfig { brokers: broker.brokers.clone(), ..KafkaConfig::default() };
+    let log = KafkaLog::connect(&kafka, "").expect("the broker answers");
+
+    // The equipment (the generator) sends everything into `raw` first.
+    let mut generator = spawn(dir, &config, "generator", &["run", "--only", "generator"]);
+    let status = generator.wait().unwrap();
+    assert!(status.success(), "the generator failed\n{}", logs(dir));
+    let raw = records(&log, "raw");
+    assert_eq!(raw, expected_ids.len(), "the raw topic holds one record per event of the reference run");
+
+    let mut transforms =
+        [spawn(dir, &config, "transform-1", &["transform"]), spawn(dir, &config, "transform-2", &["transform"])];
+    let mut alarms = [spawn(dir, &config, "alarm-1", &["alarm"]), spawn(dir, &config, "alarm-2", &["alarm"])];
+
+    // Mid-stream: a third of the events are enriched; one instance of each stage goes.
+    wait_for(dir, "a third of the events enriched", Duration::from_secs(120), || records(&log, "enriched") >= raw / 3);
+    signal(&transforms[0], stop_signal);
+    signal(&alarms[0], stop_signal);
+    let stopped_transform = transforms[0].wait().unwrap();
+    let stopped_alarm = alarms[0].wait().unwrap();
+    if stop_signal == libc::SIGTERM {
+        assert!(stopped_transform.success() && stopped_alarm.success(), "SIGTERM stops cleanly\n{}", logs(dir));
+    }
+
+    // The survivors take over the partitions and finish: every event enriched, every window
+    // evaluated (the alarm state is finished once the input is idle).
+    wait_for(dir, "every event enriched", Duration::from_secs(180), || {
+        event_ids(&read_all(&log, "enriched")).len() >= expected_ids.len()
+    });
+    wait_for(dir, "the last windows evaluated", Duration::from_secs(120), || {
+        let routed_done = log.topic("alarm-routed").is_ok_and(|info| {
+            (0..info.partitions).all(|p| {
+                let tp = lux_log::TopicPartition { topic: "alarm-routed".into(), partition: p };
+                // The end offset counts the marker that closes the last transaction.
+                let end = info.end_offsets[p as usize];
+                log.committed_offset("alarm", &tp).ok().flatten().unwrap_or(0) + 1 >= end
+            })
+        });
+        routed_done
+            && lux_alarm::state_is_finished(&log.load_state("alarm").unwrap_or_default(), Duration::from_secs(5))
+            && alarm_counts(&read_all(&log, "alarms")).len() >= expected_alarms.len()
+    });
+    for child in transforms.iter_mut().skip(1).chain(alarms.iter_mut().skip(1)) {
+        signal(child, libc::SIGTERM);
+        assert!(child.wait().unwrap().success(), "the survivors stop cleanly\n{}", logs(dir));
+    }
+
+    let ids = event_ids(&read_all(&log, "enriched"));
+    let lost: Vec<&String> = expected_ids.keys().filter(|id| !ids.contains_key(*id)).take(5).collect();
+    assert!(lost.is_empty(), "events lost: {lost:?}");
+    assert_eq!(ids.len(), expected_ids.len(), "events that the reference run does not have");
+    let got_alarms = alarm_counts(&read_all(&log, "alarms"));
+    let missing: Vec<_> = expected_alarms.keys().filter(|k| !got_alarms.contains_key(*k)).take(5).collect();
+    assert!(missing.is_empty(), "alarms missing: {missing:?}");
+    let extra: Vec<_> = got_alarms.keys().filter(|k| !expected_alarms.contains_key(*k)).take(5).collect();
+    assert!(extra.is_empty(), "alarms the reference run does not have: {extra:?}");
+    let duplicated_events = ids.values().filter(|&&n| n > 1).count();
+    let duplicated_alarms = got_alarms.values().filter(|&&n| n > 1).count();
+    eprintln!(
+        "scale-out ({}): {} events, {} alarm records; duplicated: {duplicated_events} events, {duplicated_alarms} alarms",
+        if stop_signal == libc::SIGTERM { "SIGTERM" } else { "SIGKILL" },
+        ids.len(),
+        got_alarms.len()
+    );
+    let strict = stop_signal == libc::SIGTERM || std::env::var("LUX_KAFKA_HIDES_ABORTED").is_ok_and(|v| v == "1");
+    if strict {
+        assert_eq!(duplicated_events, 0, "events duplicated");
+        assert_eq!(duplicated_alarms, 0, "alarms duplicated");
+    }
+}
+
+#[test]
+fn two_instances_of_each_stage_share_the_work_and_one_stops_with_sigterm() {
+    scale_out(libc::SIGTERM);
+}
+
+#[test]
+fn two_instances_of_each_stage_share_the_work_and_one_is_sigkilled() {
+    scale_out(libc::SIGKILL);
+}
