@@ -74,8 +74,11 @@ fn event_ids(partitions: &[Vec<StoredRecord>]) -> BTreeMap<String, usize> {
     ids
 }
 
-/// The alarm records, in the order of (rule, group, window end, state), with how many times each.
-fn alarm_counts(partitions: &[Vec<StoredRecord>]) -> BTreeMap<(String, String, String, String), usize> {
+/// An alarm record: (rule, group, window end, state).
+type AlarmRecord = (String, String, String, String);
+
+/// The alarm records, in order, with how many times each.
+fn alarm_counts(partitions: &[Vec<StoredRecord>]) -> BTreeMap<AlarmRecord, usize> {
     let mut alarms = BTreeMap::new();
     for record in partitions.iter().flatten() {
         let a = common::json(record);
@@ -86,7 +89,7 @@ fn alarm_counts(partitions: &[Vec<StoredRecord>]) -> BTreeMap<(String, String, S
 }
 
 /// The single-process run of the same input on the embedded log: (event ids, alarms).
-fn reference_run(dir: &Path) -> (BTreeMap<String, usize>, BTreeMap<(String, String, String, String), usize>) {
+fn reference_run(dir: &Path) -> (BTreeMap<String, usize>, BTreeMap<AlarmRecord, usize>) {
     let config = dir.join("reference.toml");
     std::fs::write(&config, pipeline_config("")).unwrap();
     let data = dir.join("reference");
