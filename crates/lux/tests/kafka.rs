@@ -247,7 +247,13 @@ fn two_instances_of_each_stage_share_the_work_and_one_stops_with_sigterm() {
     scale_out(libc::SIGTERM);
 }
 
+/// Ignored on tansu: a SIGKILLed instance leaves its transaction open, with the input offsets it
+/// sent to it; tansu never expires open transactions (`transaction_timeout` passes and nothing
+/// happens), so the survivor's fetch of those partitions' committed offsets waits for ever
+/// (librdkafka asks for stable offsets under read_committed). Run it against a broker that
+/// expires transactions: `cargo test -p lux --test kafka -- --ignored`.
 #[test]
+#[ignore = "tansu never expires the open transaction of a killed instance"]
 fn two_instances_of_each_stage_share_the_work_and_one_is_sigkilled() {
     scale_out(libc::SIGKILL);
 }
