@@ -199,7 +199,7 @@ pub fn run_source(
     let mut draining = false;
     loop {
         if stop.load(Ordering::Relaxed) && !draining {
-            if !restored || !source.stop_intake() {
+            if !source.stop_intake() {
                 break;
             }
             draining = true;
