@@ -99,11 +99,8 @@ fn openssl_s_client_over_tls_lands_every_line() {
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert, certified.cert.pem()).unwrap();
     std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
-    let listener = SyslogListenerConfig {
-        tls_cert: Some(cert),
-        tls_key: Some(key),
-        ..syslog(SyslogProtocol::Tls, "bras-tls")
-    };
+    let listener =
+        SyslogListenerConfig { tls_cert: Some(cert), tls_key: Some(key), ..syslog(SyslogProtocol::Tls, "bras-tls") };
     let mut harness = Harness::start(&CollectConfig { syslog: vec![listener], ..Default::default() });
     harness.run();
     let lines: Vec<String> =
@@ -184,7 +181,12 @@ fn radclient_with_the_right_secret_is_answered_and_each_packet_lands_once() {
     harness.run();
     let output = radclient(harness.addrs[0].port(), "testing123");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "radclient: {}\n{stdout}\n{}", output.status, String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "radclient: {}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(stdout.matches("Received Accounting-Response").count(), 3, "{stdout}");
     harness.stop();
     let records = harness.all_raw();
