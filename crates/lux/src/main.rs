@@ -1,6 +1,7 @@
 //! `lux`: the one binary of LUX. Each stage of the pipeline is a subcommand; `lux run` runs them
 //! all in one process. See the README for the data flow and the configuration reference.
 
+mod collect;
 mod config;
 mod decode;
 mod docs;
@@ -53,6 +54,17 @@ enum Command {
         /// through every stage and the last windows were evaluated.
         #[arg(long)]
         until_done: bool,
+    },
+    /// Run only the collectors of `[collect]` (syslog UDP/TCP/TLS, RADIUS accounting), writing
+    /// into the raw topic of the log.
+    Collect {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        data_dir: DataDirArg,
+        /// Stop by itself after this long (e.g. `30s`); otherwise run until SIGINT/SIGTERM.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        stop_after: Option<std::time::Duration>,
     },
     /// Re-run the transform and alarm stages over a range of the raw topic into new, prefixed
     /// topics (batch analysis); the live topics are untouched.
@@ -186,6 +198,15 @@ fn main() -> ExitCode {
             };
             let options = run::RunOptions { data_dir: data_dir(&config, &dir), stop_after, until_done };
             stop_on_signals().and_then(|stop| run::run(config, options, stop))
+        }
+        Command::Collect { config, data_dir: dir, stop_after } => {
+            init_tracing("info");
+            let config = match load_config(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let dir = data_dir(&config, &dir);
+            stop_on_signals().and_then(|stop| collect::collect(&config, &dir, stop_after, stop))
         }
         Command::Replay { config, data_dir: dir, args } => {
             init_tracing("warn");
