@@ -55,7 +55,7 @@ impl Clients {
             let network = IpNetwork::parse(&client.address)?;
             entries.push((network, client.resolve_secret()?));
         }
-        entries.sort_by(|a, b| b.0.prefix.cmp(&a.0.prefix));
+        entries.sort_by_key(|(network, _)| std::cmp::Reverse(network.prefix));
         Ok(Clients { entries })
     }
 
