@@ -16,7 +16,6 @@ use crate::metrics::ListenerMetrics;
 use crate::radius::Responder;
 use lux_model::{format_rfc3339_millis, Format, RawRecord};
 use lux_stage::{Context, Source, SourcePoll};
-use serde::Serialize;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -258,50 +257,117 @@ impl CollectSource {
     }
 }
 
-/// A raw record borrowing its parts: serialises exactly as [`RawRecord`] does, without copying
-/// the payload or formatting the time per record.
-#[derive(Serialize)]
-struct RawRecordRef<'a> {
-    schema: &'static str,
-    source: &'a str,
+/// The JSON of raw records, written by hand: what stays the same for the frames of a batch
+/// (source, format, reception time, peer) is rendered once, and each payload is escaped with a
+/// scan that copies clean 16-byte blocks whole. The output is byte for byte what serde_json
+/// makes of a [`RawRecord`] (a test holds it to that).
+pub(crate) struct RawJson {
+    /// `{"schema":...,"peer":"...","payload":{"text":"`
+    prefix: Vec<u8>,
+    source: String,
     format: Format,
-    received_at: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    peer: Option<&'a str>,
-    payload: TextPayload<'a>,
+    received_at: i64,
+    peer: String,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "snake_case")]
-enum TextPayload<'a> {
-    Text(&'a str),
+impl RawJson {
+    pub(crate) fn new(source: &str, format: Format, received_at: (i64, &str), peer: &str) -> RawJson {
+        let mut prefix = Vec::with_capacity(160);
+        prefix.extend_from_slice(b"{\"schema\":");
+        write_json_str(&mut prefix, lux_model::schema::RAW);
+        prefix.extend_from_slice(b",\"source\":");
+        write_json_str(&mut prefix, source);
+        prefix.extend_from_slice(b",\"format\":");
+        write_json_str(&mut prefix, format.as_str());
+        prefix.extend_from_slice(b",\"received_at\":");
+        write_json_str(&mut prefix, received_at.1);
+        prefix.extend_from_slice(b",\"peer\":");
+        write_json_str(&mut prefix, peer);
+        prefix.extend_from_slice(b",\"payload\":{\"text\":\"");
+        RawJson { prefix, source: source.to_owned(), format, received_at: received_at.0, peer: peer.to_owned() }
+    }
+
+    /// The record of one payload.
+    pub(crate) fn record(&self, payload: &[u8]) -> Vec<u8> {
+        match std::str::from_utf8(payload) {
+            Ok(text) => {
+                let mut out = Vec::with_capacity(self.prefix.len() + payload.len() + payload.len() / 8 + 4);
+                out.extend_from_slice(&self.prefix);
+                escape_json_into(&mut out, text.as_bytes());
+                out.extend_from_slice(b"\"}}");
+                out
+            }
+            // Not UTF-8: base64, as `Payload` serialises it (rare: no fast path).
+            Err(_) => {
+                let record = RawRecord::new(
+                    &self.source,
+                    self.format,
+                    self.received_at,
+                    Some(self.peer.clone()),
+                    payload.to_vec(),
+                );
+                serde_json::to_vec(&record).unwrap_or_default()
+            }
+        }
+    }
 }
 
-/// The JSON of the raw record of `payload`.
-pub(crate) fn raw_record_json(
-    source: &str,
-    format: Format,
-    received_at: (i64, &str),
-    peer: &str,
-    payload: &[u8],
-    out: &mut Vec<u8>,
-) -> serde_json::Result<()> {
-    match std::str::from_utf8(payload) {
-        Ok(text) => serde_json::to_writer(
-            out,
-            &RawRecordRef {
-                schema: lux_model::schema::RAW,
-                source,
-                format,
-                received_at: received_at.1,
-                peer: Some(peer),
-                payload: TextPayload::Text(text),
-            },
-        ),
-        Err(_) => serde_json::to_writer(
-            out,
-            &RawRecord::new(source, format, received_at.0, Some(peer.to_owned()), payload.to_vec()),
-        ),
+fn write_json_str(out: &mut Vec<u8>, text: &str) {
+    out.push(b'"');
+    escape_json_into(out, text.as_bytes());
+    out.push(b'"');
+}
+
+/// Whether a byte of a JSON string must be escaped.
+#[inline(always)]
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Appends the JSON escape of UTF-8 text (without quotes), exactly as serde_json writes it.
+fn escape_json_into(out: &mut Vec<u8>, bytes: &[u8]) {
+    const BLOCK: usize = 16;
+    let mut clean_from = 0;
+    let mut i = 0;
+    while i + BLOCK <= bytes.len() {
+        let block = bytes.get(i..i + BLOCK).unwrap_or_default();
+        // No early exit inside a block: the compiler turns this into a few vector compares.
+        if !block.iter().fold(false, |any, &b| any | needs_escape(b)) {
+            i += BLOCK;
+            continue;
+        }
+        for &b in block {
+            if needs_escape(b) {
+                out.extend_from_slice(bytes.get(clean_from..i).unwrap_or_default());
+                push_escape(out, b);
+                clean_from = i + 1;
+            }
+            i += 1;
+        }
+    }
+    while i < bytes.len() {
+        let b = bytes.get(i).copied().unwrap_or(0);
+        if needs_escape(b) {
+            out.extend_from_slice(bytes.get(clean_from..i).unwrap_or_default());
+            push_escape(out, b);
+            clean_from = i + 1;
+        }
+        i += 1;
+    }
+    out.extend_from_slice(bytes.get(clean_from..).unwrap_or_default());
+}
+
+fn push_escape(out: &mut Vec<u8>, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    match b {
+        b'"' => out.extend_from_slice(b"\\\""),
+        b'\\' => out.extend_from_slice(b"\\\\"),
+        b'\n' => out.extend_from_slice(b"\\n"),
+        b'\r' => out.extend_from_slice(b"\\r"),
+        b'\t' => out.extend_from_slice(b"\\t"),
+        0x08 => out.extend_from_slice(b"\\b"),
+        0x0c => out.extend_from_slice(b"\\f"),
+        _ => out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]),
     }
 }
 
@@ -342,19 +408,11 @@ impl Source for CollectSource {
             }
             let peer = batch.peer.to_string();
             let key = batch.peer.ip().to_string();
+            let json = RawJson::new(&self.spec.source_id, self.spec.format, (now_ms, &self.stamp.1), &peer);
             let take = (batch.frames.len() - frame_index).min(max_records.max(1) - emitted);
-            for &(start, end) in &batch.frames[frame_index..frame_index + take] {
+            for &(start, end) in batch.frames.get(frame_index..frame_index + take).unwrap_or_default() {
                 let payload = batch.data.get(start..end).unwrap_or_default();
-                let mut value = Vec::with_capacity(payload.len() + 160);
-                raw_record_json(
-                    &self.spec.source_id,
-                    self.spec.format,
-                    (now_ms, &self.stamp.1),
-                    &peer,
-                    payload,
-                    &mut value,
-                )?;
-                ctx.emit(&self.spec.raw_topic, key.as_bytes(), now_ms, value);
+                ctx.emit(&self.spec.raw_topic, key.as_bytes(), now_ms, json.record(payload));
             }
             emitted += take;
             self.emit_at = (batch_index, frame_index + take);
@@ -442,9 +500,13 @@ mod tests {
         ];
         let ms = 1_767_571_200_123;
         let stamp = format_rfc3339_millis(ms);
+        let mut payloads = payloads;
+        payloads.push((0u8..=0x7f).collect());
+        payloads.push((0u8..=0x7f).rev().cycle().take(1000).collect());
+        payloads.push(b"0123456789abcdef\"0123456789abcdef\\".to_vec());
+        let json = RawJson::new("bras-syslog", Format::Syslog, (ms, &stamp), "10.0.0.1:514");
         for payload in payloads {
-            let mut ours = Vec::new();
-            raw_record_json("bras-syslog", Format::Syslog, (ms, &stamp), "10.0.0.1:514", &payload, &mut ours).unwrap();
+            let ours = json.record(&payload);
             let reference =
                 RawRecord::new("bras-syslog", Format::Syslog, ms, Some("10.0.0.1:514".into()), payload.clone());
             assert_eq!(String::from_utf8_lossy(&ours), serde_json::to_string(&reference).unwrap());
