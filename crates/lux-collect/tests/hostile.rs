@@ -38,7 +38,7 @@ fn send_lines(addr: SocketAddr, prefix: &str, n: usize) -> Vec<String> {
 #[test]
 fn hostile_connections_are_cut_closed_and_counted_while_good_senders_all_land() {
     let listener =
-        SyslogListenerConfig { max_frame: ByteSize(1024), idle_timeout: Duration::from_secs(1), ..tcp("hostile") };
+        SyslogListenerConfig { max_frame: ByteSize(1024), idle_timeout: Duration::from_secs(3), ..tcp("hostile") };
     let mut harness = Harness::start(&CollectConfig { syslog: vec![listener], ..Default::default() });
     harness.run();
     let addr = harness.addrs[0];
@@ -59,7 +59,8 @@ fn hostile_connections_are_cut_closed_and_counted_while_good_senders_all_land() 
     // A broken octet count: the connection is closed after its good frame.
     let mut broken = TcpStream::connect(addr).unwrap();
     broken.write_all(b"12 <34>1 - okay!!nonsense\n").unwrap();
-    // Half a frame, then silence: closed after idle_timeout, the half frame counted.
+    // Half a frame, then silence: closed after idle_timeout (3 s: long enough for the senders of a
+    // loaded machine), the half frame counted.
     let mut stalled = TcpStream::connect(addr).unwrap();
     stalled.write_all(b"500 <34>1 - only part of it").unwrap();
     drop((oversized, counted, garbage, broken));
