@@ -158,3 +158,28 @@ fn lux_run_with_a_collector_feeds_the_transform_stage() {
     assert_eq!(count("raw"), 200);
     assert_eq!(count("enriched") + count("deadletter"), 200, "every collected line went through the transform stage");
 }
+
+#[test]
+fn lux_plan_and_check_show_the_collectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lux.toml");
+    std::fs::write(
+        &config,
+        "[[collect.syslog]]\nprotocol = \"tls\"\nlisten = \"0.0.0.0:6514\"\nsource = \"bras-tls\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n\n\
+         [[collect.radius]]\nlisten = \"0.0.0.0:1813\"\nsource = \"bras-radius\"\n[[collect.radius.clients]]\naddress = \"10.0.0.0/8\"\nsecret_env = \"NAS_SECRET\"\n",
+    )
+    .unwrap();
+    let output = lux().args(["plan", "--config", config.to_str().unwrap()]).output().unwrap();
+    let plan = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(plan.contains("collect-bras-tls") && plan.contains("syslog tls 0.0.0.0:6514"), "{plan}");
+    assert!(plan.contains("collect-bras-radius") && plan.contains("RADIUS accounting udp 0.0.0.0:1813"), "{plan}");
+    std::fs::write(&config, "[[collect.syslog]]\nprotocol = \"tls\"\nlisten = \"0.0.0.0:6514\"\n").unwrap();
+    let output = lux().args(["check", config.to_str().unwrap()]).output().unwrap();
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        errors.contains("collect.syslog[0].tls_cert") && errors.contains("needs the certificate chain"),
+        "{errors}"
+    );
+}
