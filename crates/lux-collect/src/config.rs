@@ -70,7 +70,8 @@ pub struct SyslogListenerConfig {
     /// `oversized`; the connection goes on.
     pub max_frame: ByteSize,
     /// TCP/TLS: most connections open at once; further ones are closed at once and counted as
-    /// `connections_refused`.
+    /// `connections_refused`. Each open connection may hold up to 64KiB + `max_frame` of
+    /// memory while its sender bursts.
     pub max_connections: usize,
     /// TCP/TLS: a connection that sends nothing for this long is closed (counted as
     /// `idle_timeouts`; a frame it left half-sent is counted as `incomplete_frames`).

@@ -10,6 +10,10 @@
 //! A reader that cannot queue its frames (the log is behind) stops reading until it can, so the
 //! kernel's window fills and the sender slows down. Idle connections are closed after
 //! `idle_timeout`; at most `max_connections` are open, further ones are closed at once and counted.
+//!
+//! Memory: besides the listener's queue, each connection holds its read buffer (4 KiB, growing
+//! to 64 KiB while its sender bursts, shrinking back once idle) and at most one unfinished
+//! frame (`max_frame`): at most `max_connections` x (64 KiB + `max_frame`) in all.
 
 use crate::metrics::{ListenerMetrics, RateLimited};
 use crate::source::{Frames, QueueError, QueueSender};
@@ -24,7 +28,7 @@ use tokio::sync::{watch, Semaphore};
 const MAX_COUNT_DIGITS: usize = 9;
 /// Smallest and largest read sizes of a connection (it adapts to its sender's pace).
 const MIN_READ: usize = 4 << 10;
-const MAX_READ: usize = 256 << 10;
+const MAX_READ: usize = 64 << 10;
 
 /// How a connection's frames are delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
