@@ -3,10 +3,11 @@
 //!
 //! ```text
 //! cargo run --release -p lux-collect --example collect_bench -- tcp 2000000 [connections]
+//! cargo run --release -p lux-collect --example collect_bench -- tcp-octet 2000000 [connections]
 //! cargo run --release -p lux-collect --example collect_bench -- udp 1000000
 //! ```
 //!
-//! `tcp`: the connections write newline-framed lines as fast as the collector takes them; the
+//! `tcp` (`tcp-octet`): the connections write newline-framed (octet-counted) lines as fast as the collector takes them; the
 //! figure is lines committed to the raw topic per second, from the first byte sent to the last
 //! record committed. `udp`: one sender sends datagrams as fast as it can; the figure is
 //! datagrams committed per second, with every loss counted (queue overflow and the kernel's
@@ -56,7 +57,11 @@ fn peak_rss_mib() -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mode: &'static str = if args.first().is_some_and(|m| m == "udp") { "udp" } else { "tcp" };
+    let mode: &'static str = match args.first().map(String::as_str) {
+        Some("udp") => "udp",
+        Some("tcp-octet") => "tcp-octet",
+        _ => "tcp",
+    };
     let total: usize = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(2_000_000);
     let connections: usize = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(1).max(1);
     let lines = generator_lines()?;
@@ -103,8 +108,14 @@ fn main() -> anyhow::Result<()> {
                 } else {
                     let mut stream = std::io::BufWriter::with_capacity(256 << 10, std::net::TcpStream::connect(addr)?);
                     for i in 0..count {
-                        stream.write_all(&lines[(i + c) % lines.len()])?;
-                        stream.write_all(b"\n")?;
+                        let line = &lines[(i + c) % lines.len()];
+                        if mode == "tcp-octet" {
+                            write!(stream, "{} ", line.len())?;
+                            stream.write_all(line)?;
+                        } else {
+                            stream.write_all(line)?;
+                            stream.write_all(b"\n")?;
+                        }
                     }
                     stream.flush()?;
                 }
