@@ -156,7 +156,7 @@ fn lux_run_with_a_collector_feeds_the_transform_stage() {
     let stderr = stderr.join().unwrap();
     assert!(status.success(), "lux run: {status}\n{stderr}");
     assert_eq!(count("raw"), 200);
-    assert_eq!(count("enriched") + count("deadletter"), 200, "every collected line went through the transform stage");
+    assert_eq!((count("enriched"), count("deadletter")), (200, 0), "every collected line was decoded");
 }
 
 #[test]
