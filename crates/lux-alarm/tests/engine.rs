@@ -671,11 +671,11 @@ fn run_routed(
     let mut active = std::collections::BTreeSet::new();
     let mut rule_events = Vec::new();
     let deliver = |router: &Router,
-                   active: &mut std::collections::BTreeSet<u32>,
-                   queues: &mut Vec<Vec<RouteRecord>>,
-                   engines: &mut Vec<AlarmEngine>,
-                   alarms: &mut Vec<Alarm>,
-                   wall: i64| {
+                       active: &mut std::collections::BTreeSet<u32>,
+                       queues: &mut Vec<Vec<RouteRecord>>,
+                       engines: &mut Vec<AlarmEngine>,
+                       alarms: &mut Vec<Alarm>,
+                       wall: i64| {
         for upstream in std::mem::take(active) {
             let max_event_time = router.clock(upstream).unwrap();
             for queue in queues.iter_mut() {
