@@ -104,4 +104,16 @@ pub trait Source: Send {
     /// Called once the records of the last poll are committed to the log: a collector
     /// acknowledges them to the network now, not before.
     fn committed(&mut self) {}
+    /// Cumulative counters of the source's own (e.g. a collector's `dropped_overflow`),
+    /// published after each poll for the live summary and metrics.
+    fn counters(&self) -> Vec<(String, u64)> {
+        Vec::new()
+    }
+    /// Called once when the runner is asked to stop. A source that holds received input it
+    /// cannot get again (a collector's queue) stops taking more and returns `true`: the runner
+    /// then polls and commits until the source returns [`SourcePoll::Finished`] or is idle.
+    /// The default (`false`) stops at once.
+    fn stop_intake(&mut self) -> bool {
+        false
+    }
 }

@@ -195,9 +195,15 @@ pub fn run_source(
     let mut session = log.open_session(&name, &[]).with_context(|| format!("source {name}: cannot join the log"))?;
     let mut ctx = Context::default();
     let mut restored = false;
+    // Set once `stop` is seen by a source that drains what it holds before stopping.
+    let mut draining = false;
     loop {
-        if stop.load(Ordering::Relaxed) {
-            break;
+        if stop.load(Ordering::Relaxed) && !draining {
+            if !source.stop_intake() {
+                break;
+            }
+            draining = true;
+            tracing::info!(source = %name, "stopping: committing what the source already received");
         }
         if !restored {
             // A source owns no input; its first poll brings its state.
@@ -215,6 +221,7 @@ pub fn run_source(
         }
         ctx.now_wall_ms = now_ms();
         let poll = source.poll(&mut ctx, options.max_batch)?;
+        metrics.set_counters(source.counters());
         let (outputs, state) = ctx.take();
         if !outputs.is_empty() || !state.is_empty() {
             let count = outputs.len() as u64;
@@ -233,6 +240,7 @@ pub fn run_source(
         }
         match poll {
             SourcePoll::Ready => {}
+            SourcePoll::Idle(_) if draining => break,
             SourcePoll::Idle(wait) => sleep_unless_stopped(wait, &stop),
             SourcePoll::Finished => break,
         }

@@ -139,3 +139,54 @@ fn a_stage_behind_retention_resumes_at_the_start() {
     let out = log.topic("out").unwrap();
     assert_eq!(out.end_offsets.iter().sum::<u64>(), 100 + input.record_count());
 }
+
+/// A source holding received input (a collector's queue): asked to stop, it takes no more and
+/// the runner commits what it holds before stopping; its counters are published per poll.
+struct Holding {
+    held: u64,
+    intake_open: bool,
+    polls: u64,
+}
+
+impl Source for Holding {
+    fn name(&self) -> &str {
+        "holding"
+    }
+    fn outputs(&self) -> Vec<String> {
+        vec!["held".into()]
+    }
+    fn restore(&mut self, _: Vec<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn poll(&mut self, ctx: &mut Context, max: usize) -> anyhow::Result<SourcePoll> {
+        self.polls += 1;
+        let n = self.held.min(max as u64);
+        for i in 0..n {
+            ctx.emit("held", b"k", 0, i.to_string().into_bytes());
+        }
+        self.held -= n;
+        Ok(if n > 0 { SourcePoll::Ready } else { SourcePoll::Idle(std::time::Duration::ZERO) })
+    }
+    fn counters(&self) -> Vec<(String, u64)> {
+        vec![("polls".into(), self.polls), ("intake_open".into(), u64::from(self.intake_open))]
+    }
+    fn stop_intake(&mut self) -> bool {
+        self.intake_open = false;
+        true
+    }
+}
+
+#[test]
+fn a_stopping_source_commits_what_it_holds_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let log: Arc<dyn CentralLog> = Arc::new(EmbeddedLog::open(dir.path(), Durability::Group).unwrap());
+    let stop = Arc::new(AtomicBool::new(true));
+    let metrics = Arc::new(StageMetrics::default());
+    let source = Holding { held: 1000, intake_open: true, polls: 0 };
+    run_source(log.clone(), Box::new(source), options(), metrics.clone(), stop).unwrap();
+    assert_eq!(log.topic("held").unwrap().record_count(), 1000, "asked to stop at once, it still drained");
+    assert_eq!(metrics.snapshot().records_out, 1000);
+    let counters = metrics.counters();
+    assert_eq!(counters.get("intake_open"), Some(&0));
+    assert_eq!(counters.get("polls"), Some(&(1000 / 64 + 2)), "64 per poll, then the empty poll that ends it");
+}

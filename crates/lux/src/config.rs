@@ -1,5 +1,5 @@
 //! The configuration file: one TOML document, every section owned by the component it
-//! configures (`[log]`, `[generator]`, `[reference]`, `[transform]`, `[alarm]`), every key
+//! configures (`[log]`, `[generator]`, `[collect]`, `[reference]`, `[transform]`, `[alarm]`), every key
 //! defaulted so that `lux run` works with no file at all.
 //!
 //! Loading reports *every* problem, each with its key and line: syntax errors, unknown keys,
@@ -19,6 +19,9 @@ pub struct LuxConfig {
     pub log: lux_log::LogConfig,
     /// The demo traffic generator (`lux run` source and `lux generate`).
     pub generator: lux_generate::GeneratorConfig,
+    /// The collectors (`lux collect`, and `lux run` when any is configured): syslog and RADIUS
+    /// listeners writing what equipment sends into the `raw` topic.
+    pub collect: lux_collect::CollectConfig,
     /// Reference data used to enrich events.
     pub reference: lux_reference::ReferenceConfig,
     /// The transform stage: decoding and enrichment.
@@ -52,6 +55,7 @@ impl LuxConfig {
     pub fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = self.log.validate("log");
         problems.extend(self.generator.validate("generator"));
+        problems.extend(self.collect.validate("collect"));
         problems.extend(self.reference.validate("reference"));
         problems.extend(self.transform.validate("transform"));
         problems.extend(self.alarm.validate("alarm"));
@@ -385,6 +389,24 @@ mod tests {
             ("reference.dir", 8),
             ("alarm.rules[0].window", 13),
         ] {
+            assert!(found.contains(&(key, Some(line))), "{key} at line {line} not in {found:?}");
+        }
+    }
+
+    #[test]
+    fn collect_listeners_are_parsed_and_their_problems_located() {
+        let text = "[[collect.syslog]]\nprotocol = \"tcp\"\nlisten = \"0.0.0.0:6514\"\nsource = \"bras\"\nmax_frame = \"128KiB\"\n\n\
+                    [[collect.radius]]\nlisten = \"0.0.0.0:1813\"\nsource = \"nas\"\n\n\
+                    [[collect.radius.clients]]\naddress = \"10.0.0.0/8\"\nsecret_env = \"NAS_SECRET\"\n";
+        let config = parse(text, no_env()).unwrap();
+        assert_eq!(config.collect.syslog[0].max_frame.bytes(), 128 << 10);
+        assert_eq!(config.collect.radius[0].clients[0].secret_env.as_deref(), Some("NAS_SECRET"));
+        let bad = "[[collect.syslog]]\nprotocol = \"tls\"\nlisten = \"0.0.0.0:6514\"\n\n[[collect.syslog]]\nlisten = \"here\"\n";
+        let problems = parse(bad, no_env()).unwrap_err();
+        let found: Vec<(&str, Option<usize>)> = problems.iter().map(|p| (p.key.as_str(), p.line)).collect();
+        for (key, line) in
+            [("collect.syslog[0].tls_cert", 1), ("collect.syslog[1].listen", 6), ("collect.syslog[1].source", 5)]
+        {
             assert!(found.contains(&(key, Some(line))), "{key} at line {line} not in {found:?}");
         }
     }

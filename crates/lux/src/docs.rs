@@ -75,6 +75,13 @@ fn describe(root: &RootSchema, schema: &Schema) -> String {
 
 fn walk(root: &RootSchema, schema: &Schema, path: &str, default: &Value, rows: &mut Vec<Row>) {
     let Some(resolved) = resolve(root, schema) else { return };
+    // Keys of tables in an array that is empty by default (`[[collect.syslog]]`): the default
+    // of the table type, which the schema carries.
+    let schema_default = object(schema).and_then(|o| o.metadata.as_ref()?.default.clone());
+    let default = match (&schema_default, default) {
+        (Some(fallback), Value::Null) => fallback,
+        _ => default,
+    };
     // Optional values are `anyOf [T, null]`: document T.
     if let Some(any) = resolved.subschemas.as_ref().and_then(|s| s.any_of.as_ref()) {
         if let Some(inner) = any.iter().find(|s| !is_null(root, s)) {

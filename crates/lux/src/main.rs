@@ -1,6 +1,7 @@
 //! `lux`: the one binary of LUX. Each stage of the pipeline is a subcommand; `lux run` runs them
 //! all in one process. See the README for the data flow and the configuration reference.
 
+mod collect;
 mod config;
 mod decode;
 mod docs;
@@ -63,7 +64,7 @@ enum Command {
         /// through every stage and the last windows were evaluated.
         #[arg(long)]
         until_done: bool,
-        /// Run only these stages, comma-separated: generator, transform, alarm-route, alarm.
+        /// Run only these stages, comma-separated: generator, collect, transform, alarm-route, alarm.
         #[arg(long, value_name = "STAGES", value_delimiter = ',')]
         only: Option<Vec<String>>,
     },
@@ -90,6 +91,19 @@ enum Command {
         #[command(flatten)]
         log: LogArg,
         /// Stop by itself after this long; otherwise run until SIGINT/SIGTERM.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        stop_after: Option<std::time::Duration>,
+    },
+    /// Run only the collectors of `[collect]` (syslog UDP/TCP/TLS, RADIUS accounting), writing
+    /// into the raw topic of the log.
+    Collect {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        data_dir: DataDirArg,
+        #[command(flatten)]
+        log: LogArg,
+        /// Stop by itself after this long (e.g. `30s`); otherwise run until SIGINT/SIGTERM.
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         stop_after: Option<std::time::Duration>,
     },
@@ -261,6 +275,15 @@ fn main() -> ExitCode {
                 Ok(result) => result,
                 Err(code) => return code,
             }
+        }
+        Command::Collect { config, data_dir: dir, log, stop_after } => {
+            init_tracing("info");
+            let config = match load_config_with_log(&config, &log) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let dir = data_dir(&config, &dir);
+            stop_on_signals().and_then(|stop| collect::collect(&config, &dir, stop_after, stop))
         }
         Command::Replay { config, data_dir: dir, log, args } => {
             init_tracing("warn");

@@ -63,6 +63,30 @@ impl Topology {
                 ),
             });
         }
+        for listener in &config.collect.syslog {
+            let detail = format!(
+                "syslog {} {} (format {})",
+                listener.protocol.as_str(),
+                listener.listen,
+                listener.format.as_str()
+            );
+            stages.push(StagePlan {
+                name: format!("collect-{}", listener.source),
+                inputs: vec![],
+                outputs: vec![raw.clone()],
+                detail,
+            });
+        }
+        for listener in &config.collect.radius {
+            let detail =
+                format!("RADIUS accounting udp {} ({} client entries)", listener.listen, listener.clients.len());
+            stages.push(StagePlan {
+                name: format!("collect-{}", listener.source),
+                inputs: vec![],
+                outputs: vec![raw.clone()],
+                detail,
+            });
+        }
         stages.push(StagePlan {
             name: "transform".into(),
             inputs: vec![raw.clone()],
@@ -107,7 +131,7 @@ pub struct RunOptions {
 }
 
 /// The stages `lux run` can run, in pipeline order.
-pub const STAGES: [&str; 4] = ["generator", "transform", "alarm-route", "alarm"];
+pub const STAGES: [&str; 5] = ["generator", "collect", "transform", "alarm-route", "alarm"];
 
 impl RunOptions {
     fn runs(&self, stage: &str) -> bool {
@@ -301,6 +325,14 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
         let (log, runner, stop) = (log.clone(), runner.clone(), stop.clone());
         spawn("generator", Box::new(move |metrics| run_source(log, Box::new(source), runner, metrics, stop)))?;
     }
+    // The collectors of [collect]: one source stage per listener, into the raw topic.
+    if options.runs("collect") {
+        for source in lux_collect::start(&config.collect, &topology.raw)? {
+            let name = lux_stage::Source::name(&source).to_owned();
+            let (log, runner, stop) = (log.clone(), runner.clone(), stop.clone());
+            spawn(&name, Box::new(move |metrics| run_source(log, Box::new(source), runner, metrics, stop)))?;
+        }
+    }
     if options.runs("transform") {
         let topics = TransformTopics {
             raw: topology.raw.clone(),
@@ -435,7 +467,7 @@ fn summary_line(
     let mut gauge = None;
     for ((name, b), n) in names.iter().zip(before).zip(now) {
         dead += n.dead_letters;
-        if *name == "generator" {
+        if *name == "generator" || name.starts_with("collect-") {
             parts.push(format!("{name} {:.0}/s", (n.records_out - b.records_out) as f64 / seconds));
         } else {
             parts.push(format!("{name} {:.0}/s lag {}", (n.records_in - b.records_in) as f64 / seconds, n.lag));
