@@ -235,7 +235,8 @@ impl KafkaConfig {
                 key("request_timeout"),
                 format!("must be between 100ms and 1h, not {}s", seconds(self.request_timeout)),
             ));
-        } else if self.request_timeout > self.transaction_timeout {
+        } else if self.request_timeout > self.transaction_timeout && self.transaction_timeout >= Duration::from_secs(1)
+        {
             // librdkafka refuses a transactional producer whose socket timeout (the request
             // timeout) exceeds the transaction timeout.
             problems.push(ConfigProblem::new(
