@@ -222,11 +222,12 @@ impl AlarmStage {
     }
 
     fn engine(&mut self, partition: u32) -> anyhow::Result<&mut AlarmEngine> {
-        if !self.engines.contains_key(&partition) {
-            let engine = AlarmEngine::new(&self.config, &self.upstream_partitions)?.for_routed_partition(partition);
-            self.engines.insert(partition, engine);
-        }
-        self.engines.get_mut(&partition).ok_or_else(|| anyhow::anyhow!("alarm engine of partition {partition}"))
+        Ok(match self.engines.entry(partition) {
+            std::collections::btree_map::Entry::Occupied(engine) => engine.into_mut(),
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(AlarmEngine::new(&self.config, &self.upstream_partitions)?.for_routed_partition(partition))
+            }
+        })
     }
 }
 

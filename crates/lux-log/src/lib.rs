@@ -157,6 +157,22 @@ pub trait CentralLog: Send + Sync {
     fn open_session(self: Arc<Self>, group: &str, inputs: &[String]) -> Result<Box<dyn StageSession>>;
 }
 
+/// Most partitions a topic may have, on either backend.
+pub const MAX_PARTITIONS: u32 = 1024;
+
+/// Checks the name and partition count of a topic about to be created, on either backend.
+pub fn validate_new_topic(name: &str, partitions: u32) -> Result<()> {
+    validate_topic_name(name)?;
+    if partitions == 0 || partitions > MAX_PARTITIONS {
+        return Err(LogError::UnknownPartition {
+            topic: name.to_owned(),
+            partition: partitions,
+            partitions: MAX_PARTITIONS,
+        });
+    }
+    Ok(())
+}
+
 /// Checks a topic name (the rules are Kafka's, so that names work on both backends).
 pub fn validate_topic_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()

@@ -46,24 +46,6 @@ fn kafka_section(broker: &TansuBroker) -> String {
     )
 }
 
-/// Every record of a topic, per partition, read_committed.
-fn read_all(log: &dyn CentralLog, topic: &str) -> Vec<Vec<StoredRecord>> {
-    let info = log.topic(topic).unwrap_or_else(|e| panic!("topic {topic}: {e}"));
-    (0..info.partitions)
-        .map(|p| {
-            let mut records = Vec::new();
-            let mut from = info.start_offsets[p as usize];
-            loop {
-                let batch = log.fetch(topic, p, from, 10_000).expect("fetch");
-                let Some(last) = batch.last() else { break };
-                from = last.offset + 1;
-                records.extend(batch);
-            }
-            records
-        })
-        .collect()
-}
-
 /// Event id -> how many times it is in the topic.
 fn event_ids(partitions: &[Vec<StoredRecord>]) -> BTreeMap<String, usize> {
     let mut ids = BTreeMap::new();
@@ -103,8 +85,8 @@ fn reference_run(dir: &Path) -> (BTreeMap<String, usize>, BTreeMap<AlarmRecord, 
         .unwrap();
     assert!(output.status.success(), "reference run: {}", String::from_utf8_lossy(&output.stderr));
     let log = lux_log::embedded::EmbeddedLog::open_reader(&data).unwrap();
-    let ids = event_ids(&read_all(&log, "enriched"));
-    let alarms = alarm_counts(&read_all(&log, "alarms"));
+    let ids = event_ids(&common::read(&log, "enriched"));
+    let alarms = alarm_counts(&common::read(&log, "alarms"));
     assert!(ids.len() > 50_000, "only {} events", ids.len());
     let states: std::collections::BTreeSet<&str> = alarms.keys().map(|k| k.3.as_str()).collect();
     assert_eq!(states.len(), 3, "the input should raise, update and clear alarms: {states:?}");
@@ -159,7 +141,7 @@ fn records(log: &dyn CentralLog, topic: &str) -> usize {
     if log.topic(topic).is_err() {
         return 0;
     }
-    read_all(log, topic).iter().map(Vec::len).sum()
+    common::read(log, topic).iter().map(Vec::len).sum()
 }
 
 fn scale_out(stop_signal: libc::c_int) {
@@ -198,7 +180,7 @@ fn scale_out(stop_signal: libc::c_int) {
     // The survivors take over the partitions and finish: every event enriched, every window
     // evaluated (the alarm state is finished once the input is idle).
     wait_for(dir, "every event enriched", Duration::from_secs(180), || {
-        event_ids(&read_all(&log, "enriched")).len() >= expected_ids.len()
+        event_ids(&common::read(&log, "enriched")).len() >= expected_ids.len()
     });
     wait_for(dir, "the last windows evaluated", Duration::from_secs(120), || {
         let routed_done = log.topic("alarm-routed").is_ok_and(|info| {
@@ -211,18 +193,18 @@ fn scale_out(stop_signal: libc::c_int) {
         });
         routed_done
             && lux_alarm::state_is_finished(&log.load_state("alarm").unwrap_or_default(), Duration::from_secs(5))
-            && alarm_counts(&read_all(&log, "alarms")).len() >= expected_alarms.len()
+            && alarm_counts(&common::read(&log, "alarms")).len() >= expected_alarms.len()
     });
     for child in transforms.iter_mut().skip(1).chain(alarms.iter_mut().skip(1)) {
         signal(child, libc::SIGTERM);
         assert!(child.wait().unwrap().success(), "the survivors stop cleanly\n{}", logs(dir));
     }
 
-    let ids = event_ids(&read_all(&log, "enriched"));
+    let ids = event_ids(&common::read(&log, "enriched"));
     let lost: Vec<&String> = expected_ids.keys().filter(|id| !ids.contains_key(*id)).take(5).collect();
     assert!(lost.is_empty(), "events lost: {lost:?}");
     assert_eq!(ids.len(), expected_ids.len(), "events that the reference run does not have");
-    let got_alarms = alarm_counts(&read_all(&log, "alarms"));
+    let got_alarms = alarm_counts(&common::read(&log, "alarms"));
     let missing: Vec<_> = expected_alarms.keys().filter(|k| !got_alarms.contains_key(*k)).take(5).collect();
     assert!(missing.is_empty(), "alarms missing: {missing:?}");
     let extra: Vec<_> = got_alarms.keys().filter(|k| !expected_alarms.contains_key(*k)).take(5).collect();

@@ -85,8 +85,8 @@ mod format;
 mod journal;
 
 use crate::{
-    partition_for_key, validate_topic_name, CentralLog, Commit, Durability, LogConfig, LogError, Result, StoredRecord,
-    TopicInfo, TopicPartition, TopicRetention,
+    partition_for_key, CentralLog, Commit, Durability, LogConfig, LogError, Result, StoredRecord, TopicInfo,
+    TopicPartition, TopicRetention,
 };
 use catalog::{corrupt, extend_index, index_bytes, load_index, scan, Catalog, Partition, Segment, TOPICS_DIR};
 use format::{encode_record, IndexEntry, Indexer};
@@ -101,7 +101,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const LOCK_FILE: &str = "lux.lock";
 /// The file of the former SQLite engine: a data directory holding it is not silently ignored.
 const SQLITE_FILE: &str = "log.sqlite3";
-const MAX_PARTITIONS: u32 = 1024;
+use crate::MAX_PARTITIONS;
 
 /// How the embedded log is run.
 #[derive(Debug, Clone, PartialEq)]
@@ -1397,14 +1397,7 @@ impl CentralLog for EmbeddedLog {
     }
 
     fn ensure_topic(&self, name: &str, partitions: u32) -> Result<()> {
-        validate_topic_name(name)?;
-        if partitions == 0 || partitions > MAX_PARTITIONS {
-            return Err(LogError::UnknownPartition {
-                topic: name.to_owned(),
-                partition: partitions,
-                partitions: MAX_PARTITIONS,
-            });
-        }
+        crate::validate_new_topic(name, partitions)?;
         let inner = &self.inner;
         inner.refresh()?;
         let exists = || {

@@ -3,7 +3,7 @@
 //! checked against before any stage starts.
 
 use super::client::{base_config, block_on, consumer_config, kafka_error, kafka_problem, millis};
-use crate::{validate_topic_name, KafkaConfig, LogError, Result, TopicInfo};
+use crate::{KafkaConfig, LogError, Result, TopicInfo};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -11,9 +11,6 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// Most partitions LUX creates a topic with (as on the embedded log).
-const MAX_PARTITIONS: u32 = 1024;
 
 /// The broker setting that bounds `transaction.timeout.ms`.
 const TRANSACTION_MAX_TIMEOUT: &str = "transaction.max.timeout.ms";
@@ -78,14 +75,7 @@ impl Admin {
 
     /// Creates the topic (compacted: a changelog) unless it exists with that many partitions.
     pub(crate) fn ensure_topic(&self, name: &str, partitions: u32, compacted: bool) -> Result<()> {
-        validate_topic_name(name)?;
-        if partitions == 0 || partitions > MAX_PARTITIONS {
-            return Err(LogError::UnknownPartition {
-                topic: name.to_owned(),
-                partition: partitions,
-                partitions: MAX_PARTITIONS,
-            });
-        }
+        crate::validate_new_topic(name, partitions)?;
         if self.check_existing(name, partitions)? {
             return Ok(());
         }

@@ -4,7 +4,6 @@
 // Each test file uses its own share of these.
 #![allow(dead_code)]
 
-use lux_log::embedded::EmbeddedLog;
 use lux_log::{CentralLog, StoredRecord};
 use std::process::Command;
 
@@ -55,8 +54,8 @@ summary_interval = "0s"
     )
 }
 
-/// Every record of a topic, per partition in offset order.
-pub fn read(log: &EmbeddedLog, topic: &str) -> Vec<Vec<StoredRecord>> {
+/// Every record of a topic, per partition in offset order (read_committed on Kafka).
+pub fn read(log: &dyn CentralLog, topic: &str) -> Vec<Vec<StoredRecord>> {
     let info = log.topic(topic).unwrap_or_else(|e| panic!("topic {topic}: {e}"));
     (0..info.partitions)
         .map(|p| {
@@ -79,6 +78,6 @@ pub fn json(record: &StoredRecord) -> serde_json::Value {
 }
 
 /// The records' JSON values, per partition.
-pub fn values(log: &EmbeddedLog, topic: &str) -> Vec<Vec<serde_json::Value>> {
+pub fn values(log: &dyn CentralLog, topic: &str) -> Vec<Vec<serde_json::Value>> {
     read(log, topic).iter().map(|p| p.iter().map(json).collect()).collect()
 }
