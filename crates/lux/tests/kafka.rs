@@ -288,13 +288,16 @@ fn two_instances_of_each_stage_share_the_work_and_one_stops_with_sigterm() {
     scale_out(libc::SIGTERM);
 }
 
-/// Ignored on tansu: a SIGKILLed instance leaves its transaction open, with the input offsets it
-/// sent to it; tansu never expires open transactions (`transaction_timeout` passes and nothing
-/// happens), so the survivor's fetch of those partitions' committed offsets waits for ever
-/// (librdkafka asks for stable offsets under read_committed). Run it against a broker that
-/// expires transactions: `cargo test -p lux --test kafka -- --ignored`.
+/// Ignored on tansu: a SIGKILLed instance leaves its transaction open, and tansu never expires
+/// open transactions (`transaction_timeout` passes and nothing happens) nor hides their records.
+/// Against tansu this test passed in one run of three; in the others the survivors stalled
+/// (once on two `raw` partitions the killed transform had owned, once before the last alarm
+/// windows), although librdkafka's committed-offset fetch answered at once ("0 unstable
+/// partitions") and a plain read-process-write loop of librdkafka 2.12 survives the same kill on
+/// tansu. Run it against a broker that expires transactions: `cargo test -p lux --test kafka --
+/// --ignored`.
 #[test]
-#[ignore = "tansu never expires the open transaction of a killed instance"]
+#[ignore = "tansu never expires the open transaction of a killed instance; the survivors stall in 2 runs of 3"]
 fn two_instances_of_each_stage_share_the_work_and_one_is_sigkilled() {
     scale_out(libc::SIGKILL);
 }
