@@ -196,8 +196,8 @@ impl Setting {
     }
 
     /// Waits for the `survivors` to finish the input, stops them, and compares the topics with
-    /// the single-process run: every event, the same alarms; no duplicate when `strict`.
-    fn finish_and_compare(&self, what: &str, survivors: &mut [&mut Child], strict: bool) {
+    /// the single-process run: every event, the same alarms, and duplicates as `duplicates` allows.
+    fn finish_and_compare(&self, what: &str, survivors: &mut [&mut Child], duplicates: Duplicates) {
         let (dir, log) = (self.dir(), &self.log);
         // The survivors take over the partitions and finish: every event enriched, every window
         // evaluated (the alarm state is finished once the input is idle).
@@ -238,9 +238,11 @@ impl Setting {
             ids.len(),
             got_alarms.len()
         );
+        let mut aborted = 0;
         for name in ["transform-1", "transform-2", "alarm-1", "alarm-2"] {
             let log = std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
             let count = |word: &str| log.lines().filter(|l| l.contains(word)).count();
+            aborted += count("aborted");
             if !log.is_empty() {
                 eprintln!(
                     "  {name}: {} warnings ({} retries, {} aborted, {} fenced)",
@@ -251,11 +253,37 @@ impl Setting {
                 );
             }
         }
-        if strict {
-            assert_eq!(duplicated_events, 0, "events duplicated");
-            assert_eq!(duplicated_alarms, 0, "alarms duplicated");
+        let duplicated = duplicated_events + duplicated_alarms;
+        match duplicates {
+            Duplicates::None => {
+                assert_eq!(duplicated_events, 0, "events duplicated");
+                assert_eq!(duplicated_alarms, 0, "alarms duplicated");
+            }
+            Duplicates::FromAbortedTransactions => assert!(
+                duplicated == 0 || aborted > 0,
+                "{duplicated} records duplicated, and no transaction was aborted\n{}",
+                logs(dir)
+            ),
+            Duplicates::Reported => {}
         }
     }
+}
+
+/// What a test accepts of duplicated records.
+#[derive(Clone, Copy)]
+enum Duplicates {
+    /// None.
+    None,
+    /// Only if a transaction was aborted (tansu shows aborted transactions' records).
+    FromAbortedTransactions,
+    /// Any number (a killed instance's open transaction, which tansu never aborts): reported.
+    Reported,
+}
+
+/// Whether the broker hides aborted transactions from read_committed readers (tansu does not;
+/// set `LUX_KAFKA_HIDES_ABORTED=1` for a broker that does, such as Apache Kafka).
+fn broker_hides_aborted() -> bool {
+    std::env::var("LUX_KAFKA_HIDES_ABORTED").is_ok_and(|v| v == "1")
 }
 
 fn scale_out(stop_signal: libc::c_int) {
@@ -279,8 +307,9 @@ fn scale_out(stop_signal: libc::c_int) {
     let [_, transform] = &mut transforms;
     let [_, alarm] = &mut alarms;
     let what = if stop_signal == libc::SIGTERM { "scale-out (SIGTERM)" } else { "scale-out (SIGKILL)" };
-    let strict = stop_signal == libc::SIGTERM || std::env::var("LUX_KAFKA_HIDES_ABORTED").is_ok_and(|v| v == "1");
-    setting.finish_and_compare(what, &mut [transform, alarm], strict);
+    let duplicates =
+        if stop_signal == libc::SIGTERM || broker_hides_aborted() { Duplicates::None } else { Duplicates::Reported };
+    setting.finish_and_compare(what, &mut [transform, alarm], duplicates);
 }
 
 #[test]
@@ -303,11 +332,14 @@ fn two_instances_of_each_stage_share_the_work_and_one_is_sigkilled() {
 }
 
 /// The path to the broker is cut for 10 seconds mid-stream, then restored: the stages wait,
-/// retry and carry on by themselves; every event is enriched exactly once and the alarms are those
-/// of the single-process run. (`transaction_timeout` is longer than the outage, as in production:
-/// the open transaction is completed after the outage, not aborted.)
+/// retry and carry on by themselves; every event is enriched and the alarms are those of the
+/// single-process run. `transaction_timeout` is longer than the outage, as in production, so the
+/// open transaction is usually completed after the outage rather than aborted (exactly once);
+/// when librdkafka gives up on it (1 run in 4 here) it is aborted and its batch redone, and
+/// tansu then shows the aborted records: duplicates are asserted absent where the broker hides
+/// aborted transactions, and otherwise allowed only when a transaction was aborted.
 #[test]
-fn a_broker_outage_of_ten_seconds_loses_and_duplicates_nothing() {
+fn a_broker_outage_of_ten_seconds_loses_nothing_and_the_stages_recover() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let broker = TansuBroker::start_behind_proxy().expect("tansu starts");
     let setting = Setting::new("broker-outage", broker, "60s");
@@ -324,5 +356,6 @@ fn a_broker_outage_of_ten_seconds_loses_and_duplicates_nothing() {
         "the stages outlive the outage\n{}",
         logs(setting.dir())
     );
-    setting.finish_and_compare("broker outage", &mut [&mut transform, &mut alarm], true);
+    let duplicates = if broker_hides_aborted() { Duplicates::None } else { Duplicates::FromAbortedTransactions };
+    setting.finish_and_compare("broker outage", &mut [&mut transform, &mut alarm], duplicates);
 }
