@@ -23,6 +23,12 @@ use std::time::{Duration, Instant};
 
 const PARTITIONS: u32 = 6;
 
+/// These tests run one at a time: each starts a broker and five `lux` processes, and on two cores
+/// two of them at once starve each other past their waits. (`cargo test` runs a binary's tests on
+/// threads, hence the lock; nextest runs them as processes, serialised by the `kafka-pipeline`
+/// group of `.config/nextest.toml`.)
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// 40 s of deterministic demo traffic with a site outage and an equipment outage.
 fn pipeline_config(backend: &str) -> String {
     let incidents = r#"
@@ -39,9 +45,11 @@ duration = "10s"
     format!("{}\n[log]\npartitions = {PARTITIONS}\n{backend}", common::bounded_config(40, "20s", incidents))
 }
 
-fn kafka_section(broker: &TansuBroker) -> String {
+/// The `[log]` keys for the broker, with short timeouts (tansu's first join of a group waits
+/// half the session timeout) and the given `transaction_timeout`.
+fn kafka_section(broker: &TansuBroker, transaction_timeout: &str) -> String {
     format!(
-        "backend = \"kafka\"\n[log.kafka]\nbrokers = \"{}\"\nsession_timeout = \"6s\"\nmax_poll_interval = \"10s\"\ntransaction_timeout = \"10s\"\nrequest_timeout = \"10s\"\n",
+        "backend = \"kafka\"\n[log.kafka]\nbrokers = \"{}\"\nsession_timeout = \"6s\"\nmax_poll_interval = \"10s\"\ntransaction_timeout = \"{transaction_timeout}\"\nrequest_timeout = \"10s\"\n",
         broker.brokers
     )
 }
@@ -136,39 +144,158 @@ fn wait_for(dir: &Path, what: &str, limit: Duration, mut done: impl FnMut() -> b
 }
 
 /// Committed records of a topic (Kafka's offsets count transaction markers too, so the records
-/// themselves are counted).
+/// themselves are counted); 0 while the topic cannot be read.
 fn records(log: &dyn CentralLog, topic: &str) -> usize {
-    if log.topic(topic).is_err() {
-        return 0;
+    common::try_read(log, topic).map_or(0, |partitions| partitions.iter().map(Vec::len).sum())
+}
+
+/// A test's setting: the expected results (of the single-process run), a broker holding the
+/// generator's whole input in `raw`, and the config that points `lux` at it.
+struct Setting {
+    dir: tempfile::TempDir,
+    expected_ids: BTreeMap<String, usize>,
+    expected_alarms: BTreeMap<AlarmRecord, usize>,
+    broker: TansuBroker,
+    config: PathBuf,
+    log: KafkaLog,
+    raw: usize,
+}
+
+impl Setting {
+    fn new(name: &str, broker: TansuBroker, transaction_timeout: &str) -> Setting {
+        let dir = tempfile::tempdir().unwrap();
+        eprintln!("{name} test directory: {}", dir.path().display());
+        let (expected_ids, expected_alarms) = reference_run(dir.path());
+        let config = dir.path().join("kafka.toml");
+        std::fs::write(&config, pipeline_config(&kafka_section(&broker, transaction_timeout))).unwrap();
+        let kafka = KafkaConfig { brokers: broker.brokers.clone(), ..KafkaConfig::default() };
+        let log = KafkaLog::connect(&kafka, "").expect("the broker answers");
+
+        // The equipment (the generator) sends everything into `raw` first.
+        let mut generator = spawn(dir.path(), &config, "generator", &["run", "--only", "generator"]);
+        let status = generator.wait().unwrap();
+        assert!(status.success(), "the generator failed\n{}", logs(dir.path()));
+        let raw = records(&log, "raw");
+        assert_eq!(raw, expected_ids.len(), "the raw topic holds one record per event of the reference run");
+        Setting { dir, expected_ids, expected_alarms, broker, config, log, raw }
     }
-    common::read(log, topic).iter().map(Vec::len).sum()
+
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn spawn(&self, name: &str, args: &[&str]) -> Child {
+        spawn(self.dir(), &self.config, name, args)
+    }
+
+    /// Waits until a third of the events are enriched.
+    fn wait_for_a_third(&self) {
+        wait_for(self.dir(), "a third of the events enriched", Duration::from_secs(120), || {
+            records(&self.log, "enriched") >= self.raw / 3
+        });
+    }
+
+    /// Waits for the `survivors` to finish the input, stops them, and compares the topics with
+    /// the single-process run: every event, the same alarms, and duplicates as `duplicates` allows.
+    fn finish_and_compare(&self, what: &str, survivors: &mut [&mut Child], duplicates: Duplicates) {
+        let (dir, log) = (self.dir(), &self.log);
+        // The survivors take over the partitions and finish: every event enriched, every window
+        // evaluated (the alarm state is finished once the input is idle).
+        wait_for(dir, "every event enriched", Duration::from_secs(180), || {
+            common::try_read(log, "enriched").is_ok_and(|p| event_ids(&p).len() >= self.expected_ids.len())
+        });
+        wait_for(dir, "the last windows evaluated", Duration::from_secs(120), || {
+            let routed_done = log.topic("alarm-routed").is_ok_and(|info| {
+                (0..info.partitions).all(|p| {
+                    let tp = lux_log::TopicPartition { topic: "alarm-routed".into(), partition: p };
+                    // The end offset counts the marker that closes the last transaction.
+                    let end = info.end_offsets[p as usize];
+                    log.committed_offset("alarm", &tp).ok().flatten().unwrap_or(0) + 1 >= end
+                })
+            });
+            routed_done
+                && lux_alarm::state_is_finished(&log.load_state("alarm").unwrap_or_default(), Duration::from_secs(5))
+                && common::try_read(log, "alarms").is_ok_and(|p| alarm_counts(&p).len() >= self.expected_alarms.len())
+        });
+        for child in survivors.iter_mut() {
+            signal(child, libc::SIGTERM);
+            assert!(child.wait().unwrap().success(), "the survivors stop cleanly\n{}", logs(dir));
+        }
+
+        let ids = event_ids(&common::read(log, "enriched"));
+        let lost: Vec<&String> = self.expected_ids.keys().filter(|id| !ids.contains_key(*id)).take(5).collect();
+        assert!(lost.is_empty(), "events lost: {lost:?}");
+        assert_eq!(ids.len(), self.expected_ids.len(), "events that the reference run does not have");
+        let got_alarms = alarm_counts(&common::read(log, "alarms"));
+        let missing: Vec<_> = self.expected_alarms.keys().filter(|k| !got_alarms.contains_key(*k)).take(5).collect();
+        assert!(missing.is_empty(), "alarms missing: {missing:?}");
+        let extra: Vec<_> = got_alarms.keys().filter(|k| !self.expected_alarms.contains_key(*k)).take(5).collect();
+        assert!(extra.is_empty(), "alarms the reference run does not have: {extra:?}");
+        let duplicated_events = ids.values().filter(|&&n| n > 1).count();
+        let duplicated_alarms = got_alarms.values().filter(|&&n| n > 1).count();
+        eprintln!(
+            "{what}: {} events, {} alarm records; duplicated: {duplicated_events} events, {duplicated_alarms} alarms",
+            ids.len(),
+            got_alarms.len()
+        );
+        let mut aborted = 0;
+        for name in ["transform-1", "transform-2", "alarm-1", "alarm-2"] {
+            let log = std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
+            let count = |word: &str| log.lines().filter(|l| l.contains(word)).count();
+            aborted += count("aborted");
+            if !log.is_empty() {
+                eprintln!(
+                    "  {name}: {} warnings ({} retries, {} aborted, {} fenced)",
+                    count("WARN"),
+                    count("retrying"),
+                    count("aborted"),
+                    count("fenced")
+                );
+            }
+        }
+        let duplicated = duplicated_events + duplicated_alarms;
+        match duplicates {
+            Duplicates::None => {
+                assert_eq!(duplicated_events, 0, "events duplicated");
+                assert_eq!(duplicated_alarms, 0, "alarms duplicated");
+            }
+            Duplicates::FromAbortedTransactions => assert!(
+                duplicated == 0 || aborted > 0,
+                "{duplicated} records duplicated, and no transaction was aborted\n{}",
+                logs(dir)
+            ),
+            Duplicates::Reported => {}
+        }
+    }
+}
+
+/// What a test accepts of duplicated records.
+#[derive(Clone, Copy)]
+enum Duplicates {
+    /// None.
+    None,
+    /// Only if a transaction was aborted (tansu shows aborted transactions' records).
+    FromAbortedTransactions,
+    /// Any number (a killed instance's open transaction, which tansu never aborts): reported.
+    Reported,
+}
+
+/// Whether the broker hides aborted transactions from read_committed readers (tansu does not;
+/// set `LUX_KAFKA_HIDES_ABORTED=1` for a broker that does, such as Apache Kafka).
+fn broker_hides_aborted() -> bool {
+    std::env::var("LUX_KAFKA_HIDES_ABORTED").is_ok_and(|v| v == "1")
 }
 
 fn scale_out(stop_signal: libc::c_int) {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
-    eprintln!("scale-out test directory: {}", dir.display());
-    let (expected_ids, expected_alarms) = reference_run(dir);
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let setting = Setting::new("scale-out", TansuBroker::start().expect("tansu starts"), "10s");
+    let dir = setting.dir();
 
-    let broker = TansuBroker::start().expect("tansu starts");
-    let config = dir.join("kafka.toml");
-    std::fs::write(&config, pipeline_config(&kafka_section(&broker))).unwrap();
-    let kafka = KafkaConfig { brokers: broker.brokers.clone(), ..KafkaConfig::default() };
-    let log = KafkaLog::connect(&kafka, "").expect("the broker answers");
-
-    // The equipment (the generator) sends everything into `raw` first.
-    let mut generator = spawn(dir, &config, "generator", &["run", "--only", "generator"]);
-    let status = generator.wait().unwrap();
-    assert!(status.success(), "the generator failed\n{}", logs(dir));
-    let raw = records(&log, "raw");
-    assert_eq!(raw, expected_ids.len(), "the raw topic holds one record per event of the reference run");
-
-    let mut transforms =
-        [spawn(dir, &config, "transform-1", &["transform"]), spawn(dir, &config, "transform-2", &["transform"])];
-    let mut alarms = [spawn(dir, &config, "alarm-1", &["alarm"]), spawn(dir, &config, "alarm-2", &["alarm"])];
+    let mut transforms = [setting.spawn("transform-1", &["transform"]), setting.spawn("transform-2", &["transform"])];
+    let mut alarms = [setting.spawn("alarm-1", &["alarm"]), setting.spawn("alarm-2", &["alarm"])];
 
     // Mid-stream: a third of the events are enriched; one instance of each stage goes.
-    wait_for(dir, "a third of the events enriched", Duration::from_secs(120), || records(&log, "enriched") >= raw / 3);
+    setting.wait_for_a_third();
     signal(&transforms[0], stop_signal);
     signal(&alarms[0], stop_signal);
     let stopped_transform = transforms[0].wait().unwrap();
@@ -177,51 +304,12 @@ fn scale_out(stop_signal: libc::c_int) {
         assert!(stopped_transform.success() && stopped_alarm.success(), "SIGTERM stops cleanly\n{}", logs(dir));
     }
 
-    // The survivors take over the partitions and finish: every event enriched, every window
-    // evaluated (the alarm state is finished once the input is idle).
-    wait_for(dir, "every event enriched", Duration::from_secs(180), || {
-        event_ids(&common::read(&log, "enriched")).len() >= expected_ids.len()
-    });
-    wait_for(dir, "the last windows evaluated", Duration::from_secs(120), || {
-        let routed_done = log.topic("alarm-routed").is_ok_and(|info| {
-            (0..info.partitions).all(|p| {
-                let tp = lux_log::TopicPartition { topic: "alarm-routed".into(), partition: p };
-                // The end offset counts the marker that closes the last transaction.
-                let end = info.end_offsets[p as usize];
-                log.committed_offset("alarm", &tp).ok().flatten().unwrap_or(0) + 1 >= end
-            })
-        });
-        routed_done
-            && lux_alarm::state_is_finished(&log.load_state("alarm").unwrap_or_default(), Duration::from_secs(5))
-            && alarm_counts(&common::read(&log, "alarms")).len() >= expected_alarms.len()
-    });
-    for child in transforms.iter_mut().skip(1).chain(alarms.iter_mut().skip(1)) {
-        signal(child, libc::SIGTERM);
-        assert!(child.wait().unwrap().success(), "the survivors stop cleanly\n{}", logs(dir));
-    }
-
-    let ids = event_ids(&common::read(&log, "enriched"));
-    let lost: Vec<&String> = expected_ids.keys().filter(|id| !ids.contains_key(*id)).take(5).collect();
-    assert!(lost.is_empty(), "events lost: {lost:?}");
-    assert_eq!(ids.len(), expected_ids.len(), "events that the reference run does not have");
-    let got_alarms = alarm_counts(&common::read(&log, "alarms"));
-    let missing: Vec<_> = expected_alarms.keys().filter(|k| !got_alarms.contains_key(*k)).take(5).collect();
-    assert!(missing.is_empty(), "alarms missing: {missing:?}");
-    let extra: Vec<_> = got_alarms.keys().filter(|k| !expected_alarms.contains_key(*k)).take(5).collect();
-    assert!(extra.is_empty(), "alarms the reference run does not have: {extra:?}");
-    let duplicated_events = ids.values().filter(|&&n| n > 1).count();
-    let duplicated_alarms = got_alarms.values().filter(|&&n| n > 1).count();
-    eprintln!(
-        "scale-out ({}): {} events, {} alarm records; duplicated: {duplicated_events} events, {duplicated_alarms} alarms",
-        if stop_signal == libc::SIGTERM { "SIGTERM" } else { "SIGKILL" },
-        ids.len(),
-        got_alarms.len()
-    );
-    let strict = stop_signal == libc::SIGTERM || std::env::var("LUX_KAFKA_HIDES_ABORTED").is_ok_and(|v| v == "1");
-    if strict {
-        assert_eq!(duplicated_events, 0, "events duplicated");
-        assert_eq!(duplicated_alarms, 0, "alarms duplicated");
-    }
+    let [_, transform] = &mut transforms;
+    let [_, alarm] = &mut alarms;
+    let what = if stop_signal == libc::SIGTERM { "scale-out (SIGTERM)" } else { "scale-out (SIGKILL)" };
+    let duplicates =
+        if stop_signal == libc::SIGTERM || broker_hides_aborted() { Duplicates::None } else { Duplicates::Reported };
+    setting.finish_and_compare(what, &mut [transform, alarm], duplicates);
 }
 
 #[test]
@@ -229,13 +317,45 @@ fn two_instances_of_each_stage_share_the_work_and_one_stops_with_sigterm() {
     scale_out(libc::SIGTERM);
 }
 
-/// Ignored on tansu: a SIGKILLed instance leaves its transaction open, with the input offsets it
-/// sent to it; tansu never expires open transactions (`transaction_timeout` passes and nothing
-/// happens), so the survivor's fetch of those partitions' committed offsets waits for ever
-/// (librdkafka asks for stable offsets under read_committed). Run it against a broker that
-/// expires transactions: `cargo test -p lux --test kafka -- --ignored`.
+/// Ignored on tansu: a SIGKILLed instance leaves its transaction open, and tansu never expires
+/// open transactions (`transaction_timeout` passes and nothing happens) nor hides their records.
+/// Against tansu this test passed in one run of three; in the others the survivors stalled
+/// (once on two `raw` partitions the killed transform had owned, once before the last alarm
+/// windows), although librdkafka's committed-offset fetch answered at once ("0 unstable
+/// partitions") and a plain read-process-write loop of librdkafka 2.12 survives the same kill on
+/// tansu. Run it against a broker that expires transactions: `cargo test -p lux --test kafka --
+/// --ignored`.
 #[test]
-#[ignore = "tansu never expires the open transaction of a killed instance"]
+#[ignore = "tansu never expires the open transaction of a killed instance; the survivors stall in 2 runs of 3"]
 fn two_instances_of_each_stage_share_the_work_and_one_is_sigkilled() {
     scale_out(libc::SIGKILL);
+}
+
+/// The path to the broker is cut for 10 seconds mid-stream, then restored: the stages wait,
+/// retry and carry on by themselves; every event is enriched and the alarms are those of the
+/// single-process run. `transaction_timeout` is longer than the outage, as in production, so the
+/// open transaction is usually completed after the outage rather than aborted (exactly once);
+/// when librdkafka gives up on it (1 run in 4 here) it is aborted and its batch redone, and
+/// tansu then shows the aborted records: duplicates are asserted absent where the broker hides
+/// aborted transactions, and otherwise allowed only when a transaction was aborted.
+#[test]
+fn a_broker_outage_of_ten_seconds_loses_nothing_and_the_stages_recover() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let broker = TansuBroker::start_behind_proxy().expect("tansu starts");
+    let setting = Setting::new("broker-outage", broker, "60s");
+    let mut transform = setting.spawn("transform-1", &["transform"]);
+    let mut alarm = setting.spawn("alarm-1", &["alarm"]);
+    setting.wait_for_a_third();
+    let proxy = setting.broker.proxy().expect("the broker is behind a proxy");
+    proxy.cut();
+    std::thread::sleep(Duration::from_secs(10));
+    proxy.restore();
+    eprintln!("the path to the broker is restored");
+    assert!(
+        transform.try_wait().unwrap().is_none() && alarm.try_wait().unwrap().is_none(),
+        "the stages outlive the outage\n{}",
+        logs(setting.dir())
+    );
+    let duplicates = if broker_hides_aborted() { Duplicates::None } else { Duplicates::FromAbortedTransactions };
+    setting.finish_and_compare("broker outage", &mut [&mut transform, &mut alarm], duplicates);
 }

@@ -84,6 +84,9 @@ pub struct KafkaMetrics {
     pub commits: AtomicU64,
     /// Transactions aborted (each failed commit; the runner retries or drops the batch).
     pub aborts: AtomicU64,
+    /// Steps of a transaction retried after a retriable error (a broker unreachable for a
+    /// while, a coordinator moving): the transaction is completed, not aborted.
+    pub transaction_retries: AtomicU64,
     /// Batches refused because the instance had lost its partitions.
     pub fenced: AtomicU64,
     /// Assignments handed to stages (the first of each session, then one per rebalance).

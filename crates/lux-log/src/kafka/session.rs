@@ -106,6 +106,35 @@ fn txn<T>(what: &'static str, result: std::result::Result<T, KafkaError>) -> std
     result.map_err(|error| TxnError { error, what })
 }
 
+/// Runs a step of a transaction again while librdkafka says it failed for a passing reason
+/// (retriable, no abort required), with a growing pause, for at most `transaction_timeout`: a
+/// broker unreachable for a while then completes the transaction instead of aborting it (whose
+/// records a broker that does not hide aborted transactions, such as tansu, would show).
+fn retried<T>(
+    log: &KafkaLog,
+    what: &'static str,
+    mut step: impl FnMut() -> std::result::Result<T, KafkaError>,
+) -> std::result::Result<T, TxnError> {
+    let deadline = Instant::now() + log.config.transaction_timeout;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match step() {
+            Err(KafkaError::Transaction(error))
+                if error.is_retriable()
+                    && !error.txn_requires_abort()
+                    && !error.is_fatal()
+                    && Instant::now() < deadline =>
+            {
+                log.metrics.transaction_retries.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%error, "cannot {what} yet; retrying in {pause:?}");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            result => return txn(what, result),
+        }
+    }
+}
+
 /// A transactional producer with its id.
 pub(crate) struct Transactional {
     pub(crate) producer: ThreadedProducer<DefaultProducerContext>,
@@ -166,7 +195,7 @@ pub(crate) fn run_transaction(
     // Offsets first: the group coordinator checks the member and generation here (KIP-447), so a
     // zombie learns it is fenced before any of its records reach a broker.
     if let Some((tpl, metadata)) = offsets {
-        txn("commit the input offsets", producer.send_offsets_to_transaction(tpl, metadata, timeout))?;
+        retried(log, "commit the input offsets", || producer.send_offsets_to_transaction(tpl, metadata, timeout))?;
     }
     for output in &commit.outputs {
         let partitions = output_partitions.get(&output.topic).copied().unwrap_or(1);
@@ -186,7 +215,7 @@ pub(crate) fn run_transaction(
         }
         send(producer, record)?;
     }
-    txn("commit the transaction", producer.commit_transaction(timeout))
+    retried(log, "commit the transaction", || producer.commit_transaction(timeout))
 }
 
 /// Enqueues a record, waiting while librdkafka's queue is full.

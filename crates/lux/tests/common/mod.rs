@@ -56,20 +56,25 @@ summary_interval = "0s"
 
 /// Every record of a topic, per partition in offset order (read_committed on Kafka).
 pub fn read(log: &dyn CentralLog, topic: &str) -> Vec<Vec<StoredRecord>> {
-    let info = log.topic(topic).unwrap_or_else(|e| panic!("topic {topic}: {e}"));
-    (0..info.partitions)
-        .map(|p| {
-            let mut records = Vec::new();
-            let mut from = info.start_offsets[p as usize];
-            loop {
-                let batch = log.fetch(topic, p, from, 10_000).expect("fetch");
-                let Some(last) = batch.last() else { break };
-                from = last.offset + 1;
-                records.extend(batch);
-            }
-            records
-        })
-        .collect()
+    try_read(log, topic).unwrap_or_else(|e| panic!("reading topic {topic}: {e}"))
+}
+
+/// [`read`], with the log's error (a broker unreachable for a while, say) instead of a panic.
+pub fn try_read(log: &dyn CentralLog, topic: &str) -> Result<Vec<Vec<StoredRecord>>, lux_log::LogError> {
+    let info = log.topic(topic)?;
+    let mut partitions = Vec::new();
+    for p in 0..info.partitions {
+        let mut records = Vec::new();
+        let mut from = info.start_offsets[p as usize];
+        loop {
+            let batch = log.fetch(topic, p, from, 10_000)?;
+            let Some(last) = batch.last() else { break };
+            from = last.offset + 1;
+            records.extend(batch);
+        }
+        partitions.push(records);
+    }
+    Ok(partitions)
 }
 
 /// A record's value as JSON.
