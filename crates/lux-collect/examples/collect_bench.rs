@@ -81,7 +81,7 @@ fn main() -> anyhow::Result<()> {
     };
     let mut sources = lux_collect::start(&CollectConfig { syslog: vec![listener], ..Default::default() }, "raw")?;
     let source = sources.pop().ok_or_else(|| anyhow::anyhow!("no source"))?;
-    let addr = source.local_addr();
+    let addr = source.local_addr().ok_or_else(|| anyhow::anyhow!("not a listener"))?;
     let metrics = source.metrics();
     let stop = Arc::new(AtomicBool::new(false));
     let stage_metrics = Arc::new(StageMetrics::default());

@@ -25,7 +25,7 @@ pub struct Harness {
     pub addrs: Vec<SocketAddr>,
     pub metrics: Vec<Arc<ListenerMetrics>>,
     pub stage_metrics: Vec<Arc<StageMetrics>>,
-    sources: Vec<lux_collect::CollectSource>,
+    sources: Vec<lux_collect::Collector>,
     threads: Vec<std::thread::JoinHandle<anyhow::Result<()>>>,
 }
 
@@ -39,7 +39,7 @@ impl Harness {
         log.ensure_topic(RAW, PARTITIONS).unwrap();
         let sources = lux_collect::start(config, RAW).unwrap();
         Harness {
-            addrs: sources.iter().map(|s| s.local_addr()).collect(),
+            addrs: sources.iter().map(|s| s.local_addr().unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))).collect(),
             metrics: sources.iter().map(|s| s.metrics()).collect(),
             stage_metrics: Vec::new(),
             sources,
