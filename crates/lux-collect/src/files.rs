@@ -448,7 +448,7 @@ impl FileSource {
             for (id, checkpoint) in remembered {
                 let found = find_by_inode(Path::new(&checkpoint.path), id);
                 let opened = match &found {
-                    Some(path) => self.open(path, id, Some(checkpoint.clone()), false).is_some(),
+                    Some(path) => self.open(path, id, Some(checkpoint.clone()), false).map(|t| t.matched = false).is_some(),
                     None => false,
                 };
                 if !opened {

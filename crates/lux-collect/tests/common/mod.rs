@@ -32,9 +32,21 @@ pub struct Harness {
 impl Harness {
     /// Binds the listeners of `config` (their `listen` should use port 0).
     pub fn start(config: &CollectConfig) -> Harness {
+        Harness::start_in(tempfile::tempdir().unwrap(), config)
+    }
+
+    /// Stops the runners, closes the log, and starts `config`'s collectors again on the same log
+    /// (as a restarted process would).
+    pub fn restart(mut self, config: &CollectConfig) -> Harness {
+        self.stop();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        drop(self);
+        Harness::start_in(dir, config)
+    }
+
+    fn start_in(dir: tempfile::TempDir, config: &CollectConfig) -> Harness {
         let problems = config.validate("collect");
         assert!(problems.is_empty(), "{problems:?}");
-        let dir = tempfile::tempdir().unwrap();
         let log = Arc::new(EmbeddedLog::open(dir.path(), Durability::Group).unwrap());
         log.ensure_topic(RAW, PARTITIONS).unwrap();
         let sources = lux_collect::start(config, RAW).unwrap();
@@ -72,17 +84,7 @@ impl Harness {
 
     /// Every record of the raw topic, per partition in offset order.
     pub fn raw_records(&self) -> Vec<Vec<RawRecord>> {
-        let reader = EmbeddedLog::open_reader(self.dir.path()).unwrap();
-        (0..PARTITIONS)
-            .map(|p| {
-                reader
-                    .fetch(RAW, p, 0, 1_000_000)
-                    .unwrap()
-                    .iter()
-                    .map(|r| serde_json::from_slice::<RawRecord>(&r.value).expect("a raw record"))
-                    .collect()
-            })
-            .collect()
+        raw_records_in(self.dir.path())
     }
 
     /// Every record of the raw topic, partitions one after the other.
@@ -132,4 +134,30 @@ pub fn have_tool(name: &str) -> bool {
 /// The text of a record's payload.
 pub fn text(record: &RawRecord) -> String {
     String::from_utf8_lossy(&record.payload.0).into_owned()
+}
+
+/// Every record of the raw topic of the log in `dir`, per partition in offset order (read
+/// without the log's lock, so while another process writes it).
+pub fn raw_records_in(dir: &std::path::Path) -> Vec<Vec<RawRecord>> {
+    let reader = EmbeddedLog::open_reader(dir).unwrap();
+    (0..PARTITIONS)
+        .map(|p| {
+            let mut records = Vec::new();
+            loop {
+                let batch = reader.fetch(RAW, p, records.len() as u64, 100_000).unwrap();
+                if batch.is_empty() {
+                    break;
+                }
+                records.extend(
+                    batch.iter().map(|r| serde_json::from_slice::<RawRecord>(&r.value).expect("a raw record")),
+                );
+            }
+            records
+        })
+        .collect()
+}
+
+/// Records in the raw topic of the log in `dir` (0 before it exists).
+pub fn raw_count_in(dir: &std::path::Path) -> u64 {
+    EmbeddedLog::open_reader(dir).ok().and_then(|r| r.topic(RAW).ok()).map(|t| t.record_count()).unwrap_or(0)
 }
