@@ -459,8 +459,8 @@ impl CollectConfig {
         let mut sources = BTreeSet::new();
         let mut addresses = BTreeSet::new();
         let mut check_listen = |problems: &mut Vec<ConfigProblem>, key: &str, listen: &str, udp: bool| match listen
-            .parse::<SocketAddr>()
-        {
+            .parse::<SocketAddr>(
+        ) {
             Ok(addr) => {
                 if addr.port() != 0 && !addresses.insert((addr, udp)) {
                     problems.push(ConfigProblem::new(
@@ -689,7 +689,9 @@ impl HttpListenerConfig {
                 .map_err(|e| format!("token_file {}: cannot read the bearer token: {e}", path.display()))?
         } else if let Some(var) = &self.token_env {
             std::env::var(var).map_err(|_| {
-                format!("the environment variable {var} (token_env) is unset or not UTF-8; export it with the bearer token")
+                format!(
+                    "the environment variable {var} (token_env) is unset or not UTF-8; export it with the bearer token"
+                )
             })?
         } else {
             return Err("no bearer token configured: set token_env or token_file".into());
@@ -814,5 +816,53 @@ mod tests {
             secret_env: Some("LUX_COLLECT_TEST_SECRET_THAT_IS_UNSET".into()),
         };
         assert!(from_env.resolve_secret().unwrap_err().contains("LUX_COLLECT_TEST_SECRET_THAT_IS_UNSET"));
+        let http = HttpListenerConfig { token: Some(Secret(" hunter3 ".into())), ..Default::default() };
+        assert!(!format!("{http:?}").contains("hunter3"));
+        assert_eq!(http.resolve_token().unwrap().0, "hunter3");
+        let from_env =
+            HttpListenerConfig { token_env: Some("LUX_COLLECT_TEST_TOKEN_THAT_IS_UNSET".into()), ..Default::default() };
+        assert!(from_env.resolve_token().unwrap_err().contains("LUX_COLLECT_TEST_TOKEN_THAT_IS_UNSET"));
+    }
+
+    #[test]
+    fn file_and_http_problems_are_reported_with_their_keys() {
+        let text = r#"
+            [[files]]
+            paths = ["/var/log/[olt.log", ""]
+            source = "dup"
+            poll_interval = "1ms"
+            max_line = 0
+
+            [[files]]
+            source = "files-b"
+
+            [[http]]
+            listen = "127.0.0.1:8088"
+            source = "dup"
+            token = "t"
+            token_env = "T"
+            tls_cert = "cert.pem"
+            max_body = "64KiB"
+            queue = "1KiB"
+        "#;
+        let config: CollectConfig = toml::from_str(text).unwrap();
+        let problems = config.validate("collect");
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        for key in [
+            "collect.files[0].paths[0]",
+            "collect.files[0].paths[1]",
+            "collect.files[0].poll_interval",
+            "collect.files[0].max_line",
+            "collect.files[1].paths",
+            "collect.http[0].source",
+            "collect.http[0].token",
+            "collect.http[0].tls_key",
+            "collect.http[0].queue",
+        ] {
+            assert!(keys.contains(&key), "{key} not in {keys:?}");
+        }
+        assert_eq!(problems.len(), 9, "{problems:?}");
+        let missing: CollectConfig = toml::from_str("[[http]]\nlisten = \"127.0.0.1:0\"").unwrap();
+        assert_eq!(missing.validate("collect")[0].key, "collect.http[0].token");
     }
 }

@@ -253,9 +253,11 @@ fn set_fingerprint(file: &File, checkpoint: &mut Checkpoint) {
 /// A file of `near`'s directory with inode `id` (where a rotation moved it).
 fn find_by_inode(near: &Path, id: FileId) -> Option<PathBuf> {
     let dir = near.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::read_dir(dir).ok()?.flatten().map(|entry| entry.path()).find(|path| {
-        std::fs::metadata(path).is_ok_and(|m| m.is_file() && FileId::of(&m) == id)
-    })
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| std::fs::metadata(path).is_ok_and(|m| m.is_file() && FileId::of(&m) == id))
 }
 
 /// The tailed files of one `[[collect.files]]` entry, as a source stage.
@@ -384,12 +386,25 @@ impl FileSource {
             Some(checkpoint) => {
                 ListenerMetrics::inc(&self.lines.metrics.truncations);
                 tracing::info!(source = %self.config.source, path = %shown, "the file is not the one whose position was remembered (truncated or replaced): reading it from its start");
-                Checkpoint { path: shown, key: checkpoint.key, offset: 0, skipping: false, head_len: 0, head_md5: String::new() }
+                Checkpoint {
+                    path: shown,
+                    key: checkpoint.key,
+                    offset: 0,
+                    skipping: false,
+                    head_len: 0,
+                    head_md5: String::new(),
+                }
             }
             None => {
                 let offset = if from_end { size } else { 0 };
-                let mut checkpoint =
-                    Checkpoint { path: shown.clone(), key: shown, offset, skipping: false, head_len: 0, head_md5: String::new() };
+                let mut checkpoint = Checkpoint {
+                    path: shown.clone(),
+                    key: shown,
+                    offset,
+                    skipping: false,
+                    head_len: 0,
+                    head_md5: String::new(),
+                };
                 if offset > 0 {
                     set_fingerprint(&file, &mut checkpoint);
                 }
@@ -448,7 +463,9 @@ impl FileSource {
             for (id, checkpoint) in remembered {
                 let found = find_by_inode(Path::new(&checkpoint.path), id);
                 let opened = match &found {
-                    Some(path) => self.open(path, id, Some(checkpoint.clone()), false).map(|t| t.matched = false).is_some(),
+                    Some(path) => {
+                        self.open(path, id, Some(checkpoint.clone()), false).map(|t| t.matched = false).is_some()
+                    }
                     None => false,
                 };
                 if !opened {
@@ -473,7 +490,8 @@ impl FileSource {
             let size = tailed.file.metadata().map(|m| m.len()).unwrap_or(tailed.size);
             let grew = size != tailed.size;
             tailed.size = size;
-            let rewritten = grew && size >= tailed.checkpoint.head_len && !head_matches(&tailed.file, &tailed.checkpoint);
+            let rewritten =
+                grew && size >= tailed.checkpoint.head_len && !head_matches(&tailed.file, &tailed.checkpoint);
             if size < tailed.checkpoint.offset || rewritten {
                 ListenerMetrics::inc(&self.lines.metrics.truncations);
                 tracing::info!(source = %self.config.source, path = %tailed.checkpoint.path, "the file was truncated (copytruncate) or rewritten: reading it again from its start");
@@ -539,8 +557,10 @@ impl Source for FileSource {
                 Ok(checkpoint) => {
                     self.remembered.insert(id, checkpoint);
                 }
-                Err(error) => tracing::warn!(source = %self.config.source, key = %String::from_utf8_lossy(&key), %error,
-                    "a remembered file position cannot be read; the file is read as a new one"),
+                Err(error) => {
+                    tracing::warn!(source = %self.config.source, key = %String::from_utf8_lossy(&key), %error,
+                    "a remembered file position cannot be read; the file is read as a new one")
+                }
             }
         }
         tracing::info!(source = %self.config.source, positions = self.remembered.len(), "file positions restored from the log");

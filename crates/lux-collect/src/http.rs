@@ -22,13 +22,13 @@
 use crate::metrics::ListenerMetrics;
 use crate::source::{Frames, QueueError, QueueSender};
 use axum::body::Bytes;
+use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
-use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener};
+use axum::Router;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -185,15 +185,13 @@ async fn post_records(
     let metrics = &shared.metrics;
     if !authorized(request.headers(), &shared.token) {
         ListenerMetrics::inc(&metrics.requests_unauthorized);
-        let mut response = refuse(StatusCode::UNAUTHORIZED, "missing or wrong bearer token (Authorization: Bearer ...)");
+        let mut response =
+            refuse(StatusCode::UNAUTHORIZED, "missing or wrong bearer token (Authorization: Bearer ...)");
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     }
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     let too_large = || {
         ListenerMetrics::inc(&metrics.requests_too_large);
         refuse(StatusCode::PAYLOAD_TOO_LARGE, &format!("the body is over the limit of {} bytes", shared.max_body))

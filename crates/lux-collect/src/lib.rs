@@ -31,6 +31,7 @@ pub use files::FileSource;
 pub use source::CollectSource;
 
 use anyhow::Context as _;
+use lux_stage::{Context, Source, SourcePoll};
 use metrics::{ListenerMetrics, RateLimited};
 use source::{ListenerParts, SourceSpec};
 use std::net::SocketAddr;
@@ -38,7 +39,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use syslog_udp::KernelDrops;
-use lux_stage::{Context, Source, SourcePoll};
 use tokio::sync::watch;
 
 /// Pending connections the kernel keeps for a TCP listener (bursts of reconnecting senders).

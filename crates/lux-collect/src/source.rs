@@ -321,13 +321,8 @@ impl RawJson {
             }
             // Not UTF-8: base64, as `Payload` serialises it (rare: no fast path).
             Err(_) => {
-                let record = RawRecord::new(
-                    &self.source,
-                    self.format,
-                    self.received_at,
-                    self.peer.clone(),
-                    payload.to_vec(),
-                );
+                let record =
+                    RawRecord::new(&self.source, self.format, self.received_at, self.peer.clone(), payload.to_vec());
                 serde_json::to_vec(&record).unwrap_or_default()
             }
         }

@@ -261,7 +261,8 @@ fn a_partial_last_line_is_flushed_after_the_idle_time_and_read_from_end_skips_th
 #[test]
 #[ignore = "a child process of sigkilled_collectors_neither_lose_nor_duplicate_a_line"]
 fn child_collector() {
-    let (Some(data), Some(pattern)) = (std::env::var_os("LUX_TEST_CHILD_DATA"), std::env::var_os("LUX_TEST_CHILD_PATTERN"))
+    let (Some(data), Some(pattern)) =
+        (std::env::var_os("LUX_TEST_CHILD_DATA"), std::env::var_os("LUX_TEST_CHILD_PATTERN"))
     else {
         return;
     };

@@ -51,7 +51,10 @@ impl Harness {
         log.ensure_topic(RAW, PARTITIONS).unwrap();
         let sources = lux_collect::start(config, RAW).unwrap();
         Harness {
-            addrs: sources.iter().map(|s| s.local_addr().unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))).collect(),
+            addrs: sources
+                .iter()
+                .map(|s| s.local_addr().unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))))
+                .collect(),
             metrics: sources.iter().map(|s| s.metrics()).collect(),
             stage_metrics: Vec::new(),
             sources,
@@ -148,9 +151,8 @@ pub fn raw_records_in(dir: &std::path::Path) -> Vec<Vec<RawRecord>> {
                 if batch.is_empty() {
                     break;
                 }
-                records.extend(
-                    batch.iter().map(|r| serde_json::from_slice::<RawRecord>(&r.value).expect("a raw record")),
-                );
+                records
+                    .extend(batch.iter().map(|r| serde_json::from_slice::<RawRecord>(&r.value).expect("a raw record")));
             }
             records
         })
