@@ -212,10 +212,7 @@ fn https_with_the_configured_certificate() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    let (cert, key) = common::self_signed(dir.path());
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, TOKEN).unwrap();
     let config = HttpListenerConfig {

@@ -163,3 +163,12 @@ pub fn raw_records_in(dir: &std::path::Path) -> Vec<Vec<RawRecord>> {
 pub fn raw_count_in(dir: &std::path::Path) -> u64 {
     EmbeddedLog::open_reader(dir).ok().and_then(|r| r.topic(RAW).ok()).map(|t| t.record_count()).unwrap_or(0)
 }
+
+/// A self-signed certificate for `localhost` and its key, as PEM files in `dir`.
+pub fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    (cert, key)
+}
