@@ -84,9 +84,6 @@ fn main() -> anyhow::Result<()> {
         _ => {}
     }
 
-    let dir = tempfile::tempdir()?;
-    let log = Arc::new(EmbeddedLog::open(dir.path(), Durability::Group)?);
-    log.ensure_topic("raw", 3)?;
     let protocol = if mode == "udp" { SyslogProtocol::Udp } else { SyslogProtocol::Tcp };
     let listener = SyslogListenerConfig {
         protocol,
@@ -95,18 +92,8 @@ fn main() -> anyhow::Result<()> {
         receive_buffer: ByteSize(32 << 20),
         ..Default::default()
     };
-    let mut sources = lux_collect::start(&CollectConfig { syslog: vec![listener], ..Default::default() }, "raw")?;
-    let source = sources.pop().ok_or_else(|| anyhow::anyhow!("no source"))?;
-    let addr = source.local_addr().ok_or_else(|| anyhow::anyhow!("not a listener"))?;
-    let metrics = source.metrics();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stage_metrics = Arc::new(StageMetrics::default());
-    let runner = {
-        let (log, stop, stage_metrics): (Arc<dyn CentralLog>, _, _) =
-            (log.clone(), stop.clone(), stage_metrics.clone());
-        let options = RunnerOptions { partitions: 3, ..Default::default() };
-        std::thread::spawn(move || run_source(log, Box::new(source), options, stage_metrics, stop))
-    };
+    let running = run_collector(&CollectConfig { syslog: vec![listener], ..Default::default() })?;
+    let addr = running.addr.ok_or_else(|| anyhow::anyhow!("not a listener"))?;
 
     let started = Instant::now();
     let lines = Arc::new(lines);
@@ -145,49 +132,27 @@ fn main() -> anyhow::Result<()> {
     }
     let send_time = started.elapsed();
     // Every line is either written or counted as dropped (by the queue or by the kernel).
-    let kernel = || stage_metrics.counters().get("dropped_kernel").copied().unwrap_or(0);
-    let mut progress = (metrics.get("written"), Instant::now());
-    let finished = loop {
-        let written = metrics.get("written");
-        if written + metrics.get("dropped_overflow") + kernel() >= sent as u64 {
-            break Instant::now();
-        }
-        if written != progress.0 {
-            progress = (written, Instant::now());
-        } else if progress.1.elapsed() > Duration::from_secs(3) {
-            eprintln!("nothing more arrives after {written} of {sent}");
-            break progress.1;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    };
-    let elapsed = finished.duration_since(started);
-    stop.store(true, Ordering::Relaxed);
-    runner.join().map_err(|_| anyhow::anyhow!("the runner panicked"))??;
-    let written = metrics.get("written");
-    let raw = log.topic("raw")?.record_count();
+    let finished = running.wait_written(sent, Duration::from_secs(3));
+    let (metrics, kernel) = (running.metrics.clone(), running.counter("dropped_kernel"));
     println!(
-        "{mode}: sent {sent} lines over {connections} connection(s) in {:.2} s; {written} written ({raw} in the raw topic) in {:.2} s: {:.0} lines/s",
-        send_time.as_secs_f64(),
-        elapsed.as_secs_f64(),
-        written as f64 / elapsed.as_secs_f64()
+        "{mode}: sent {sent} lines over {connections} connection(s) in {:.2} s",
+        send_time.as_secs_f64()
     );
+    let written = running.finish(mode, total, started, finished)?;
     println!(
-        "losses counted: dropped_overflow {}, dropped_kernel {}; unaccounted {}; peak RSS {:.0} MiB",
+        "losses counted: dropped_overflow {}, dropped_kernel {kernel}; unaccounted {}",
         metrics.get("dropped_overflow"),
-        kernel(),
-        (sent as u64).saturating_sub(written + metrics.get("dropped_overflow") + kernel()),
-        peak_rss_mib()
+        (sent as u64).saturating_sub(written + metrics.get("dropped_overflow") + kernel),
     );
     Ok(())
 }
 
-/// Runs the source of the only collector of `config` into a fresh embedded raw topic until
-/// `written` reaches `total` (or nothing moves for 10 s); returns when the last line was
-/// committed, the count written, and the records in the topic.
+/// The only collector of a config, run into a fresh embedded raw topic.
 struct Running {
     _dir: tempfile::TempDir,
     log: Arc<EmbeddedLog>,
     metrics: Arc<lux_collect::metrics::ListenerMetrics>,
+    stage_metrics: Arc<StageMetrics>,
     stop: Arc<AtomicBool>,
     runner: std::thread::JoinHandle<anyhow::Result<()>>,
     addr: Option<std::net::SocketAddr>,
@@ -201,27 +166,34 @@ fn run_collector(config: &CollectConfig) -> anyhow::Result<Running> {
     let source = sources.pop().ok_or_else(|| anyhow::anyhow!("no source"))?;
     let (metrics, addr) = (source.metrics(), source.local_addr());
     let stop = Arc::new(AtomicBool::new(false));
+    let stage_metrics = Arc::new(StageMetrics::default());
     let runner = {
-        let (log, stop): (Arc<dyn CentralLog>, _) = (log.clone(), stop.clone());
+        let (log, stop, stage_metrics): (Arc<dyn CentralLog>, _, _) =
+            (log.clone(), stop.clone(), stage_metrics.clone());
         let options = RunnerOptions { partitions: 3, ..Default::default() };
-        std::thread::spawn(move || run_source(log, Box::new(source), options, Arc::new(StageMetrics::default()), stop))
+        std::thread::spawn(move || run_source(log, Box::new(source), options, stage_metrics, stop))
     };
-    Ok(Running { _dir: dir, log, metrics, stop, runner, addr })
+    Ok(Running { _dir: dir, log, metrics, stage_metrics, stop, runner, addr })
 }
 
 impl Running {
-    /// Waits until `total` lines are written (or nothing moves for 10 s); returns the time of
-    /// the last commit seen.
-    fn wait_written(&self, total: usize) -> Instant {
+    /// A counter of the source, as the runner publishes it (`dropped_kernel`).
+    fn counter(&self, name: &str) -> u64 {
+        self.stage_metrics.counters().get(name).copied().unwrap_or(0)
+    }
+
+    /// Waits until `total` lines are written or counted as dropped (or nothing moves for
+    /// `patience`); returns the time of the last progress seen.
+    fn wait_written(&self, total: usize, patience: Duration) -> Instant {
         let mut progress = (self.metrics.get("written"), Instant::now());
         loop {
             let written = self.metrics.get("written");
-            if written >= total as u64 {
+            if written + self.metrics.get("dropped_overflow") + self.counter("dropped_kernel") >= total as u64 {
                 return Instant::now();
             }
             if written != progress.0 {
                 progress = (written, Instant::now());
-            } else if progress.1.elapsed() > Duration::from_secs(10) {
+            } else if progress.1.elapsed() > patience {
                 eprintln!("nothing more arrives after {written} of {total}");
                 return progress.1;
             }
@@ -229,7 +201,8 @@ impl Running {
         }
     }
 
-    fn finish(self, mode: &str, total: usize, started: Instant, finished: Instant) -> anyhow::Result<()> {
+    /// Stops the runner, prints the rate and the peak memory; returns the lines written.
+    fn finish(self, mode: &str, total: usize, started: Instant, finished: Instant) -> anyhow::Result<u64> {
         self.stop.store(true, Ordering::Relaxed);
         self.runner.join().map_err(|_| anyhow::anyhow!("the runner panicked"))??;
         let written = self.metrics.get("written");
@@ -240,7 +213,7 @@ impl Running {
             written as f64 / elapsed,
             peak_rss_mib()
         );
-        Ok(())
+        Ok(written)
     }
 }
 
@@ -261,8 +234,8 @@ fn bench_file(lines: &[Vec<u8>], total: usize) -> anyhow::Result<()> {
     };
     let started = Instant::now();
     let running = run_collector(&CollectConfig { files: vec![files], ..Default::default() })?;
-    let finished = running.wait_written(total);
-    running.finish("file", total, started, finished)
+    let finished = running.wait_written(total, Duration::from_secs(10));
+    running.finish("file", total, started, finished).map(|_| ())
 }
 
 /// Posts `body` on a kept-alive connection; returns the status code.
@@ -341,7 +314,7 @@ fn bench_http(lines: Vec<Vec<u8>>, total: usize, connections: usize, per_request
     for sender in senders {
         refused += sender.join().map_err(|_| anyhow::anyhow!("a sender panicked"))??.1;
     }
-    let finished = running.wait_written(total);
+    let finished = running.wait_written(total, Duration::from_secs(10));
     println!("http: {connections} connection(s), {per_request} lines per request, {refused} requests refused (503) and sent again");
-    running.finish("http", total, started, finished)
+    running.finish("http", total, started, finished).map(|_| ())
 }

@@ -7,12 +7,14 @@
 //! runner drives like any other source stage (named `collect-<source id>`), committing what the
 //! collector received in atomic batches. Tailed files ([`files`]) are read on the runner's
 //! thread, their positions committed with their lines (exactly once across restarts). Collectors are at-least-once towards the network: RADIUS is answered only once its
-//! packet is committed; syslog has no acknowledgement, so what a listener had received but not
-//! yet committed when the process is killed is lost (a clean stop commits it first).
+//! packet is committed, HTTP requests once their records are; syslog has no acknowledgement, so
+//! what a listener had received but not yet committed when the process is killed is lost (a
+//! clean stop commits it first).
 //!
 //! Memory is bounded per listener (`queue`): TCP readers stop reading when it is full (the
 //! senders slow down), UDP datagrams and RADIUS packets that do not fit are dropped and counted
-//! (RADIUS is not answered, so the NAS retries). Every refusal has a counter
+//! (RADIUS is not answered, so the NAS retries), HTTP requests are refused with 503. Files are
+//! read only as fast as the log takes their lines. Every refusal has a counter
 //! ([`metrics::ListenerMetrics`]), published as the source's counters.
 
 pub mod config;
