@@ -134,10 +134,7 @@ fn main() -> anyhow::Result<()> {
     // Every line is either written or counted as dropped (by the queue or by the kernel).
     let finished = running.wait_written(sent, Duration::from_secs(3));
     let (metrics, kernel) = (running.metrics.clone(), running.counter("dropped_kernel"));
-    println!(
-        "{mode}: sent {sent} lines over {connections} connection(s) in {:.2} s",
-        send_time.as_secs_f64()
-    );
+    println!("{mode}: sent {sent} lines over {connections} connection(s) in {:.2} s", send_time.as_secs_f64());
     let written = running.finish(mode, total, started, finished)?;
     println!(
         "losses counted: dropped_overflow {}, dropped_kernel {kernel}; unaccounted {}",
