@@ -242,8 +242,11 @@ fn post(stream: &mut std::io::BufReader<std::net::TcpStream>, body: &[u8]) -> an
         "POST /v1/records HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {HTTP_TOKEN}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
-    stream.get_mut().write_all(head.as_bytes())?;
-    stream.get_mut().write_all(body)?;
+    // One write: a head and a body in two small writes would wait for a delayed ACK (Nagle).
+    let mut request = Vec::with_capacity(head.len() + body.len());
+    request.extend_from_slice(head.as_bytes());
+    request.extend_from_slice(body);
+    stream.get_mut().write_all(&request)?;
     let mut status_line = String::new();
     stream.read_line(&mut status_line)?;
     let status = status_line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);

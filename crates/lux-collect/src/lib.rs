@@ -6,8 +6,9 @@
 //! [`Collector`] per listener and per `[[collect.files]]` entry: a `lux_stage::Source` that the
 //! runner drives like any other source stage (named `collect-<source id>`), committing what the
 //! collector received in atomic batches. Tailed files ([`files`]) are read on the runner's
-//! thread, their positions committed with their lines (exactly once across restarts). Collectors are at-least-once towards the network: RADIUS is answered only once its
-//! packet is committed, HTTP requests once their records are; syslog has no acknowledgement, so
+//! thread, their positions committed with their lines (exactly once across restarts).
+//! Network collectors are at-least-once: RADIUS is answered only once its packet is
+//! committed, HTTP requests once their records are; syslog has no acknowledgement, so
 //! what a listener had received but not yet committed when the process is killed is lost (a
 //! clean stop commits it first).
 //!

@@ -52,8 +52,8 @@ fn answer(output: Output) -> (u16, String) {
     // The last status line (curl shows a `100 Continue` first for large bodies).
     let status = text
         .lines()
-        .filter(|l| l.starts_with("HTTP/"))
-        .last()
+        .rev()
+        .find(|l| l.starts_with("HTTP/"))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
