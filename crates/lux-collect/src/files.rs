@@ -43,6 +43,9 @@ use std::time::{Duration, Instant};
 const HEAD: u64 = 1024;
 /// Smallest read (a read is at least `max_line + 1` bytes, so that an over-long line shows).
 const MIN_READ: usize = 64 << 10;
+/// Most bytes read from one file in one poll, whatever they hold (a file of empty lines or of
+/// one endless line gives no record to count, and must not hold the runner).
+const MAX_BYTES_PER_POLL: u64 = 16 << 20;
 /// The state key of a file's position: `file/<device>:<inode>`.
 const KEY_PREFIX: &str = "file/";
 
@@ -137,7 +140,8 @@ impl Lines {
     fn read(&mut self, tailed: &mut Tailed, buf: &mut [u8], ctx: &mut Context, budget: usize) -> usize {
         let before = self.emitted;
         let count = |lines: &Lines| usize::try_from(lines.emitted - before).unwrap_or(usize::MAX);
-        while count(self) < budget {
+        let start = tailed.checkpoint.offset;
+        while count(self) < budget && tailed.checkpoint.offset.saturating_sub(start) < MAX_BYTES_PER_POLL {
             let n = match tailed.file.read_at(buf, tailed.checkpoint.offset) {
                 Ok(n) => n,
                 Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
