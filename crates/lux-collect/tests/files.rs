@@ -341,3 +341,59 @@ fn sigkilled_collectors_neither_lose_nor_duplicate_a_line() {
     let first = got.iter().zip(&expected).position(|(g, e)| g != e);
     assert!(first.is_none(), "the lines differ (seed {seed}) from line {first:?}");
 }
+
+/// The same positions on the Kafka backend (a tansu broker, which `scripts/test` installs):
+/// they live in the stage's changelog topic, written in the transaction of the lines they cover.
+#[test]
+fn positions_are_committed_with_the_lines_on_kafka_too() {
+    use lux_log::kafka::{testing::TansuBroker, KafkaLog};
+    use lux_log::CentralLog;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let broker = TansuBroker::start().unwrap_or_else(|problem| panic!("{problem}"));
+    let logs = tempfile::tempdir().unwrap();
+    let app = logs.path().join("app.log");
+    let mut expected = lines("app", 0, 20_000);
+    write_lines(&app, &expected);
+    let config = collect(files_config(&app));
+    let mut committed = 0;
+    for (round, wait_for) in [(0, 4_000u64), (1, 0)] {
+        if round == 1 {
+            let more = lines("app", 20_000, 2_000);
+            write_lines(&app, &more);
+            expected.extend(more);
+        }
+        let log = Arc::new(KafkaLog::connect(&broker.config(), "t.").unwrap_or_else(|e| panic!("connect: {e}")));
+        log.ensure_topic(common::RAW, PARTITIONS).unwrap();
+        let source = lux_collect::start(&config, common::RAW).unwrap().pop().unwrap();
+        let metrics = source.metrics();
+        let stop = Arc::new(AtomicBool::new(false));
+        let runner = {
+            let (log, stop): (Arc<dyn CentralLog>, _) = (log.clone(), stop.clone());
+            let options = lux_stage::RunnerOptions { partitions: PARTITIONS, ..Default::default() };
+            std::thread::spawn(move || lux_stage::run_source(log, Box::new(source), options, Default::default(), stop))
+        };
+        // Round 1 writes what round 0 left: the counters are the new process's.
+        let target = if wait_for > 0 { wait_for } else { expected.len() as u64 - committed };
+        wait_until("lines committed", LIMIT, || metrics.get("written") >= target || runner.is_finished());
+        stop.store(true, Ordering::Relaxed);
+        runner.join().unwrap().unwrap();
+        if round == 0 {
+            committed = metrics.get("written");
+            assert!(committed < 20_000, "stopped mid-file");
+        } else {
+            let mut got = Vec::new();
+            for partition in 0..PARTITIONS {
+                let mut from = log.topic(common::RAW).unwrap().start_offsets[partition as usize];
+                loop {
+                    let batch = log.fetch(common::RAW, partition, from, 10_000).unwrap();
+                    let Some(last) = batch.last() else { break };
+                    from = last.offset + 1;
+                    got.extend(batch.iter().map(|r| text(&serde_json::from_slice::<RawRecord>(&r.value).unwrap())));
+                }
+            }
+            assert_eq!(got.len(), expected.len(), "every line once across the restart");
+            assert!(got == expected, "in order");
+        }
+    }
+}
