@@ -1,6 +1,7 @@
 //! The file collector on real files written, appended, rotated (rename + create, copytruncate),
 //! deleted and garbled while it runs, and across stops and SIGKILLs of the process that runs
-//! it: the raw topic must hold every line exactly once, in the order of each file.
+//! it, on the embedded log and on Kafka: the raw topic must hold every line exactly once, in the
+//! order of each file.
 
 mod common;
 
