@@ -1,6 +1,7 @@
-//! The `[collect]` configuration section: one table per listener (`[[collect.syslog]]`,
-//! `[[collect.radius]]` with its `[[collect.radius.clients]]`), byte sizes written as `64KiB`,
-//! RADIUS secrets that never appear in logs, and validation reporting every problem by dotted key.
+//! The `[collect]` configuration section: one table per collector (`[[collect.syslog]]`,
+//! `[[collect.radius]]` with its `[[collect.radius.clients]]`, `[[collect.files]]`,
+//! `[[collect.http]]`), byte sizes written as `64KiB`, secrets (RADIUS shared secrets, HTTP
+//! bearer tokens) that never appear in logs, and validation reporting every problem by dotted key.
 
 use lux_model::{config_key, ConfigProblem, Format};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -20,13 +21,19 @@ pub struct CollectConfig {
     pub syslog: Vec<SyslogListenerConfig>,
     /// RADIUS accounting listeners (`[[collect.radius]]`, RFC 2866 over UDP).
     pub radius: Vec<RadiusListenerConfig>,
+    /// Log files tailed line by line (`[[collect.files]]`), following rotation, with their read
+    /// positions committed to the log together with the lines they cover.
+    pub files: Vec<FileSourceConfig>,
+    /// HTTP listeners (`[[collect.http]]`): `POST /v1/records` with newline-delimited records,
+    /// behind a bearer token, answered once the records are committed.
+    pub http: Vec<HttpListenerConfig>,
     /// Threads of the collectors' network runtime, shared by every listener (1 to 16).
     pub workers: usize,
 }
 
 impl Default for CollectConfig {
     fn default() -> Self {
-        CollectConfig { syslog: Vec::new(), radius: Vec::new(), workers: 2 }
+        CollectConfig { syslog: Vec::new(), radius: Vec::new(), files: Vec::new(), http: Vec::new(), workers: 2 }
     }
 }
 
@@ -160,6 +167,121 @@ pub struct RadiusClientConfig {
     pub secret: Option<Secret>,
     /// The environment variable holding the shared secret (read at start).
     pub secret_env: Option<String>,
+}
+
+/// Where a file found at the first start, with no position remembered in the log, is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadFrom {
+    /// Its first line.
+    Beginning,
+    /// Its current end: only lines written from now on.
+    End,
+}
+
+/// Log files tailed line by line (`[[collect.files]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileSourceConfig {
+    /// Glob patterns of the files to tail (`["/var/log/olt/*.log"]`: `*`, `?`, `[a-z]` and `**`
+    /// for any directories). They are expanded again every `poll_interval`, so files created
+    /// later are picked up. Do not match compressed rotations (`*.gz`): they would be read as lines.
+    pub paths: Vec<String>,
+    /// The source id written into every record (`olt-files`); unique among collectors.
+    pub source: String,
+    /// The format hint written into every record (`syslog`, `json`, `kv`, `auto`, ...).
+    pub format: Format,
+    /// Longest line kept whole (`64KiB`). A longer one is cut at this size and counted as
+    /// `oversized`; the rest of it is skipped.
+    pub max_line: ByteSize,
+    /// How often the patterns are expanded again and the files looked at for new lines,
+    /// rotation and truncation (while a file has lines to read, it is read without waiting).
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub poll_interval: Duration,
+    /// A last line without its newline is written (and counted as `partial_flushed`) once the
+    /// file has not grown for this long; `0s`: wait for its newline however long it takes.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub flush_partial_after: Duration,
+    /// A file that left its path (renamed by rotation, or deleted) is read to its end and kept
+    /// open until it has not grown for this long (its writer may still finish a line in it),
+    /// then closed and its position forgotten.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub rotate_wait: Duration,
+    /// `beginning` or `end`: where a file found at the very first start (no position remembered
+    /// for it in the log) is read from. Files created later are always read from their beginning.
+    pub read_from: ReadFrom,
+    /// Most files tailed at once; further matches are left alone (counted as `files_skipped`)
+    /// until others close.
+    pub max_files: usize,
+}
+
+impl Default for FileSourceConfig {
+    fn default() -> Self {
+        FileSourceConfig {
+            paths: Vec::new(),
+            source: "files".into(),
+            format: Format::Auto,
+            max_line: ByteSize(64 << 10),
+            poll_interval: Duration::from_millis(250),
+            flush_partial_after: Duration::from_secs(5),
+            rotate_wait: Duration::from_secs(5),
+            read_from: ReadFrom::Beginning,
+            max_files: 1024,
+        }
+    }
+}
+
+/// One HTTP listener (`[[collect.http]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpListenerConfig {
+    /// The address and port to listen on (`0.0.0.0:8088`).
+    pub listen: String,
+    /// The source id written into every record (`probes-http`); unique among collectors.
+    pub source: String,
+    /// The format hint written into every record (`json`, `kv`, `syslog`, `auto`, ...).
+    pub format: Format,
+    /// The bearer token senders must present (`Authorization: Bearer <token>`). Prefer
+    /// `token_file` or `token_env` so that it stays out of this file. It is never logged.
+    pub token: Option<Secret>,
+    /// A file holding the token (read at start; surrounding whitespace is ignored).
+    pub token_file: Option<PathBuf>,
+    /// The environment variable holding the token (read at start).
+    pub token_env: Option<String>,
+    /// Largest request body (`16MiB`); a larger one is refused with 413 and counted as
+    /// `requests_too_large`.
+    pub max_body: ByteSize,
+    /// Longest record (line) kept whole (`64KiB`); a longer one is cut at this size and
+    /// counted as `oversized`.
+    pub max_line: ByteSize,
+    /// Most bytes of received records waiting for the log (`64MiB`). A request that does not fit
+    /// is refused with 503 and `Retry-After` (counted as `requests_overloaded`): the sender retries.
+    pub queue: ByteSize,
+    /// HTTPS: the server certificate chain, PEM (leaf first). With `tls_key`; without both, plain HTTP.
+    pub tls_cert: Option<PathBuf>,
+    /// HTTPS: the server's private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for HttpListenerConfig {
+    fn default() -> Self {
+        HttpListenerConfig {
+            listen: "0.0.0.0:8088".into(),
+            source: "http".into(),
+            format: Format::Auto,
+            token: None,
+            token_file: None,
+            token_env: None,
+            max_body: ByteSize(16 << 20),
+            max_line: ByteSize(64 << 10),
+            queue: ByteSize(64 << 20),
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
 }
 
 /// A shared secret: shown as `***` in debug output and logs.
@@ -325,7 +447,7 @@ fn valid_source_id(id: &str) -> bool {
 impl CollectConfig {
     /// Whether any listener is configured.
     pub fn is_empty(&self) -> bool {
-        self.syslog.is_empty() && self.radius.is_empty()
+        self.syslog.is_empty() && self.radius.is_empty() && self.files.is_empty() && self.http.is_empty()
     }
 
     /// Every problem of the section, each with its dotted key under `prefix`.
@@ -336,21 +458,23 @@ impl CollectConfig {
         }
         let mut sources = BTreeSet::new();
         let mut addresses = BTreeSet::new();
-        let mut check_common = |problems: &mut Vec<ConfigProblem>, key: &str, listen: &str, source: &str, udp: bool| {
-            match listen.parse::<SocketAddr>() {
-                Ok(addr) => {
-                    if addr.port() != 0 && !addresses.insert((addr, udp)) {
-                        problems.push(ConfigProblem::new(
-                            format!("{key}.listen"),
-                            format!("{listen} is already used by another listener of the same transport"),
-                        ));
-                    }
+        let mut check_listen = |problems: &mut Vec<ConfigProblem>, key: &str, listen: &str, udp: bool| match listen
+            .parse::<SocketAddr>(
+        ) {
+            Ok(addr) => {
+                if addr.port() != 0 && !addresses.insert((addr, udp)) {
+                    problems.push(ConfigProblem::new(
+                        format!("{key}.listen"),
+                        format!("{listen} is already used by another listener of the same transport"),
+                    ));
                 }
-                Err(_) => problems.push(ConfigProblem::new(
-                    format!("{key}.listen"),
-                    format!("{listen:?} is not an address and port (0.0.0.0:514, [::]:6514)"),
-                )),
             }
+            Err(_) => problems.push(ConfigProblem::new(
+                format!("{key}.listen"),
+                format!("{listen:?} is not an address and port (0.0.0.0:514, [::]:6514)"),
+            )),
+        };
+        let mut check_source = |problems: &mut Vec<ConfigProblem>, key: &str, source: &str| {
             if !valid_source_id(source) {
                 problems.push(ConfigProblem::new(
                     format!("{key}.source"),
@@ -359,19 +483,32 @@ impl CollectConfig {
             } else if !sources.insert(source.to_owned()) {
                 problems.push(ConfigProblem::new(
                     format!("{key}.source"),
-                    format!("{source:?} is the source id of another listener; give each listener its own"),
+                    format!("{source:?} is the source id of another collector; give each its own"),
                 ));
             }
         };
         for (i, listener) in self.syslog.iter().enumerate() {
             let key = config_key(prefix, &format!("syslog[{i}]"));
             let udp = listener.protocol == SyslogProtocol::Udp;
-            check_common(&mut problems, &key, &listener.listen, &listener.source, udp);
+            check_listen(&mut problems, &key, &listener.listen, udp);
+            check_source(&mut problems, &key, &listener.source);
             listener.validate(&key, &mut problems);
         }
         for (i, listener) in self.radius.iter().enumerate() {
             let key = config_key(prefix, &format!("radius[{i}]"));
-            check_common(&mut problems, &key, &listener.listen, &listener.source, true);
+            check_listen(&mut problems, &key, &listener.listen, true);
+            check_source(&mut problems, &key, &listener.source);
+            listener.validate(&key, &mut problems);
+        }
+        for (i, files) in self.files.iter().enumerate() {
+            let key = config_key(prefix, &format!("files[{i}]"));
+            check_source(&mut problems, &key, &files.source);
+            files.validate(&key, &mut problems);
+        }
+        for (i, listener) in self.http.iter().enumerate() {
+            let key = config_key(prefix, &format!("http[{i}]"));
+            check_listen(&mut problems, &key, &listener.listen, false);
+            check_source(&mut problems, &key, &listener.source);
             listener.validate(&key, &mut problems);
         }
         problems
@@ -467,6 +604,103 @@ impl RadiusListenerConfig {
                 _ => {}
             }
         }
+    }
+}
+
+/// Longest line a file or HTTP collector may be configured to keep whole.
+const MAX_LINE: u64 = 16 << 20;
+
+fn check_max_line(key: &str, max_line: ByteSize, problems: &mut Vec<ConfigProblem>) {
+    if !(1..=MAX_LINE).contains(&max_line.0) {
+        problems.push(ConfigProblem::new(
+            format!("{key}.max_line"),
+            format!("must be between 1 byte and 16MiB, not {max_line}"),
+        ));
+    }
+}
+
+impl FileSourceConfig {
+    fn validate(&self, key: &str, problems: &mut Vec<ConfigProblem>) {
+        let mut problem =
+            |field: &str, message: String| problems.push(ConfigProblem::new(format!("{key}.{field}"), message));
+        if self.paths.is_empty() {
+            problem("paths", "no pattern: list the files to tail (paths = [\"/var/log/olt/*.log\"])".into());
+        }
+        for (i, pattern) in self.paths.iter().enumerate() {
+            if pattern.trim().is_empty() {
+                problem(&format!("paths[{i}]"), "must not be empty".into());
+            } else if let Err(error) = glob::Pattern::new(pattern) {
+                problem(&format!("paths[{i}]"), format!("{pattern:?} is not a glob pattern: {error}"));
+            }
+        }
+        if self.poll_interval < Duration::from_millis(10) || self.poll_interval > Duration::from_secs(60) {
+            problem("poll_interval", "must be 10ms to 60s".into());
+        }
+        if !self.flush_partial_after.is_zero() && self.flush_partial_after < self.poll_interval {
+            problem("flush_partial_after", "must be 0s (never) or at least poll_interval".into());
+        }
+        if self.rotate_wait < self.poll_interval {
+            problem("rotate_wait", "must be at least poll_interval".into());
+        }
+        if self.max_files == 0 || self.max_files > 100_000 {
+            problem("max_files", format!("must be 1 to 100000, not {}", self.max_files));
+        }
+        check_max_line(key, self.max_line, problems);
+    }
+}
+
+impl HttpListenerConfig {
+    fn validate(&self, key: &str, problems: &mut Vec<ConfigProblem>) {
+        let mut problem =
+            |field: &str, message: String| problems.push(ConfigProblem::new(format!("{key}.{field}"), message));
+        let set = [self.token.is_some(), self.token_file.is_some(), self.token_env.is_some()];
+        match set.iter().filter(|s| **s).count() {
+            0 => problem(
+                "token",
+                "missing: set token_env (an environment variable) or token_file (a file) holding the bearer token"
+                    .into(),
+            ),
+            1 => {
+                if self.token.as_ref().is_some_and(|t| t.0.trim().is_empty()) {
+                    problem("token", "must not be empty".into());
+                }
+            }
+            _ => problem("token", "set only one of token, token_file and token_env".into()),
+        }
+        if self.max_body.0 < 1 || self.max_body.0 > 1 << 30 {
+            problem("max_body", format!("must be 1 byte to 1GiB, not {}", self.max_body));
+        }
+        if self.queue.0 < self.max_body.0.max(1 << 16) || self.queue.0 > 4 << 30 {
+            problem("queue", format!("must be at least max_body and 64KiB, and at most 4GiB, not {}", self.queue));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            let field = if self.tls_cert.is_some() { "tls_key" } else { "tls_cert" };
+            problem(field, "HTTPS needs both tls_cert and tls_key".into());
+        }
+        check_max_line(key, self.max_line, problems);
+    }
+
+    /// The bearer token, from the file, the token file or the environment variable.
+    pub fn resolve_token(&self) -> Result<Secret, String> {
+        let token = if let Some(token) = &self.token {
+            token.0.clone()
+        } else if let Some(path) = &self.token_file {
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("token_file {}: cannot read the bearer token: {e}", path.display()))?
+        } else if let Some(var) = &self.token_env {
+            std::env::var(var).map_err(|_| {
+                format!(
+                    "the environment variable {var} (token_env) is unset or not UTF-8; export it with the bearer token"
+                )
+            })?
+        } else {
+            return Err("no bearer token configured: set token_env or token_file".into());
+        };
+        let token = token.trim();
+        if token.is_empty() {
+            return Err("the bearer token is empty".into());
+        }
+        Ok(Secret(token.to_owned()))
     }
 }
 
@@ -582,5 +816,53 @@ mod tests {
             secret_env: Some("LUX_COLLECT_TEST_SECRET_THAT_IS_UNSET".into()),
         };
         assert!(from_env.resolve_secret().unwrap_err().contains("LUX_COLLECT_TEST_SECRET_THAT_IS_UNSET"));
+        let http = HttpListenerConfig { token: Some(Secret(" hunter3 ".into())), ..Default::default() };
+        assert!(!format!("{http:?}").contains("hunter3"));
+        assert_eq!(http.resolve_token().unwrap().0, "hunter3");
+        let from_env =
+            HttpListenerConfig { token_env: Some("LUX_COLLECT_TEST_TOKEN_THAT_IS_UNSET".into()), ..Default::default() };
+        assert!(from_env.resolve_token().unwrap_err().contains("LUX_COLLECT_TEST_TOKEN_THAT_IS_UNSET"));
+    }
+
+    #[test]
+    fn file_and_http_problems_are_reported_with_their_keys() {
+        let text = r#"
+            [[files]]
+            paths = ["/var/log/[olt.log", ""]
+            source = "dup"
+            poll_interval = "1ms"
+            max_line = 0
+
+            [[files]]
+            source = "files-b"
+
+            [[http]]
+            listen = "127.0.0.1:8088"
+            source = "dup"
+            token = "t"
+            token_env = "T"
+            tls_cert = "cert.pem"
+            max_body = "64KiB"
+            queue = "1KiB"
+        "#;
+        let config: CollectConfig = toml::from_str(text).unwrap();
+        let problems = config.validate("collect");
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        for key in [
+            "collect.files[0].paths[0]",
+            "collect.files[0].paths[1]",
+            "collect.files[0].poll_interval",
+            "collect.files[0].max_line",
+            "collect.files[1].paths",
+            "collect.http[0].source",
+            "collect.http[0].token",
+            "collect.http[0].tls_key",
+            "collect.http[0].queue",
+        ] {
+            assert!(keys.contains(&key), "{key} not in {keys:?}");
+        }
+        assert_eq!(problems.len(), 9, "{problems:?}");
+        let missing: CollectConfig = toml::from_str("[[http]]\nlisten = \"127.0.0.1:0\"").unwrap();
+        assert_eq!(missing.validate("collect")[0].key, "collect.http[0].token");
     }
 }

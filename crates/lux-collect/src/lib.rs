@@ -1,29 +1,40 @@
 //! LUX collectors: take what network equipment sends (syslog over UDP, TCP and TLS, RADIUS
-//! accounting) into the `raw` topic of the central log, without loss and under pressure.
+//! accounting, HTTP) and the log files it writes into the `raw` topic of the central log,
+//! without loss and under pressure.
 //!
 //! [`start`] binds every configured listener on one small tokio runtime and returns one
-//! [`CollectSource`] per listener: a `lux_stage::Source` that the runner drives like any other
-//! source stage (named `collect-<source id>`), committing what the listener received in atomic
-//! batches. Collectors are at-least-once towards the network: RADIUS is answered only once its
-//! packet is committed; syslog has no acknowledgement, so what a listener had received but not
-//! yet committed when the process is killed is lost (a clean stop commits it first).
+//! [`Collector`] per listener and per `[[collect.files]]` entry: a `lux_stage::Source` that the
+//! runner drives like any other source stage (named `collect-<source id>`), committing what the
+//! collector received in atomic batches. Tailed files ([`files`]) are read on the runner's
+//! thread, their positions committed with their lines (exactly once across restarts).
+//! Network collectors are at-least-once: RADIUS is answered only once its packet is
+//! committed, HTTP requests once their records are; syslog has no acknowledgement, so
+//! what a listener had received but not yet committed when the process is killed is lost (a
+//! clean stop commits it first).
 //!
 //! Memory is bounded per listener (`queue`): TCP readers stop reading when it is full (the
 //! senders slow down), UDP datagrams and RADIUS packets that do not fit are dropped and counted
-//! (RADIUS is not answered, so the NAS retries). Every refusal has a counter
+//! (RADIUS is not answered, so the NAS retries), HTTP requests are refused with 503. Files are
+//! read only as fast as the log takes their lines. Every refusal has a counter
 //! ([`metrics::ListenerMetrics`]), published as the source's counters.
 
 pub mod config;
+pub mod files;
+pub mod http;
 pub mod metrics;
 pub mod radius;
 pub mod source;
 pub mod syslog_tcp;
 pub mod syslog_udp;
 
-pub use config::{CollectConfig, RadiusListenerConfig, SyslogListenerConfig, SyslogProtocol};
+pub use config::{
+    CollectConfig, FileSourceConfig, HttpListenerConfig, RadiusListenerConfig, SyslogListenerConfig, SyslogProtocol,
+};
+pub use files::FileSource;
 pub use source::CollectSource;
 
 use anyhow::Context as _;
+use lux_stage::{Context, Source, SourcePoll};
 use metrics::{ListenerMetrics, RateLimited};
 use source::{ListenerParts, SourceSpec};
 use std::net::SocketAddr;
@@ -36,10 +47,91 @@ use tokio::sync::watch;
 /// Pending connections the kernel keeps for a TCP listener (bursts of reconnecting senders).
 const TCP_BACKLOG: i32 = 4096;
 
-/// Binds every configured listener and returns their sources (none when nothing is configured).
-/// Fails, naming the listener's key, when an address cannot be bound, a TLS certificate or key
-/// cannot be read, or a RADIUS secret is missing from the environment.
-pub fn start(config: &CollectConfig, raw_topic: &str) -> anyhow::Result<Vec<CollectSource>> {
+/// One configured collector as a source stage: a network listener or tailed files.
+pub enum Collector {
+    /// Syslog, RADIUS or HTTP: network tasks feed a bounded queue that the source drains.
+    Listener(CollectSource),
+    /// Tailed files, read by the source itself.
+    Files(FileSource),
+}
+
+impl Collector {
+    fn source(&self) -> &dyn Source {
+        match self {
+            Collector::Listener(source) => source,
+            Collector::Files(source) => source,
+        }
+    }
+
+    fn source_mut(&mut self) -> &mut dyn Source {
+        match self {
+            Collector::Listener(source) => source,
+            Collector::Files(source) => source,
+        }
+    }
+
+    /// The address a listener is bound to (its actual port when configured with port 0);
+    /// `None` for files.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Collector::Listener(source) => Some(source.local_addr()),
+            Collector::Files(_) => None,
+        }
+    }
+
+    /// The configured source id.
+    pub fn source_id(&self) -> &str {
+        match self {
+            Collector::Listener(source) => source.source_id(),
+            Collector::Files(source) => source.source_id(),
+        }
+    }
+
+    /// What it is (`syslog tcp 0.0.0.0:514`, `files /var/log/olt/*.log`).
+    pub fn description(&self) -> String {
+        match self {
+            Collector::Listener(source) => source.description().to_owned(),
+            Collector::Files(source) => source.description(),
+        }
+    }
+
+    /// Its counters (shared: they move while it runs).
+    pub fn metrics(&self) -> Arc<ListenerMetrics> {
+        match self {
+            Collector::Listener(source) => source.metrics(),
+            Collector::Files(source) => source.metrics(),
+        }
+    }
+}
+
+impl Source for Collector {
+    fn name(&self) -> &str {
+        self.source().name()
+    }
+    fn outputs(&self) -> Vec<String> {
+        self.source().outputs()
+    }
+    fn restore(&mut self, state: Vec<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<()> {
+        self.source_mut().restore(state)
+    }
+    fn poll(&mut self, ctx: &mut Context, max_records: usize) -> anyhow::Result<SourcePoll> {
+        self.source_mut().poll(ctx, max_records)
+    }
+    fn committed(&mut self) {
+        self.source_mut().committed()
+    }
+    fn counters(&self) -> Vec<(String, u64)> {
+        self.source().counters()
+    }
+    fn stop_intake(&mut self) -> bool {
+        self.source_mut().stop_intake()
+    }
+}
+
+/// Binds every configured listener and returns the collectors (none when nothing is
+/// configured). Fails, naming the collector's key, when an address cannot be bound, a TLS
+/// certificate or key cannot be read, or a secret (RADIUS, HTTP token) cannot be read.
+pub fn start(config: &CollectConfig, raw_topic: &str) -> anyhow::Result<Vec<Collector>> {
     if config.is_empty() {
         return Ok(Vec::new());
     }
@@ -56,13 +148,23 @@ pub fn start(config: &CollectConfig, raw_topic: &str) -> anyhow::Result<Vec<Coll
         let key = format!("collect.syslog[{i}]");
         let source =
             start_syslog(listener, raw_topic, &runtime).with_context(|| format!("{key} ({})", listener.source))?;
-        sources.push(source);
+        sources.push(Collector::Listener(source));
     }
     for (i, listener) in config.radius.iter().enumerate() {
         let key = format!("collect.radius[{i}]");
         let source =
             start_radius(listener, raw_topic, &runtime).with_context(|| format!("{key} ({})", listener.source))?;
-        sources.push(source);
+        sources.push(Collector::Listener(source));
+    }
+    for (i, listener) in config.http.iter().enumerate() {
+        let key = format!("collect.http[{i}]");
+        let source =
+            start_http(listener, raw_topic, &runtime).with_context(|| format!("{key} ({})", listener.source))?;
+        sources.push(Collector::Listener(source));
+    }
+    for files in &config.files {
+        tracing::info!(source = %files.source, paths = ?files.paths, "file collector configured");
+        sources.push(Collector::Files(FileSource::new(files, raw_topic)));
     }
     Ok(sources)
 }
@@ -236,6 +338,73 @@ fn start_radius(
         shutdown,
         runtime: runtime.clone(),
         kernel_drops,
+    };
+    Ok(CollectSource::new(spec, parts))
+}
+
+fn start_http(
+    listener: &HttpListenerConfig,
+    raw_topic: &str,
+    runtime: &Arc<tokio::runtime::Runtime>,
+) -> anyhow::Result<CollectSource> {
+    let addr = listen_address(&listener.listen)?;
+    let token = listener.resolve_token().map_err(anyhow::Error::msg)?;
+    let tls = match (&listener.tls_cert, &listener.tls_key) {
+        (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+        _ => None,
+    };
+    let metrics = Arc::new(ListenerMetrics::default());
+    let (queue, rx) = source::queue(listener.queue.bytes());
+    let (shutdown, mut shutdown_rx) = watch::channel(false);
+    let _entered = runtime.enter();
+    let socket = bind_tcp(addr).map_err(|e| bind_error(e, addr, "tcp"))?;
+    let local_addr = socket.local_addr()?;
+    let tcp = tokio::net::TcpListener::from_std(socket)?;
+    let shared = Arc::new(http::HttpShared {
+        token: token.0.into_bytes(),
+        max_body: usize::try_from(listener.max_body.bytes()).unwrap_or(usize::MAX),
+        max_line: usize::try_from(listener.max_line.bytes()).unwrap_or(usize::MAX).max(1),
+        queue,
+        metrics: metrics.clone(),
+    });
+    let service = http::router(shared).into_make_service_with_connect_info::<http::Peer>();
+    let stopped = async move {
+        let _ = shutdown_rx.wait_for(|stop| *stop).await;
+    };
+    let source_id = listener.source.clone();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    match tls {
+        None => {
+            runtime.spawn(async move {
+                if let Err(error) = axum::serve(tcp, service).with_graceful_shutdown(stopped).await {
+                    tracing::error!(source = %source_id, %error, "the HTTP listener stopped");
+                }
+            });
+        }
+        Some(acceptor) => {
+            let tls_listener = http::TlsListener::new(tcp, acceptor, metrics.clone())?;
+            runtime.spawn(async move {
+                if let Err(error) = axum::serve(tls_listener, service).with_graceful_shutdown(stopped).await {
+                    tracing::error!(source = %source_id, %error, "the HTTPS listener stopped");
+                }
+            });
+        }
+    }
+    tracing::info!(source = %listener.source, address = %local_addr, scheme, "HTTP collector listening");
+    let spec = SourceSpec {
+        source_id: listener.source.clone(),
+        format: listener.format,
+        raw_topic: raw_topic.to_owned(),
+        description: format!("{scheme} {local_addr}{}", http::RECORDS_PATH),
+    };
+    let parts = ListenerParts {
+        local_addr,
+        rx,
+        metrics,
+        responder: None,
+        shutdown,
+        runtime: runtime.clone(),
+        kernel_drops: KernelDrops::default(),
     };
     Ok(CollectSource::new(spec, parts))
 }

@@ -1,4 +1,4 @@
-//! The counters of one listener, shared lock-free between its network tasks and its source, and
+//! The counters of one collector (listener or tailed files), shared lock-free between its network tasks and its source, and
 //! published through `Source::counters` (the live summary and metrics). Every way a record can
 //! be refused or lost has its counter: nothing disappears silently.
 
@@ -44,6 +44,33 @@ pub struct ListenerMetrics {
     pub responses: AtomicU64,
     /// RADIUS: Accounting-Responses the socket refused to send.
     pub response_errors: AtomicU64,
+    /// Files: files being tailed now (a gauge).
+    pub files_open: AtomicU64,
+    /// Files: files opened since the start (found by the patterns, or a rotated file's tail).
+    pub files_opened: AtomicU64,
+    /// Files: files that left their path while tailed (renamed by rotation, or deleted); their
+    /// rest is still read.
+    pub rotations: AtomicU64,
+    /// Files: files that shrank or were rewritten under their position (copytruncate): read
+    /// again from their start.
+    pub truncations: AtomicU64,
+    /// Files: remembered positions whose file was gone at start (removed while LUX was stopped):
+    /// what it had left unread is lost.
+    pub files_lost: AtomicU64,
+    /// Files: matches left alone because `max_files` were open.
+    pub files_skipped: AtomicU64,
+    /// Files: last lines written without their newline after `flush_partial_after`.
+    pub partial_flushed: AtomicU64,
+    /// HTTP: requests answered 200 (their records committed).
+    pub requests_accepted: AtomicU64,
+    /// HTTP: requests refused with 401 (missing or wrong bearer token).
+    pub requests_unauthorized: AtomicU64,
+    /// HTTP: requests refused with 413 (body over `max_body`).
+    pub requests_too_large: AtomicU64,
+    /// HTTP: requests refused with 503 (the queue was full, or the collector was stopping).
+    pub requests_overloaded: AtomicU64,
+    /// HTTP: requests refused with 400 (no record in the body, or a body that broke off).
+    pub requests_bad: AtomicU64,
 }
 
 impl ListenerMetrics {
@@ -77,6 +104,18 @@ impl ListenerMetrics {
             ("retransmissions", get(&self.retransmissions)),
             ("responses", get(&self.responses)),
             ("response_errors", get(&self.response_errors)),
+            ("files_open", get(&self.files_open)),
+            ("files_opened", get(&self.files_opened)),
+            ("rotations", get(&self.rotations)),
+            ("truncations", get(&self.truncations)),
+            ("files_lost", get(&self.files_lost)),
+            ("files_skipped", get(&self.files_skipped)),
+            ("partial_flushed", get(&self.partial_flushed)),
+            ("requests_accepted", get(&self.requests_accepted)),
+            ("requests_unauthorized", get(&self.requests_unauthorized)),
+            ("requests_too_large", get(&self.requests_too_large)),
+            ("requests_overloaded", get(&self.requests_overloaded)),
+            ("requests_bad", get(&self.requests_bad)),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))
@@ -140,6 +179,6 @@ mod tests {
         ListenerMetrics::inc(&metrics.bad_authenticator);
         assert_eq!(metrics.get("received"), 3);
         assert_eq!(metrics.get("bad_authenticator"), 1);
-        assert_eq!(metrics.snapshot().len(), 18);
+        assert_eq!(metrics.snapshot().len(), 30);
     }
 }

@@ -7,8 +7,8 @@
 //! A TCP reader awaits the budget (it stops reading and the sender slows down); UDP and RADIUS
 //! try it and count what does not fit.
 //!
-//! The source keeps the batches it emitted until their commit: `committed()` releases them and
-//! sends the RADIUS answers of their packets; a commit that did not happen (the instance was
+//! The source keeps the batches it emitted until their commit: `committed()` releases them,
+//! sends the RADIUS answers of their packets and tells the HTTP requests whose records are all in; a commit that did not happen (the instance was
 //! fenced) emits the same records again. On stop, `stop_intake` closes the listener and the
 //! runner drains what was queued before it exits.
 
@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 /// Bookkeeping bytes counted per frame on top of its payload.
 const FRAME_OVERHEAD: usize = 64;
@@ -48,7 +48,18 @@ pub struct Batch {
     pub frames: Vec<(usize, usize)>,
     /// RADIUS: the answer of each frame (same order); empty for syslog.
     pub acks: Vec<Ack>,
+    /// HTTP: told once every frame of the batch is committed (the request is answered then).
+    pub done: Option<oneshot::Sender<()>>,
     _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Batch {
+    /// Tells whoever waits for the batch (an HTTP request) that all of it is committed.
+    fn committed(mut self) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(());
+        }
+    }
 }
 
 /// Frames being gathered before they are queued.
@@ -57,6 +68,7 @@ pub struct Frames {
     pub data: Vec<u8>,
     pub frames: Vec<(usize, usize)>,
     pub acks: Vec<Ack>,
+    pub done: Option<oneshot::Sender<()>>,
 }
 
 impl Frames {
@@ -110,7 +122,14 @@ impl QueueSender {
     }
 
     fn batch(peer: SocketAddr, frames: Frames, permit: OwnedSemaphorePermit) -> Batch {
-        Batch { peer, data: frames.data, frames: frames.frames, acks: frames.acks, _permit: Some(permit) }
+        Batch {
+            peer,
+            data: frames.data,
+            frames: frames.frames,
+            acks: frames.acks,
+            done: frames.done,
+            _permit: Some(permit),
+        }
     }
 
     /// Queues the frames, waiting for room (TCP: the sender waits with us).
@@ -267,11 +286,12 @@ pub(crate) struct RawJson {
     source: String,
     format: Format,
     received_at: i64,
-    peer: String,
+    peer: Option<String>,
 }
 
 impl RawJson {
-    pub(crate) fn new(source: &str, format: Format, received_at: (i64, &str), peer: &str) -> RawJson {
+    /// `peer`: the sender's `ip:port`, `None` for records not received from the network (files).
+    pub(crate) fn new(source: &str, format: Format, received_at: (i64, &str), peer: Option<&str>) -> RawJson {
         let mut prefix = Vec::with_capacity(160);
         prefix.extend_from_slice(b"{\"schema\":");
         write_json_str(&mut prefix, lux_model::schema::RAW);
@@ -281,10 +301,12 @@ impl RawJson {
         write_json_str(&mut prefix, format.as_str());
         prefix.extend_from_slice(b",\"received_at\":");
         write_json_str(&mut prefix, received_at.1);
-        prefix.extend_from_slice(b",\"peer\":");
-        write_json_str(&mut prefix, peer);
+        if let Some(peer) = peer {
+            prefix.extend_from_slice(b",\"peer\":");
+            write_json_str(&mut prefix, peer);
+        }
         prefix.extend_from_slice(b",\"payload\":{\"text\":\"");
-        RawJson { prefix, source: source.to_owned(), format, received_at: received_at.0, peer: peer.to_owned() }
+        RawJson { prefix, source: source.to_owned(), format, received_at: received_at.0, peer: peer.map(str::to_owned) }
     }
 
     /// The record of one payload.
@@ -299,13 +321,8 @@ impl RawJson {
             }
             // Not UTF-8: base64, as `Payload` serialises it (rare: no fast path).
             Err(_) => {
-                let record = RawRecord::new(
-                    &self.source,
-                    self.format,
-                    self.received_at,
-                    Some(self.peer.clone()),
-                    payload.to_vec(),
-                );
+                let record =
+                    RawRecord::new(&self.source, self.format, self.received_at, self.peer.clone(), payload.to_vec());
                 serde_json::to_vec(&record).unwrap_or_default()
             }
         }
@@ -415,7 +432,7 @@ impl Source for CollectSource {
             }
             let peer = batch.peer.to_string();
             let key = batch.peer.ip().to_string();
-            let json = RawJson::new(&self.spec.source_id, self.spec.format, (now_ms, &self.stamp.1), &peer);
+            let json = RawJson::new(&self.spec.source_id, self.spec.format, (now_ms, &self.stamp.1), Some(&peer));
             let take = (batch.frames.len() - frame_index).min(max_records.max(1) - emitted);
             for &(start, end) in batch.frames.get(frame_index..frame_index + take).unwrap_or_default() {
                 let payload = batch.data.get(start..end).unwrap_or_default();
@@ -460,11 +477,13 @@ impl Source for CollectSource {
         }
         // Release the batches wholly committed (their queue budget with them).
         let done = batch_index.min(self.held.len());
-        self.held.drain(..done);
+        self.held.drain(..done).for_each(Batch::committed);
         self.committed_frame = frame_index;
         self.emit_at = (0, frame_index);
         if self.held.front().is_some_and(|b| self.committed_frame >= b.frames.len()) {
-            self.held.pop_front();
+            if let Some(batch) = self.held.pop_front() {
+                batch.committed();
+            }
             self.committed_frame = 0;
             self.emit_at = (0, 0);
         }
@@ -511,14 +530,16 @@ mod tests {
         payloads.push((0u8..=0x7f).collect());
         payloads.push((0u8..=0x7f).rev().cycle().take(1000).collect());
         payloads.push(b"0123456789abcdef\"0123456789abcdef\\".to_vec());
-        let json = RawJson::new("bras-syslog", Format::Syslog, (ms, &stamp), "10.0.0.1:514");
-        for payload in payloads {
-            let ours = json.record(&payload);
-            let reference =
-                RawRecord::new("bras-syslog", Format::Syslog, ms, Some("10.0.0.1:514".into()), payload.clone());
-            assert_eq!(String::from_utf8_lossy(&ours), serde_json::to_string(&reference).unwrap());
-            let back: RawRecord = serde_json::from_slice(&ours).unwrap();
-            assert_eq!(back, reference);
+        for peer in [Some("10.0.0.1:514"), None] {
+            let json = RawJson::new("bras-syslog", Format::Syslog, (ms, &stamp), peer);
+            for payload in &payloads {
+                let ours = json.record(payload);
+                let reference =
+                    RawRecord::new("bras-syslog", Format::Syslog, ms, peer.map(str::to_owned), payload.clone());
+                assert_eq!(String::from_utf8_lossy(&ours), serde_json::to_string(&reference).unwrap());
+                let back: RawRecord = serde_json::from_slice(&ours).unwrap();
+                assert_eq!(back, reference);
+            }
         }
     }
 

@@ -95,10 +95,7 @@ fn openssl_s_client_over_tls_lands_every_line() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    let (cert, key) = common::self_signed(dir.path());
     let listener =
         SyslogListenerConfig { tls_cert: Some(cert), tls_key: Some(key), ..syslog(SyslogProtocol::Tls, "bras-tls") };
     let mut harness = Harness::start(&CollectConfig { syslog: vec![listener], ..Default::default() });

@@ -1,4 +1,4 @@
-//! `lux collect`: only the collectors of `[collect]`, writing into the raw topic of the
+//! `lux collect`: only the collectors of `[collect]` (network listeners and tailed files), writing into the raw topic of the
 //! configured log (the transform and alarm stages run elsewhere: `lux run`, or their own
 //! processes). One source stage per listener, each on its own runner thread; a one-line summary
 //! of what each received, wrote and refused every `run.summary_interval`. SIGINT or SIGTERM
@@ -22,8 +22,8 @@ pub fn collect(
 ) -> anyhow::Result<()> {
     if config.collect.is_empty() {
         anyhow::bail!(
-            "no collector is configured: add [[collect.syslog]] or [[collect.radius]] tables to the configuration \
-             (see the configuration reference in the README)"
+            "no collector is configured: add [[collect.syslog]], [[collect.radius]], [[collect.files]] or \
+             [[collect.http]] tables to the configuration (see the configuration reference in the README)"
         );
     }
     let log: Arc<dyn CentralLog> = crate::run::open_log(config, data_dir)?;
@@ -33,7 +33,7 @@ pub fn collect(
     let mut running = Vec::new();
     for source in sources {
         let name = source.name().to_owned();
-        let description = source.description().to_owned();
+        let description = source.description();
         let listener = source.metrics();
         let metrics = Arc::new(StageMetrics::default());
         let (log, runner, stop, thread_metrics) = (log.clone(), runner.clone(), stop.clone(), metrics.clone());
@@ -102,7 +102,14 @@ fn summary(name: &str, metrics: &ListenerMetrics, rate: f64) -> String {
             *value > 0
                 && !matches!(
                     counter.as_str(),
-                    "received" | "written" | "connections_open" | "connections_accepted" | "responses"
+                    "received"
+                        | "written"
+                        | "connections_open"
+                        | "connections_accepted"
+                        | "responses"
+                        | "files_open"
+                        | "files_opened"
+                        | "requests_accepted"
                 )
         })
         .map(|(counter, value)| format!("{counter} {value}"))

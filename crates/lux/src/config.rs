@@ -19,8 +19,8 @@ pub struct LuxConfig {
     pub log: lux_log::LogConfig,
     /// The demo traffic generator (`lux run` source and `lux generate`).
     pub generator: lux_generate::GeneratorConfig,
-    /// The collectors (`lux collect`, and `lux run` when any is configured): syslog and RADIUS
-    /// listeners writing what equipment sends into the `raw` topic.
+    /// The collectors (`lux collect`, and `lux run` when any is configured): syslog, RADIUS and
+    /// HTTP listeners and tailed files, writing what equipment sends into the `raw` topic.
     pub collect: lux_collect::CollectConfig,
     /// Reference data used to enrich events.
     pub reference: lux_reference::ReferenceConfig,

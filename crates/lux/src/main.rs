@@ -94,8 +94,8 @@ enum Command {
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         stop_after: Option<std::time::Duration>,
     },
-    /// Run only the collectors of `[collect]` (syslog UDP/TCP/TLS, RADIUS accounting), writing
-    /// into the raw topic of the log.
+    /// Run only the collectors of `[collect]` (syslog UDP/TCP/TLS, RADIUS accounting, tailed
+    /// files, HTTP), writing into the raw topic of the log.
     Collect {
         #[command(flatten)]
         config: ConfigArg,

@@ -87,6 +87,23 @@ impl Topology {
                 detail,
             });
         }
+        for files in &config.collect.files {
+            stages.push(StagePlan {
+                name: format!("collect-{}", files.source),
+                inputs: vec![],
+                outputs: vec![raw.clone()],
+                detail: format!("files {} (format {})", files.paths.join(", "), files.format.as_str()),
+            });
+        }
+        for listener in &config.collect.http {
+            let scheme = if listener.tls_cert.is_some() { "https" } else { "http" };
+            stages.push(StagePlan {
+                name: format!("collect-{}", listener.source),
+                inputs: vec![],
+                outputs: vec![raw.clone()],
+                detail: format!("{scheme} {} POST /v1/records (format {})", listener.listen, listener.format.as_str()),
+            });
+        }
         stages.push(StagePlan {
             name: "transform".into(),
             inputs: vec![raw.clone()],

@@ -183,3 +183,77 @@ fn lux_plan_and_check_show_the_collectors() {
         "{errors}"
     );
 }
+
+/// Posts newline-delimited `lines` to the HTTP collector at `addr`; returns the status line.
+fn post_records(addr: SocketAddr, token: &str, lines: &[String]) -> String {
+    let body = lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST /v1/records HTTP/1.1\r\nHost: lux\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn lux_collect_tails_files_and_takes_http_posts_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let token = dir.path().join("probes.token");
+    std::fs::write(&token, "t0ken-for-the-test\n").unwrap();
+    let config = dir.path().join("lux.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[collect.files]]\npaths = [\"{}/*.log\"]\nsource = \"olt-files\"\npoll_interval = \"50ms\"\n\n\
+             [[collect.http]]\nlisten = \"127.0.0.1:0\"\nsource = \"probes\"\ntoken_file = \"{}\"\n\n\
+             [run]\nsummary_interval = \"0s\"\n",
+            logs.display(),
+            token.display()
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let args = ["collect", "--config", config.to_str().unwrap(), "--data-dir", data.to_str().unwrap()];
+    let line = |i: usize| format!("<34>1 2026-01-05T00:00:00Z olt-1 gpon - - - line {i:06}");
+    let write = |from: usize, to: usize| {
+        let text: String = (from..to).map(|i| format!("{}\n", line(i))).collect();
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(logs.join("olt.log")).unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+    };
+    write(0, 3000);
+    let mut expected_http = 0;
+    for (round, (from, to)) in [(3000, 3000), (3000, 3500)].into_iter().enumerate() {
+        let (child, addr, stderr) = start(&args, "address=");
+        write(from, to);
+        let posted: Vec<String> = (0..100).map(|i| format!("{{\"round\":{round},\"seq\":{i}}}")).collect();
+        assert_eq!(post_records(addr, "wrong", &posted), "HTTP/1.1 401 Unauthorized");
+        assert_eq!(post_records(addr, "t0ken-for-the-test", &posted), "HTTP/1.1 200 OK");
+        expected_http += 100;
+        let log = open_reader_when_ready(&data);
+        let started = Instant::now();
+        while log.topic("raw").map(|t| t.record_count()).unwrap_or(0) < (to + expected_http) as u64 {
+            assert!(started.elapsed() < Duration::from_secs(60), "not every line arrived");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let status = terminate(child);
+        let stderr = stderr.join().unwrap();
+        assert!(status.success(), "lux collect: {status}\n{stderr}");
+        assert!(!stderr.contains("t0ken-for-the-test"), "the token is never logged");
+    }
+    let reader = EmbeddedLog::open_reader(&data).unwrap();
+    let records: Vec<serde_json::Value> =
+        read(&reader, "raw").into_iter().flatten().map(|r| serde_json::from_slice(&r.value).unwrap()).collect();
+    let file_lines: Vec<String> = records
+        .iter()
+        .filter(|r| r["source"] == "olt-files")
+        .map(|r| r["payload"]["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(file_lines, (0..3500).map(line).collect::<Vec<_>>(), "every line once, in order, across the restart");
+    assert_eq!(records.iter().filter(|r| r["source"] == "probes").count(), 200);
+}

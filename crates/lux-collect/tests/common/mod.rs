@@ -25,21 +25,36 @@ pub struct Harness {
     pub addrs: Vec<SocketAddr>,
     pub metrics: Vec<Arc<ListenerMetrics>>,
     pub stage_metrics: Vec<Arc<StageMetrics>>,
-    sources: Vec<lux_collect::CollectSource>,
+    sources: Vec<lux_collect::Collector>,
     threads: Vec<std::thread::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Harness {
     /// Binds the listeners of `config` (their `listen` should use port 0).
     pub fn start(config: &CollectConfig) -> Harness {
+        Harness::start_in(tempfile::tempdir().unwrap(), config)
+    }
+
+    /// Stops the runners, closes the log, and starts `config`'s collectors again on the same log
+    /// (as a restarted process would).
+    pub fn restart(mut self, config: &CollectConfig) -> Harness {
+        self.stop();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        drop(self);
+        Harness::start_in(dir, config)
+    }
+
+    fn start_in(dir: tempfile::TempDir, config: &CollectConfig) -> Harness {
         let problems = config.validate("collect");
         assert!(problems.is_empty(), "{problems:?}");
-        let dir = tempfile::tempdir().unwrap();
         let log = Arc::new(EmbeddedLog::open(dir.path(), Durability::Group).unwrap());
         log.ensure_topic(RAW, PARTITIONS).unwrap();
         let sources = lux_collect::start(config, RAW).unwrap();
         Harness {
-            addrs: sources.iter().map(|s| s.local_addr()).collect(),
+            addrs: sources
+                .iter()
+                .map(|s| s.local_addr().unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))))
+                .collect(),
             metrics: sources.iter().map(|s| s.metrics()).collect(),
             stage_metrics: Vec::new(),
             sources,
@@ -72,17 +87,7 @@ impl Harness {
 
     /// Every record of the raw topic, per partition in offset order.
     pub fn raw_records(&self) -> Vec<Vec<RawRecord>> {
-        let reader = EmbeddedLog::open_reader(self.dir.path()).unwrap();
-        (0..PARTITIONS)
-            .map(|p| {
-                reader
-                    .fetch(RAW, p, 0, 1_000_000)
-                    .unwrap()
-                    .iter()
-                    .map(|r| serde_json::from_slice::<RawRecord>(&r.value).expect("a raw record"))
-                    .collect()
-            })
-            .collect()
+        raw_records_in(self.dir.path())
     }
 
     /// Every record of the raw topic, partitions one after the other.
@@ -132,4 +137,38 @@ pub fn have_tool(name: &str) -> bool {
 /// The text of a record's payload.
 pub fn text(record: &RawRecord) -> String {
     String::from_utf8_lossy(&record.payload.0).into_owned()
+}
+
+/// Every record of the raw topic of the log in `dir`, per partition in offset order (read
+/// without the log's lock, so while another process writes it).
+pub fn raw_records_in(dir: &std::path::Path) -> Vec<Vec<RawRecord>> {
+    let reader = EmbeddedLog::open_reader(dir).unwrap();
+    (0..PARTITIONS)
+        .map(|p| {
+            let mut records = Vec::new();
+            loop {
+                let batch = reader.fetch(RAW, p, records.len() as u64, 100_000).unwrap();
+                if batch.is_empty() {
+                    break;
+                }
+                records
+                    .extend(batch.iter().map(|r| serde_json::from_slice::<RawRecord>(&r.value).expect("a raw record")));
+            }
+            records
+        })
+        .collect()
+}
+
+/// Records in the raw topic of the log in `dir` (0 before it exists).
+pub fn raw_count_in(dir: &std::path::Path) -> u64 {
+    EmbeddedLog::open_reader(dir).ok().and_then(|r| r.topic(RAW).ok()).map(|t| t.record_count()).unwrap_or(0)
+}
+
+/// A self-signed certificate for `localhost` and its key, as PEM files in `dir`.
+pub fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    (cert, key)
 }
