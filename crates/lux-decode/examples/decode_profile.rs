@@ -14,7 +14,8 @@
 //! ```
 //!
 //! `decode_profile FORMAT dump` prints the events of the batch as JSON lines instead (to compare
-//! two versions of the decoder: their output must not change).
+//! two versions of the decoder: their output must not change), decoded into one reused event as
+//! the transform stage does.
 //!
 //! `scripts/decode-profile` (in this crate) runs both and prints the figure for every format. To see
 //! where the steady state spends, collect only inside the measured passes:
@@ -31,7 +32,7 @@ mod common;
 mod traffic;
 
 use lux_decode::{DecodeConfig, Decoder};
-use lux_model::{Format, RawRecord};
+use lux_model::{Event, Format, RawRecord};
 use std::hint::black_box;
 
 /// Records per batch, as in the benchmark.
@@ -59,7 +60,7 @@ fn run() -> Result<(), String> {
     let demo = |source: &str, format: Format, record: fn(u64) -> Vec<u8>| -> Vec<RawRecord> {
         (0..BATCH as u64).map(|i| RawRecord::new(source, format, 1_767_607_200_000 + 5_000, None, record(i))).collect()
     };
-    let (decoder, batch) = match format.as_str() {
+    let (mut decoder, batch) = match format.as_str() {
         "rfc5424" | "rfc3164" | "radius" => {
             let (rfc5424, rfc3164, radius) = traffic::generated(BATCH)?;
             let batch = match format.as_str() {
@@ -82,13 +83,12 @@ fn run() -> Result<(), String> {
         other => return Err(format!("unknown format {other:?}")),
     };
     if dump {
+        // Decoded as the stage decodes, into one reused event: what a record leaves behind must
+        // never show in the next one's output.
+        let mut event = Event::default();
         for r in &batch {
-            match decoder.decode(r) {
-                Ok(events) => {
-                    for e in events {
-                        println!("{}", serde_json::to_string(&e).map_err(|e| e.to_string())?);
-                    }
-                }
+            match decoder.decode_event(r, &mut event) {
+                Ok(()) => println!("{}", serde_json::to_string(&event).map_err(|e| e.to_string())?),
                 Err(e) => println!("error: {e}"),
             }
         }
@@ -96,8 +96,9 @@ fn run() -> Result<(), String> {
     }
     // The first pass warms the pseudonym cache; the others are the steady state, in a function of
     // their own for `--toggle-collect=decode_profile::measured`.
-    let mut decoded = decode_batch(&decoder, &batch, 1);
-    decoded += measured(&decoder, &batch, passes);
+    let mut event = Event::default();
+    let mut decoded = decode_batch(&mut decoder, &mut event, &batch, 1);
+    decoded += measured(&mut decoder, &mut event, &batch, passes);
     let expected = batch.len() * (passes + 1);
     if decoded != expected {
         return Err(format!("{} of {expected} records did not decode", expected - decoded));
@@ -106,18 +107,16 @@ fn run() -> Result<(), String> {
     Ok(())
 }
 
-/// Decodes `batch` `times` times (as the transform stage calls the decoder, with one reused
-/// vector); how many records decoded.
-fn decode_batch(decoder: &Decoder, batch: &[RawRecord], times: usize) -> usize {
-    let mut events = Vec::with_capacity(1);
+/// Decodes `batch` `times` times (as the transform stage calls the decoder: every record into
+/// the same reused event); how many records decoded.
+fn decode_batch(decoder: &mut Decoder, event: &mut Event, batch: &[RawRecord], times: usize) -> usize {
     let mut decoded = 0usize;
     for _ in 0..times {
         for r in batch {
-            if decoder.decode_into(black_box(r), &mut events).is_ok() {
+            if decoder.decode_event(black_box(r), event).is_ok() {
                 decoded += 1;
             }
-            black_box(&events);
-            events.clear();
+            black_box(&*event);
         }
     }
     decoded
@@ -125,6 +124,6 @@ fn decode_batch(decoder: &Decoder, batch: &[RawRecord], times: usize) -> usize {
 
 /// The measured passes.
 #[inline(never)]
-fn measured(decoder: &Decoder, batch: &[RawRecord], times: usize) -> usize {
-    decode_batch(decoder, batch, times)
+fn measured(decoder: &mut Decoder, event: &mut Event, batch: &[RawRecord], times: usize) -> usize {
+    decode_batch(decoder, event, batch, times)
 }

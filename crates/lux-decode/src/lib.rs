@@ -74,9 +74,8 @@ pub use mapping::{code_kind, msgid_kind, Pseudonymiser};
 pub use source::TIME_SOURCE;
 
 use chrono::FixedOffset;
-use lux_model::{
-    Attributes, DeadLetterReason, EquipmentKey, Event, EventKind, Format, Millis, Outcome, RawRecord, SmallStr,
-};
+use lux_model::{AttributeList, DeadLetterReason, Event, Format, RawRecord, SmallStr};
+use mapping::LocalPseudonyms;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -101,32 +100,88 @@ pub(crate) fn err<T>(reason: DeadLetterReason, detail: impl Into<String>) -> Res
     Err(DecodeError::new(reason, detail))
 }
 
-/// What a dialect parser found, before the common finishing (ids, pseudonym).
-pub(crate) struct Draft<'a> {
-    pub format: Format,
-    pub event_time: Millis,
-    pub equipment_id: SmallStr,
-    pub equipment_key: EquipmentKey,
-    pub kind: EventKind,
-    pub outcome: Outcome,
-    pub error_code: Option<SmallStr>,
-    /// The clear subscriber id (borrowed from the record when it can be): hashed by
-    /// [`Decoder`], never stored.
-    pub subscriber_clear: Option<Cow<'a, [u8]>>,
-    /// Already redacted.
-    pub message: Option<String>,
-    /// Already free of the clear subscriber id.
-    pub attributes: Attributes,
+/// Where a dialect parser writes what it finds: the event being decoded (its fields overwritten,
+/// its buffers reused) and a spare message buffer, so that a record allocates nothing in steady
+/// state. The clear subscriber id is returned by the parser instead: it never enters the event.
+pub(crate) struct Out<'e> {
+    pub ev: &'e mut Event,
+    /// The buffer of the last message that went away (the next message is written into it).
+    pub spare: &'e mut String,
 }
 
-/// Decodes raw records into events. Cheap to share between threads (`&self` only).
+impl Out<'_> {
+    /// Sets the event's message to `text` (`None` when empty), in a reused buffer.
+    #[inline]
+    pub fn message(&mut self, text: &str) {
+        if text.is_empty() {
+            self.no_message();
+            return;
+        }
+        let mut m = std::mem::take(self.spare);
+        m.clear();
+        m.push_str(text);
+        self.ev.message = Some(m);
+    }
+
+    /// Sets the event's message to `text` (`None` when empty).
+    #[inline]
+    pub fn message_owned(&mut self, text: String) {
+        self.no_message();
+        if !text.is_empty() {
+            self.ev.message = Some(text);
+        }
+    }
+
+    /// No message: its buffer is kept for the next one.
+    #[inline]
+    pub fn no_message(&mut self) {
+        if let Some(m) = self.ev.message.take() {
+            *self.spare = m;
+        }
+    }
+
+    /// An empty attribute list on the buffers of the event's previous attributes.
+    #[inline]
+    pub fn attribute_list(&mut self) -> AttributeList {
+        AttributeList::reusing(std::mem::take(&mut self.ev.attributes))
+    }
+}
+
+/// The clear subscriber id a parser found (borrowed from the record when it can be): hashed
+/// into the event's pseudonym by [`Decoder`], never stored.
+pub(crate) type Clear<'a> = Option<Cow<'a, [u8]>>;
+
+/// Decodes raw records into events. `&self` methods can be shared between threads;
+/// [`Decoder::decode_event`] (`&mut self`) reuses the decoder's own buffers and pseudonym
+/// cache, with no lock: one decoder per thread (clones share the tables and the shared cache).
 #[derive(Debug, Clone)]
 pub struct Decoder {
+    core: Core,
+    scratch: Scratch,
+}
+
+/// The decoder's configuration, compiled.
+#[derive(Debug, Clone)]
+struct Core {
     timezone: FixedOffset,
     future_tolerance_ms: i64,
     pseudonymiser: Pseudonymiser,
     /// Compiled once; shared by clones.
     tables: Arc<Tables>,
+}
+
+/// What [`Decoder::decode_event`] keeps from record to record: a spare message buffer and the
+/// decoder's own pseudonym cache. A clone starts with empty ones.
+#[derive(Debug, Default)]
+struct Scratch {
+    spare: String,
+    pseudonyms: LocalPseudonyms,
+}
+
+impl Clone for Scratch {
+    fn clone(&self) -> Self {
+        Scratch::default()
+    }
 }
 
 /// The lookup tables built from the configuration at [`Decoder::new`].
@@ -156,10 +211,13 @@ impl Decoder {
     /// subscriber ids with `subscriber_key`.
     pub fn new(cfg: &DecodeConfig, subscriber_key: &[u8]) -> Decoder {
         Decoder {
-            timezone: parse_timezone(&cfg.timezone).unwrap_or_else(|_| utc()),
-            future_tolerance_ms: duration_ms(cfg.future_tolerance.min(MAX_FUTURE_TOLERANCE)),
-            pseudonymiser: Pseudonymiser::new(subscriber_key),
-            tables: Arc::new(Tables::new(cfg)),
+            core: Core {
+                timezone: parse_timezone(&cfg.timezone).unwrap_or_else(|_| utc()),
+                future_tolerance_ms: duration_ms(cfg.future_tolerance.min(MAX_FUTURE_TOLERANCE)),
+                pseudonymiser: Pseudonymiser::new(subscriber_key),
+                tables: Arc::new(Tables::new(cfg)),
+            },
+            scratch: Scratch::default(),
         }
     }
 
@@ -176,29 +234,68 @@ impl Decoder {
 
     /// The pseudonym of a clear subscriber id, as it appears in `Event::subscriber`.
     pub fn pseudonym(&self, clear: &[u8]) -> String {
-        self.pseudonymiser.pseudonym(clear)
+        self.core.pseudonymiser.pseudonym(clear)
     }
 
     /// Decodes one raw record. Every record gives one event today; the `Vec` leaves room for
     /// formats that batch several events in one record. A thin wrapper of
-    /// [`Decoder::decode_into`], which reuses the caller's vector.
+    /// [`Decoder::decode_into`].
     pub fn decode(&self, raw: &RawRecord) -> Result<Vec<Event>, DecodeError> {
         let mut events = Vec::with_capacity(1);
         self.decode_into(raw, &mut events)?;
         Ok(events)
     }
 
-    /// Decodes one raw record and appends its events to `out` (the transform stage reuses one
-    /// vector for every record). On an error nothing is appended.
+    /// Decodes one raw record and appends its events to `out`. On an error nothing is
+    /// appended. Each event is a new one: [`Decoder::decode_event`] reuses one instead.
+    pub fn decode_into(&self, raw: &RawRecord, out: &mut Vec<Event>) -> Result<(), DecodeError> {
+        let mut event = Event::default();
+        self.core.decode(raw, &mut event, &mut String::new(), None)?;
+        out.push(event);
+        Ok(())
+    }
+
+    /// Decodes one raw record into `event`, overwriting every field and reusing its buffers
+    /// (message, attributes) and the decoder's: the transform stage decodes every record into
+    /// the same event, which allocates nothing in steady state. On an error `event` holds no
+    /// meaningful event (its buffers are kept).
     ///
     /// The format is the source's `[[transform.decode.sources]]` entry's when it names one, else
     /// the record's hint; `auto` sniffs syslog, RADIUS and JSON from the bytes.
-    pub fn decode_into(&self, raw: &RawRecord, out: &mut Vec<Event>) -> Result<(), DecodeError> {
+    pub fn decode_event(&mut self, raw: &RawRecord, event: &mut Event) -> Result<(), DecodeError> {
+        let Scratch { spare, pseudonyms } = &mut self.scratch;
+        self.core.decode(raw, event, spare, Some(pseudonyms))
+    }
+
+    /// Splits `input` (a file or a stream of records, for `lux decode`) into records: text
+    /// formats (syslog, JSON, key=value) one record per line (`\r\n` or `\n`, empty lines
+    /// skipped), RADIUS by each packet's length field, binary by the layout's length field or
+    /// fixed size (the layout of `source`'s entry, or the only layout configured). `auto` takes
+    /// the source's format, else RADIUS when the input starts with an Accounting-Request, else
+    /// lines. A record that cannot be delimited stops the split with its error.
+    pub fn split_records<'a>(
+        &self,
+        format: Format,
+        source: Option<&str>,
+        input: &'a [u8],
+    ) -> Result<Vec<&'a [u8]>, DecodeError> {
+        self.core.split_records(format, source, input)
+    }
+}
+
+impl Core {
+    fn decode(
+        &self,
+        raw: &RawRecord,
+        ev: &mut Event,
+        spare: &mut String,
+        local: Option<&mut LocalPseudonyms>,
+    ) -> Result<(), DecodeError> {
         let bytes = raw.payload.0.as_slice();
         if bytes.is_empty() {
             return err(DeadLetterReason::Truncated, "empty record");
         }
-        let entry = self.tables.sources.get(raw.source.as_str());
+        let entry = if self.tables.sources.is_empty() { None } else { self.tables.sources.get(raw.source.as_str()) };
         let format = match entry.map(|e| e.format) {
             Some(f) if f != Format::Auto => f,
             _ => raw.format,
@@ -224,21 +321,50 @@ impl Decoder {
             received_at: raw.received_at,
             pseudonymiser: &self.pseudonymiser,
         };
-        let draft = match format {
-            Format::Syslog => source::build(entry, Some(self.syslog(raw, bytes)?), Attributes::new(), &input)?,
-            Format::Radius => {
-                let base = radius::decode(bytes, raw.received_at, &self.tables.dictionary)?;
-                source::build(entry, Some(base), Attributes::new(), &input)?
+        let mut out = Out { ev, spare };
+        out.no_message();
+        let clear = match format {
+            Format::Syslog => {
+                let ctx = syslog::Context {
+                    timezone: self.timezone,
+                    future_tolerance_ms: self.future_tolerance_ms,
+                    received_at: raw.received_at,
+                    peer: raw.peer.as_deref(),
+                    pseudonymiser: &self.pseudonymiser,
+                };
+                let clear = syslog::decode(bytes, &ctx, &mut out)?;
+                source::build(entry, Some(clear), &mut out, &input)?
             }
-            Format::Json => source::build(entry, None, text::json(bytes)?, &input)?,
-            Format::Kv => source::build(entry, None, text::kv(bytes)?, &input)?,
+            Format::Radius => {
+                let clear = radius::decode(bytes, raw.received_at, &self.tables.dictionary, &mut out)?;
+                source::build(entry, Some(clear), &mut out, &input)?
+            }
+            Format::Json => {
+                out.ev.attributes = text::json(bytes, std::mem::take(&mut out.ev.attributes))?;
+                source::build(entry, None, &mut out, &input)?
+            }
+            Format::Kv => {
+                out.ev.attributes = text::kv(bytes, std::mem::take(&mut out.ev.attributes))?;
+                source::build(entry, None, &mut out, &input)?
+            }
             Format::Binary => {
                 let layout = self.layout_of(entry, &raw.source)?;
-                source::build(entry, None, layout.decode(bytes)?, &input)?
+                out.ev.attributes = layout.decode(bytes, std::mem::take(&mut out.ev.attributes))?;
+                source::build(entry, None, &mut out, &input)?
             }
             Format::Auto => return err(DeadLetterReason::UnknownFormat, "format auto: not recognised"),
         };
-        out.push(self.finish(raw, draft));
+        let ev = out.ev;
+        ev.format = format;
+        ev.event_id = lux_model::event_id(bytes, 0);
+        ev.received_at = raw.received_at;
+        if ev.source != *raw.source {
+            ev.source = SmallStr::new(&raw.source);
+        }
+        ev.subscriber = clear.as_deref().map(|clear| match local {
+            Some(local) => local.pseudonym(&self.pseudonymiser, clear),
+            None => self.pseudonymiser.pseudonym_small(clear),
+        });
         Ok(())
     }
 
@@ -259,13 +385,7 @@ impl Decoder {
         }
     }
 
-    /// Splits `input` (a file or a stream of records, for `lux decode`) into records: text
-    /// formats (syslog, JSON, key=value) one record per line (`\r\n` or `\n`, empty lines
-    /// skipped), RADIUS by each packet's length field, binary by the layout's length field or
-    /// fixed size (the layout of `source`'s entry, or the only layout configured). `auto` takes
-    /// the source's format, else RADIUS when the input starts with an Accounting-Request, else
-    /// lines. A record that cannot be delimited stops the split with its error.
-    pub fn split_records<'a>(
+    fn split_records<'a>(
         &self,
         format: Format,
         source: Option<&str>,
@@ -317,35 +437,6 @@ impl Decoder {
             }
         }
         Ok(records)
-    }
-
-    fn syslog<'a>(&'a self, raw: &'a RawRecord, bytes: &'a [u8]) -> Result<Draft<'a>, DecodeError> {
-        let ctx = syslog::Context {
-            timezone: self.timezone,
-            future_tolerance_ms: self.future_tolerance_ms,
-            received_at: raw.received_at,
-            peer: raw.peer.as_deref(),
-            pseudonymiser: &self.pseudonymiser,
-        };
-        syslog::decode(bytes, &ctx)
-    }
-
-    fn finish(&self, raw: &RawRecord, draft: Draft<'_>) -> Event {
-        Event {
-            event_id: lux_model::event_id(&raw.payload.0, 0),
-            event_time: draft.event_time,
-            received_at: raw.received_at,
-            source: SmallStr::new(&raw.source),
-            format: draft.format,
-            equipment_id: draft.equipment_id,
-            equipment_key: draft.equipment_key,
-            kind: draft.kind,
-            outcome: draft.outcome,
-            error_code: draft.error_code,
-            subscriber: draft.subscriber_clear.as_deref().map(|clear| self.pseudonymiser.pseudonym_small(clear)),
-            message: draft.message,
-            attributes: draft.attributes,
-        }
     }
 }
 

@@ -5,9 +5,9 @@
 use crate::cursor::{ascii_number, utf8, Cursor};
 use crate::mapping::{code_kind, find_subscriber, ip_text, msgid_kind, redact, Pseudonymiser};
 use crate::search::each_occurrence;
-use crate::{err, DecodeError, Draft};
+use crate::{err, Clear, DecodeError, Out};
 use chrono::{FixedOffset, NaiveDate, TimeZone};
-use lux_model::{Attributes, DeadLetterReason as R, EquipmentKey, EventKind, Format, Millis, Outcome, SmallStr};
+use lux_model::{AttributeList, DeadLetterReason as R, EquipmentKey, EventKind, Millis, Outcome, SmallStr};
 use std::borrow::Cow;
 use std::net::IpAddr;
 
@@ -24,7 +24,7 @@ pub(crate) struct Context<'a> {
 const DEFAULT_PRI: u64 = 13;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-pub(crate) fn decode<'a>(bytes: &'a [u8], ctx: &Context<'_>) -> Result<Draft<'a>, DecodeError> {
+pub(crate) fn decode<'a>(bytes: &'a [u8], ctx: &Context<'_>, out: &mut Out<'_>) -> Result<Clear<'a>, DecodeError> {
     // Stream framings leave a trailing newline (and some senders a NUL): not part of the record.
     let mut end = bytes.len();
     while end > 0 && matches!(bytes.get(end - 1), Some(b'\n' | b'\r' | b'\0')) {
@@ -51,11 +51,11 @@ pub(crate) fn decode<'a>(bytes: &'a [u8], ctx: &Context<'_>) -> Result<Draft<'a>
                 );
             }
             cur.bump();
-            return rfc5424(&mut cur, pri.unwrap_or(DEFAULT_PRI), ctx);
+            return rfc5424(&mut cur, pri.unwrap_or(DEFAULT_PRI), ctx, out);
         }
         cur.reset(mark);
     }
-    rfc3164(&mut cur, pri, ctx)
+    rfc3164(&mut cur, pri, ctx, out)
 }
 
 /// `<PRI>` if present: 1-3 digits, at most 191.
@@ -76,13 +76,10 @@ fn parse_pri(cur: &mut Cursor<'_>) -> Result<Option<u64>, DecodeError> {
     }
 }
 
-fn pri_attributes(pri: u64, attrs: &mut Attributes) {
-    attrs.insert(SmallStr::from_static("syslog.facility"), pri / 8);
-    attrs.insert(SmallStr::from_static("syslog.severity"), pri % 8);
+fn pri_attributes(pri: u64, attrs: &mut AttributeList) {
+    attrs.push_replacing("syslog.facility", pri / 8);
+    attrs.push_replacing("syslog.severity", pri % 8);
 }
-
-/// Attributes a syslog record usually has: one allocation for all of them.
-const USUAL_ATTRIBUTES: usize = 12;
 
 /// The `subscriber=` value of `text`, borrowed from the record when `text` is.
 fn subscriber_in<'a>(text: &Cow<'a, str>) -> Option<Cow<'a, str>> {
@@ -176,7 +173,12 @@ fn ascii<'a>(cur: &Cursor<'a>, (start, end): Span) -> &'a str {
     cur.text_of(start, end).unwrap_or_default()
 }
 
-fn rfc5424<'a>(cur: &mut Cursor<'a>, pri: u64, ctx: &Context<'_>) -> Result<Draft<'a>, DecodeError> {
+fn rfc5424<'a>(
+    cur: &mut Cursor<'a>,
+    pri: u64,
+    ctx: &Context<'_>,
+    out: &mut Out<'_>,
+) -> Result<Clear<'a>, DecodeError> {
     let ts_start = cur.pos();
     let ([timestamp, hostname, app_name, procid, msgid], sd_start) = header_fields(cur.buf(), ts_start)?;
     let (timestamp, hostname, app_name, procid, msgid) =
@@ -239,66 +241,76 @@ fn rfc5424<'a>(cur: &mut Cursor<'a>, pri: u64, ctx: &Context<'_>) -> Result<Draf
     // One scan of the record after the header for what redaction looks for: the fields it
     // hits (rarely any) are redacted, every other one is borrowed as it is.
     let hits = Hits::find(cur.buf(), sd_start, clear);
-    let mut code = None;
-    // Names inserted in their order (`sd.*`, then `syslog.*` alphabetically): the `syslog.*`
-    // insertions append, without searching.
-    let mut attrs = Attributes::with_capacity(USUAL_ATTRIBUTES);
+    let mut code: Option<SmallStr> = None;
+    // Names pushed in their order (`sd.*`, then `syslog.*` alphabetically): the list is sorted
+    // already unless the parameters were not.
+    let mut attrs = out.attribute_list();
     for p in params.iter() {
         let name = ascii(cur, p.name);
         if name == "subscriber" {
             continue;
         }
         let value = if p.escaped || hits.within(p.value) {
-            SmallStr::from(redact(&p.value(cur), clear, ctx.pseudonymiser))
+            let value = p.value(cur);
+            let redacted = redact(&value, clear, ctx.pseudonymiser);
+            attrs.text(&redacted)
         } else {
-            SmallStr::new(cur.text_of(p.value.0, p.value.1).unwrap_or_default())
+            attrs.text(cur.text_of(p.value.0, p.value.1).unwrap_or_default())
         };
-        if name == "code" && code.is_none() && !value.is_empty() {
-            code = Some(value.clone());
+        if name == "code" && code.is_none() {
+            code = Some(SmallStr::new(attrs.str(value))).filter(|c| !c.is_empty());
         }
-        if let Err(value) = attrs.try_insert(SmallStr::concat(&["sd.", name]), value.into()) {
-            attrs.insert_new(SmallStr::concat(&["sd.", ascii(cur, p.sd_id), ".", name]), value);
+        // A repeated name is kept under its SD-ID (`sd.ID.NAME`), unless that is taken too.
+        let short = attrs.concat(&["sd.", name]);
+        if !attrs.contains(short) {
+            attrs.push(short, value);
+        } else {
+            let long = attrs.concat(&["sd.", ascii(cur, p.sd_id), ".", name]);
+            if !attrs.contains(long) {
+                attrs.push(long, value);
+            }
         }
     }
     if let Some(app) = nil(app_name) {
-        attrs.insert(SmallStr::from_static("syslog.app_name"), app);
+        let app = attrs.text(app);
+        attrs.push("syslog.app_name", app);
     }
-    attrs.insert(SmallStr::from_static("syslog.facility"), pri / 8);
+    attrs.push("syslog.facility", pri / 8);
     if let Some(msgid) = msgid {
-        attrs.insert(SmallStr::from_static("syslog.msgid"), msgid);
+        let msgid = attrs.text(msgid);
+        attrs.push("syslog.msgid", msgid);
     }
     if let Some(procid) = nil(procid) {
-        attrs.insert(SmallStr::from_static("syslog.procid"), procid);
+        let procid = attrs.text(procid);
+        attrs.push("syslog.procid", procid);
     }
-    attrs.insert(SmallStr::from_static("syslog.severity"), pri % 8);
+    attrs.push("syslog.severity", pri % 8);
     if nil(timestamp).is_none() {
-        attrs.insert(SmallStr::from_static("syslog.time_source"), SmallStr::from_static("received_at"));
+        attrs.push("syslog.time_source", "received_at");
     }
     let (kind, outcome) = msgid
         .and_then(msgid_kind)
         .or_else(|| code.as_deref().and_then(code_kind))
         .unwrap_or((EventKind::Other, Outcome::Info));
-    let message = message.and_then(|(start, text)| {
-        let end = start + text.len();
-        if matches!(text, Cow::Borrowed(_)) && !hits.within((start, end)) {
-            Some(text.into_owned()).filter(|m| !m.is_empty())
-        } else {
-            message_of(text, clear, ctx.pseudonymiser)
+    match message {
+        Some((start, text)) => {
+            let end = start + text.len();
+            if matches!(text, Cow::Borrowed(_)) && !hits.within((start, end)) {
+                out.message(&text);
+            } else {
+                out.message_owned(message_of(text, clear, ctx.pseudonymiser).unwrap_or_default());
+            }
         }
-    });
-    let (equipment_id, equipment_key) = equipment(hostname);
-    Ok(Draft {
-        format: Format::Syslog,
-        event_time,
-        equipment_id,
-        equipment_key,
-        kind,
-        outcome,
-        error_code: code,
-        subscriber_clear: subscriber.map(clear_bytes),
-        message,
-        attributes: attrs,
-    })
+        None => out.no_message(),
+    }
+    let ev = &mut *out.ev;
+    set_equipment(ev, hostname);
+    ev.event_time = event_time;
+    ev.kind = kind;
+    ev.outcome = outcome;
+    ev.error_code = code;
+    ev.attributes = attrs.finish();
+    Ok(subscriber.map(clear_bytes))
 }
 
 /// Where the record may need redacting: the starts of every `subscriber=` and of every
@@ -534,6 +546,21 @@ fn bad_value_utf8(name: &str, start: usize, e: std::str::Utf8Error) -> DecodeErr
     DecodeError::new(R::BadUtf8, format!("syslog RFC 5424: the value of {name} (byte {start}) is not UTF-8: {e}"))
 }
 
+/// Sets the event's equipment to a syslog HOSTNAME (its text kept when it is the same).
+fn set_equipment(ev: &mut lux_model::Event, hostname: &str) {
+    let maybe_ip = hostname.as_bytes().first().is_some_and(u8::is_ascii_digit) || hostname.contains(':');
+    if !maybe_ip {
+        if ev.equipment_id != *hostname {
+            ev.equipment_id = SmallStr::new(hostname);
+        }
+        ev.equipment_key = EquipmentKey::Hostname;
+        return;
+    }
+    let (id, key) = equipment(hostname);
+    ev.equipment_id = id;
+    ev.equipment_key = key;
+}
+
 /// The equipment key of a syslog HOSTNAME: an IP literal is an `ip_address`.
 fn equipment(hostname: &str) -> (SmallStr, EquipmentKey) {
     // Only a name starting with a digit or holding a ':' can be an IP literal: others are not
@@ -697,8 +724,13 @@ fn seq_number(token: &[u8]) -> Option<u64> {
     ascii_number(token.strip_suffix(b":")?)
 }
 
-fn rfc3164<'a>(cur: &mut Cursor<'a>, pri: Option<u64>, ctx: &Context<'_>) -> Result<Draft<'a>, DecodeError> {
-    let mut attrs = Attributes::with_capacity(USUAL_ATTRIBUTES);
+fn rfc3164<'a>(
+    cur: &mut Cursor<'a>,
+    pri: Option<u64>,
+    ctx: &Context<'_>,
+    out: &mut Out<'_>,
+) -> Result<Clear<'a>, DecodeError> {
+    let mut attrs = out.attribute_list();
     pri_attributes(pri.unwrap_or(DEFAULT_PRI), &mut attrs);
     // Cisco without `service timestamps` hostname: `<189>4711: *Jan  5 10:00:00.123: %...`.
     if let Some(seq) = seq_number(token(cur)) {
@@ -791,18 +823,16 @@ fn rfc3164<'a>(cur: &mut Cursor<'a>, pri: Option<u64>, ctx: &Context<'_>) -> Res
         },
     };
     let (kind, outcome) = kind_outcome.unwrap_or((EventKind::Other, Outcome::Info));
-    Ok(Draft {
-        format: Format::Syslog,
-        event_time,
-        equipment_id,
-        equipment_key,
-        kind,
-        outcome,
-        error_code: code,
-        subscriber_clear: subscriber.map(clear_bytes),
-        message,
-        attributes: attrs,
-    })
+    out.message_owned(message.unwrap_or_default());
+    let ev = &mut *out.ev;
+    ev.event_time = event_time;
+    ev.equipment_id = equipment_id;
+    ev.equipment_key = equipment_key;
+    ev.kind = kind;
+    ev.outcome = outcome;
+    ev.error_code = code;
+    ev.attributes = attrs.finish();
+    Ok(subscriber.map(clear_bytes))
 }
 
 /// The IP of a peer address `ip:port`, `[v6]:port` or a bare IP.

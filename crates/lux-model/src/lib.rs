@@ -18,7 +18,7 @@ mod text;
 mod time;
 
 pub use alarm::{Alarm, AlarmState};
-pub use attributes::{AttrValue, AttributeList, Attributes};
+pub use attributes::{AttrRef, AttrText, AttrValue, AttributeList, Attributes, Scalar};
 pub use event::{
     EnrichedEvent, EquipmentInfo, EquipmentKey, ErrorInfo, Event, EventKind, MaintenanceInfo, Outcome, ReferenceInfo,
     ReferenceStatus,
@@ -131,7 +131,7 @@ pub fn event_id(payload: &[u8], index: u32) -> SmallStr {
         hasher.digest128()
     };
     // 32 hex digits: in place, no allocation.
-    SmallStr::hex(&digest.to_be_bytes())
+    SmallStr::hex128(digest)
 }
 
 /// A problem found while validating a configuration section: the dotted key it concerns
