@@ -176,11 +176,20 @@ struct Core {
 struct Scratch {
     spare: String,
     pseudonyms: LocalPseudonyms,
+    /// The event id's hash input.
+    id_input: Vec<u8>,
+}
+
+impl Scratch {
+    /// A decoder's own scratch, with its own pseudonym cache.
+    fn new() -> Self {
+        Scratch { pseudonyms: LocalPseudonyms::enabled(), ..Scratch::default() }
+    }
 }
 
 impl Clone for Scratch {
     fn clone(&self) -> Self {
-        Scratch::default()
+        Scratch::new()
     }
 }
 
@@ -217,7 +226,7 @@ impl Decoder {
                 pseudonymiser: Pseudonymiser::new(subscriber_key),
                 tables: Arc::new(Tables::new(cfg)),
             },
-            scratch: Scratch::default(),
+            scratch: Scratch::new(),
         }
     }
 
@@ -250,7 +259,7 @@ impl Decoder {
     /// appended. Each event is a new one: [`Decoder::decode_event`] reuses one instead.
     pub fn decode_into(&self, raw: &RawRecord, out: &mut Vec<Event>) -> Result<(), DecodeError> {
         let mut event = Event::default();
-        self.core.decode(raw, &mut event, &mut String::new(), None)?;
+        self.core.decode(raw, &mut event, &mut Scratch::default())?;
         out.push(event);
         Ok(())
     }
@@ -263,8 +272,7 @@ impl Decoder {
     /// The format is the source's `[[transform.decode.sources]]` entry's when it names one, else
     /// the record's hint; `auto` sniffs syslog, RADIUS and JSON from the bytes.
     pub fn decode_event(&mut self, raw: &RawRecord, event: &mut Event) -> Result<(), DecodeError> {
-        let Scratch { spare, pseudonyms } = &mut self.scratch;
-        self.core.decode(raw, event, spare, Some(pseudonyms))
+        self.core.decode(raw, event, &mut self.scratch)
     }
 
     /// Splits `input` (a file or a stream of records, for `lux decode`) into records: text
@@ -284,13 +292,8 @@ impl Decoder {
 }
 
 impl Core {
-    fn decode(
-        &self,
-        raw: &RawRecord,
-        ev: &mut Event,
-        spare: &mut String,
-        local: Option<&mut LocalPseudonyms>,
-    ) -> Result<(), DecodeError> {
+    /// Decodes `raw` into `ev` with the buffers of `scratch`.
+    fn decode(&self, raw: &RawRecord, ev: &mut Event, scratch: &mut Scratch) -> Result<(), DecodeError> {
         let bytes = raw.payload.0.as_slice();
         if bytes.is_empty() {
             return err(DeadLetterReason::Truncated, "empty record");
@@ -321,7 +324,7 @@ impl Core {
             received_at: raw.received_at,
             pseudonymiser: &self.pseudonymiser,
         };
-        let mut out = Out { ev, spare };
+        let mut out = Out { ev, spare: &mut scratch.spare };
         out.no_message();
         let clear = match format {
             Format::Syslog => {
@@ -356,15 +359,12 @@ impl Core {
         };
         let ev = out.ev;
         ev.format = format;
-        ev.event_id = lux_model::event_id(bytes, 0);
+        ev.event_id = lux_model::event_id_in(&mut scratch.id_input, bytes, 0);
         ev.received_at = raw.received_at;
         if ev.source != *raw.source {
             ev.source = SmallStr::new(&raw.source);
         }
-        ev.subscriber = clear.as_deref().map(|clear| match local {
-            Some(local) => local.pseudonym(&self.pseudonymiser, clear),
-            None => self.pseudonymiser.pseudonym_small(clear),
-        });
+        ev.subscriber = clear.as_deref().map(|clear| scratch.pseudonyms.pseudonym(&self.pseudonymiser, clear));
         Ok(())
     }
 

@@ -174,6 +174,8 @@ const LOCAL_MAX_ID_LEN: usize = 32;
 /// miss asks the shared cache and takes the slot.
 #[derive(Default)]
 pub(crate) struct LocalPseudonyms {
+    /// Whether the table may be made (a decoder's, not a one-off decoding's).
+    enabled: bool,
     slots: Vec<LocalSlot>,
 }
 
@@ -195,10 +197,16 @@ impl std::fmt::Debug for LocalPseudonyms {
 }
 
 impl LocalPseudonyms {
+    /// A cache that makes its table at first use ([`LocalPseudonyms::default`] never does: it
+    /// goes to the shared cache every time).
+    pub fn enabled() -> Self {
+        LocalPseudonyms { enabled: true, slots: Vec::new() }
+    }
+
     /// The pseudonym of `clear` by `pseudonymiser` (whose key must be the same on every call).
     #[inline]
     pub fn pseudonym(&mut self, pseudonymiser: &Pseudonymiser, clear: &[u8]) -> SmallStr {
-        if clear.len() > LOCAL_MAX_ID_LEN {
+        if clear.len() > LOCAL_MAX_ID_LEN || !self.enabled {
             return pseudonymiser.pseudonym_small(clear);
         }
         if self.slots.is_empty() {

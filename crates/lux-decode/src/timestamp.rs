@@ -47,21 +47,24 @@ fn days_in_month(year: i64, month: i64) -> i64 {
 
 /// `YYYY-MM-DDTHH:MM:SS[.f+](Z|±HH:MM)`, every field in range; `None` for anything else.
 fn fast(b: &[u8]) -> Option<Millis> {
-    if b.len() < 20
-        || b.get(4) != Some(&b'-')
-        || b.get(7) != Some(&b'-')
-        || b.get(10) != Some(&b'T')
-        || b.get(13) != Some(&b':')
-        || b.get(16) != Some(&b':')
-    {
+    if b.len() < 20 {
         return None;
     }
-    let (year, month, day) = (digits(b, 0, 4)?, digits(b, 5, 2)?, digits(b, 8, 2)?);
-    let (hour, minute, second) = (digits(b, 11, 2)?, digits(b, 14, 2)?, digits(b, 17, 2)?);
+    let head: [u8; 19] = b.get(..19)?.try_into().ok()?;
+    let [y0, y1, y2, y3, dash1, mo0, mo1, dash2, d0, d1, t, h0, h1, colon1, mi0, mi1, colon2, s0, s1] = head;
+    if dash1 != b'-' || dash2 != b'-' || t != b'T' || colon1 != b':' || colon2 != b':' {
+        return None;
+    }
+    let values = [y0, y1, y2, y3, mo0, mo1, d0, d1, h0, h1, mi0, mi1, s0, s1].map(|c| c.wrapping_sub(b'0'));
+    if values.iter().fold(0u8, |acc, d| acc | u8::from(*d > 9)) != 0 {
+        return None;
+    }
+    let [y0, y1, y2, y3, mo0, mo1, d0, d1, h0, h1, mi0, mi1, s0, s1] = values.map(i64::from);
+    let (year, month, day) = (y0 * 1000 + y1 * 100 + y2 * 10 + y3, mo0 * 10 + mo1, d0 * 10 + d1);
+    let (hour, minute, second) = (h0 * 10 + h1, mi0 * 10 + mi1, s0 * 10 + s1);
     if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
         return None;
     }
-    // Second 60 (a leap second) is left to chrono.
     if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
