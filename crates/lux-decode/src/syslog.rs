@@ -4,7 +4,7 @@
 
 use crate::cursor::{ascii_number, utf8, Cursor};
 use crate::mapping::{code_kind, find_subscriber, ip_text, msgid_kind, redact, Pseudonymiser};
-use crate::search::each_occurrence;
+use crate::search::{each_occurrence, spaces_in_printable};
 use crate::{err, Clear, DecodeError, Out};
 use chrono::{FixedOffset, NaiveDate, TimeZone};
 use lux_model::{AttributeList, DeadLetterReason as R, EquipmentKey, EventKind, Millis, Outcome, SmallStr};
@@ -331,13 +331,17 @@ fn rfc5424_common<'a>(
     pri: u64,
     out: &mut Out<'_>,
 ) -> Option<Clear<'a>> {
-    let text = std::str::from_utf8(bytes).ok()?;
+    let text = if bytes.is_ascii() {
+        // SAFETY: ASCII is valid UTF-8.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    } else {
+        std::str::from_utf8(bytes).ok()?
+    };
     // The header: five fields, each up to the next space, printable, none empty or too long.
+    let spaces = spaces_in_printable::<5>(bytes, at)?;
     let mut fields = [(0usize, 0usize); 5];
-    let mut spaces = memchr::memchr_iter(b' ', bytes.get(at..)?);
     let mut start = at;
-    for (slot, (_, max)) in fields.iter_mut().zip(HEADER_FIELDS) {
-        let end = at + spaces.next()?;
+    for ((slot, (_, max)), end) in fields.iter_mut().zip(HEADER_FIELDS).zip(spaces) {
         if end == start || end - start > max {
             return None;
         }
@@ -345,15 +349,10 @@ fn rfc5424_common<'a>(
         start = end + 1;
     }
     let sd_start = start;
-    // Only the four separators inside the header may be outside `!`..`~`.
-    let header = bytes.get(at..sd_start - 1)?;
-    if header.iter().fold(0usize, |n, b| n + usize::from(!(33..=126).contains(b))) != 4 {
-        return None;
-    }
     let field = |(a, b): Span| text.get(a..b);
-    let [timestamp, hostname, app_name, procid, msgid] = fields;
-    let (timestamp, hostname) = (nil(field(timestamp)?)?, nil(field(hostname)?)?);
-    let (app_name, procid, msgid) = (nil(field(app_name)?), nil(field(procid)?), nil(field(msgid)?));
+    let [timestamp, hostname, app_name, procid, msgid] = fields.map(field);
+    let (timestamp, hostname) = (nil(timestamp?)?, nil(hostname?)?);
+    let (app_name, procid, msgid) = (nil(app_name?), nil(procid?), nil(msgid?));
     let event_time = crate::timestamp::rfc3339_millis(timestamp).ok()?;
 
     // The structured data: SD-IDs, names and values as spans.
@@ -415,40 +414,48 @@ fn rfc5424_common<'a>(
             return None;
         }
     }
-    // Nothing to redact in the values kept nor in the message.
-    let hits = Hits::find(bytes, sd_start, subscriber);
-    if hits.overflow
-        || message.is_some_and(|(start, m)| hits.within((start, start + m.len())))
-        || params.iter().any(|p| name_of(p) != "subscriber" && hits.within(p.2))
+    // Nothing to redact in the values kept nor in the message: neither `subscriber=` nor the
+    // clear id occurs in them.
+    let clear = subscriber.unwrap_or_default().as_bytes();
+    let redactable = |span: &[u8]| {
+        let mut found = false;
+        if span.len() >= clear.len().min(b"subscriber=".len()) {
+            each_occurrence(span, [b"subscriber=", clear], |_, _| found = true);
+        }
+        found
+    };
+    if message.is_some_and(|(_, m)| redactable(m.as_bytes()))
+        || params.iter().any(|p| name_of(p) != "subscriber" && redactable(bytes.get(p.2 .0..p.2 .1).unwrap_or(&[])))
     {
         return None;
     }
 
     let mut code: Option<SmallStr> = None;
     let mut attrs = out.attribute_list();
+    // One copy of the record: the values are ranges of it.
+    let copy = attrs.copy(text);
     for p in params {
         let name = name_of(p);
         if name == "subscriber" {
             continue;
         }
-        let value = field(p.2).unwrap_or_default();
-        if name == "code" && !value.is_empty() {
-            code = Some(SmallStr::new(value));
+        if name == "code" && p.2 .0 < p.2 .1 {
+            code = Some(SmallStr::new(field(p.2).unwrap_or_default()));
         }
-        let (name, value) = (attrs.concat(&["sd.", name]), attrs.text(value));
+        let (name, value) = (attrs.concat(&["sd.", name]), attrs.range(copy, p.2 .0, p.2 .1));
         attrs.push(name, value);
     }
-    if let Some(app) = app_name {
-        let app = attrs.text(app);
+    if app_name.is_some() {
+        let app = attrs.range(copy, fields[2].0, fields[2].1);
         attrs.push("syslog.app_name", app);
     }
     attrs.push("syslog.facility", pri / 8);
-    if let Some(msgid) = msgid {
-        let msgid = attrs.text(msgid);
+    if msgid.is_some() {
+        let msgid = attrs.range(copy, fields[4].0, fields[4].1);
         attrs.push("syslog.msgid", msgid);
     }
-    if let Some(procid) = procid {
-        let procid = attrs.text(procid);
+    if procid.is_some() {
+        let procid = attrs.range(copy, fields[3].0, fields[3].1);
         attrs.push("syslog.procid", procid);
     }
     attrs.push("syslog.severity", pri % 8);
@@ -472,9 +479,14 @@ fn rfc5424_common<'a>(
 
 /// An SD-NAME from byte `at` ([`sd_name`]'s rule): its span, if it is one.
 fn sd_name_common(bytes: &[u8], at: usize) -> Option<Span> {
-    let rest = bytes.get(at..)?;
-    let len = rest.iter().take(33).position(|&b| !(33..=126).contains(&b) || matches!(b, b'=' | b']' | b'"'))?;
-    (1..=32).contains(&len).then_some((at, at + len))
+    let mut end = at;
+    while let Some(&b) = bytes.get(end) {
+        if b.wrapping_sub(33) > 93 || b == b'=' || b == b']' || b == b'"' {
+            break;
+        }
+        end += 1;
+    }
+    (1..=32).contains(&(end - at)).then_some((at, end))
 }
 
 /// Where the record may need redacting: the starts of every `subscriber=` and of every
@@ -710,13 +722,12 @@ fn bad_value_utf8(name: &str, start: usize, e: std::str::Utf8Error) -> DecodeErr
     DecodeError::new(R::BadUtf8, format!("syslog RFC 5424: the value of {name} (byte {start}) is not UTF-8: {e}"))
 }
 
-/// Sets the event's equipment to a syslog HOSTNAME (its text kept when it is the same).
+/// Sets the event's equipment to a syslog HOSTNAME.
 fn set_equipment(ev: &mut lux_model::Event, hostname: &str) {
-    let maybe_ip = hostname.as_bytes().first().is_some_and(u8::is_ascii_digit) || hostname.contains(':');
+    let bytes = hostname.as_bytes();
+    let maybe_ip = bytes.first().is_some_and(u8::is_ascii_digit) || bytes.iter().fold(false, |c, b| c | (*b == b':'));
     if !maybe_ip {
-        if ev.equipment_id != *hostname {
-            ev.equipment_id = SmallStr::new(hostname);
-        }
+        ev.equipment_id = SmallStr::new(hostname);
         ev.equipment_key = EquipmentKey::Hostname;
         return;
     }

@@ -266,6 +266,13 @@ enum Val {
     Json(u32),
 }
 
+/// Where [`AttributeList::copy`] put a text in the list's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Copied {
+    start: usize,
+    len: usize,
+}
+
 /// A value for [`AttributeList`]'s fast pushes.
 #[derive(Debug, Clone, Copy)]
 pub struct Scalar(Val);
@@ -666,6 +673,30 @@ impl AttributeList {
     #[inline]
     pub fn concat(&mut self, parts: &[&str]) -> AttrText {
         AttrText(self.attrs.own(parts))
+    }
+
+    /// Copies `text` (a record) into the list's buffer, for [`AttributeList::range`] to take
+    /// names and values from it without copying them again.
+    #[inline]
+    pub fn copy(&mut self, text: &str) -> Copied {
+        let start = self.attrs.text.len();
+        self.attrs.text.push_str(text);
+        Copied { start, len: text.len() }
+    }
+
+    /// The bytes `start..end` of the text `copy` copied (empty when that is not a range of
+    /// whole characters of it).
+    #[inline]
+    pub fn range(&self, copy: Copied, start: usize, end: usize) -> AttrText {
+        let buf = &self.attrs.text;
+        let (s, e) = (copy.start + start, copy.start + end);
+        if start > end || end > copy.len || !buf.is_char_boundary(s) || !buf.is_char_boundary(e) {
+            return AttrText(Text::Static(""));
+        }
+        match (u32::try_from(s), u32::try_from(e)) {
+            (Ok(s), Ok(e)) => AttrText(Text::Own(s, e)),
+            _ => AttrText(Text::Static("")),
+        }
     }
 
     /// Lowercase hex of `bytes` in the list's buffer.

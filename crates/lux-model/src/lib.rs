@@ -18,7 +18,7 @@ mod text;
 mod time;
 
 pub use alarm::{Alarm, AlarmState};
-pub use attributes::{AttrRef, AttrText, AttrValue, AttributeList, Attributes, Scalar};
+pub use attributes::{AttrRef, AttrText, AttrValue, AttributeList, Attributes, Copied, Scalar};
 pub use event::{
     EnrichedEvent, EquipmentInfo, EquipmentKey, ErrorInfo, Event, EventKind, MaintenanceInfo, Outcome, ReferenceInfo,
     ReferenceStatus,
