@@ -374,6 +374,20 @@ pub(crate) fn ip_text(ip: std::net::IpAddr) -> SmallStr {
 
 /// Dotted-quad text of an IPv4 address, as `Ipv4Addr`'s `Display` writes it.
 pub(crate) fn ipv4_text(ip: std::net::Ipv4Addr) -> SmallStr {
+    let (digits, len) = ipv4_digits(ip);
+    SmallStr::from_ascii(digits.get(..len).unwrap_or(&[])).unwrap_or_default()
+}
+
+/// The same text as a `&str` of `buf` (no validation, no copy).
+pub(crate) fn ipv4_str(ip: std::net::Ipv4Addr, buf: &mut [u8; 16]) -> &str {
+    let (digits, len) = ipv4_digits(ip);
+    *buf = digits;
+    // Digits and dots only.
+    std::str::from_utf8(buf.get(..len).unwrap_or(&[])).unwrap_or_default()
+}
+
+/// The dotted-quad digits of `ip` and their length.
+fn ipv4_digits(ip: std::net::Ipv4Addr) -> ([u8; 16], usize) {
     let mut out = [0u8; 16];
     let mut len = 0;
     for octet in ip.octets() {
@@ -385,8 +399,8 @@ pub(crate) fn ipv4_text(ip: std::net::Ipv4Addr) -> SmallStr {
         }
         len += 4 - skip as usize;
     }
-    // Digits and dots only; the last dot dropped.
-    SmallStr::from_ascii(out.get(..len.saturating_sub(1)).unwrap_or(&[])).unwrap_or_default()
+    // The last dot dropped.
+    (out, len.saturating_sub(1))
 }
 
 #[cfg(test)]

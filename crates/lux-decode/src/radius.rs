@@ -7,7 +7,7 @@
 use crate::config::RadiusType;
 use crate::cursor::utf8;
 use crate::dictionary::{standard, value_name, Dictionary};
-use crate::mapping::ipv4_text;
+use crate::mapping::{ipv4_str, ipv4_text};
 use crate::{err, Clear, DecodeError, Out};
 use lux_model::{
     format_rfc3339_millis, AttrText, AttributeList, DeadLetterReason as R, EquipmentKey, EventKind, Millis, Outcome,
@@ -174,7 +174,7 @@ fn attribute<'a>(
         (NAS_IDENTIFIER, _) => m.nas_identifier = Some(value),
         (NAS_IP_ADDRESS, Typed::Ip(ip)) => {
             m.nas_ip = Some(ip);
-            let text = m.out.text(&ipv4_text(ip));
+            let text = m.out.text(ipv4_str(ip, &mut [0; 16]));
             m.out.push_replacing(name, text);
         }
         (ACCT_STATUS_TYPE, Typed::Int(v)) => m.status = Some(v),
@@ -230,7 +230,7 @@ impl Typed<'_> {
             Typed::Text(s) => text(out.text(&s)),
             Typed::Hex(bytes) => text(out.hex(bytes)),
             Typed::Int(v) => Scalar::from(v),
-            Typed::Ip(ip) => text(out.text(&ipv4_text(ip))),
+            Typed::Ip(ip) => text(out.text(ipv4_str(ip, &mut [0; 16]))),
             Typed::Date(secs) => text(out.text(&format_rfc3339_millis(i64::from(secs) * 1000))),
         }
     }

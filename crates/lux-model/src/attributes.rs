@@ -351,6 +351,8 @@ pub struct Attributes {
     text: String,
     /// Values that are neither text, numbers nor booleans (lists, nested objects).
     json: Vec<Value>,
+    /// A vector the entries are sorted into (kept for its capacity).
+    spare: Vec<Entry>,
 }
 
 impl Attributes {
@@ -361,7 +363,12 @@ impl Attributes {
 
     #[inline]
     pub fn with_capacity(n: usize) -> Attributes {
-        Attributes { entries: Vec::with_capacity(n), text: String::with_capacity(n * 16), json: Vec::new() }
+        Attributes {
+            entries: Vec::with_capacity(n),
+            text: String::with_capacity(n * 16),
+            json: Vec::new(),
+            spare: Vec::new(),
+        }
     }
 
     #[inline]
@@ -793,10 +800,54 @@ impl AttributeList {
     }
 
     /// The attributes, sorted by name, each name once.
-    pub fn finish(mut self) -> Attributes {
+    pub fn finish(self) -> Attributes {
         if self.in_order() {
             return self.attrs;
         }
+        if self.attrs.entries.len() <= 64 {
+            return self.finish_short();
+        }
+        self.finish_long()
+    }
+
+    /// [`AttributeList::finish`] of a list of at most 64 entries: their keys (the name's first 8
+    /// bytes above the index) sorted on the stack, names sharing 8 bytes ordered by name, then
+    /// the entries gathered in that order into the spare vector, equal names merged.
+    fn finish_short(self) -> Attributes {
+        let AttributeList { mut attrs, replace, .. } = self;
+        let n = attrs.entries.len();
+        let mut keys = [0u128; 64];
+        for (key, (i, e)) in keys.iter_mut().zip(attrs.entries.iter().enumerate()) {
+            *key = u128::from(e.prefix) << 8 | i as u128;
+        }
+        let keys = keys.get_mut(..n).unwrap_or_default();
+        insertion_sort(keys, |a, b| a > b);
+        {
+            let attrs = &attrs;
+            let name = |key: u128| attrs.entries.get((key & 0xff) as usize).map_or("", |e| attrs.str_of(e.name));
+            insertion_sort(keys, |a, b| a >> 8 == b >> 8 && (name(*a), *a & 0xff) > (name(*b), *b & 0xff));
+        }
+        let mut sorted = std::mem::take(&mut attrs.spare);
+        sorted.clear();
+        for key in keys.iter() {
+            let i = (key & 0xff) as usize;
+            let Some(e) = attrs.entries.get(i).copied() else { continue };
+            let same = sorted
+                .last()
+                .is_some_and(|kept| kept.prefix == e.prefix && attrs.str_of(kept.name) == attrs.str_of(e.name));
+            match sorted.last_mut() {
+                Some(kept) if same => {
+                    kept.value = if replace >> i & 1 == 1 { e.value } else { attrs.join(kept.value, e.value) };
+                }
+                _ => sorted.push(e),
+            }
+        }
+        attrs.spare = std::mem::replace(&mut attrs.entries, sorted);
+        attrs
+    }
+
+    /// [`AttributeList::finish`] of a longer list.
+    fn finish_long(mut self) -> Attributes {
         let n = self.attrs.entries.len();
         // order[k]: the original index of the k-th entry in name order (equal names in their
         // original order).
@@ -880,7 +931,7 @@ impl AttributeList {
 
 /// Sorts `items` by swapping neighbours while `after(left, right)`: for the short lists of one
 /// record.
-fn insertion_sort(items: &mut [u64], after: impl Fn(&u64, &u64) -> bool) {
+fn insertion_sort<T: Copy>(items: &mut [T], after: impl Fn(&T, &T) -> bool) {
     for i in 1..items.len() {
         let mut j = i;
         while j > 0 {
