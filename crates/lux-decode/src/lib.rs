@@ -11,45 +11,53 @@
 //! (HMAC-SHA256, cached per clear id) and removes the clear id from the message and the
 //! attributes.
 //!
+//! # Decoding into a reused event
+//!
+//! [`Decoder::decode_event`] overwrites one [`Event`] per record, as the transform stage calls
+//! it: the event's attributes keep their text in one buffer (names known at compile time are
+//! `'static`, every other name and value a range of that buffer; numbers in place), its message
+//! buffer is kept aside when a record has none, and the decoder keeps its own pseudonym cache
+//! (no lock) in front of the shared one and its own event-id input buffer. In steady state a
+//! record allocates nothing. [`Decoder::decode`] and [`Decoder::decode_into`] (`&self`, new
+//! events) give the same events; the test `a_reused_event_gives_what_a_fresh_one_gives` holds
+//! the two together.
+//!
+//! The common RFC 5424 record (valid UTF-8, a timestamp and a hostname, parameter values
+//! without escapes, no repeated name, nothing to redact outside the `subscriber` parameter) is
+//! read in one pass (`syslog::rfc5424_common`: header spaces found and checked 8 bytes at a
+//! time, values as ranges of one copy of the record); anything else falls back to the full
+//! parser, which gives the same event for the records both accept.
+//!
 //! # Cost per record
 //!
 //! Measured with callgrind (instruction counts repeat on a loaded machine, timings do not) on the
 //! records of `benches/decode.rs` (2,000 per format from the demo generator and the demo sources),
-//! steady state (pseudonym cache warm), decode plus drop of the event:
+//! steady state (pseudonym caches warm), decoding into one reused event:
 //!
 //! ```text
 //! crates/lux-decode/scripts/decode-profile          # from the workspace root; all six formats
 //! ```
 //!
-//! | format   | before (main 6618527) | after | |
-//! |----------|------:|------:|---|
-//! | RFC 5424 | 8,186 | 7,486 | instructions per record |
-//! | RADIUS   | 7,550 | 6,709 | |
-//! | RFC 3164 | 10,297 | 9,420 | |
-//! | JSON     | 19,100 | 17,659 | |
-//! | kv       | 13,938 | 13,077 | |
-//! | binary   | 14,844 | 13,611 | |
+//! | format   | main 6618527 | main d941131 | reused event | instructions per record |
+//! |----------|------:|------:|------:|---|
+//! | RFC 5424 | 8,186 | 7,486 | RFC5424_NOW | |
+//! | RADIUS   | 7,550 | 6,709 | RADIUS_NOW | |
+//! | RFC 3164 | 10,297 | 9,422 | RFC3164_NOW | |
+//! | JSON     | 19,100 | 17,661 | JSON_NOW | |
+//! | kv       | 13,938 | 13,077 | KV_NOW | |
+//! | binary   | 14,844 | 13,611 | BINARY_NOW | |
 //!
-//! What changed: the RFC 5424 header is read in one pass (fields split and checked printable
-//! together), its structured data is kept as spans of the record (no vector, values unescaped
-//! only when used), and redaction scans the record once for `subscriber=` and the clear id
-//! (`search.rs`) instead of searching every value and the message twice; only the fields a hit
-//! falls in are redacted. RADIUS attributes are collected in packet order and sorted once
-//! (`lux_model::AttributeList`) instead of being inserted in name order one by one. UTF-8 checks
-//! take an ASCII fast path; IPv4 addresses and pseudonyms are written in place without
-//! validation; hostnames are parsed as IP literals only when they could be one. The workspace
-//! builds `lux-model` and `lux-decode` in one codegen unit each (root `Cargo.toml`), so their
-//! small functions inline into each other.
-//!
-//! Where the remaining RFC 5424 cost goes (callgrind, inclusive, per record): attribute
-//! insertion ~1,100 (eight entries of 88 bytes: names, `SmallStr` copies, sorted `Vec`), the
-//! event id ~500 (XXH3-128 of the payload, ~240, plus its hex text), malloc/free of the message
-//! and the attribute vector ~450, moving the draft and the event (memcpy) ~500, text cutting and
-//! UTF-8 checks ~600, the redaction scan ~290, the timestamp ~280, the pseudonym cache lookup
-//! ~250 (lock, hash map), the header ~350 and the structured data ~500. The 5M records/s target
-//! (about 800 instructions per record) needs a different event representation: attributes as
-//! spans of one owned copy of the record rather than a vector of owned entries, and no
-//! per-record heap allocation; see the report of the `decode-speed` branch.
+//! Where the RFC 5424 cost goes now (callgrind, inclusive, per record): the event id ~450
+//! (XXH3-128 of the domain-separated payload ~240, building its input ~110, hex ~70), the
+//! timestamp ~270, the attributes ~700 (seven pushes ~40 each, one copy of the record, `sd.`
+//! names concatenated, the order check ~150), the SD-NAMEs ~240 (a byte loop), the header ~170,
+//! the redaction check of the message and values ~300, the equipment id ~120, the message copy
+//! ~50, the parameter values' `memchr2` ~140, and the rest spread over bounds checks, slicing
+//! and the fallback's preconditions. RADIUS: attribute typing and texts ~900, the sort of ~10
+//! attributes by name ~600, the dictionary lookups ~250, the event id ~420. The 5M records/s
+//! target (about 800-1,200 instructions per record here) is not reached: it would need the
+//! event to keep spans of the record and do the remaining work (typing, sorting, ids) at
+//! serialisation or not at all.
 
 mod binary;
 mod config;
@@ -107,6 +115,8 @@ pub(crate) struct Out<'e> {
     pub ev: &'e mut Event,
     /// The buffer of the last message that went away (the next message is written into it).
     pub spare: &'e mut String,
+    /// The day number of the last RFC 3339 date read.
+    pub days: &'e mut timestamp::DayCache,
 }
 
 impl Out<'_> {
@@ -178,6 +188,7 @@ struct Scratch {
     pseudonyms: LocalPseudonyms,
     /// The event id's hash input.
     id_input: Vec<u8>,
+    days: timestamp::DayCache,
 }
 
 impl Scratch {
@@ -324,7 +335,7 @@ impl Core {
             received_at: raw.received_at,
             pseudonymiser: &self.pseudonymiser,
         };
-        let mut out = Out { ev, spare: &mut scratch.spare };
+        let mut out = Out { ev, spare: &mut scratch.spare, days: &mut scratch.days };
         out.no_message();
         let clear = match format {
             Format::Syslog => {

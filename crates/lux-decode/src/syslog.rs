@@ -7,7 +7,7 @@ use crate::mapping::{code_kind, find_subscriber, ip_text, msgid_kind, redact, Ps
 use crate::search::{each_occurrence, spaces_in_printable};
 use crate::{err, Clear, DecodeError, Out};
 use chrono::{FixedOffset, NaiveDate, TimeZone};
-use lux_model::{AttributeList, DeadLetterReason as R, EquipmentKey, EventKind, Millis, Outcome, SmallStr};
+use lux_model::{AttrText, AttributeList, DeadLetterReason as R, EquipmentKey, EventKind, Millis, Outcome, SmallStr};
 use std::borrow::Cow;
 use std::net::IpAddr;
 
@@ -275,27 +275,15 @@ fn rfc5424<'a>(
             }
         }
     }
-    if let Some(app) = nil(app_name) {
-        let app = attrs.text(app);
-        attrs.push("syslog.app_name", app);
-    }
-    attrs.push("syslog.facility", pri / 8);
-    if let Some(msgid) = msgid {
-        let msgid = attrs.text(msgid);
-        attrs.push("syslog.msgid", msgid);
-    }
-    if let Some(procid) = nil(procid) {
-        let procid = attrs.text(procid);
-        attrs.push("syslog.procid", procid);
-    }
-    attrs.push("syslog.severity", pri % 8);
+    let header = Header {
+        app_name: nil(app_name).map(|a| attrs.text(a)),
+        msgid: msgid.map(|m| attrs.text(m)),
+        procid: nil(procid).map(|p| attrs.text(p)),
+    };
+    header.push(&mut attrs, pri);
     if nil(timestamp).is_none() {
         attrs.push("syslog.time_source", "received_at");
     }
-    let (kind, outcome) = msgid
-        .and_then(msgid_kind)
-        .or_else(|| code.as_deref().and_then(code_kind))
-        .unwrap_or((EventKind::Other, Outcome::Info));
     match message {
         Some((start, text)) => {
             let end = start + text.len();
@@ -307,14 +295,54 @@ fn rfc5424<'a>(
         }
         None => out.no_message(),
     }
-    let ev = &mut *out.ev;
+    set_rfc5424(out.ev, hostname, event_time, msgid, code, attrs);
+    Ok(subscriber.map(clear_bytes))
+}
+
+/// The `syslog.*` texts of an RFC 5424 header that are not NILVALUE, in the attributes' buffer.
+struct Header {
+    app_name: Option<AttrText>,
+    msgid: Option<AttrText>,
+    procid: Option<AttrText>,
+}
+
+impl Header {
+    /// Pushes the `syslog.*` attributes, in name order (after the `sd.*` ones).
+    fn push(self, attrs: &mut AttributeList, pri: u64) {
+        if let Some(app) = self.app_name {
+            attrs.push("syslog.app_name", app);
+        }
+        attrs.push("syslog.facility", pri / 8);
+        if let Some(msgid) = self.msgid {
+            attrs.push("syslog.msgid", msgid);
+        }
+        if let Some(procid) = self.procid {
+            attrs.push("syslog.procid", procid);
+        }
+        attrs.push("syslog.severity", pri % 8);
+    }
+}
+
+/// Sets the fields of the event of an RFC 5424 record; its kind and outcome from the MSGID, else
+/// the error code.
+fn set_rfc5424(
+    ev: &mut lux_model::Event,
+    hostname: &str,
+    event_time: Millis,
+    msgid: Option<&str>,
+    code: Option<SmallStr>,
+    attrs: AttributeList,
+) {
+    let (kind, outcome) = msgid
+        .and_then(msgid_kind)
+        .or_else(|| code.as_deref().and_then(code_kind))
+        .unwrap_or((EventKind::Other, Outcome::Info));
     set_equipment(ev, hostname);
     ev.event_time = event_time;
     ev.kind = kind;
     ev.outcome = outcome;
     ev.error_code = code;
     ev.attributes = attrs.finish();
-    Ok(subscriber.map(clear_bytes))
 }
 
 /// A parameter of the structured data as [`rfc5424_common`] reads it: (SD-ID, name, value).
@@ -353,7 +381,7 @@ fn rfc5424_common<'a>(
     let [timestamp, hostname, app_name, procid, msgid] = fields.map(field);
     let (timestamp, hostname) = (nil(timestamp?)?, nil(hostname?)?);
     let (app_name, procid, msgid) = (nil(app_name?), nil(procid?), nil(msgid?));
-    let event_time = crate::timestamp::rfc3339_millis(timestamp).ok()?;
+    let event_time = crate::timestamp::rfc3339_millis_with(timestamp, out.days).ok()?;
 
     // The structured data: SD-IDs, names and values as spans.
     let mut params = [((0, 0), (0, 0), (0, 0)); 8];
@@ -445,45 +473,37 @@ fn rfc5424_common<'a>(
         let (name, value) = (attrs.concat(&["sd.", name]), attrs.range(copy, p.2 .0, p.2 .1));
         attrs.push(name, value);
     }
-    if app_name.is_some() {
-        let app = attrs.range(copy, fields[2].0, fields[2].1);
-        attrs.push("syslog.app_name", app);
-    }
-    attrs.push("syslog.facility", pri / 8);
-    if msgid.is_some() {
-        let msgid = attrs.range(copy, fields[4].0, fields[4].1);
-        attrs.push("syslog.msgid", msgid);
-    }
-    if procid.is_some() {
-        let procid = attrs.range(copy, fields[3].0, fields[3].1);
-        attrs.push("syslog.procid", procid);
-    }
-    attrs.push("syslog.severity", pri % 8);
-    let (kind, outcome) = msgid
-        .and_then(msgid_kind)
-        .or_else(|| code.as_deref().and_then(code_kind))
-        .unwrap_or((EventKind::Other, Outcome::Info));
+    let range = |attrs: &AttributeList, present: bool, (start, end): Span| present.then(|| attrs.range(copy, start, end));
+    let [_, _, app_span, procid_span, msgid_span] = fields;
+    let header = Header {
+        app_name: range(&attrs, app_name.is_some(), app_span),
+        msgid: range(&attrs, msgid.is_some(), msgid_span),
+        procid: range(&attrs, procid.is_some(), procid_span),
+    };
+    header.push(&mut attrs, pri);
     match message {
         Some((_, m)) => out.message(m),
         None => out.no_message(),
     }
-    let ev = &mut *out.ev;
-    set_equipment(ev, hostname);
-    ev.event_time = event_time;
-    ev.kind = kind;
-    ev.outcome = outcome;
-    ev.error_code = code;
-    ev.attributes = attrs.finish();
+    set_rfc5424(out.ev, hostname, event_time, msgid, code, attrs);
     Some(subscriber.map(|s| Cow::Borrowed(s.as_bytes())))
 }
+
+/// The bytes an SD-NAME may have: printable US-ASCII but `=`, `]` and `"`.
+static SD_NAME_BYTE: [bool; 256] = {
+    let mut ok = [false; 256];
+    let mut b = 33;
+    while b <= 126 {
+        ok[b] = !matches!(b as u8, b'=' | b']' | b'"');
+        b += 1;
+    }
+    ok
+};
 
 /// An SD-NAME from byte `at` ([`sd_name`]'s rule): its span, if it is one.
 fn sd_name_common(bytes: &[u8], at: usize) -> Option<Span> {
     let mut end = at;
-    while let Some(&b) = bytes.get(end) {
-        if b.wrapping_sub(33) > 93 || b == b'=' || b == b']' || b == b'"' {
-            break;
-        }
+    while bytes.get(end).is_some_and(|b| SD_NAME_BYTE.get(usize::from(*b)).copied().unwrap_or(false)) {
         end += 1;
     }
     (1..=32).contains(&(end - at)).then_some((at, end))

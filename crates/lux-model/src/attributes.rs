@@ -648,6 +648,9 @@ impl PartialEq for Attributes {
 #[derive(Debug, Default)]
 pub struct AttributeList {
     attrs: Attributes,
+    /// Whether every entry pushed so far has a greater 8-byte name prefix than the one before
+    /// (then the list is in order, each name once, without comparing names).
+    ascending: bool,
     /// Bit `i`: entry `i` replaces the earlier values of its name (an `insert`) rather than
     /// joining them; entries from the 64th on are listed in `replacing`.
     replace: u64,
@@ -660,14 +663,14 @@ const SORTED_BY_KEYS: usize = 32;
 impl AttributeList {
     #[inline]
     pub fn with_capacity(n: usize) -> AttributeList {
-        AttributeList { attrs: Attributes::with_capacity(n), replace: 0, replacing: Vec::new() }
+        AttributeList { attrs: Attributes::with_capacity(n), ascending: true, replace: 0, replacing: Vec::new() }
     }
 
     /// An empty list on the buffers of `attrs` (emptied).
     #[inline]
     pub fn reusing(mut attrs: Attributes) -> AttributeList {
         attrs.clear();
-        AttributeList { attrs, replace: 0, replacing: Vec::new() }
+        AttributeList { attrs, ascending: true, replace: 0, replacing: Vec::new() }
     }
 
     /// `text` copied into the list's buffer, to push as a name or a value.
@@ -749,6 +752,14 @@ impl AttributeList {
     #[inline]
     pub fn push(&mut self, name: impl Into<AttrText>, value: impl Into<Scalar>) {
         let entry = self.attrs.entry(name.into().0, value.into().0);
+        self.add(entry);
+    }
+
+    #[inline]
+    fn add(&mut self, entry: Entry) {
+        if self.attrs.entries.last().is_some_and(|last| last.prefix >= entry.prefix) {
+            self.ascending = false;
+        }
         self.attrs.entries.push(entry);
     }
 
@@ -773,7 +784,7 @@ impl AttributeList {
         let name = self.attrs.name_text(&name.into());
         let value = self.attrs.val_of(value.into());
         let entry = self.attrs.entry(name, value);
-        self.attrs.entries.push(entry);
+        self.add(entry);
     }
 
     /// As [`Attributes::insert`]: the value replaces the name's earlier ones.
@@ -801,7 +812,7 @@ impl AttributeList {
 
     /// The attributes, sorted by name, each name once.
     pub fn finish(self) -> Attributes {
-        if self.in_order() {
+        if self.ascending || self.in_order() {
             return self.attrs;
         }
         if self.attrs.entries.len() <= 64 {
