@@ -34,6 +34,12 @@ pub(crate) fn decode<'a>(bytes: &'a [u8], ctx: &Context<'_>, out: &mut Out<'_>) 
     if bytes.is_empty() {
         return err(R::Truncated, "syslog: the record is empty (only line terminators)");
     }
+    // `<PRI>1 `: the common RFC 5424 record first, before the full parser checks anything.
+    if let Some((pri, at)) = pri_and_version_1(bytes) {
+        if let Some(clear) = rfc5424_common(bytes, at, pri, out) {
+            return Ok(clear);
+        }
+    }
     let mut cur = Cursor::new(bytes);
     let pri = parse_pri(&mut cur)?;
     // RFC 5424: PRI then VERSION (1-2 digits, no leading zero) then SP.
@@ -51,15 +57,23 @@ pub(crate) fn decode<'a>(bytes: &'a [u8], ctx: &Context<'_>, out: &mut Out<'_>) 
                 );
             }
             cur.bump();
-            let pri = pri.unwrap_or(DEFAULT_PRI);
-            if let Some(clear) = rfc5424_common(bytes, cur.pos(), pri, out) {
-                return Ok(clear);
-            }
-            return rfc5424(&mut cur, pri, ctx, out);
+            return rfc5424(&mut cur, pri.unwrap_or(DEFAULT_PRI), ctx, out);
         }
         cur.reset(mark);
     }
     rfc3164(&mut cur, pri, ctx, out)
+}
+
+/// The PRI of a record starting `<PRI>1 ` ([`parse_pri`]'s rule: 1-3 digits, at most 191) and
+/// where its header goes on.
+fn pri_and_version_1(bytes: &[u8]) -> Option<(u64, usize)> {
+    let close = bytes.iter().take(5).position(|b| *b == b'>')?;
+    let digits = bytes.get(1..close)?;
+    if bytes.first() != Some(&b'<') || digits.is_empty() || bytes.get(close + 1..close + 3)? != b"1 " {
+        return None;
+    }
+    let pri = ascii_number(digits).filter(|p| *p <= 191)?;
+    Some((pri, close + 3))
 }
 
 /// `<PRI>` if present: 1-3 digits, at most 191.
