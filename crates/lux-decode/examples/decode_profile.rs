@@ -140,7 +140,11 @@ fn cpu_rate(format: &str, decoder: &mut Decoder, batch: &[RawRecord]) -> Result<
     }
     rates.sort_by(f64::total_cmp);
     let median = rates.get(rates.len() / 2).copied().unwrap_or(0.0);
-    println!("{format}: {:.2} M records per CPU second (median of {:?})", median / 1e6, rates.iter().map(|r| (r / 1e4).round() / 1e2).collect::<Vec<_>>());
+    println!(
+        "{format}: {:.2} M records per CPU second (median of {:?})",
+        median / 1e6,
+        rates.iter().map(|r| (r / 1e4).round() / 1e2).collect::<Vec<_>>()
+    );
     Ok(())
 }
 

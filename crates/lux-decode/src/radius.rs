@@ -51,7 +51,6 @@ struct Mapped<'a> {
     out: AttributeList,
 }
 
-
 /// The packet's length from its header, checked: `bytes` must hold at least that much.
 pub(crate) fn packet_length(bytes: &[u8]) -> Result<usize, DecodeError> {
     if bytes.len() < HEADER_LEN {

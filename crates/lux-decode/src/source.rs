@@ -7,7 +7,9 @@ use crate::mapping::Pseudonymiser;
 use crate::text::Fields;
 use crate::{err, Clear, DecodeError, Out};
 use chrono::DateTime;
-use lux_model::{AttrRef, AttrValue, DeadLetterReason as R, EquipmentKey, EventKind, Format, Millis, Outcome, SmallStr};
+use lux_model::{
+    AttrRef, AttrValue, DeadLetterReason as R, EquipmentKey, EventKind, Format, Millis, Outcome, SmallStr,
+};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;

@@ -191,12 +191,7 @@ fn ascii<'a>(cur: &Cursor<'a>, (start, end): Span) -> &'a str {
     cur.text_of(start, end).unwrap_or_default()
 }
 
-fn rfc5424<'a>(
-    cur: &mut Cursor<'a>,
-    pri: u64,
-    ctx: &Context<'_>,
-    out: &mut Out<'_>,
-) -> Result<Clear<'a>, DecodeError> {
+fn rfc5424<'a>(cur: &mut Cursor<'a>, pri: u64, ctx: &Context<'_>, out: &mut Out<'_>) -> Result<Clear<'a>, DecodeError> {
     let ts_start = cur.pos();
     let ([timestamp, hostname, app_name, procid, msgid], sd_start) = header_fields(cur.buf(), ts_start)?;
     let (timestamp, hostname, app_name, procid, msgid) =
@@ -367,12 +362,7 @@ type FastParam = (Span, Span, Span);
 /// non-empty `subscriber` parameter, and nothing to redact outside it. `None` for anything else
 /// (then [`rfc5424`] decodes the record, or says what is wrong with it): for every record it
 /// accepts, the event is the one [`rfc5424`] makes.
-fn rfc5424_common<'a>(
-    bytes: &'a [u8],
-    at: usize,
-    pri: u64,
-    out: &mut Out<'_>,
-) -> Option<Clear<'a>> {
+fn rfc5424_common<'a>(bytes: &'a [u8], at: usize, pri: u64, out: &mut Out<'_>) -> Option<Clear<'a>> {
     let text = if bytes.is_ascii() {
         // SAFETY: ASCII is valid UTF-8.
         unsafe { std::str::from_utf8_unchecked(bytes) }
@@ -487,7 +477,8 @@ fn rfc5424_common<'a>(
         let (name, value) = (attrs.concat(&["sd.", name]), attrs.range(copy, p.2 .0, p.2 .1));
         attrs.push(name, value);
     }
-    let range = |attrs: &AttributeList, present: bool, (start, end): Span| present.then(|| attrs.range(copy, start, end));
+    let range =
+        |attrs: &AttributeList, present: bool, (start, end): Span| present.then(|| attrs.range(copy, start, end));
     let [_, _, app_span, procid_span, msgid_span] = fields;
     let header = Header {
         app_name: range(&attrs, app_name.is_some(), app_span),

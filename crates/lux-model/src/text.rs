@@ -381,7 +381,9 @@ mod tests {
         assert_eq!(SmallStr::from_static("sd.code"), SmallStr::new("sd.code"));
         assert_eq!(SmallStr::hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
         assert_eq!(SmallStr::hex(&[0xab; 20]), "ab".repeat(20));
-        for n in [0u128, 1, u128::MAX, 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210, 0x9a9a_0f0f_f0f0_a5a5_5a5a_1234_abcd_ef09] {
+        for n in
+            [0u128, 1, u128::MAX, 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210, 0x9a9a_0f0f_f0f0_a5a5_5a5a_1234_abcd_ef09]
+        {
             assert_eq!(SmallStr::hex128(n), SmallStr::hex(&n.to_be_bytes()));
         }
         assert!(SmallStr::new("a") < SmallStr::from_static("b"));
