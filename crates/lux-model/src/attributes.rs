@@ -832,7 +832,9 @@ impl AttributeList {
             *key = u128::from(e.prefix) << 8 | i as u128;
         }
         let keys = keys.get_mut(..n).unwrap_or_default();
-        insertion_sort(keys, |a, b| a > b);
+        // The keys are distinct (the index is in them): an unstable sort keeps the entries'
+        // order among names sharing their first 8 bytes.
+        keys.sort_unstable();
         {
             let attrs = &attrs;
             let name = |key: u128| attrs.entries.get((key & 0xff) as usize).map_or("", |e| attrs.str_of(e.name));
