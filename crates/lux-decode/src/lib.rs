@@ -40,16 +40,17 @@
 //!
 //! | format   | main 6618527 | main d941131 | reused event | instructions per record |
 //! |----------|------:|------:|------:|---|
-//! | RFC 5424 | 8,186 | 7,486 | 4,829 | |
-//! | RADIUS   | 7,550 | 6,709 | 5,850 | |
-//! | RFC 3164 | 10,297 | 9,422 | 9,024 | |
-//! | JSON     | 19,100 | 17,661 | 18,494 | |
-//! | kv       | 13,938 | 13,077 | 13,113 | |
-//! | binary   | 14,844 | 13,611 | 14,211 | |
+//! | RFC 5424 | 8,186 | 7,486 | 4,827 | |
+//! | RADIUS   | 7,550 | 6,709 | 5,762 | |
+//! | RFC 3164 | 10,297 | 9,422 | 9,014 | |
+//! | JSON     | 19,100 | 17,661 | 18,496 | |
+//! | kv       | 13,938 | 13,077 | 13,115 | |
+//! | binary   | 14,844 | 13,611 | 14,212 | |
 //!
 //! Records per second of CPU time (the process's user + system time over 3,000,000 records,
 //! `/usr/bin/time` around `decode_profile FORMAT 1500`, median of three, on the 2-core VM at
-//! load 10): RFC 5424 1.00 M before, 2.30 M now; RADIUS 1.31 M before, 2.01 M now. JSON and
+//! load 6 to 8, both versions in turn): RFC 5424 1.25 M before, 2.37 M now; RADIUS 1.42 M
+//! before, 2.01 M now. JSON and
 //! binary records cost 5% more instructions than before (their fields are still inserted one
 //! by one through owned values, now copied once more into the attributes' buffer).
 //!
@@ -62,7 +63,7 @@
 //! ~200, the pseudonym ~100 (the decoder's own cache), the message copy ~50, and the rest
 //! (~2,300) spread thinly over bounds checks, slicing, option and result plumbing and
 //! `memcpy`/`memset` calls of a few dozen bytes, none above 3% of the total. RADIUS (~12
-//! attributes a packet): the sort of the attributes by name ~1,600 (they come in packet order),
+//! attributes a packet): the sort of the attributes by name ~1,500 (they come in packet order),
 //! typing and writing their values ~1,250 (IPv4 text ~100 each), the event id ~420, the
 //! dictionary ~80. The 5M records/s target (about 800-1,200 instructions per record here) is not
 //! reached: what is left is no longer one big item but the work itself, done eagerly for every
