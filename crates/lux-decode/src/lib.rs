@@ -50,9 +50,9 @@
 //! Records per second of CPU time (the process's user + system time over 3,000,000 records,
 //! `/usr/bin/time` around `decode_profile FORMAT 1500`, median of three, on the 2-core VM at
 //! load 6 to 8, both versions in turn): RFC 5424 1.25 M before, 2.37 M now; RADIUS 1.42 M
-//! before, 2.01 M now. JSON and
-//! binary records cost 5% more instructions than before (their fields are still inserted one
-//! by one through owned values, now copied once more into the attributes' buffer).
+//! before, 2.01 M now. JSON and binary records cost 5% more instructions than before (their
+//! fields are still inserted one by one through owned values, now copied once more into the
+//! attributes' buffer).
 //!
 //! Where the RFC 5424 cost goes now (callgrind, per record): the event id ~450 (XXH3-128 of the
 //! domain-separated payload ~240, building its input ~110, hex ~70), the attributes ~650 (seven
@@ -64,8 +64,8 @@
 //! (~2,300) spread thinly over bounds checks, slicing, option and result plumbing and
 //! `memcpy`/`memset` calls of a few dozen bytes, none above 3% of the total. RADIUS (~12
 //! attributes a packet): the sort of the attributes by name ~1,500 (they come in packet order),
-//! typing and writing their values ~1,250 (IPv4 text ~100 each), the event id ~420, the
-//! dictionary ~80. The 5M records/s target (about 800-1,200 instructions per record here) is not
+//! typing and writing their values ~1,250 (IPv4 text ~100 each), the event id ~420; the
+//! dictionary is a table built at compile time. The 5M records/s target (about 800-1,200 instructions per record here) is not
 //! reached: what is left is no longer one big item but the work itself, done eagerly for every
 //! record. Reaching it would take an event that keeps spans of the record and defers typing,
 //! sorting and hex to serialisation (or skips them for consumers that do not read them), and an
@@ -192,8 +192,9 @@ struct Core {
     tables: Arc<Tables>,
 }
 
-/// What [`Decoder::decode_event`] keeps from record to record: a spare message buffer and the
-/// decoder's own pseudonym cache. A clone starts with empty ones.
+/// What [`Decoder::decode_event`] keeps from record to record: a spare message buffer, the
+/// decoder's own pseudonym cache, the event id's input buffer and the last date read. A clone
+/// starts with empty ones.
 #[derive(Debug, Default)]
 struct Scratch {
     spare: String,
