@@ -353,6 +353,8 @@ pub struct Attributes {
     json: Vec<Value>,
     /// A vector the entries are sorted into (kept for its capacity).
     spare: Vec<Entry>,
+    /// The orders of the lists sorted lately on these buffers.
+    memo: SortMemo,
 }
 
 impl Attributes {
@@ -368,6 +370,7 @@ impl Attributes {
             text: String::with_capacity(n * 16),
             json: Vec::new(),
             spare: Vec::new(),
+            memo: SortMemo::default(),
         }
     }
 
@@ -821,29 +824,43 @@ impl AttributeList {
         self.finish_long()
     }
 
-    /// [`AttributeList::finish`] of a list of at most 64 entries: their keys (the name's first 8
-    /// bytes above the index) sorted on the stack, names sharing 8 bytes ordered by name, then
+    /// [`AttributeList::finish`] of a list of at most 64 entries: the name order of the same
+    /// names pushed in the same order lately ([`SortMemo`]), else their keys (the name's first
+    /// 8 bytes above the index) sorted on the stack, names sharing 8 bytes ordered by name; then
     /// the entries gathered in that order into the spare vector, equal names merged.
     fn finish_short(self) -> Attributes {
         let AttributeList { mut attrs, replace, .. } = self;
         let n = attrs.entries.len();
-        let mut keys = [0u128; 64];
-        for (key, (i, e)) in keys.iter_mut().zip(attrs.entries.iter().enumerate()) {
-            *key = u128::from(e.prefix) << 8 | i as u128;
-        }
-        let keys = keys.get_mut(..n).unwrap_or_default();
-        // The keys are distinct (the index is in them): an unstable sort keeps the entries'
-        // order among names sharing their first 8 bytes.
-        keys.sort_unstable();
-        {
-            let attrs = &attrs;
-            let name = |key: u128| attrs.entries.get((key & 0xff) as usize).map_or("", |e| attrs.str_of(e.name));
-            insertion_sort(keys, |a, b| a >> 8 == b >> 8 && (name(*a), *a & 0xff) > (name(*b), *b & 0xff));
+        let mut memo = std::mem::take(&mut attrs.memo);
+        let mut order = [0u8; 64];
+        match memo.slots.iter().find(|slot| slot.matches(&attrs)) {
+            Some(slot) => {
+                for (o, i) in order.iter_mut().zip(&slot.order) {
+                    *o = *i;
+                }
+            }
+            None => {
+                let mut keys = [0u128; 64];
+                for (key, (i, e)) in keys.iter_mut().zip(attrs.entries.iter().enumerate()) {
+                    *key = u128::from(e.prefix) << 8 | i as u128;
+                }
+                let keys = keys.get_mut(..n).unwrap_or_default();
+                // The keys are distinct (the index is in them): an unstable sort keeps the
+                // entries' order among names sharing their first 8 bytes.
+                keys.sort_unstable();
+                let attrs = &attrs;
+                let name = |key: u128| attrs.entries.get((key & 0xff) as usize).map_or("", |e| attrs.str_of(e.name));
+                insertion_sort(keys, |a, b| a >> 8 == b >> 8 && (name(*a), *a & 0xff) > (name(*b), *b & 0xff));
+                for (o, key) in order.iter_mut().zip(keys.iter()) {
+                    *o = (key & 0xff) as u8;
+                }
+                memo.store(attrs, order.get(..n).unwrap_or_default());
+            }
         }
         let mut sorted = std::mem::take(&mut attrs.spare);
         sorted.clear();
-        for key in keys.iter() {
-            let i = (key & 0xff) as usize;
+        for &i in order.get(..n).unwrap_or_default() {
+            let i = usize::from(i);
             let Some(e) = attrs.entries.get(i).copied() else { continue };
             let same = sorted
                 .last()
@@ -856,6 +873,7 @@ impl AttributeList {
             }
         }
         attrs.spare = std::mem::replace(&mut attrs.entries, sorted);
+        attrs.memo = memo;
         attrs
     }
 
@@ -939,6 +957,77 @@ impl AttributeList {
         }
         attrs.entries.truncate(if n == 0 { 0 } else { write + 1 });
         attrs
+    }
+}
+
+/// The name orders of the last lists of up to 64 entries sorted on these buffers: a source
+/// repeats a few orders (a RADIUS NAS one per kind of packet), which are then not sorted again.
+#[derive(Debug, Clone, Default)]
+struct SortMemo {
+    slots: Vec<MemoSlot>,
+    /// The slot the next new order takes once every slot is used.
+    next: usize,
+}
+
+/// Orders remembered.
+const MEMO_SLOTS: usize = 4;
+
+/// One list's names in push order, and the order that sorts them.
+#[derive(Debug, Clone, Default)]
+struct MemoSlot {
+    /// `'static`, or a range of `text`.
+    names: Vec<Text>,
+    text: String,
+    /// The push-order index of each entry, in name order.
+    order: Vec<u8>,
+}
+
+impl MemoSlot {
+    fn str_of(&self, t: Text) -> &str {
+        match t {
+            Text::Static(s) => s,
+            Text::Own(start, end) => self.text.get(start as usize..end as usize).unwrap_or(""),
+        }
+    }
+
+    /// Whether `attrs` has the same names in the same order.
+    fn matches(&self, attrs: &Attributes) -> bool {
+        self.names.len() == attrs.entries.len()
+            && self.names.iter().zip(&attrs.entries).all(|(m, e)| match (*m, e.name) {
+                (Text::Static(a), Text::Static(b)) if std::ptr::eq(a, b) => true,
+                (m, name) => self.str_of(m) == attrs.str_of(name),
+            })
+    }
+}
+
+impl SortMemo {
+    /// Remembers `order` for the names of `attrs`.
+    fn store(&mut self, attrs: &Attributes, order: &[u8]) {
+        if self.slots.len() < MEMO_SLOTS {
+            self.slots.push(MemoSlot::default());
+            self.next = self.slots.len() - 1;
+        }
+        let Some(slot) = self.slots.get_mut(self.next) else { return };
+        self.next = (self.next + 1) % MEMO_SLOTS;
+        slot.names.clear();
+        slot.text.clear();
+        slot.order.clear();
+        for e in &attrs.entries {
+            let name = match e.name {
+                Text::Static(s) => Text::Static(s),
+                own => {
+                    let start = slot.text.len();
+                    slot.text.push_str(attrs.str_of(own));
+                    match (u32::try_from(start), u32::try_from(slot.text.len())) {
+                        (Ok(s), Ok(e)) => Text::Own(s, e),
+                        // Never matched again (no record has 4 GiB of names).
+                        _ => Text::Static("\u{0}"),
+                    }
+                }
+            };
+            slot.names.push(name);
+        }
+        slot.order.extend_from_slice(order);
     }
 }
 
@@ -1091,6 +1180,45 @@ mod tests {
                 }
             }
             assert_eq!(list.finish(), expected, "{len} operations");
+        }
+    }
+
+    #[test]
+    fn lists_on_reused_buffers_sort_as_fresh_ones() {
+        // A few name orders that repeat (remembered), others that change, static and copied
+        // names, appends and inserts: every list sorts as the same insertions would.
+        let orders: [&[&str]; 6] = [
+            &["Acct-Status-Type", "NAS-Port", "Acct-Status-Type-Name", "Class", "Class", "a"],
+            &["radius.identifier", "Acct-Session-Id", "Acct-Session-Time", "NAS-IP-Address"],
+            &["b", "a", "c", "a", "b"],
+            &["Acct-Status-Type", "NAS-Port", "Acct-Status-Type-Name", "Class", "Class", "b"],
+            &[],
+            &["x"],
+        ];
+        let mut state = 0x853c_49e6_748f_ea9bu64;
+        let mut reused = Attributes::new();
+        for round in 0..400u64 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let names = orders[(state % orders.len() as u64) as usize];
+            let mut list = AttributeList::reusing(std::mem::take(&mut reused));
+            let mut expected = Attributes::new();
+            for (i, name) in names.iter().enumerate() {
+                let value = round * 100 + i as u64;
+                let copied = state >> (i % 32) & 1 == 1;
+                let name_text = if copied { list.text(name) } else { AttrText::from(*name) };
+                if state >> (i + 20) & 3 == 0 {
+                    list.push_replacing(name_text, value);
+                    expected.insert(*name, value);
+                } else {
+                    list.push(name_text, value);
+                    expected.append(*name, value);
+                }
+            }
+            reused = list.finish();
+            assert_eq!(reused, expected, "round {round}: {names:?}");
+            assert_eq!(serde_json::to_string(&reused).unwrap(), serde_json::to_string(&expected).unwrap());
         }
     }
 
