@@ -40,17 +40,18 @@
 //!
 //! | format   | main 6618527 | main d941131 | reused event | instructions per record |
 //! |----------|------:|------:|------:|---|
-//! | RFC 5424 | 8,186 | 7,486 | 4,827 | |
-//! | RADIUS   | 7,550 | 6,709 | 5,762 | |
-//! | RFC 3164 | 10,297 | 9,422 | 9,014 | |
-//! | JSON     | 19,100 | 17,661 | 18,496 | |
-//! | kv       | 13,938 | 13,077 | 13,115 | |
-//! | binary   | 14,844 | 13,611 | 14,212 | |
+//! | RFC 5424 | 8,186 | 7,486 | 4,870 | |
+//! | RADIUS   | 7,550 | 6,709 | 5,142 | |
+//! | RFC 3164 | 10,297 | 9,422 | 8,711 | |
+//! | JSON     | 19,100 | 17,661 | 18,542 | |
+//! | kv       | 13,938 | 13,077 | 13,148 | |
+//! | binary   | 14,844 | 13,611 | 14,234 | |
 //!
 //! Records per second of CPU time (the process's user + system time over 3,000,000 records,
 //! `/usr/bin/time` around `decode_profile FORMAT 1500`, median of three, on the 2-core VM at
-//! load 6 to 8, both versions in turn): RFC 5424 1.25 M before, 2.37 M now; RADIUS 1.42 M
-//! before, 2.01 M now. JSON and binary records cost 5% more instructions than before (their
+//! load 5 to 6, both versions in turn): RFC 5424 1.26 M before, 2.35 M now; RADIUS 1.53 M
+//! before, 2.28 M now (`decode_profile FORMAT cpu`, this thread's CPU time: 2.44 M and
+//! 2.31 M). JSON and binary records cost 5% more instructions than before (their
 //! fields are still inserted one by one through owned values, now copied once more into the
 //! attributes' buffer).
 //!
@@ -63,9 +64,10 @@
 //! ~200, the pseudonym ~100 (the decoder's own cache), the message copy ~50, and the rest
 //! (~2,300) spread thinly over bounds checks, slicing, option and result plumbing and
 //! `memcpy`/`memset` calls of a few dozen bytes, none above 3% of the total. RADIUS (~12
-//! attributes a packet): the sort of the attributes by name ~1,500 (they come in packet order),
-//! typing and writing their values ~1,250 (IPv4 text ~100 each), the event id ~420; the
-//! dictionary is a table built at compile time. The 5M records/s target (about 800-1,200 instructions per record here) is not
+//! attributes a packet): ordering the attributes by name ~840 (they come in packet order; the
+//! order of the last four name sequences is remembered, so a repeated one is only compared and
+//! gathered), typing and writing their values ~1,250 (IPv4 text ~100 each), the event id ~420;
+//! the dictionary is a table built at compile time. The 5M records/s target (about 800-1,200 instructions per record here) is not
 //! reached: what is left is no longer one big item but the work itself, done eagerly for every
 //! record. Reaching it would take an event that keeps spans of the record and defers typing,
 //! sorting and hex to serialisation (or skips them for consumers that do not read them), and an
