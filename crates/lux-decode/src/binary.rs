@@ -211,7 +211,8 @@ impl Layout {
     }
 
     /// Decodes one record.
-    pub fn decode(&self, record: &[u8]) -> Result<Fields, DecodeError> {
+    /// `reuse`: the buffers of a previous record's fields (emptied).
+    pub fn decode(&self, record: &[u8], mut reuse: Fields) -> Result<Fields, DecodeError> {
         let what = self.what();
         if !self.magic.is_empty() {
             let found = record.get(self.magic_offset..self.magic_offset.saturating_add(self.magic.len()));
@@ -260,7 +261,8 @@ impl Layout {
         if let Some((algorithm, offset, start)) = self.checksum {
             self.check(record, algorithm, offset, start)?;
         }
-        let mut fields = Fields::with_capacity(self.fields.len() + 8);
+        reuse.clear();
+        let mut fields = reuse;
         for f in &self.fields {
             let value = fixed_field(f, record).map_err(|(reason, why)| {
                 DecodeError::new(reason, format!("{what}: field {:?} at byte {}: {why}", f.name, f.offset))

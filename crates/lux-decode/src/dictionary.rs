@@ -26,7 +26,23 @@ const fn m(name: &'static str, kind: RadiusType) -> Option<StdAttr> {
 }
 
 /// The standard attribute of type `t` (RFC 2865, 2866, 2869), if any.
+#[inline]
 pub fn standard(t: u8) -> Option<StdAttr> {
+    STANDARD.get(usize::from(t)).copied().flatten()
+}
+
+/// [`standard`] of every type, computed at compile time.
+static STANDARD: [Option<StdAttr>; 256] = {
+    let mut table = [None; 256];
+    let mut t = 0;
+    while t < 256 {
+        table[t] = standard_by_type(t as u8);
+        t += 1;
+    }
+    table
+};
+
+const fn standard_by_type(t: u8) -> Option<StdAttr> {
     use RadiusType::{Date, Integer as I, IpAddr as Ip, Octets as O, Text as T};
     match t {
         1 => a("User-Name", T),

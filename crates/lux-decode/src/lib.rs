@@ -11,45 +11,67 @@
 //! (HMAC-SHA256, cached per clear id) and removes the clear id from the message and the
 //! attributes.
 //!
+//! # Decoding into a reused event
+//!
+//! [`Decoder::decode_event`] overwrites one [`Event`] per record, as the transform stage calls
+//! it: the event's attributes keep their text in one buffer (names known at compile time are
+//! `'static`, every other name and value a range of that buffer; numbers in place), its message
+//! buffer is kept aside when a record has none, and the decoder keeps its own pseudonym cache
+//! (no lock) in front of the shared one and its own event-id input buffer. In steady state a
+//! record allocates nothing. [`Decoder::decode`] and [`Decoder::decode_into`] (`&self`, new
+//! events) give the same events; the test `a_reused_event_gives_what_a_fresh_one_gives` holds
+//! the two together.
+//!
+//! The common RFC 5424 record (valid UTF-8, a timestamp and a hostname, parameter values
+//! without escapes, no repeated name, nothing to redact outside the `subscriber` parameter) is
+//! read in one pass (`syslog::rfc5424_common`: header spaces found and checked 8 bytes at a
+//! time, values as ranges of one copy of the record); anything else falls back to the full
+//! parser, which gives the same event for the records both accept.
+//!
 //! # Cost per record
 //!
 //! Measured with callgrind (instruction counts repeat on a loaded machine, timings do not) on the
 //! records of `benches/decode.rs` (2,000 per format from the demo generator and the demo sources),
-//! steady state (pseudonym cache warm), decode plus drop of the event:
+//! steady state (pseudonym caches warm), decoding into one reused event:
 //!
 //! ```text
 //! crates/lux-decode/scripts/decode-profile          # from the workspace root; all six formats
 //! ```
 //!
-//! | format   | before (main 6618527) | after | |
-//! |----------|------:|------:|---|
-//! | RFC 5424 | 8,186 | 7,486 | instructions per record |
-//! | RADIUS   | 7,550 | 6,709 | |
-//! | RFC 3164 | 10,297 | 9,420 | |
-//! | JSON     | 19,100 | 17,659 | |
-//! | kv       | 13,938 | 13,077 | |
-//! | binary   | 14,844 | 13,611 | |
+//! | format   | main 6618527 | main d941131 | reused event | instructions per record |
+//! |----------|------:|------:|------:|---|
+//! | RFC 5424 | 8,186 | 7,486 | 4,870 | |
+//! | RADIUS   | 7,550 | 6,709 | 5,142 | |
+//! | RFC 3164 | 10,297 | 9,422 | 8,711 | |
+//! | JSON     | 19,100 | 17,661 | 18,542 | |
+//! | kv       | 13,938 | 13,077 | 13,148 | |
+//! | binary   | 14,844 | 13,611 | 14,234 | |
 //!
-//! What changed: the RFC 5424 header is read in one pass (fields split and checked printable
-//! together), its structured data is kept as spans of the record (no vector, values unescaped
-//! only when used), and redaction scans the record once for `subscriber=` and the clear id
-//! (`search.rs`) instead of searching every value and the message twice; only the fields a hit
-//! falls in are redacted. RADIUS attributes are collected in packet order and sorted once
-//! (`lux_model::AttributeList`) instead of being inserted in name order one by one. UTF-8 checks
-//! take an ASCII fast path; IPv4 addresses and pseudonyms are written in place without
-//! validation; hostnames are parsed as IP literals only when they could be one. The workspace
-//! builds `lux-model` and `lux-decode` in one codegen unit each (root `Cargo.toml`), so their
-//! small functions inline into each other.
+//! Records per second of CPU time (the process's user + system time over 3,000,000 records,
+//! `/usr/bin/time` around `decode_profile FORMAT 1500`, median of three, on the 2-core VM at
+//! load 5 to 6, both versions in turn): RFC 5424 1.26 M before, 2.35 M now; RADIUS 1.53 M
+//! before, 2.28 M now (`decode_profile FORMAT cpu`, this thread's CPU time: 2.44 M and
+//! 2.31 M). JSON and binary records cost 5% more instructions than before (their
+//! fields are still inserted one by one through owned values, now copied once more into the
+//! attributes' buffer).
 //!
-//! Where the remaining RFC 5424 cost goes (callgrind, inclusive, per record): attribute
-//! insertion ~1,100 (eight entries of 88 bytes: names, `SmallStr` copies, sorted `Vec`), the
-//! event id ~500 (XXH3-128 of the payload, ~240, plus its hex text), malloc/free of the message
-//! and the attribute vector ~450, moving the draft and the event (memcpy) ~500, text cutting and
-//! UTF-8 checks ~600, the redaction scan ~290, the timestamp ~280, the pseudonym cache lookup
-//! ~250 (lock, hash map), the header ~350 and the structured data ~500. The 5M records/s target
-//! (about 800 instructions per record) needs a different event representation: attributes as
-//! spans of one owned copy of the record rather than a vector of owned entries, and no
-//! per-record heap allocation; see the report of the `decode-speed` branch.
+//! Where the RFC 5424 cost goes now (callgrind, per record): the event id ~450 (XXH3-128 of the
+//! domain-separated payload ~240, building its input ~110, hex ~70), the attributes ~650 (seven
+//! pushes ~40 each, one copy of the record, the `sd.` names concatenated, ranges checked on
+//! character boundaries), the structured data ~450 (SD-NAMEs by table, values by `memchr2`, the
+//! parameters' array), the redaction check of the message and values ~300, the timestamp ~150
+//! (the date's day number cached), the header ~170, the equipment id and the event's fields
+//! ~200, the pseudonym ~100 (the decoder's own cache), the message copy ~50, and the rest
+//! (~2,300) spread thinly over bounds checks, slicing, option and result plumbing and
+//! `memcpy`/`memset` calls of a few dozen bytes, none above 3% of the total. RADIUS (~12
+//! attributes a packet): ordering the attributes by name ~840 (they come in packet order; the
+//! order of the last four name sequences is remembered, so a repeated one is only compared and
+//! gathered), typing and writing their values ~1,250 (IPv4 text ~100 each), the event id ~420;
+//! the dictionary is a table built at compile time. The 5M records/s target (about 800-1,200 instructions per record here) is not
+//! reached: what is left is no longer one big item but the work itself, done eagerly for every
+//! record. Reaching it would take an event that keeps spans of the record and defers typing,
+//! sorting and hex to serialisation (or skips them for consumers that do not read them), and an
+//! event id kept binary.
 
 mod binary;
 mod config;
@@ -74,9 +96,8 @@ pub use mapping::{code_kind, msgid_kind, Pseudonymiser};
 pub use source::TIME_SOURCE;
 
 use chrono::FixedOffset;
-use lux_model::{
-    Attributes, DeadLetterReason, EquipmentKey, Event, EventKind, Format, Millis, Outcome, RawRecord, SmallStr,
-};
+use lux_model::{AttributeList, DeadLetterReason, Event, Format, RawRecord, SmallStr};
+use mapping::LocalPseudonyms;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -101,32 +122,101 @@ pub(crate) fn err<T>(reason: DeadLetterReason, detail: impl Into<String>) -> Res
     Err(DecodeError::new(reason, detail))
 }
 
-/// What a dialect parser found, before the common finishing (ids, pseudonym).
-pub(crate) struct Draft<'a> {
-    pub format: Format,
-    pub event_time: Millis,
-    pub equipment_id: SmallStr,
-    pub equipment_key: EquipmentKey,
-    pub kind: EventKind,
-    pub outcome: Outcome,
-    pub error_code: Option<SmallStr>,
-    /// The clear subscriber id (borrowed from the record when it can be): hashed by
-    /// [`Decoder`], never stored.
-    pub subscriber_clear: Option<Cow<'a, [u8]>>,
-    /// Already redacted.
-    pub message: Option<String>,
-    /// Already free of the clear subscriber id.
-    pub attributes: Attributes,
+/// Where a dialect parser writes what it finds: the event being decoded (its fields overwritten,
+/// its buffers reused) and a spare message buffer, so that a record allocates nothing in steady
+/// state. The clear subscriber id is returned by the parser instead: it never enters the event.
+pub(crate) struct Out<'e> {
+    pub ev: &'e mut Event,
+    /// The buffer of the last message that went away (the next message is written into it).
+    pub spare: &'e mut String,
+    /// The day number of the last RFC 3339 date read.
+    pub days: &'e mut timestamp::DayCache,
 }
 
-/// Decodes raw records into events. Cheap to share between threads (`&self` only).
+impl Out<'_> {
+    /// Sets the event's message to `text` (`None` when empty), in a reused buffer.
+    #[inline]
+    pub fn message(&mut self, text: &str) {
+        if text.is_empty() {
+            self.no_message();
+            return;
+        }
+        let mut m = std::mem::take(self.spare);
+        m.clear();
+        m.push_str(text);
+        self.ev.message = Some(m);
+    }
+
+    /// Sets the event's message to `text` (`None` when empty).
+    #[inline]
+    pub fn message_owned(&mut self, text: String) {
+        self.no_message();
+        if !text.is_empty() {
+            self.ev.message = Some(text);
+        }
+    }
+
+    /// No message: its buffer is kept for the next one.
+    #[inline]
+    pub fn no_message(&mut self) {
+        if let Some(m) = self.ev.message.take() {
+            *self.spare = m;
+        }
+    }
+
+    /// An empty attribute list on the buffers of the event's previous attributes.
+    #[inline]
+    pub fn attribute_list(&mut self) -> AttributeList {
+        AttributeList::reusing(std::mem::take(&mut self.ev.attributes))
+    }
+}
+
+/// The clear subscriber id a parser found (borrowed from the record when it can be): hashed
+/// into the event's pseudonym by [`Decoder`], never stored.
+pub(crate) type Clear<'a> = Option<Cow<'a, [u8]>>;
+
+/// Decodes raw records into events. `&self` methods can be shared between threads;
+/// [`Decoder::decode_event`] (`&mut self`) reuses the decoder's own buffers and pseudonym
+/// cache, with no lock: one decoder per thread (clones share the tables and the shared cache).
 #[derive(Debug, Clone)]
 pub struct Decoder {
+    core: Core,
+    scratch: Scratch,
+}
+
+/// The decoder's configuration, compiled.
+#[derive(Debug, Clone)]
+struct Core {
     timezone: FixedOffset,
     future_tolerance_ms: i64,
     pseudonymiser: Pseudonymiser,
     /// Compiled once; shared by clones.
     tables: Arc<Tables>,
+}
+
+/// What [`Decoder::decode_event`] keeps from record to record: a spare message buffer, the
+/// decoder's own pseudonym cache, the event id's input buffer and the last date read. A clone
+/// starts with empty ones.
+#[derive(Debug, Default)]
+struct Scratch {
+    spare: String,
+    pseudonyms: LocalPseudonyms,
+    /// The event id's hash input.
+    id_input: Vec<u8>,
+    days: timestamp::DayCache,
+}
+
+impl Scratch {
+    /// A decoder's own scratch, with its own pseudonym cache.
+    fn new() -> Self {
+        Scratch { pseudonyms: LocalPseudonyms::enabled(), ..Scratch::default() }
+    }
+}
+
+impl Clone for Scratch {
+    fn clone(&self) -> Self {
+        Scratch::new()
+    }
 }
 
 /// The lookup tables built from the configuration at [`Decoder::new`].
@@ -156,10 +246,13 @@ impl Decoder {
     /// subscriber ids with `subscriber_key`.
     pub fn new(cfg: &DecodeConfig, subscriber_key: &[u8]) -> Decoder {
         Decoder {
-            timezone: parse_timezone(&cfg.timezone).unwrap_or_else(|_| utc()),
-            future_tolerance_ms: duration_ms(cfg.future_tolerance.min(MAX_FUTURE_TOLERANCE)),
-            pseudonymiser: Pseudonymiser::new(subscriber_key),
-            tables: Arc::new(Tables::new(cfg)),
+            core: Core {
+                timezone: parse_timezone(&cfg.timezone).unwrap_or_else(|_| utc()),
+                future_tolerance_ms: duration_ms(cfg.future_tolerance.min(MAX_FUTURE_TOLERANCE)),
+                pseudonymiser: Pseudonymiser::new(subscriber_key),
+                tables: Arc::new(Tables::new(cfg)),
+            },
+            scratch: Scratch::new(),
         }
     }
 
@@ -176,29 +269,62 @@ impl Decoder {
 
     /// The pseudonym of a clear subscriber id, as it appears in `Event::subscriber`.
     pub fn pseudonym(&self, clear: &[u8]) -> String {
-        self.pseudonymiser.pseudonym(clear)
+        self.core.pseudonymiser.pseudonym(clear)
     }
 
     /// Decodes one raw record. Every record gives one event today; the `Vec` leaves room for
     /// formats that batch several events in one record. A thin wrapper of
-    /// [`Decoder::decode_into`], which reuses the caller's vector.
+    /// [`Decoder::decode_into`].
     pub fn decode(&self, raw: &RawRecord) -> Result<Vec<Event>, DecodeError> {
         let mut events = Vec::with_capacity(1);
         self.decode_into(raw, &mut events)?;
         Ok(events)
     }
 
-    /// Decodes one raw record and appends its events to `out` (the transform stage reuses one
-    /// vector for every record). On an error nothing is appended.
+    /// Decodes one raw record and appends its events to `out`. On an error nothing is
+    /// appended. Each event is a new one: [`Decoder::decode_event`] reuses one instead.
+    pub fn decode_into(&self, raw: &RawRecord, out: &mut Vec<Event>) -> Result<(), DecodeError> {
+        let mut event = Event::default();
+        self.core.decode(raw, &mut event, &mut Scratch::default())?;
+        out.push(event);
+        Ok(())
+    }
+
+    /// Decodes one raw record into `event`, overwriting every field and reusing its buffers
+    /// (message, attributes) and the decoder's: the transform stage decodes every record into
+    /// the same event, which allocates nothing in steady state. On an error `event` holds no
+    /// meaningful event (its buffers are kept).
     ///
     /// The format is the source's `[[transform.decode.sources]]` entry's when it names one, else
     /// the record's hint; `auto` sniffs syslog, RADIUS and JSON from the bytes.
-    pub fn decode_into(&self, raw: &RawRecord, out: &mut Vec<Event>) -> Result<(), DecodeError> {
+    pub fn decode_event(&mut self, raw: &RawRecord, event: &mut Event) -> Result<(), DecodeError> {
+        self.core.decode(raw, event, &mut self.scratch)
+    }
+
+    /// Splits `input` (a file or a stream of records, for `lux decode`) into records: text
+    /// formats (syslog, JSON, key=value) one record per line (`\r\n` or `\n`, empty lines
+    /// skipped), RADIUS by each packet's length field, binary by the layout's length field or
+    /// fixed size (the layout of `source`'s entry, or the only layout configured). `auto` takes
+    /// the source's format, else RADIUS when the input starts with an Accounting-Request, else
+    /// lines. A record that cannot be delimited stops the split with its error.
+    pub fn split_records<'a>(
+        &self,
+        format: Format,
+        source: Option<&str>,
+        input: &'a [u8],
+    ) -> Result<Vec<&'a [u8]>, DecodeError> {
+        self.core.split_records(format, source, input)
+    }
+}
+
+impl Core {
+    /// Decodes `raw` into `ev` with the buffers of `scratch`.
+    fn decode(&self, raw: &RawRecord, ev: &mut Event, scratch: &mut Scratch) -> Result<(), DecodeError> {
         let bytes = raw.payload.0.as_slice();
         if bytes.is_empty() {
             return err(DeadLetterReason::Truncated, "empty record");
         }
-        let entry = self.tables.sources.get(raw.source.as_str());
+        let entry = if self.tables.sources.is_empty() { None } else { self.tables.sources.get(raw.source.as_str()) };
         let format = match entry.map(|e| e.format) {
             Some(f) if f != Format::Auto => f,
             _ => raw.format,
@@ -224,21 +350,47 @@ impl Decoder {
             received_at: raw.received_at,
             pseudonymiser: &self.pseudonymiser,
         };
-        let draft = match format {
-            Format::Syslog => source::build(entry, Some(self.syslog(raw, bytes)?), Attributes::new(), &input)?,
-            Format::Radius => {
-                let base = radius::decode(bytes, raw.received_at, &self.tables.dictionary)?;
-                source::build(entry, Some(base), Attributes::new(), &input)?
+        let mut out = Out { ev, spare: &mut scratch.spare, days: &mut scratch.days };
+        out.no_message();
+        let clear = match format {
+            Format::Syslog => {
+                let ctx = syslog::Context {
+                    timezone: self.timezone,
+                    future_tolerance_ms: self.future_tolerance_ms,
+                    received_at: raw.received_at,
+                    peer: raw.peer.as_deref(),
+                    pseudonymiser: &self.pseudonymiser,
+                };
+                let clear = syslog::decode(bytes, &ctx, &mut out)?;
+                source::build(entry, Some(clear), &mut out, &input)?
             }
-            Format::Json => source::build(entry, None, text::json(bytes)?, &input)?,
-            Format::Kv => source::build(entry, None, text::kv(bytes)?, &input)?,
+            Format::Radius => {
+                let clear = radius::decode(bytes, raw.received_at, &self.tables.dictionary, &mut out)?;
+                source::build(entry, Some(clear), &mut out, &input)?
+            }
+            Format::Json => {
+                out.ev.attributes = text::json(bytes, std::mem::take(&mut out.ev.attributes))?;
+                source::build(entry, None, &mut out, &input)?
+            }
+            Format::Kv => {
+                out.ev.attributes = text::kv(bytes, std::mem::take(&mut out.ev.attributes))?;
+                source::build(entry, None, &mut out, &input)?
+            }
             Format::Binary => {
                 let layout = self.layout_of(entry, &raw.source)?;
-                source::build(entry, None, layout.decode(bytes)?, &input)?
+                out.ev.attributes = layout.decode(bytes, std::mem::take(&mut out.ev.attributes))?;
+                source::build(entry, None, &mut out, &input)?
             }
             Format::Auto => return err(DeadLetterReason::UnknownFormat, "format auto: not recognised"),
         };
-        out.push(self.finish(raw, draft));
+        let ev = out.ev;
+        ev.format = format;
+        ev.event_id = lux_model::event_id_in(&mut scratch.id_input, bytes, 0);
+        ev.received_at = raw.received_at;
+        if ev.source != *raw.source {
+            ev.source = SmallStr::new(&raw.source);
+        }
+        ev.subscriber = clear.as_deref().map(|clear| scratch.pseudonyms.pseudonym(&self.pseudonymiser, clear));
         Ok(())
     }
 
@@ -259,13 +411,7 @@ impl Decoder {
         }
     }
 
-    /// Splits `input` (a file or a stream of records, for `lux decode`) into records: text
-    /// formats (syslog, JSON, key=value) one record per line (`\r\n` or `\n`, empty lines
-    /// skipped), RADIUS by each packet's length field, binary by the layout's length field or
-    /// fixed size (the layout of `source`'s entry, or the only layout configured). `auto` takes
-    /// the source's format, else RADIUS when the input starts with an Accounting-Request, else
-    /// lines. A record that cannot be delimited stops the split with its error.
-    pub fn split_records<'a>(
+    fn split_records<'a>(
         &self,
         format: Format,
         source: Option<&str>,
@@ -317,35 +463,6 @@ impl Decoder {
             }
         }
         Ok(records)
-    }
-
-    fn syslog<'a>(&'a self, raw: &'a RawRecord, bytes: &'a [u8]) -> Result<Draft<'a>, DecodeError> {
-        let ctx = syslog::Context {
-            timezone: self.timezone,
-            future_tolerance_ms: self.future_tolerance_ms,
-            received_at: raw.received_at,
-            peer: raw.peer.as_deref(),
-            pseudonymiser: &self.pseudonymiser,
-        };
-        syslog::decode(bytes, &ctx)
-    }
-
-    fn finish(&self, raw: &RawRecord, draft: Draft<'_>) -> Event {
-        Event {
-            event_id: lux_model::event_id(&raw.payload.0, 0),
-            event_time: draft.event_time,
-            received_at: raw.received_at,
-            source: SmallStr::new(&raw.source),
-            format: draft.format,
-            equipment_id: draft.equipment_id,
-            equipment_key: draft.equipment_key,
-            kind: draft.kind,
-            outcome: draft.outcome,
-            error_code: draft.error_code,
-            subscriber: draft.subscriber_clear.as_deref().map(|clear| self.pseudonymiser.pseudonym_small(clear)),
-            message: draft.message,
-            attributes: draft.attributes,
-        }
     }
 }
 

@@ -117,15 +117,20 @@ impl Pseudonymiser {
         if clear.len() > CACHE_MAX_ID_LEN {
             return hex_text(&self.compute(clear));
         }
-        let hash = xxhash_rust::xxh3::xxh3_64(clear);
+        hex_text(&self.shared_digits(clear, xxhash_rust::xxh3::xxh3_64(clear)))
+    }
+
+    /// The pseudonym's hex digits of `clear` (at most [`CACHE_MAX_ID_LEN`] bytes, whose XXH3-64
+    /// is `hash`), from the shared cache or computed and cached there.
+    fn shared_digits(&self, clear: &[u8], hash: u64) -> [u8; 32] {
         // The top bits pick the shard; the map uses the whole hash.
         let Some(shard) = self.cache.shards.get((hash >> 60) as usize % CACHE_SHARDS) else {
-            return hex_text(&self.compute(clear));
+            return self.compute(clear);
         };
         // A poisoned lock only means another thread panicked mid-insert: the map is still sound.
         if let Some((id, pseudonym)) = shard.lock().unwrap_or_else(|p| p.into_inner()).get(&hash) {
             if **id == *clear {
-                return hex_text(pseudonym);
+                return *pseudonym;
             }
         }
         let fresh = self.compute(clear);
@@ -135,7 +140,7 @@ impl Pseudonymiser {
         }
         map.insert(hash, (clear.into(), fresh));
         drop(map);
-        hex_text(&fresh)
+        fresh
     }
 
     /// HMAC-SHA256(key, clear), first 16 bytes, as hex digits.
@@ -156,6 +161,72 @@ impl Pseudonymiser {
     /// The number of pseudonyms cached (for tests and metrics).
     pub fn cached(&self) -> usize {
         self.cache.shards.iter().map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len()).sum()
+    }
+}
+
+/// Slots of a decoder's own pseudonym cache ([`LocalPseudonyms`]): 16,384 of 80 bytes.
+pub const LOCAL_CACHE_SLOTS: usize = 16_384;
+/// Longer ids skip the decoder's own cache (they still use the shared one).
+const LOCAL_MAX_ID_LEN: usize = 32;
+
+/// A decoder's own pseudonym cache, in front of the shared one ([`Pseudonymiser`]): direct
+/// mapped by the id's XXH3-64, no lock, no allocation but the table's (made at first use). A
+/// miss asks the shared cache and takes the slot.
+#[derive(Default)]
+pub(crate) struct LocalPseudonyms {
+    /// Whether the table may be made (a decoder's, not a one-off decoding's).
+    enabled: bool,
+    slots: Vec<LocalSlot>,
+}
+
+#[derive(Clone, Copy)]
+struct LocalSlot {
+    hash: u64,
+    /// The id's length; `u8::MAX` for an empty slot.
+    len: u8,
+    id: [u8; LOCAL_MAX_ID_LEN],
+    pseudonym: [u8; 32],
+}
+
+const EMPTY_SLOT: LocalSlot = LocalSlot { hash: 0, len: u8::MAX, id: [0; LOCAL_MAX_ID_LEN], pseudonym: [0; 32] };
+
+impl std::fmt::Debug for LocalPseudonyms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LocalPseudonyms {{ slots: {} }}", self.slots.len())
+    }
+}
+
+impl LocalPseudonyms {
+    /// A cache that makes its table at first use ([`LocalPseudonyms::default`] never does: it
+    /// goes to the shared cache every time).
+    pub fn enabled() -> Self {
+        LocalPseudonyms { enabled: true, slots: Vec::new() }
+    }
+
+    /// The pseudonym of `clear` by `pseudonymiser` (whose key must be the same on every call).
+    #[inline]
+    pub fn pseudonym(&mut self, pseudonymiser: &Pseudonymiser, clear: &[u8]) -> SmallStr {
+        if clear.len() > LOCAL_MAX_ID_LEN || !self.enabled {
+            return pseudonymiser.pseudonym_small(clear);
+        }
+        if self.slots.is_empty() {
+            self.slots = vec![EMPTY_SLOT; LOCAL_CACHE_SLOTS];
+        }
+        let hash = xxhash_rust::xxh3::xxh3_64(clear);
+        let Some(slot) = self.slots.get_mut(hash as usize % LOCAL_CACHE_SLOTS) else {
+            return pseudonymiser.pseudonym_small(clear);
+        };
+        if slot.hash == hash && usize::from(slot.len) == clear.len() && slot.id.get(..clear.len()) == Some(clear) {
+            return hex_text(&slot.pseudonym);
+        }
+        let digits = pseudonymiser.shared_digits(clear, hash);
+        let mut id = [0u8; LOCAL_MAX_ID_LEN];
+        if let Some(head) = id.get_mut(..clear.len()) {
+            head.copy_from_slice(clear);
+        }
+        // `clear.len() <= 32` fits in a u8.
+        *slot = LocalSlot { hash, len: clear.len() as u8, id, pseudonym: digits };
+        hex_text(&digits)
     }
 }
 
@@ -303,6 +374,20 @@ pub(crate) fn ip_text(ip: std::net::IpAddr) -> SmallStr {
 
 /// Dotted-quad text of an IPv4 address, as `Ipv4Addr`'s `Display` writes it.
 pub(crate) fn ipv4_text(ip: std::net::Ipv4Addr) -> SmallStr {
+    let (digits, len) = ipv4_digits(ip);
+    SmallStr::from_ascii(digits.get(..len).unwrap_or(&[])).unwrap_or_default()
+}
+
+/// The same text as a `&str` of `buf` (no validation, no copy).
+pub(crate) fn ipv4_str(ip: std::net::Ipv4Addr, buf: &mut [u8; 16]) -> &str {
+    let (digits, len) = ipv4_digits(ip);
+    *buf = digits;
+    // Digits and dots only.
+    std::str::from_utf8(buf.get(..len).unwrap_or(&[])).unwrap_or_default()
+}
+
+/// The dotted-quad digits of `ip` and their length.
+fn ipv4_digits(ip: std::net::Ipv4Addr) -> ([u8; 16], usize) {
     let mut out = [0u8; 16];
     let mut len = 0;
     for octet in ip.octets() {
@@ -314,8 +399,8 @@ pub(crate) fn ipv4_text(ip: std::net::Ipv4Addr) -> SmallStr {
         }
         len += 4 - skip as usize;
     }
-    // Digits and dots only; the last dot dropped.
-    SmallStr::from_ascii(out.get(..len.saturating_sub(1)).unwrap_or(&[])).unwrap_or_default()
+    // The last dot dropped.
+    (out, len.saturating_sub(1))
 }
 
 #[cfg(test)]

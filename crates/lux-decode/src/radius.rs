@@ -7,11 +7,11 @@
 use crate::config::RadiusType;
 use crate::cursor::utf8;
 use crate::dictionary::{standard, value_name, Dictionary};
-use crate::mapping::ipv4_text;
-use crate::{err, DecodeError, Draft};
+use crate::mapping::{ipv4_str, ipv4_text};
+use crate::{err, Clear, DecodeError, Out};
 use lux_model::{
-    format_rfc3339_millis, AttrValue, AttributeList, DeadLetterReason as R, EquipmentKey, EventKind, Format, Millis,
-    Outcome, SmallStr,
+    format_rfc3339_millis, AttrText, AttributeList, DeadLetterReason as R, EquipmentKey, EventKind, Millis, Outcome,
+    Scalar, SmallStr,
 };
 use std::borrow::Cow;
 use std::net::Ipv4Addr;
@@ -51,9 +51,6 @@ struct Mapped<'a> {
     out: AttributeList,
 }
 
-/// Attributes a RADIUS accounting packet usually gives: one allocation for all of them.
-const USUAL_ATTRIBUTES: usize = 24;
-
 /// The packet's length from its header, checked: `bytes` must hold at least that much.
 pub(crate) fn packet_length(bytes: &[u8]) -> Result<usize, DecodeError> {
     if bytes.len() < HEADER_LEN {
@@ -75,7 +72,12 @@ pub(crate) fn packet_length(bytes: &[u8]) -> Result<usize, DecodeError> {
     Ok(length)
 }
 
-pub(crate) fn decode<'a>(bytes: &'a [u8], received_at: Millis, dict: &Dictionary) -> Result<Draft<'a>, DecodeError> {
+pub(crate) fn decode<'a>(
+    bytes: &'a [u8],
+    received_at: Millis,
+    dict: &Dictionary,
+    out: &mut Out<'_>,
+) -> Result<Clear<'a>, DecodeError> {
     if bytes.len() < HEADER_LEN {
         return err(R::Truncated, format!("radius: {} bytes, shorter than the 20-byte header", bytes.len()));
     }
@@ -91,7 +93,7 @@ pub(crate) fn decode<'a>(bytes: &'a [u8], received_at: Millis, dict: &Dictionary
     let length = packet_length(bytes)?;
     // RFC 2865 3: octets beyond the length field are padding, to be ignored.
     let packet = bytes.get(..length).unwrap_or(&[]);
-    let mut mapped = Mapped { out: AttributeList::with_capacity(USUAL_ATTRIBUTES), ..Mapped::default() };
+    let mut mapped = Mapped { out: out.attribute_list(), ..Mapped::default() };
     let mut seen = Seen::default();
     let mut pos = HEADER_LEN;
     while pos < packet.len() {
@@ -117,7 +119,7 @@ pub(crate) fn decode<'a>(bytes: &'a [u8], received_at: Millis, dict: &Dictionary
         attribute(&mut mapped, &mut seen, t, value, pos, dict)?;
         pos += len;
     }
-    to_draft(mapped, identifier, received_at)
+    to_event(mapped, identifier, received_at, out)
 }
 
 /// The attribute types seen so far in a packet (a bit each).
@@ -171,7 +173,8 @@ fn attribute<'a>(
         (NAS_IDENTIFIER, _) => m.nas_identifier = Some(value),
         (NAS_IP_ADDRESS, Typed::Ip(ip)) => {
             m.nas_ip = Some(ip);
-            m.out.insert(SmallStr::from_static(name), ipv4_text(ip));
+            let text = m.out.text(ipv4_str(ip, &mut [0; 16]));
+            m.out.push_replacing(name, text);
         }
         (ACCT_STATUS_TYPE, Typed::Int(v)) => m.status = Some(v),
         (ACCT_TERMINATE_CAUSE, Typed::Int(v)) => {
@@ -191,7 +194,10 @@ fn attribute<'a>(
             }
         }
         (_, Typed::Int(v)) => int_value(&mut m.out, t, name, v),
-        (_, typed) => m.out.append(SmallStr::from_static(name), typed.into_value()),
+        (_, typed) => {
+            let value = typed.into_scalar(&mut m.out);
+            m.out.push(name, value);
+        }
     }
     Ok(())
 }
@@ -199,9 +205,10 @@ fn attribute<'a>(
 /// An integer attribute, with its value's name when the dictionary has one
 /// (`Acct-Terminate-Cause` 2 and `Acct-Terminate-Cause-Name` `Lost-Carrier`).
 fn int_value(out: &mut AttributeList, t: u8, name: &'static str, v: u32) {
-    out.append(SmallStr::from_static(name), v);
+    out.push(name, v);
     if let Some(label) = value_name(t, v) {
-        out.append(SmallStr::concat(&[name, "-Name"]), SmallStr::from_static(label));
+        let label_name = out.concat(&[name, "-Name"]);
+        out.push(label_name, label);
     }
 }
 
@@ -215,13 +222,15 @@ enum Typed<'a> {
 }
 
 impl Typed<'_> {
-    fn into_value(self) -> AttrValue {
+    /// The value, its text written into the buffer of `out`.
+    fn into_scalar(self, out: &mut AttributeList) -> Scalar {
+        let text = |t: AttrText| Scalar::from(t);
         match self {
-            Typed::Text(s) => AttrValue::Str(s.into()),
-            Typed::Hex(bytes) => AttrValue::Str(SmallStr::hex(bytes)),
-            Typed::Int(v) => AttrValue::from(v),
-            Typed::Ip(ip) => AttrValue::Str(ipv4_text(ip)),
-            Typed::Date(secs) => AttrValue::from(format_rfc3339_millis(i64::from(secs) * 1000)),
+            Typed::Text(s) => text(out.text(&s)),
+            Typed::Hex(bytes) => text(out.hex(bytes)),
+            Typed::Int(v) => Scalar::from(v),
+            Typed::Ip(ip) => text(out.text(ipv4_str(ip, &mut [0; 16]))),
+            Typed::Date(secs) => text(out.text(&format_rfc3339_millis(i64::from(secs) * 1000))),
         }
     }
 }
@@ -290,7 +299,11 @@ fn vendor_specific(m: &mut Mapped<'_>, value: &[u8], pos: usize, dict: &Dictiona
             ])
         };
         match vendor.attrs.get(&code).map(|a| (a, typed_value(a.kind, sub))) {
-            Some((def, Ok(typed))) => m.out.append(def.name.clone(), typed.into_value()),
+            Some((def, Ok(typed))) => {
+                let name = m.out.text(&def.name);
+                let value = typed.into_scalar(&mut m.out);
+                m.out.push(name, value);
+            }
             Some((def, Err(_))) => {
                 m.out.append(code_key(), SmallStr::hex(sub));
                 m.out.append(
@@ -304,10 +317,10 @@ fn vendor_specific(m: &mut Mapped<'_>, value: &[u8], pos: usize, dict: &Dictiona
     Ok(())
 }
 
-fn to_draft(a: Mapped<'_>, identifier: u8, received_at: Millis) -> Result<Draft<'_>, DecodeError> {
+fn to_event<'a>(a: Mapped<'a>, identifier: u8, received_at: Millis, o: &mut Out<'_>) -> Result<Clear<'a>, DecodeError> {
     use attr::*;
     let mut out = a.out;
-    out.insert(SmallStr::from_static("radius.identifier"), identifier);
+    out.push_replacing("radius.identifier", identifier);
     let Some(status) = a.status else {
         return err(R::MissingField, "radius: no Acct-Status-Type");
     };
@@ -319,11 +332,8 @@ fn to_draft(a: Mapped<'_>, identifier: u8, received_at: Millis) -> Result<Draft<
         7 | 8 => EventKind::Reboot,
         _ => EventKind::Other,
     };
-    out.insert(SmallStr::from_static("Acct-Status-Type"), status);
-    out.insert(
-        SmallStr::from_static("Acct-Status-Type-Name"),
-        SmallStr::from_static(value_name(ACCT_STATUS_TYPE, status).unwrap_or("Other")),
-    );
+    out.push_replacing("Acct-Status-Type", status);
+    out.push_replacing("Acct-Status-Type-Name", value_name(ACCT_STATUS_TYPE, status).unwrap_or("Other"));
 
     // Octet counters wrap at 2^32; the gigawords count the wraps (RFC 2869 5.1, 5.2).
     for (i, name) in [(0usize, "Acct-Input-Octets"), (1, "Acct-Output-Octets")] {
@@ -331,43 +341,45 @@ fn to_draft(a: Mapped<'_>, identifier: u8, received_at: Millis) -> Result<Draft<
         let high = a.octets.get(i + 2).copied().flatten();
         if low.is_some() || high.is_some() {
             let total = (u64::from(high.unwrap_or(0)) << 32) | u64::from(low.unwrap_or(0));
-            out.insert(SmallStr::from_static(name), total);
+            out.push_replacing(name, total);
         }
     }
     let error_code = a.terminate_cause.map(|c| SmallStr::concat(&["RADIUS-TC-", &SmallStr::decimal(u64::from(c))]));
     let event_time = match a.event_timestamp {
         Some(secs) => i64::from(secs) * 1000,
         None => {
-            out.insert(SmallStr::from_static("radius.time_source"), SmallStr::from_static("received_at"));
+            out.push_replacing("radius.time_source", "received_at");
             received_at
         }
     };
-    let (equipment_id, equipment_key) = match (a.nas_identifier, a.nas_ip) {
+    let ev = &mut *o.ev;
+    match (a.nas_identifier, a.nas_ip) {
         (Some(id), _) => {
             let id = utf8(id)
                 .map_err(|e| DecodeError::new(R::BadUtf8, format!("radius: NAS-Identifier is not UTF-8: {e}")))?;
-            (SmallStr::new(id), EquipmentKey::NasIdentifier)
+            if ev.equipment_id != *id {
+                ev.equipment_id = SmallStr::new(id);
+            }
+            ev.equipment_key = EquipmentKey::NasIdentifier;
         }
-        (None, Some(ip)) => (ipv4_text(ip), EquipmentKey::NasIpAddress),
+        (None, Some(ip)) => {
+            ev.equipment_id = ipv4_text(ip);
+            ev.equipment_key = EquipmentKey::NasIpAddress;
+        }
         (None, None) => {
             return err(
                 R::MissingField,
                 "radius: neither NAS-Identifier nor NAS-IP-Address: no equipment to attribute the event to",
             )
         }
-    };
-    Ok(Draft {
-        format: Format::Radius,
-        event_time,
-        equipment_id,
-        equipment_key,
-        kind,
-        outcome: Outcome::Info,
-        error_code,
-        subscriber_clear: a.user_name.map(Cow::Borrowed),
-        message: None,
-        attributes: out.finish(),
-    })
+    }
+    ev.event_time = event_time;
+    ev.kind = kind;
+    ev.outcome = Outcome::Info;
+    ev.error_code = error_code;
+    ev.attributes = out.finish();
+    o.no_message();
+    Ok(a.user_name.map(Cow::Borrowed))
 }
 
 fn code_name(code: u8) -> &'static str {

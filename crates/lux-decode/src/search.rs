@@ -71,9 +71,107 @@ pub(crate) fn each_occurrence(haystack: &[u8], needles: [&[u8]; 2], mut found: i
     }
 }
 
+/// The high bit of every byte of `w` that is zero, exactly (no false positive).
+#[inline]
+fn exact_zero_bytes(w: u64) -> u64 {
+    !(((w & !HIGHS).wrapping_add(!HIGHS)) | w | !HIGHS)
+}
+
+/// The high bit of every byte of `w` that is not printable US-ASCII nor a space: below 0x20,
+/// 0x7f, or not ASCII.
+#[inline]
+fn unprintable_bytes(w: u64) -> u64 {
+    // (b & 0x7f) + 0x60 has its high bit set exactly when b & 0x7f >= 0x20 (no carry between bytes).
+    let at_least_space = ((w & !HIGHS) + 0x6060_6060_6060_6060) & HIGHS;
+    (!at_least_space & HIGHS) | (w & HIGHS) | exact_zero_bytes(w ^ 0x7f7f_7f7f_7f7f_7f7f)
+}
+
+/// The positions of the first `N` spaces of `bytes` from `at`, if every byte before the last of
+/// them is printable US-ASCII or a space (an RFC 5424 header's fields and separators): 8 bytes
+/// per step.
+pub(crate) fn spaces_in_printable<const N: usize>(bytes: &[u8], at: usize) -> Option<[usize; N]> {
+    let mut found = [0usize; N];
+    let mut n = 0;
+    let mut base = at;
+    while n < N {
+        let (w, present) = head(bytes.get(base..)?);
+        let present = present & HIGHS;
+        if present == 0 {
+            return None;
+        }
+        let mut spaces = exact_zero_bytes(w ^ 0x2020_2020_2020_2020) & present;
+        let bad = unprintable_bytes(w) & present;
+        // Only the bytes before the N-th space count: `limit` masks them.
+        let mut limit = u64::MAX;
+        while spaces != 0 && n < N {
+            let bit = spaces.trailing_zeros();
+            if let Some(slot) = found.get_mut(n) {
+                *slot = base + (bit / 8) as usize;
+            }
+            n += 1;
+            if n == N {
+                limit = (1u64 << bit) - 1;
+            }
+            spaces &= spaces - 1;
+        }
+        if bad & limit != 0 {
+            return None;
+        }
+        base += 8;
+    }
+    Some(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::each_occurrence;
+
+    #[test]
+    fn header_spaces_as_a_byte_loop_finds_them() {
+        fn naive(bytes: &[u8], at: usize) -> Option<[usize; 5]> {
+            let mut found = [0; 5];
+            let mut n = 0;
+            for (i, b) in bytes.iter().enumerate().skip(at) {
+                if *b == b' ' {
+                    found[n] = i;
+                    n += 1;
+                    if n == 5 {
+                        return Some(found);
+                    }
+                } else if !(33..=126).contains(b) {
+                    return None;
+                }
+            }
+            None
+        }
+        let mut cases: Vec<Vec<u8>> = vec![
+            b"1 2026-01-05T10:00:00Z host app - ID [x] msg".to_vec(),
+            b"1 a b c d e".to_vec(),
+            b"1 a b c d".to_vec(),
+            b"1 a\x7f b c d e f".to_vec(),
+            b"1 a b c\td e f".to_vec(),
+            "1 a b c d \u{e9} e".as_bytes().to_vec(),
+            "1 a b \u{e9} d e".as_bytes().to_vec(),
+            b"1 ! ! ! ! !!!!!!!".to_vec(),
+            b"".to_vec(),
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..2000 {
+            let mut line = b"1 ".to_vec();
+            for _ in 0..(state % 40) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                line.push([b' ', b'a', b'!', b'~', 0x7f, 0x1f, 0x80, 0xff, b'0', b' '][(state % 10) as usize]);
+            }
+            cases.push(line);
+        }
+        for case in &cases {
+            for at in [0, 1, 2] {
+                assert_eq!(super::spaces_in_printable::<5>(case, at), naive(case, at), "{case:?} from {at}");
+            }
+        }
+    }
 
     fn all(needles: [&[u8]; 2], haystack: &[u8]) -> Vec<(usize, usize)> {
         let mut out = Vec::new();

@@ -5,9 +5,11 @@
 use crate::config::{SourceConfig, TimeFormat, ValueMapping};
 use crate::mapping::Pseudonymiser;
 use crate::text::Fields;
-use crate::{err, DecodeError, Draft};
+use crate::{err, Clear, DecodeError, Out};
 use chrono::DateTime;
-use lux_model::{AttrValue, DeadLetterReason as R, EquipmentKey, EventKind, Format, Millis, Outcome, SmallStr};
+use lux_model::{
+    AttrRef, AttrValue, DeadLetterReason as R, EquipmentKey, EventKind, Format, Millis, Outcome, SmallStr,
+};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -112,12 +114,12 @@ impl Source {
 
 /// The text of a scalar field value (a string, or a number or boolean written as JSON writes
 /// it); `None` for null, arrays and objects.
-pub(crate) fn value_text(v: &AttrValue) -> Option<Cow<'_, str>> {
+pub(crate) fn value_text(v: AttrRef<'_>) -> Option<Cow<'_, str>> {
     match v {
-        AttrValue::Str(s) => Some(Cow::Borrowed(s.as_str())),
-        AttrValue::Number(n) => Some(Cow::Owned(n.to_string())),
-        AttrValue::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
-        AttrValue::Json(v) => v.as_str().map(Cow::Borrowed),
+        AttrRef::Str(s) => Some(Cow::Borrowed(s)),
+        AttrRef::Number(n) => Some(Cow::Owned(n.to_string())),
+        AttrRef::Bool(b) => Some(Cow::Borrowed(if b { "true" } else { "false" })),
+        AttrRef::Json(v) => v.as_str().map(Cow::Borrowed),
     }
 }
 
@@ -129,18 +131,19 @@ pub(crate) struct Input<'a> {
     pub pseudonymiser: &'a Pseudonymiser,
 }
 
-/// Builds the event draft of a record: `base` is the built-in mapping's draft (syslog, RADIUS),
-/// `fields` the decoded fields (JSON, key=value, binary; ignored when `base` is given: its
-/// attributes are the fields), `mapping` the source's entry.
+/// Completes the event of a record as the source's entry `mapping` says. `base` is the clear
+/// subscriber id found by a built-in decoder (syslog, RADIUS), which has filled the event;
+/// without one (JSON, key=value, binary) the event's attributes hold the decoded fields and its
+/// other fields are still to be set. Gives the clear subscriber id.
 pub(crate) fn build<'a>(
     mapping: Option<&Source>,
-    base: Option<Draft<'a>>,
-    fields: Fields,
+    base: Option<Clear<'a>>,
+    out: &mut Out<'_>,
     input: &Input<'_>,
-) -> Result<Draft<'a>, DecodeError> {
+) -> Result<Clear<'a>, DecodeError> {
     let Some(m) = mapping else {
         return match base {
-            Some(draft) => Ok(draft),
+            Some(clear) => Ok(clear),
             None => err(
                 R::MissingField,
                 format!(
@@ -152,32 +155,30 @@ pub(crate) fn build<'a>(
             ),
         };
     };
-    let (mut base, mut attrs) = match base {
-        Some(mut draft) => {
-            let attrs = std::mem::take(&mut draft.attributes);
-            (Some(draft), attrs)
-        }
-        None => (None, fields),
-    };
+    let has_base = base.is_some();
+    let base_clear = base.flatten();
+    let ev = &mut *out.ev;
+    let attrs = &mut ev.attributes;
     let absent = |what: &str, field: &str| {
         DecodeError::new(
             R::MissingField,
             format!("no {what}: the record has no field {field:?} (source {:?})", input.source),
         )
     };
-    let (equipment_id, equipment_key) = match (&m.equipment, &base) {
-        (Some((field, key)), _) => {
+    match &m.equipment {
+        Some((field, key)) => {
             let value = attrs.remove(field).ok_or_else(|| absent("equipment id", field))?;
-            let text = value_text(&value).map(SmallStr::from).filter(|t| !t.is_empty()).ok_or_else(|| {
+            let text = value_text(value.as_ref()).map(SmallStr::from).filter(|t| !t.is_empty()).ok_or_else(|| {
                 DecodeError::new(
                     R::BadValue,
                     format!("equipment id: field {field:?} is {}, not a non-empty text or number", value.to_value()),
                 )
             })?;
-            (text, *key)
+            ev.equipment_id = text;
+            ev.equipment_key = *key;
         }
-        (None, Some(b)) => (b.equipment_id.clone(), b.equipment_key),
-        (None, None) => {
+        None if has_base => {}
+        None => {
             return err(
                 R::MissingField,
                 format!(
@@ -186,112 +187,84 @@ pub(crate) fn build<'a>(
                 ),
             )
         }
+    }
+    let received = |attrs: &mut lux_model::Attributes| {
+        attrs.insert(SmallStr::from_static(TIME_SOURCE), SmallStr::from_static("received_at"));
+        input.received_at
     };
-    let event_time = match (&m.time, &base) {
-        (Some((field, format)), _) => match attrs.remove(field) {
+    match &m.time {
+        Some((field, format)) => match attrs.remove(field) {
             Some(value) => {
                 let value = Value::from(value);
-                parse_time(&value, *format).map_err(|why| {
+                ev.event_time = parse_time(&value, *format).map_err(|why| {
                     DecodeError::new(R::BadValue, format!("event time: field {field:?} ({value}): {why}"))
-                })?
+                })?;
             }
             // Absent: the built-in decoder's time, else the reception time.
-            None => match &base {
-                Some(b) => b.event_time,
-                None => {
-                    attrs.insert(SmallStr::from_static(TIME_SOURCE), SmallStr::from_static("received_at"));
-                    input.received_at
-                }
-            },
+            None if has_base => {}
+            None => ev.event_time = received(attrs),
         },
-        (None, Some(b)) => b.event_time,
-        (None, None) => {
-            attrs.insert(SmallStr::from_static(TIME_SOURCE), SmallStr::from_static("received_at"));
-            input.received_at
-        }
+        None if has_base => {}
+        None => ev.event_time = received(attrs),
+    }
+    match &m.kind {
+        Some(choice) => ev.kind = choice.choose(attrs),
+        None if has_base => {}
+        None => ev.kind = EventKind::Other,
+    }
+    match &m.outcome {
+        Some(choice) => ev.outcome = choice.choose(attrs),
+        None if has_base => {}
+        None => ev.outcome = Outcome::Info,
+    }
+    let mapped_code = match &m.error_code {
+        Some((field, prefix)) => attrs
+            .get(field)
+            .and_then(value_text)
+            .filter(|t| !t.is_empty())
+            .map(|code| SmallStr::concat(&[prefix, &code])),
+        None => None,
     };
-    let kind = match &m.kind {
-        Some(choice) => choice.choose(&attrs),
-        None => base.as_ref().map_or(EventKind::Other, |b| b.kind),
-    };
-    let outcome = match &m.outcome {
-        Some(choice) => choice.choose(&attrs),
-        None => base.as_ref().map_or(Outcome::Info, |b| b.outcome),
-    };
-    let error_code = match &m.error_code {
-        Some((field, prefix)) => match attrs.get(field).and_then(value_text).filter(|t| !t.is_empty()) {
-            Some(code) => Some(SmallStr::concat(&[prefix, &code])),
-            None => base.as_mut().and_then(|b| b.error_code.take()),
-        },
-        None => base.as_mut().and_then(|b| b.error_code.take()),
-    };
+    if mapped_code.is_some() || !has_base {
+        ev.error_code = mapped_code;
+    }
     let mut subscriber_clear = None;
     if let Some(field) = &m.subscriber {
         if let Some(value) = attrs.remove(field) {
             subscriber_clear =
-                value_text(&value).filter(|t| !t.is_empty()).map(|t| Cow::Owned(t.into_owned().into_bytes()));
+                value_text(value.as_ref()).filter(|t| !t.is_empty()).map(|t| Cow::Owned(t.into_owned().into_bytes()));
         }
     }
     let mapped_subscriber = subscriber_clear.is_some();
     if subscriber_clear.is_none() {
-        subscriber_clear = base.as_mut().and_then(|b| b.subscriber_clear.take());
+        subscriber_clear = base_clear;
     }
-    let mut message = match &m.message {
+    let message = match &m.message {
         Some(field) => attrs.remove(field).and_then(|v| match v {
             AttrValue::Str(s) => Some(String::from(s)),
-            other => value_text(&other).map(Cow::into_owned),
+            other => value_text(other.as_ref()).map(Cow::into_owned),
         }),
         None => None,
     };
-    if message.is_none() {
-        message = base.as_mut().and_then(|b| b.message.take());
-    }
     // The clear subscriber id must appear nowhere in the event. The built-in decoders redact
     // their own fields; the mapped fields are redacted here.
-    if let Some(clear) = subscriber_clear.as_deref().and_then(|c| std::str::from_utf8(c).ok()) {
-        if mapped_subscriber || base.is_none() {
-            let pseudonym = input.pseudonymiser.pseudonym(clear.as_bytes());
-            for value in attrs.values_mut() {
-                redact_attr(value, clear, &pseudonym);
-            }
-            if let Some(m) = message.as_mut() {
-                if m.contains(clear) {
-                    *m = m.replace(clear, &pseudonym);
-                }
-            }
+    let redact = subscriber_clear
+        .as_deref()
+        .and_then(|c| std::str::from_utf8(c).ok())
+        .filter(|_| mapped_subscriber || !has_base)
+        .map(|clear| (clear, input.pseudonymiser.pseudonym(clear.as_bytes())));
+    if let Some((clear, pseudonym)) = &redact {
+        attrs.replace_in_values(clear, pseudonym);
+    }
+    if let Some(message) = message {
+        out.message_owned(message);
+    }
+    if let (Some((clear, pseudonym)), Some(m)) = (&redact, out.ev.message.as_mut()) {
+        if m.contains(clear) {
+            *m = m.replace(clear, pseudonym);
         }
     }
-    Ok(Draft {
-        format: input.format,
-        event_time,
-        equipment_id,
-        equipment_key,
-        kind,
-        outcome,
-        error_code,
-        subscriber_clear,
-        message: message.filter(|m| !m.is_empty()),
-        attributes: attrs,
-    })
-}
-
-fn redact_attr(value: &mut AttrValue, clear: &str, pseudonym: &str) {
-    match value {
-        AttrValue::Str(s) if s.contains(clear) => *s = SmallStr::from(s.replace(clear, pseudonym)),
-        AttrValue::Json(v) => redact_value(v, clear, pseudonym, 0),
-        _ => {}
-    }
-}
-
-fn redact_value(value: &mut Value, clear: &str, pseudonym: &str, depth: usize) {
-    match value {
-        Value::String(s) if s.contains(clear) => *s = s.replace(clear, pseudonym),
-        Value::Array(items) if depth < 64 => {
-            items.iter_mut().for_each(|v| redact_value(v, clear, pseudonym, depth + 1))
-        }
-        Value::Object(map) if depth < 64 => map.values_mut().for_each(|v| redact_value(v, clear, pseudonym, depth + 1)),
-        _ => {}
-    }
+    Ok(subscriber_clear)
 }
 
 /// A time field's value as milliseconds since the epoch.

@@ -4,10 +4,10 @@
 
 use crate::cursor::{ascii_number, utf8, Cursor};
 use crate::mapping::{code_kind, find_subscriber, ip_text, msgid_kind, redact, Pseudonymiser};
-use crate::search::each_occurrence;
-use crate::{err, DecodeError, Draft};
+use crate::search::{each_occurrence, spaces_in_printable};
+use crate::{err, Clear, DecodeError, Out};
 use chrono::{FixedOffset, NaiveDate, TimeZone};
-use lux_model::{Attributes, DeadLetterReason as R, EquipmentKey, EventKind, Format, Millis, Outcome, SmallStr};
+use lux_model::{AttrText, AttributeList, DeadLetterReason as R, EquipmentKey, EventKind, Millis, Outcome, SmallStr};
 use std::borrow::Cow;
 use std::net::IpAddr;
 
@@ -24,7 +24,7 @@ pub(crate) struct Context<'a> {
 const DEFAULT_PRI: u64 = 13;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-pub(crate) fn decode<'a>(bytes: &'a [u8], ctx: &Context<'_>) -> Result<Draft<'a>, DecodeError> {
+pub(crate) fn decode<'a>(bytes: &'a [u8], ctx: &Context<'_>, out: &mut Out<'_>) -> Result<Clear<'a>, DecodeError> {
     // Stream framings leave a trailing newline (and some senders a NUL): not part of the record.
     let mut end = bytes.len();
     while end > 0 && matches!(bytes.get(end - 1), Some(b'\n' | b'\r' | b'\0')) {
@@ -33,6 +33,12 @@ pub(crate) fn decode<'a>(bytes: &'a [u8], ctx: &Context<'_>) -> Result<Draft<'a>
     let bytes = bytes.get(..end).unwrap_or(&[]);
     if bytes.is_empty() {
         return err(R::Truncated, "syslog: the record is empty (only line terminators)");
+    }
+    // `<PRI>1 `: the common RFC 5424 record first, before the full parser checks anything.
+    if let Some((pri, at)) = pri_and_version_1(bytes) {
+        if let Some(clear) = rfc5424_common(bytes, at, pri, out) {
+            return Ok(clear);
+        }
     }
     let mut cur = Cursor::new(bytes);
     let pri = parse_pri(&mut cur)?;
@@ -51,11 +57,23 @@ pub(crate) fn decode<'a>(bytes: &'a [u8], ctx: &Context<'_>) -> Result<Draft<'a>
                 );
             }
             cur.bump();
-            return rfc5424(&mut cur, pri.unwrap_or(DEFAULT_PRI), ctx);
+            return rfc5424(&mut cur, pri.unwrap_or(DEFAULT_PRI), ctx, out);
         }
         cur.reset(mark);
     }
-    rfc3164(&mut cur, pri, ctx)
+    rfc3164(&mut cur, pri, ctx, out)
+}
+
+/// The PRI of a record starting `<PRI>1 ` ([`parse_pri`]'s rule: 1-3 digits, at most 191) and
+/// where its header goes on.
+fn pri_and_version_1(bytes: &[u8]) -> Option<(u64, usize)> {
+    let close = bytes.iter().take(5).position(|b| *b == b'>')?;
+    let digits = bytes.get(1..close)?;
+    if bytes.first() != Some(&b'<') || digits.is_empty() || bytes.get(close + 1..close + 3)? != b"1 " {
+        return None;
+    }
+    let pri = ascii_number(digits).filter(|p| *p <= 191)?;
+    Some((pri, close + 3))
 }
 
 /// `<PRI>` if present: 1-3 digits, at most 191.
@@ -76,13 +94,10 @@ fn parse_pri(cur: &mut Cursor<'_>) -> Result<Option<u64>, DecodeError> {
     }
 }
 
-fn pri_attributes(pri: u64, attrs: &mut Attributes) {
-    attrs.insert(SmallStr::from_static("syslog.facility"), pri / 8);
-    attrs.insert(SmallStr::from_static("syslog.severity"), pri % 8);
+fn pri_attributes(pri: u64, attrs: &mut AttributeList) {
+    attrs.push_replacing("syslog.facility", pri / 8);
+    attrs.push_replacing("syslog.severity", pri % 8);
 }
-
-/// Attributes a syslog record usually has: one allocation for all of them.
-const USUAL_ATTRIBUTES: usize = 12;
 
 /// The `subscriber=` value of `text`, borrowed from the record when `text` is.
 fn subscriber_in<'a>(text: &Cow<'a, str>) -> Option<Cow<'a, str>> {
@@ -176,7 +191,7 @@ fn ascii<'a>(cur: &Cursor<'a>, (start, end): Span) -> &'a str {
     cur.text_of(start, end).unwrap_or_default()
 }
 
-fn rfc5424<'a>(cur: &mut Cursor<'a>, pri: u64, ctx: &Context<'_>) -> Result<Draft<'a>, DecodeError> {
+fn rfc5424<'a>(cur: &mut Cursor<'a>, pri: u64, ctx: &Context<'_>, out: &mut Out<'_>) -> Result<Clear<'a>, DecodeError> {
     let ts_start = cur.pos();
     let ([timestamp, hostname, app_name, procid, msgid], sd_start) = header_fields(cur.buf(), ts_start)?;
     let (timestamp, hostname, app_name, procid, msgid) =
@@ -239,66 +254,264 @@ fn rfc5424<'a>(cur: &mut Cursor<'a>, pri: u64, ctx: &Context<'_>) -> Result<Draf
     // One scan of the record after the header for what redaction looks for: the fields it
     // hits (rarely any) are redacted, every other one is borrowed as it is.
     let hits = Hits::find(cur.buf(), sd_start, clear);
-    let mut code = None;
-    // Names inserted in their order (`sd.*`, then `syslog.*` alphabetically): the `syslog.*`
-    // insertions append, without searching.
-    let mut attrs = Attributes::with_capacity(USUAL_ATTRIBUTES);
+    let mut code: Option<SmallStr> = None;
+    // Names pushed in their order (`sd.*`, then `syslog.*` alphabetically): the list is sorted
+    // already unless the parameters were not.
+    let mut attrs = out.attribute_list();
     for p in params.iter() {
         let name = ascii(cur, p.name);
         if name == "subscriber" {
             continue;
         }
         let value = if p.escaped || hits.within(p.value) {
-            SmallStr::from(redact(&p.value(cur), clear, ctx.pseudonymiser))
+            let value = p.value(cur);
+            let redacted = redact(&value, clear, ctx.pseudonymiser);
+            attrs.text(&redacted)
         } else {
-            SmallStr::new(cur.text_of(p.value.0, p.value.1).unwrap_or_default())
+            attrs.text(cur.text_of(p.value.0, p.value.1).unwrap_or_default())
         };
-        if name == "code" && code.is_none() && !value.is_empty() {
-            code = Some(value.clone());
+        if name == "code" && code.is_none() {
+            code = Some(SmallStr::new(attrs.str(value))).filter(|c| !c.is_empty());
         }
-        if let Err(value) = attrs.try_insert(SmallStr::concat(&["sd.", name]), value.into()) {
-            attrs.insert_new(SmallStr::concat(&["sd.", ascii(cur, p.sd_id), ".", name]), value);
+        // A repeated name is kept under its SD-ID (`sd.ID.NAME`), unless that is taken too.
+        let short = attrs.concat(&["sd.", name]);
+        if !attrs.contains(short) {
+            attrs.push(short, value);
+        } else {
+            let long = attrs.concat(&["sd.", ascii(cur, p.sd_id), ".", name]);
+            if !attrs.contains(long) {
+                attrs.push(long, value);
+            }
         }
     }
-    if let Some(app) = nil(app_name) {
-        attrs.insert(SmallStr::from_static("syslog.app_name"), app);
-    }
-    attrs.insert(SmallStr::from_static("syslog.facility"), pri / 8);
-    if let Some(msgid) = msgid {
-        attrs.insert(SmallStr::from_static("syslog.msgid"), msgid);
-    }
-    if let Some(procid) = nil(procid) {
-        attrs.insert(SmallStr::from_static("syslog.procid"), procid);
-    }
-    attrs.insert(SmallStr::from_static("syslog.severity"), pri % 8);
+    let header = Header {
+        app_name: nil(app_name).map(|a| attrs.text(a)),
+        msgid: msgid.map(|m| attrs.text(m)),
+        procid: nil(procid).map(|p| attrs.text(p)),
+    };
+    header.push(&mut attrs, pri);
     if nil(timestamp).is_none() {
-        attrs.insert(SmallStr::from_static("syslog.time_source"), SmallStr::from_static("received_at"));
+        attrs.push("syslog.time_source", "received_at");
     }
+    match message {
+        Some((start, text)) => {
+            let end = start + text.len();
+            if matches!(text, Cow::Borrowed(_)) && !hits.within((start, end)) {
+                out.message(&text);
+            } else {
+                out.message_owned(message_of(text, clear, ctx.pseudonymiser).unwrap_or_default());
+            }
+        }
+        None => out.no_message(),
+    }
+    set_rfc5424(out.ev, hostname, event_time, msgid, code, attrs);
+    Ok(subscriber.map(clear_bytes))
+}
+
+/// The `syslog.*` texts of an RFC 5424 header that are not NILVALUE, in the attributes' buffer.
+struct Header {
+    app_name: Option<AttrText>,
+    msgid: Option<AttrText>,
+    procid: Option<AttrText>,
+}
+
+impl Header {
+    /// Pushes the `syslog.*` attributes, in name order (after the `sd.*` ones).
+    fn push(self, attrs: &mut AttributeList, pri: u64) {
+        if let Some(app) = self.app_name {
+            attrs.push("syslog.app_name", app);
+        }
+        attrs.push("syslog.facility", pri / 8);
+        if let Some(msgid) = self.msgid {
+            attrs.push("syslog.msgid", msgid);
+        }
+        if let Some(procid) = self.procid {
+            attrs.push("syslog.procid", procid);
+        }
+        attrs.push("syslog.severity", pri % 8);
+    }
+}
+
+/// Sets the fields of the event of an RFC 5424 record; its kind and outcome from the MSGID, else
+/// the error code.
+fn set_rfc5424(
+    ev: &mut lux_model::Event,
+    hostname: &str,
+    event_time: Millis,
+    msgid: Option<&str>,
+    code: Option<SmallStr>,
+    attrs: AttributeList,
+) {
     let (kind, outcome) = msgid
         .and_then(msgid_kind)
         .or_else(|| code.as_deref().and_then(code_kind))
         .unwrap_or((EventKind::Other, Outcome::Info));
-    let message = message.and_then(|(start, text)| {
-        let end = start + text.len();
-        if matches!(text, Cow::Borrowed(_)) && !hits.within((start, end)) {
-            Some(text.into_owned()).filter(|m| !m.is_empty())
-        } else {
-            message_of(text, clear, ctx.pseudonymiser)
+    set_equipment(ev, hostname);
+    ev.event_time = event_time;
+    ev.kind = kind;
+    ev.outcome = outcome;
+    ev.error_code = code;
+    ev.attributes = attrs.finish();
+}
+
+/// A parameter of the structured data as [`rfc5424_common`] reads it: (SD-ID, name, value).
+type FastParam = (Span, Span, Span);
+
+/// The common RFC 5424 record, in one pass with no copy but into the event: valid UTF-8, a
+/// timestamp, a hostname, parameter values without escapes, names not repeated, at most one
+/// non-empty `subscriber` parameter, and nothing to redact outside it. `None` for anything else
+/// (then [`rfc5424`] decodes the record, or says what is wrong with it): for every record it
+/// accepts, the event is the one [`rfc5424`] makes.
+fn rfc5424_common<'a>(bytes: &'a [u8], at: usize, pri: u64, out: &mut Out<'_>) -> Option<Clear<'a>> {
+    let text = if bytes.is_ascii() {
+        // SAFETY: ASCII is valid UTF-8.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    } else {
+        std::str::from_utf8(bytes).ok()?
+    };
+    // The header: five fields, each up to the next space, printable, none empty or too long.
+    let spaces = spaces_in_printable::<5>(bytes, at)?;
+    let mut fields = [(0usize, 0usize); 5];
+    let mut start = at;
+    for ((slot, (_, max)), end) in fields.iter_mut().zip(HEADER_FIELDS).zip(spaces) {
+        if end == start || end - start > max {
+            return None;
         }
-    });
-    let (equipment_id, equipment_key) = equipment(hostname);
-    Ok(Draft {
-        format: Format::Syslog,
-        event_time,
-        equipment_id,
-        equipment_key,
-        kind,
-        outcome,
-        error_code: code,
-        subscriber_clear: subscriber.map(clear_bytes),
-        message,
-        attributes: attrs,
-    })
+        *slot = (start, end);
+        start = end + 1;
+    }
+    let sd_start = start;
+    let field = |(a, b): Span| text.get(a..b);
+    let [timestamp, hostname, app_name, procid, msgid] = fields.map(field);
+    let (timestamp, hostname) = (nil(timestamp?)?, nil(hostname?)?);
+    let (app_name, procid, msgid) = (nil(app_name?), nil(procid?), nil(msgid?));
+    let event_time = crate::timestamp::rfc3339_millis_with(timestamp, out.days).ok()?;
+
+    // The structured data: SD-IDs, names and values as spans.
+    let mut params = [((0, 0), (0, 0), (0, 0)); 8];
+    let mut count = 0;
+    let mut pos = sd_start;
+    match bytes.get(pos)? {
+        b'-' => pos += 1,
+        b'[' => {
+            while bytes.get(pos) == Some(&b'[') {
+                let id = sd_name_common(bytes, pos + 1)?;
+                pos = id.1;
+                loop {
+                    match bytes.get(pos)? {
+                        b']' => {
+                            pos += 1;
+                            break;
+                        }
+                        b' ' => {}
+                        _ => return None,
+                    }
+                    let name = sd_name_common(bytes, pos + 1)?;
+                    if bytes.get(name.1..name.1 + 2)? != b"=\"" {
+                        return None;
+                    }
+                    let value_start = name.1 + 2;
+                    let len = memchr::memchr2(b'"', b'\\', bytes.get(value_start..)?)?;
+                    if bytes.get(value_start + len) != Some(&b'"') {
+                        return None;
+                    }
+                    *params.get_mut(count)? = (id, name, (value_start, value_start + len));
+                    count += 1;
+                    pos = value_start + len + 1;
+                }
+            }
+        }
+        _ => return None,
+    }
+    let params = params.get(..count)?;
+    let message = match bytes.get(pos) {
+        None => None,
+        Some(b' ') => Some((pos + 1, text.get(pos + 1..)?)),
+        Some(_) => return None,
+    };
+    if message.is_some_and(|(_, m)| m.starts_with('\u{feff}')) {
+        return None;
+    }
+    // The subscriber: one non-empty `subscriber` parameter at most; names otherwise distinct.
+    let name_of = |p: &FastParam| field(p.1).unwrap_or_default();
+    let mut subscriber = None;
+    for (i, p) in params.iter().enumerate() {
+        let name = name_of(p);
+        if name == "subscriber" {
+            if subscriber.is_some() || p.2 .0 == p.2 .1 {
+                return None;
+            }
+            subscriber = Some(field(p.2)?);
+        } else if params.iter().take(i).any(|q| name_of(q) == name) {
+            return None;
+        }
+    }
+    // Nothing to redact in the values kept nor in the message: neither `subscriber=` nor the
+    // clear id occurs in them.
+    let clear = subscriber.unwrap_or_default().as_bytes();
+    let redactable = |span: &[u8]| {
+        let mut found = false;
+        if span.len() >= clear.len().min(b"subscriber=".len()) {
+            each_occurrence(span, [b"subscriber=", clear], |_, _| found = true);
+        }
+        found
+    };
+    if message.is_some_and(|(_, m)| redactable(m.as_bytes()))
+        || params.iter().any(|p| name_of(p) != "subscriber" && redactable(bytes.get(p.2 .0..p.2 .1).unwrap_or(&[])))
+    {
+        return None;
+    }
+
+    let mut code: Option<SmallStr> = None;
+    let mut attrs = out.attribute_list();
+    // One copy of the record: the values are ranges of it.
+    let copy = attrs.copy(text);
+    for p in params {
+        let name = name_of(p);
+        if name == "subscriber" {
+            continue;
+        }
+        if name == "code" && p.2 .0 < p.2 .1 {
+            code = Some(SmallStr::new(field(p.2).unwrap_or_default()));
+        }
+        let (name, value) = (attrs.concat(&["sd.", name]), attrs.range(copy, p.2 .0, p.2 .1));
+        attrs.push(name, value);
+    }
+    let range =
+        |attrs: &AttributeList, present: bool, (start, end): Span| present.then(|| attrs.range(copy, start, end));
+    let [_, _, app_span, procid_span, msgid_span] = fields;
+    let header = Header {
+        app_name: range(&attrs, app_name.is_some(), app_span),
+        msgid: range(&attrs, msgid.is_some(), msgid_span),
+        procid: range(&attrs, procid.is_some(), procid_span),
+    };
+    header.push(&mut attrs, pri);
+    match message {
+        Some((_, m)) => out.message(m),
+        None => out.no_message(),
+    }
+    set_rfc5424(out.ev, hostname, event_time, msgid, code, attrs);
+    Some(subscriber.map(|s| Cow::Borrowed(s.as_bytes())))
+}
+
+/// The bytes an SD-NAME may have: printable US-ASCII but `=`, `]` and `"`.
+static SD_NAME_BYTE: [bool; 256] = {
+    let mut ok = [false; 256];
+    let mut b = 33;
+    while b <= 126 {
+        ok[b] = !matches!(b as u8, b'=' | b']' | b'"');
+        b += 1;
+    }
+    ok
+};
+
+/// An SD-NAME from byte `at` ([`sd_name`]'s rule): its span, if it is one.
+fn sd_name_common(bytes: &[u8], at: usize) -> Option<Span> {
+    let mut end = at;
+    while bytes.get(end).is_some_and(|b| SD_NAME_BYTE.get(usize::from(*b)).copied().unwrap_or(false)) {
+        end += 1;
+    }
+    (1..=32).contains(&(end - at)).then_some((at, end))
 }
 
 /// Where the record may need redacting: the starts of every `subscriber=` and of every
@@ -534,6 +747,20 @@ fn bad_value_utf8(name: &str, start: usize, e: std::str::Utf8Error) -> DecodeErr
     DecodeError::new(R::BadUtf8, format!("syslog RFC 5424: the value of {name} (byte {start}) is not UTF-8: {e}"))
 }
 
+/// Sets the event's equipment to a syslog HOSTNAME.
+fn set_equipment(ev: &mut lux_model::Event, hostname: &str) {
+    let bytes = hostname.as_bytes();
+    let maybe_ip = bytes.first().is_some_and(u8::is_ascii_digit) || bytes.iter().fold(false, |c, b| c | (*b == b':'));
+    if !maybe_ip {
+        ev.equipment_id = SmallStr::new(hostname);
+        ev.equipment_key = EquipmentKey::Hostname;
+        return;
+    }
+    let (id, key) = equipment(hostname);
+    ev.equipment_id = id;
+    ev.equipment_key = key;
+}
+
 /// The equipment key of a syslog HOSTNAME: an IP literal is an `ip_address`.
 fn equipment(hostname: &str) -> (SmallStr, EquipmentKey) {
     // Only a name starting with a digit or holding a ':' can be an IP literal: others are not
@@ -697,8 +924,13 @@ fn seq_number(token: &[u8]) -> Option<u64> {
     ascii_number(token.strip_suffix(b":")?)
 }
 
-fn rfc3164<'a>(cur: &mut Cursor<'a>, pri: Option<u64>, ctx: &Context<'_>) -> Result<Draft<'a>, DecodeError> {
-    let mut attrs = Attributes::with_capacity(USUAL_ATTRIBUTES);
+fn rfc3164<'a>(
+    cur: &mut Cursor<'a>,
+    pri: Option<u64>,
+    ctx: &Context<'_>,
+    out: &mut Out<'_>,
+) -> Result<Clear<'a>, DecodeError> {
+    let mut attrs = out.attribute_list();
     pri_attributes(pri.unwrap_or(DEFAULT_PRI), &mut attrs);
     // Cisco without `service timestamps` hostname: `<189>4711: *Jan  5 10:00:00.123: %...`.
     if let Some(seq) = seq_number(token(cur)) {
@@ -791,18 +1023,16 @@ fn rfc3164<'a>(cur: &mut Cursor<'a>, pri: Option<u64>, ctx: &Context<'_>) -> Res
         },
     };
     let (kind, outcome) = kind_outcome.unwrap_or((EventKind::Other, Outcome::Info));
-    Ok(Draft {
-        format: Format::Syslog,
-        event_time,
-        equipment_id,
-        equipment_key,
-        kind,
-        outcome,
-        error_code: code,
-        subscriber_clear: subscriber.map(clear_bytes),
-        message,
-        attributes: attrs,
-    })
+    out.message_owned(message.unwrap_or_default());
+    let ev = &mut *out.ev;
+    ev.event_time = event_time;
+    ev.equipment_id = equipment_id;
+    ev.equipment_key = equipment_key;
+    ev.kind = kind;
+    ev.outcome = outcome;
+    ev.error_code = code;
+    ev.attributes = attrs.finish();
+    Ok(subscriber.map(clear_bytes))
 }
 
 /// The IP of a peer address `ip:port`, `[v6]:port` or a bare IP.

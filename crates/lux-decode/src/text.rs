@@ -29,14 +29,16 @@ fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str, DecodeError> {
 
 /// One JSON object -> fields. Nested objects are flattened (`{"a":{"b":1}}` gives `a.b = 1`);
 /// arrays are kept as arrays.
-pub(crate) fn json(bytes: &[u8]) -> Result<Fields, DecodeError> {
+/// `reuse`: the buffers of a previous record's fields (emptied).
+pub(crate) fn json(bytes: &[u8], mut reuse: Fields) -> Result<Fields, DecodeError> {
     let text = utf8(trim_record(bytes), "json")?;
     if text.is_empty() {
         return err(R::Truncated, "json: the record is empty");
     }
     if text.starts_with('{') {
         // The common case: flattened while it is parsed, names and short strings in place.
-        let mut fields = Fields::with_capacity(16);
+        reuse.clear();
+        let mut fields = reuse;
         let mut de = serde_json::Deserializer::from_str(text);
         let parsed =
             serde::de::DeserializeSeed::deserialize(Flatten { fields: &mut fields, prefix: None, depth: 0 }, &mut de)
@@ -224,12 +226,14 @@ fn flatten(fields: &mut Fields, prefix: Option<&str>, object: Map<String, Value>
 /// `key=value` pairs separated by blanks. A value is either bare (up to the next blank) or
 /// quoted with `"` (or `'`), where `\"`, `\'`, `\\`, `\n`, `\r` and `\t` are escapes. A key
 /// repeated keeps its last value. A token without `=` is refused (`bad_value`).
-pub(crate) fn kv(bytes: &[u8]) -> Result<Fields, DecodeError> {
+/// `reuse`: the buffers of a previous record's fields (emptied).
+pub(crate) fn kv(bytes: &[u8], mut reuse: Fields) -> Result<Fields, DecodeError> {
     let text = utf8(trim_record(bytes), "kv")?;
     if text.is_empty() {
         return err(R::Truncated, "kv: the record is empty");
     }
-    let mut fields = Fields::new();
+    reuse.clear();
+    let mut fields = reuse;
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -343,10 +347,10 @@ mod tests {
             let Value::Object(object) = doc else { unreachable!() };
             let mut expected = Fields::new();
             flatten(&mut expected, None, object, 0);
-            assert_eq!(json(text.as_bytes()).unwrap(), expected, "{text}");
+            assert_eq!(json(text.as_bytes(), Fields::new()).unwrap(), expected, "{text}");
         }
-        assert_eq!(json(b"[1]").unwrap_err().reason, R::BadValue);
-        assert_eq!(json(b"{\"a\": ").unwrap_err().reason, R::Truncated);
-        assert_eq!(json(b"{\"a\": 1} x").unwrap_err().reason, R::BadValue);
+        assert_eq!(json(b"[1]", Fields::new()).unwrap_err().reason, R::BadValue);
+        assert_eq!(json(b"{\"a\": ", Fields::new()).unwrap_err().reason, R::Truncated);
+        assert_eq!(json(b"{\"a\": 1} x", Fields::new()).unwrap_err().reason, R::BadValue);
     }
 }

@@ -7,7 +7,20 @@ use lux_model::Millis;
 
 /// Milliseconds since the epoch of an RFC 3339 timestamp, or chrono's error.
 pub(crate) fn rfc3339_millis(text: &str) -> Result<Millis, chrono::ParseError> {
-    match fast(text.as_bytes()) {
+    rfc3339_millis_with(text, &mut DayCache::default())
+}
+
+/// The last date a decoder read (`YYYY-MM-DD`) and its day number: records of a stream mostly
+/// share their date.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct DayCache {
+    date: [u8; 10],
+    days: i64,
+}
+
+/// [`rfc3339_millis`], with the day number of the date taken from `cache` when it is the last one.
+pub(crate) fn rfc3339_millis_with(text: &str, cache: &mut DayCache) -> Result<Millis, chrono::ParseError> {
+    match fast(text.as_bytes(), cache) {
         Some(ms) => Ok(ms),
         None => DateTime::parse_from_rfc3339(text).map(|t| t.timestamp_millis()),
     }
@@ -46,25 +59,37 @@ fn days_in_month(year: i64, month: i64) -> i64 {
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.f+](Z|±HH:MM)`, every field in range; `None` for anything else.
-fn fast(b: &[u8]) -> Option<Millis> {
-    if b.len() < 20
-        || b.get(4) != Some(&b'-')
-        || b.get(7) != Some(&b'-')
-        || b.get(10) != Some(&b'T')
-        || b.get(13) != Some(&b':')
-        || b.get(16) != Some(&b':')
-    {
+fn fast(b: &[u8], cache: &mut DayCache) -> Option<Millis> {
+    if b.len() < 20 {
         return None;
     }
-    let (year, month, day) = (digits(b, 0, 4)?, digits(b, 5, 2)?, digits(b, 8, 2)?);
-    let (hour, minute, second) = (digits(b, 11, 2)?, digits(b, 14, 2)?, digits(b, 17, 2)?);
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+    let head: [u8; 19] = b.get(..19)?.try_into().ok()?;
+    let [y0, y1, y2, y3, dash1, mo0, mo1, dash2, d0, d1, t, h0, h1, colon1, mi0, mi1, colon2, s0, s1] = head;
+    if dash1 != b'-' || dash2 != b'-' || t != b'T' || colon1 != b':' || colon2 != b':' {
         return None;
     }
-    // Second 60 (a leap second) is left to chrono.
+    let values = [y0, y1, y2, y3, mo0, mo1, d0, d1, h0, h1, mi0, mi1, s0, s1].map(|c| c.wrapping_sub(b'0'));
+    if values.iter().fold(0u8, |acc, d| acc | u8::from(*d > 9)) != 0 {
+        return None;
+    }
+    let [y0, y1, y2, y3, mo0, mo1, d0, d1, h0, h1, mi0, mi1, s0, s1] = values.map(i64::from);
+    let (year, month, day) = (y0 * 1000 + y1 * 100 + y2 * 10 + y3, mo0 * 10 + mo1, d0 * 10 + d1);
+    let (hour, minute, second) = (h0 * 10 + h1, mi0 * 10 + mi1, s0 * 10 + s1);
     if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
+    // Only valid dates are cached (the default, all zeros, is none).
+    let date: [u8; 10] = b.get(..10)?.try_into().ok()?;
+    let days = if cache.date == date {
+        cache.days
+    } else {
+        if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+            return None;
+        }
+        let days = days_from_civil(year, month, day);
+        *cache = DayCache { date, days };
+        days
+    };
     let mut at = 19;
     let mut millis = 0;
     if b.get(at) == Some(&b'.') {
@@ -99,7 +124,6 @@ fn fast(b: &[u8]) -> Option<Millis> {
         }
         _ => return None,
     };
-    let days = days_from_civil(year, month, day);
     let secs = days * 86_400 + hour * 3_600 + minute * 60 + second - offset_minutes * 60;
     Some(secs * 1_000 + millis)
 }
@@ -153,6 +177,26 @@ mod tests {
                 ["Z", "+05:30", "-11:59", "+24:00", "-00:60"][rng.gen_range(0..5)],
             );
             assert_eq!(rfc3339_millis(&text).ok(), chrono_ms(&text), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_cached_day_gives_the_times_chrono_gives() {
+        // One cache for a stream of dates that repeat, change, and are sometimes invalid.
+        let mut cache = DayCache::default();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5424);
+        for _ in 0..20_000 {
+            let text = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}",
+                [2024, 2026, 2023][rng.gen_range(0..3)],
+                rng.gen_range(1..3),
+                [28, 29, 30, 31, 1][rng.gen_range(0..5)],
+                rng.gen_range(0..25),
+                rng.gen_range(0..61),
+                rng.gen_range(0..61),
+                ["Z", "+05:30", ".25Z"][rng.gen_range(0..3)],
+            );
+            assert_eq!(rfc3339_millis_with(&text, &mut cache).ok(), chrono_ms(&text), "{text}");
         }
     }
 }

@@ -283,3 +283,50 @@ fn no_input_makes_the_new_decoders_panic() {
         assert!(ok > 5_000 && failed > 5_000, "{source}: ok {ok} failed {failed}");
     }
 }
+
+/// The transform stage decodes every record into one reused event (`Decoder::decode_event`):
+/// nothing a record leaves in it (attributes, message, error code, subscriber, ...) may show in
+/// the next record's event, and a record that fails must not spoil the next one. A stream of
+/// valid and mutated records of every format gives, through one reused event, exactly the
+/// events and errors that `Decoder::decode` gives with a fresh event each.
+#[test]
+fn a_reused_event_gives_what_a_fresh_one_gives() {
+    let fresh = lux_decode::Decoder::new(&new_formats_config(), KEY);
+    let mut reusing = lux_decode::Decoder::new(&new_formats_config(), KEY);
+    let mut event = lux_model::Event::default();
+    let syslog = |line: &[u8]| ("test-src", Format::Syslog, line.to_vec());
+    let seeds: Vec<(&str, Format, Vec<u8>)> = vec![
+        syslog(br#"<134>1 2026-01-05T10:00:00.123Z olt-1 olt - LINK_UP [meta@32473 code="LINK-UP" subscriber="sub0000042" port="0/1/0:3"] ONU 0/1/0:3 activated"#),
+        syslog(br#"<131>1 2026-01-05T10:00:01Z bng-1 bng 77 AUTH_REJECT [meta@32473 code="PPP-AUTHFAIL" port="ge-0/0/1"] auth failed subscriber=sub0000043 again sub0000043"#),
+        syslog(br#"<13>1 - 10.0.0.1 - - - [a@1 x="q\"\\\]" x="dup"][b@2 y=""]"#),
+        syslog(br#"<14>1 2026-01-05T10:00:02+01:00 cpe-9 cpe - - -"#),
+        syslog(b"<187>Jan  5 10:00:00 cpe-par001-00042 4711: %DHCP-3-NOOFFER: no DHCPOFFER subscriber=sub0000044"),
+        syslog(b"<189>4711: *Jan  5 10:00:00.123: %SYS-5-RESTART: System restarted"),
+        ("json", Format::Json, br#"{"host":"cpe-1","ts":"2026-01-05T10:00:00Z","k":1,"user":"sub0004711","msg":"x sub0004711","n":{"a":[1,{"b":null}]}}"#.to_vec()),
+        ("kv", Format::Kv, br#"host=bng-1 t=1767607200.5 o=ko user="sub0004711" code=7 msg="a \"b\" \\ c" x='y'"#.to_vec()),
+        ("bin", Format::Binary, olt_record()),
+        ("test-src", Format::Radius, radius_stop()),
+    ];
+    let mut rng = ChaCha8Rng::seed_from_u64(0x0e5e_d0e7);
+    let (mut ok, mut failed) = (0u32, 0u32);
+    for i in 0..60_000u32 {
+        let (source, format, seed) = &seeds[rng.gen_range(0..seeds.len())];
+        let bytes = if i % 3 == 0 { seed.clone() } else { mutate(&mut rng, seed, i) };
+        let raw = lux_model::RawRecord::new(source, *format, received(), Some("192.0.2.10:514".to_owned()), bytes);
+        match (fresh.decode(&raw), reusing.decode_event(&raw, &mut event)) {
+            (Ok(events), Ok(())) => {
+                ok += 1;
+                assert_eq!(events.len(), 1);
+                assert_eq!(events[0], event, "{raw:?}");
+                let (a, b) = (serde_json::to_string(&events[0]).unwrap(), serde_json::to_string(&event).unwrap());
+                assert_eq!(a, b, "{raw:?}");
+            }
+            (Err(a), Err(b)) => {
+                failed += 1;
+                assert_eq!(a, b, "{raw:?}");
+            }
+            (a, b) => panic!("decode gave {a:?}, decode_event {b:?} for {raw:?}"),
+        }
+    }
+    assert!(ok > 20_000 && failed > 5_000, "ok {ok} failed {failed}");
+}

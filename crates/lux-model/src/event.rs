@@ -136,6 +136,27 @@ pub struct Event {
     pub attributes: Attributes,
 }
 
+impl Default for Event {
+    /// An empty event, to decode records into (`lux_decode::Decoder::decode_event`).
+    fn default() -> Self {
+        Event {
+            event_id: SmallStr::default(),
+            event_time: 0,
+            received_at: 0,
+            source: SmallStr::default(),
+            format: Format::Auto,
+            equipment_id: SmallStr::default(),
+            equipment_key: EquipmentKey::Hostname,
+            kind: EventKind::Other,
+            outcome: Outcome::Info,
+            error_code: None,
+            subscriber: None,
+            message: None,
+            attributes: Attributes::default(),
+        }
+    }
+}
+
 /// The equipment an event was joined with, as it was at the event's time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EquipmentInfo {

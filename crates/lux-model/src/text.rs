@@ -133,6 +133,38 @@ impl SmallStr {
         SmallStr(Repr::Inline { len: (bytes.len() * 2) as u8, bytes: out })
     }
 
+    /// The 32 lowercase hex digits of `n`, big-endian (as [`SmallStr::hex`] of its big-endian
+    /// bytes), eight digits at a time.
+    #[inline]
+    pub fn hex128(n: u128) -> SmallStr {
+        /// The 8 nibbles of `x`, one per byte, most significant first, as ASCII hex digits.
+        #[inline]
+        fn digits(x: u32) -> [u8; 8] {
+            let x = u64::from(x);
+            let x = (x | x << 16) & 0x0000_ffff_0000_ffff;
+            let x = (x | x << 8) & 0x00ff_00ff_00ff_00ff;
+            let x = (x | x << 4) & 0x0f0f_0f0f_0f0f_0f0f;
+            // Nibbles from 10 up become letters: 'a' is '0' + 10 + 0x27.
+            let letters = ((x + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+            (x + 0x3030_3030_3030_3030 + letters * 0x27).to_be_bytes()
+        }
+        let mut bytes = [0u8; Self::INLINE];
+        for (chunk, shift) in bytes.chunks_exact_mut(8).zip([96u32, 64, 32, 0]) {
+            chunk.copy_from_slice(&digits((n >> shift) as u32));
+        }
+        // 32 ASCII hex digits.
+        SmallStr(Repr::Inline { len: Self::INLINE as u8, bytes })
+    }
+
+    /// The text, when it is borrowed `'static` ([`SmallStr::from_static`]).
+    #[inline]
+    pub fn as_static(&self) -> Option<&'static str> {
+        match &self.0 {
+            Repr::Static(s) => Some(s),
+            _ => None,
+        }
+    }
+
     #[inline]
     pub fn as_str(&self) -> &str {
         match &self.0 {
@@ -349,6 +381,11 @@ mod tests {
         assert_eq!(SmallStr::from_static("sd.code"), SmallStr::new("sd.code"));
         assert_eq!(SmallStr::hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
         assert_eq!(SmallStr::hex(&[0xab; 20]), "ab".repeat(20));
+        for n in
+            [0u128, 1, u128::MAX, 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210, 0x9a9a_0f0f_f0f0_a5a5_5a5a_1234_abcd_ef09]
+        {
+            assert_eq!(SmallStr::hex128(n), SmallStr::hex(&n.to_be_bytes()));
+        }
         assert!(SmallStr::new("a") < SmallStr::from_static("b"));
         assert_eq!(SmallStr::concat(&["sd.", "code"]), "sd.code");
         assert_eq!(SmallStr::from_ascii(b"10.0.0.1"), Some(SmallStr::new("10.0.0.1")));

@@ -55,8 +55,8 @@ pub struct TransformTopics {
 /// The transform stage, ready to run.
 pub struct TransformStage {
     decoder: Decoder,
-    /// The events of the record in hand (reused from record to record).
-    events: Vec<Event>,
+    /// The event of the record in hand (every record is decoded into it: its buffers are reused).
+    event: Event,
     /// The live reference data; `snapshot` is its version used for the batch in hand, so that
     /// one batch is joined with one version (taken anew after each batch).
     reference: ReferenceHandle,
@@ -75,7 +75,7 @@ impl TransformStage {
     ) -> Self {
         TransformStage {
             decoder: Decoder::new(&config.decode, subscriber_key),
-            events: Vec::new(),
+            event: Event::default(),
             snapshot: reference.current(),
             reference,
             topics,
@@ -147,30 +147,19 @@ impl Processor for TransformStage {
                 )
             }
         };
-        // One vector for every record: decoding allocates no list per record.
-        let mut events = std::mem::take(&mut self.events);
-        let decoded = self.decoder.decode_into(&raw, &mut events);
-        let result = match decoded {
+        // One event for every record: decoding allocates nothing per record in steady state.
+        match self.decoder.decode_event(&raw, &mut self.event) {
             Ok(()) => {
                 // The join borrows the snapshot and the event: nothing is copied until the
                 // record is serialised.
-                for event in events.drain(..) {
-                    let joined = self.snapshot.join(&event);
-                    let key = joined.partition_key(&event).as_bytes().to_vec();
-                    ctx.emit(
-                        &self.topics.enriched,
-                        &key,
-                        event.event_time,
-                        serde_json::to_vec(&joined.record(&event))?,
-                    );
-                }
+                let event = &self.event;
+                let joined = self.snapshot.join(event);
+                let key = joined.partition_key(event).as_bytes().to_vec();
+                ctx.emit(&self.topics.enriched, &key, event.event_time, serde_json::to_vec(&joined.record(event))?);
                 Ok(())
             }
             Err(error) => self.dead_letter(record, Some(&raw), error.reason, error.detail, ctx),
-        };
-        events.clear();
-        self.events = events;
-        result
+        }
     }
 
     fn end_batch(&mut self, _ctx: &mut Context) -> anyhow::Result<()> {
