@@ -1,5 +1,6 @@
 //! The configuration file: one TOML document, every section owned by the component it
-//! configures (`[log]`, `[generator]`, `[collect]`, `[reference]`, `[transform]`, `[alarm]`), every key
+//! configures (`[log]`, `[generator]`, `[collect]`, `[reference]`, `[transform]`, `[alarm]`,
+//! `[notify]`, `[metrics]`), every key
 //! defaulted so that `lux run` works with no file at all.
 //!
 //! Loading reports *every* problem, each with its key and line: syntax errors, unknown keys,
@@ -28,6 +29,11 @@ pub struct LuxConfig {
     pub transform: lux_transform::TransformConfig,
     /// The alarm stage: sliding windows and threshold rules.
     pub alarm: lux_alarm::AlarmConfig,
+    /// The notifiers (the `alarm-notify` stage: `lux notify`, and `lux run` when any target is
+    /// configured): the alarms topic delivered to Prometheus Alertmanager and webhooks.
+    pub notify: lux_notify::NotifyConfig,
+    /// The Prometheus `/metrics` endpoint of every long-running `lux` process.
+    pub metrics: lux_metrics::MetricsConfig,
     /// Options of `lux run` itself: which sources it runs, what it prints.
     pub run: RunConfig,
 }
@@ -59,6 +65,8 @@ impl LuxConfig {
         problems.extend(self.reference.validate("reference"));
         problems.extend(self.transform.validate("transform"));
         problems.extend(self.alarm.validate("alarm"));
+        problems.extend(self.notify.validate("notify"));
+        problems.extend(self.metrics.validate("metrics"));
         problems
     }
 }

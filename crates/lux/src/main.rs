@@ -5,6 +5,7 @@ mod collect;
 mod config;
 mod decode;
 mod docs;
+mod metrics;
 mod plan;
 mod replay;
 mod run;
@@ -64,7 +65,8 @@ enum Command {
         /// through every stage and the last windows were evaluated.
         #[arg(long)]
         until_done: bool,
-        /// Run only these stages, comma-separated: generator, collect, transform, alarm-route, alarm.
+        /// Run only these stages, comma-separated: generator, collect, transform, alarm-route, alarm,
+        /// alarm-notify.
         #[arg(long, value_name = "STAGES", value_delimiter = ',')]
         only: Option<Vec<String>>,
     },
@@ -84,6 +86,19 @@ enum Command {
     /// Run the alarm stage alone (its two halves: alarm-route and alarm). Start several on Kafka
     /// to share the partitions.
     Alarm {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        data_dir: DataDirArg,
+        #[command(flatten)]
+        log: LogArg,
+        /// Stop by itself after this long; otherwise run until SIGINT/SIGTERM.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        stop_after: Option<std::time::Duration>,
+    },
+    /// Run the notifiers alone (the `alarm-notify` stage: the alarms topic to Alertmanager and
+    /// webhooks, as configured in `[notify]`).
+    Notify {
         #[command(flatten)]
         config: ConfigArg,
         #[command(flatten)]
@@ -272,6 +287,12 @@ fn main() -> ExitCode {
         Command::Alarm { config, data_dir: dir, log, stop_after } => {
             let only = Some(vec!["alarm-route".to_owned(), "alarm".to_owned()]);
             match run_stages(&config, &dir, &log, stop_after, false, only) {
+                Ok(result) => result,
+                Err(code) => return code,
+            }
+        }
+        Command::Notify { config, data_dir: dir, log, stop_after } => {
+            match run_stages(&config, &dir, &log, stop_after, false, Some(vec!["alarm-notify".to_owned()])) {
                 Ok(result) => result,
                 Err(code) => return code,
             }
