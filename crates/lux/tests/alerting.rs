@@ -192,18 +192,24 @@ fn prometheus_scrapes_lux_and_alertmanager_shows_the_incident_active_then_resolv
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (_alertmanager, alertmanager) = start_alertmanager(&alertmanager_bin, dir.path());
+    let root = dir.path().to_owned();
+    if std::env::var_os("LUX_KEEP_TEST_DIR").is_some() {
+        // Left on disk to look into (lux.log, the data directory).
+        std::mem::forget(dir);
+    }
+    let (_alertmanager, alertmanager) = start_alertmanager(&alertmanager_bin, root.as_path());
     let metrics_port = free_port();
-    let (_prometheus, prometheus) = start_prometheus(&prometheus_bin, dir.path(), &format!("127.0.0.1:{metrics_port}"));
+    let (_prometheus, prometheus) =
+        start_prometheus(&prometheus_bin, root.as_path(), &format!("127.0.0.1:{metrics_port}"));
 
     // The demo network from now on, and its two biggest sites: `hit` has an incident, `covered`
     // the same incident under an intervention that suppresses alarms.
     let now = chrono::Utc::now().timestamp() + 2;
     let start = chrono::DateTime::from_timestamp(now, 0).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let config_path = dir.path().join("lux.toml");
+    let config_path = root.join("lux.toml");
     std::fs::write(&config_path, generator_config(&start, "incidents = []")).unwrap();
-    generate(&config_path, &dir.path().join("probe"));
-    let (hit, covered) = biggest_sites(&dir.path().join("probe/reference"));
+    generate(&config_path, &root.join("probe"));
+    let (hit, covered) = biggest_sites(&root.join("probe/reference"));
     let incidents: String = [&hit, &covered]
         .iter()
         .map(|site| {
@@ -214,8 +220,8 @@ fn prometheus_scrapes_lux_and_alertmanager_shows_the_incident_active_then_resolv
         .collect();
     let generator = generator_config(&start, "");
     std::fs::write(&config_path, format!("{generator}{incidents}")).unwrap();
-    generate(&config_path, &dir.path().join("gen"));
-    let reference = dir.path().join("gen/reference");
+    generate(&config_path, &root.join("gen"));
+    let reference = root.join("gen/reference");
     let mut interventions = std::fs::read_to_string(reference.join("interventions.csv")).unwrap();
     if !interventions.ends_with('\n') {
         interventions.push('\n');
@@ -231,22 +237,23 @@ fn prometheus_scrapes_lux_and_alertmanager_shows_the_incident_active_then_resolv
         "{generator}{incidents}\n[reference]\ndir = \"{reference}\"\n\n\
          [transform]\nsubscriber_key = \"alerting-test-subscriber-key-0123456789\"\n\n\
          [alarm]\nidle_timeout = \"3s\"\nout_of_orderness = \"2s\"\n\n\
-         [[alarm.rules]]\nname = \"site-failures\"\ngroup_by = [\"site\"]\nthreshold = 150\nwindow = \"10s\"\nslide = \"2s\"\n\n\
+         [[alarm.rules]]\nname = \"site-failures\"\ngroup_by = [\"site\"]\nthreshold = 25\nwindow = \"10s\"\nslide = \"2s\"\n\n\
          [notify]\nalertmanager = [\"{alertmanager}\"]\nresend_interval = \"2s\"\n\n\
          [metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n\n[run]\nsummary_interval = \"0s\"\n",
         reference = reference.display()
     );
     std::fs::write(&config_path, config).unwrap();
-    let data = dir.path().join("data");
+    let data = root.join("data");
     let lux_run = lux()
         .args(["run", "--config"])
         .arg(&config_path)
         .arg("--data-dir")
         .arg(&data)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(root.join("lux.log")).unwrap())
         .spawn()
         .expect("lux run starts");
+    eprintln!("lux run: config and log in {}", root.display());
     let _lux_run = Running(lux_run);
 
     // The incident's alarm is active in Alertmanager, the suppressed one is not.
@@ -257,7 +264,7 @@ fn prometheus_scrapes_lux_and_alertmanager_shows_the_incident_active_then_resolv
     // holds at least the threshold while its alarm is raised.
     let query = format!("lux_alarm_window_failures{{rule=\"site-failures\",group=\"site={hit}\"}}");
     wait_for("the incident's window counter at its threshold", Duration::from_secs(60), || {
-        promql(&prometheus, &query).filter(|failures| *failures >= 150.0)
+        promql(&prometheus, &query).filter(|failures| *failures >= 25.0)
     });
     let omitted = promql(&prometheus, "lux_alarm_window_groups_omitted{rule=\"site-failures\"}");
     assert_eq!(omitted, Some(0.0), "4 sites are under the bound");
@@ -290,7 +297,11 @@ fn prometheus_scrapes_lux_and_alertmanager_shows_the_incident_active_then_resolv
     assert!(alarms.iter().any(|a| a["group"]["site"] == hit.as_str() && a["state"] == "cleared"), "{alarms:?}");
 
     // Once the bounded input went through, the counters Prometheus scraped are what the topics hold.
-    wait_for("the generator's 50 s to go through", Duration::from_secs(180), || {
+    wait_for("the generator's 50 s to end", Duration::from_secs(180), || {
+        let log = std::fs::read_to_string(root.join("lux.log")).ok()?;
+        log.contains("source stopped source=generator").then_some(())
+    });
+    wait_for("the generated records to go through", Duration::from_secs(120), || {
         let generated = promql(&prometheus, "lux_stage_records_out_total{stage=\"generator\"}")?;
         let raw = read_topic(&data, "raw").len() as f64;
         let transformed = promql(&prometheus, "lux_stage_records_in_total{stage=\"transform\"}")?;
