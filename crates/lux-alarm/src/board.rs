@@ -23,8 +23,6 @@ pub struct GroupWindow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleWindows {
     pub rule: String,
-    /// The rule's window length.
-    pub window_seconds: f64,
     /// The listed groups, most failures first (at most the bound per rule).
     pub groups: Vec<GroupWindow>,
     /// Tracked groups left out of `groups` by the bound.
@@ -135,7 +133,6 @@ mod tests {
     fn rule(groups: Vec<GroupWindow>) -> RuleWindows {
         RuleWindows {
             rule: "r".into(),
-            window_seconds: 60.0,
             tracked_groups: groups.len(),
             groups,
             omitted: 0,

@@ -41,7 +41,6 @@ impl AlarmEngine {
                 let omitted = crate::board::keep_top(&mut listed, max_groups_per_rule);
                 RuleWindows {
                     rule: rule.name.clone(),
-                    window_seconds: rule.window_ms as f64 / 1000.0,
                     groups: listed,
                     omitted,
                     tracked_groups,
