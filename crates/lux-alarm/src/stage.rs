@@ -8,7 +8,7 @@
 use crate::route::{RouteOutcome, RouteRecord, Router, RuleEvent};
 use crate::{AlarmConfig, AlarmEngine};
 use lux_log::StoredRecord;
-use lux_model::{schema, DeadLetter, DeadLetterReason, EnrichedEvent, Payload};
+use lux_model::{DeadLetter, EnrichedEvent};
 use lux_stage::{Context, Processor, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -31,18 +31,8 @@ pub struct AlarmTopics {
 
 /// A dead letter for an input record that is not what the stage reads.
 fn bad_record(stage: &str, record: &StoredRecord, detail: String) -> anyhow::Result<Vec<u8>> {
-    let letter = DeadLetter {
-        schema: schema::DEADLETTER.to_owned(),
-        reason: DeadLetterReason::BadRecord,
-        detail,
-        stage: stage.to_owned(),
-        origin: format!("{}/{}/{}", record.topic, record.partition, record.offset),
-        source: None,
-        format: None,
-        received_at: None,
-        peer: None,
-        payload: Payload(record.value.clone()),
-    };
+    let origin = format!("{}/{}/{}", record.topic, record.partition, record.offset);
+    let letter = DeadLetter::bad_record(stage, origin, detail, record.value.clone());
     Ok(serde_json::to_vec(&letter)?)
 }
 

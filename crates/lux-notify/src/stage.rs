@@ -8,7 +8,7 @@
 
 use crate::deliver::{ActiveSet, Item, Target};
 use lux_log::StoredRecord;
-use lux_model::{schema, Alarm, AlarmState, DeadLetter, DeadLetterReason, Payload};
+use lux_model::{Alarm, AlarmState, DeadLetter};
 use lux_stage::{Context, Processor, TopicPartition};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -141,18 +141,9 @@ impl Processor for NotifyStage {
             Ok(alarm) => alarm,
             Err(error) => {
                 self.bad_records += 1;
-                let letter = DeadLetter {
-                    schema: schema::DEADLETTER.to_owned(),
-                    reason: DeadLetterReason::BadRecord,
-                    detail: format!("not a LUX alarm record: {error}"),
-                    stage: self.name.clone(),
-                    origin: format!("{}/{}/{}", record.topic, record.partition, record.offset),
-                    source: None,
-                    format: None,
-                    received_at: None,
-                    peer: None,
-                    payload: Payload(record.value.clone()),
-                };
+                let origin = format!("{}/{}/{}", record.topic, record.partition, record.offset);
+                let detail = format!("not a LUX alarm record: {error}");
+                let letter = DeadLetter::bad_record(&self.name, origin, detail, record.value.clone());
                 let key = record.key.as_deref().unwrap_or_default();
                 ctx.emit(&self.deadletter_topic, key, record.timestamp_ms, serde_json::to_vec(&letter)?);
                 return Ok(());

@@ -49,40 +49,29 @@ impl Collect for Stages {
         let stages = self.stages.lock().unwrap_or_else(|p| p.into_inner()).clone();
         for (name, m) in &stages {
             let stage = [("stage", name.as_str())];
-            let counter = |out: &mut Exposition, metric: &str, help: &str, value: f64| {
-                out.sample(metric, Kind::Counter, help, &stage, value)
-            };
-            counter(out, "lux_stage_records_in_total", "Records read and committed by the stage.", get(&m.records_in));
-            counter(
-                out,
-                "lux_stage_records_out_total",
-                "Records the stage wrote (dead letters included).",
-                get(&m.records_out),
-            );
-            counter(
-                out,
-                "lux_stage_commits_total",
-                "Batches committed (outputs, input offsets and state in one atomic step).",
-                get(&m.commits),
-            );
-            counter(
-                out,
-                "lux_stage_commit_failures_total",
-                "Commits that failed (retried, or dropped after a rebalance).",
-                get(&m.commit_failures),
-            );
-            counter(
-                out,
-                "lux_stage_rebalances_total",
-                "Partition assignments received (the first, then one per rebalance).",
-                get(&m.rebalances),
-            );
-            counter(
-                out,
-                "lux_stage_dead_letters_total",
-                "Records the stage wrote to the dead-letter topic.",
-                get(&m.dead_letters),
-            );
+            let counters: [(&str, &str, &AtomicU64); 6] = [
+                ("lux_stage_records_in_total", "Records read and committed by the stage.", &m.records_in),
+                ("lux_stage_records_out_total", "Records the stage wrote (dead letters included).", &m.records_out),
+                (
+                    "lux_stage_commits_total",
+                    "Batches committed (outputs, input offsets and state in one atomic step).",
+                    &m.commits,
+                ),
+                (
+                    "lux_stage_commit_failures_total",
+                    "Commits that failed (retried, or dropped after a rebalance).",
+                    &m.commit_failures,
+                ),
+                (
+                    "lux_stage_rebalances_total",
+                    "Partition assignments received (the first, then one per rebalance).",
+                    &m.rebalances,
+                ),
+                ("lux_stage_dead_letters_total", "Records the stage wrote to the dead-letter topic.", &m.dead_letters),
+            ];
+            for (metric, help, value) in counters {
+                out.sample(metric, Kind::Counter, help, &stage, get(value));
+            }
             out.sample(
                 "lux_stage_lag_records",
                 Kind::Gauge,

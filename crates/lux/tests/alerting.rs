@@ -69,25 +69,34 @@ fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) ->
     }
 }
 
+/// Starts `binary` with `args` and waits until `{url}/-/ready` answers 200.
+fn start_server(binary: &Path, args: Vec<String>, url: &str) -> Running {
+    let child = Command::new(binary)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} starts: {e}", binary.display()));
+    let running = Running(child);
+    wait_for(&format!("{} to be ready", binary.display()), Duration::from_secs(60), || {
+        agent().get(&format!("{url}/-/ready")).call().ok().filter(|r| r.status() == 200)
+    });
+    running
+}
+
 fn start_alertmanager(binary: &Path, dir: &Path) -> (Running, String) {
     let port = free_port();
     let config = dir.join("alertmanager.yml");
     std::fs::write(&config, "route:\n  receiver: nowhere\n  group_wait: 1s\nreceivers:\n  - name: nowhere\n").unwrap();
-    let child = Command::new(binary)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.path={}", dir.join("alertmanager-data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--cluster.listen-address=")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prometheus-alertmanager starts");
-    let running = Running(child);
     let url = format!("http://127.0.0.1:{port}");
-    wait_for("Alertmanager to be ready", Duration::from_secs(60), || {
-        agent().get(&format!("{url}/-/ready")).call().ok().filter(|r| r.status() == 200)
-    });
-    (running, url)
+    let args = vec![
+        format!("--config.file={}", config.display()),
+        format!("--storage.path={}", dir.join("alertmanager-data").display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        // No cluster gossip (its default port may be taken; a single instance needs none).
+        "--cluster.listen-address=".to_owned(),
+    ];
+    (start_server(binary, args, &url), url)
 }
 
 fn start_prometheus(binary: &Path, dir: &Path, scrape: &str) -> (Running, String) {
@@ -101,20 +110,13 @@ fn start_prometheus(binary: &Path, dir: &Path, scrape: &str) -> (Running, String
         ),
     )
     .unwrap();
-    let child = Command::new(binary)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("prometheus-data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prometheus starts");
-    let running = Running(child);
     let url = format!("http://127.0.0.1:{port}");
-    wait_for("Prometheus to be ready", Duration::from_secs(60), || {
-        agent().get(&format!("{url}/-/ready")).call().ok().filter(|r| r.status() == 200)
-    });
-    (running, url)
+    let args = vec![
+        format!("--config.file={}", config.display()),
+        format!("--storage.tsdb.path={}", dir.join("prometheus-data").display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+    ];
+    (start_server(binary, args, &url), url)
 }
 
 /// The value of a PromQL query returning one sample, through Prometheus's HTTP API.
