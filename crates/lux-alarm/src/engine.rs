@@ -736,7 +736,11 @@ fn evaluate_group(rule: &Rule, key: &str, group: &mut Group, from: Option<i64>, 
             let window_end = k.saturating_mul(rule.slide_ms);
             let window_start = window_end.saturating_sub(rule.window_ms);
             let latest = group.last_failure(w.lo, w.hi);
-            let latest_intervention = group.last_intervention(w.lo, w.hi).map(str::to_owned);
+            // Looked up only when the latest failure was suppressed (rare): no cost otherwise.
+            let latest_intervention = match latest {
+                Some((_, true)) => group.last_intervention(w.lo, w.hi).map(str::to_owned),
+                _ => None,
+            };
             let state = match &mut group.alarm {
                 None if w.failures >= rule.threshold => {
                     let first_seen = group.first_failure(w.lo, w.hi).unwrap_or(window_start);

@@ -25,7 +25,6 @@ impl Kind {
 }
 
 struct Family {
-    name: String,
     kind: Kind,
     help: String,
     samples: String,
@@ -34,8 +33,9 @@ struct Family {
 /// A scrape's families being written.
 #[derive(Default)]
 pub struct Exposition {
-    families: Vec<Family>,
-    index: HashMap<String, usize>,
+    families: HashMap<String, Family>,
+    /// Family names in the order first written.
+    order: Vec<String>,
 }
 
 /// A label value escaped for the text format: `\` as `\\`, `"` as `\"`, a line feed as `\n`.
@@ -98,19 +98,18 @@ impl Exposition {
         Exposition::default()
     }
 
-    fn family(&mut self, name: &str, kind: Kind, help: &str) -> &mut Family {
+    /// The family `name` (sanitized), created with `kind` and `help` on first use; with its name.
+    fn family(&mut self, name: &str, kind: Kind, help: &str) -> (String, &mut Family) {
         let name = sanitize_name(name);
-        let i = match self.index.get(&name) {
-            Some(&i) => i,
-            None => {
-                self.families.push(Family { name: name.clone(), kind, help: help.to_owned(), samples: String::new() });
-                self.index.insert(name, self.families.len() - 1);
-                self.families.len() - 1
-            }
-        };
-        // `i` was just pushed or indexed: always in range.
-        let last = self.families.len() - 1;
-        &mut self.families[i.min(last)]
+        if !self.families.contains_key(&name) {
+            self.order.push(name.clone());
+        }
+        let family = self.families.entry(name.clone()).or_insert_with(|| Family {
+            kind,
+            help: help.to_owned(),
+            samples: String::new(),
+        });
+        (name, family)
     }
 
     /// Declares a family with no sample yet (so that its HELP and TYPE lines are there even
@@ -121,8 +120,7 @@ impl Exposition {
 
     /// One sample of a counter or gauge family `name` (declared by its first sample).
     pub fn sample(&mut self, name: &str, kind: Kind, help: &str, labels: &[(&str, &str)], value: f64) {
-        let family = self.family(name, kind, help);
-        let mut line = family.name.clone();
+        let (mut line, family) = self.family(name, kind, help);
         write_labels(&mut line, labels, None);
         let _ = writeln!(line, " {}", format_value(value));
         family.samples.push_str(&line);
@@ -139,8 +137,7 @@ impl Exposition {
         count: u64,
         sum: f64,
     ) {
-        let family = self.family(name, Kind::Histogram, help);
-        let base = family.name.clone();
+        let (base, family) = self.family(name, Kind::Histogram, help);
         let mut lines = String::new();
         for &(le, cumulative) in buckets.iter().chain(std::iter::once(&(f64::INFINITY, count))) {
             let _ = write!(lines, "{base}_bucket");
@@ -159,9 +156,10 @@ impl Exposition {
     /// The text of every family, in the order first written.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        for family in &self.families {
-            let _ = writeln!(out, "# HELP {} {}", family.name, escape_help(&family.help));
-            let _ = writeln!(out, "# TYPE {} {}", family.name, family.kind.as_str());
+        for name in &self.order {
+            let Some(family) = self.families.get(name) else { continue };
+            let _ = writeln!(out, "# HELP {name} {}", escape_help(&family.help));
+            let _ = writeln!(out, "# TYPE {name} {}", family.kind.as_str());
             out.push_str(&family.samples);
         }
         out

@@ -420,6 +420,19 @@ mod tests {
     }
 
     #[test]
+    fn metrics_and_notify_problems_are_located() {
+        let text = "[metrics]\nlisten = \"localhost\"\n\n[notify]\nalertmanager = [\"am:9093\"]\n\n\
+                    [[notify.webhooks]]\nurl = \"https://hooks.example.net/lux\"\nheaders = { \"X Team\" = \"noc\" }\n";
+        let problems = parse(text, no_env()).unwrap_err();
+        let found: Vec<(&str, Option<usize>)> = problems.iter().map(|p| (p.key.as_str(), p.line)).collect();
+        assert_eq!(
+            found,
+            [("notify.alertmanager[0]", Some(5)), ("notify.webhooks[0].headers", Some(9)), ("metrics.listen", Some(2))]
+        );
+        assert!(parse("[metrics]\nlisten = \"\"\n", no_env()).unwrap().metrics.listen_addr().is_none());
+    }
+
+    #[test]
     fn syntax_errors_have_a_line() {
         let problems = parse("[log]\npartitions = = 3\n", no_env()).unwrap_err();
         assert_eq!(problems[0].line, Some(2));
