@@ -330,6 +330,9 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
     registry.register(stages.clone());
     let Pipeline { log, start_ms, network, reference, key } =
         Pipeline::open(&config, &data_dir, stop.clone(), Some(&registry))?;
+    // Started before any stage, so that a target it cannot use (a bearer-token variable not
+    // set) stops `lux run` before anything runs.
+    let notifier = if notify { Some(lux_notify::Notifier::start(&config.notify, stop.clone())?) } else { None };
     let runner = RunnerOptions {
         partitions: config.log.partitions,
         deadletter_topic: topology.deadletter.clone(),
@@ -412,16 +415,12 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
             spawn("alarm", Box::new(move |metrics| run_processor(log, Box::new(stage), runner, metrics, stop)))?;
         }
     }
-    let notifier = if notify {
-        let notifier = lux_notify::Notifier::start(&config.notify, stop.clone())?;
+    if let Some(notifier) = &notifier {
         registry.register(notifier.collector());
         let stage = notifier.stage(&config.notify, &topology.alarms, &topology.deadletter, stop.clone());
         let (log, runner, stop) = (log.clone(), runner.clone(), stop.clone());
         spawn("alarm-notify", Box::new(move |metrics| run_processor(log, Box::new(stage), runner, metrics, stop)))?;
-        Some(notifier)
-    } else {
-        None
-    };
+    }
     let metrics_server = crate::metrics::start(&config.metrics, registry, stop.clone());
 
     match config.log.backend {
