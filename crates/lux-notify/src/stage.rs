@@ -127,8 +127,9 @@ impl Processor for NotifyStage {
                 anyhow::bail!("unknown notify state entry {shown:?}");
             }
         }
-        // State entries come sorted by key: per partition, in offset order.
-        for (target, items) in self.targets.iter().zip(queues) {
+        for (target, mut items) in self.targets.iter().zip(queues) {
+            // In each partition, in the order of the records (the offsets are zero-padded).
+            items.sort_by(|a, b| a.pending.cmp(&b.pending));
             target.take_acked();
             target.replace(items);
         }
