@@ -9,6 +9,8 @@ use lux_model::{Alarm, AlarmState, ConfigProblem, EnrichedEvent};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
+mod publish;
+
 /// The key of the state entry holding watermarks and counters (of an engine that reads every
 /// partition; the engine of one partition of the routed topic uses `meta/<partition>`).
 pub const META_KEY: &[u8] = b"meta";
@@ -370,7 +372,13 @@ impl AlarmEngine {
                 groups.entry(event.group_key.clone()).or_insert_with(|| Group::new(event.values.clone()))
             }
         };
-        group.add(event.time.div_euclid(rule.slide_ms), event.time, event.failure, event.suppress);
+        group.add(
+            event.time.div_euclid(rule.slide_ms),
+            event.time,
+            event.failure,
+            event.suppress,
+            event.intervention.as_deref(),
+        );
         if !group.dirty {
             group.dirty = true;
             self.dirty.push((ri, event.group_key.clone()));
@@ -728,6 +736,11 @@ fn evaluate_group(rule: &Rule, key: &str, group: &mut Group, from: Option<i64>, 
             let window_end = k.saturating_mul(rule.slide_ms);
             let window_start = window_end.saturating_sub(rule.window_ms);
             let latest = group.last_failure(w.lo, w.hi);
+            // Looked up only when the latest failure was suppressed (rare): no cost otherwise.
+            let latest_intervention = match latest {
+                Some((_, true)) => group.last_intervention(w.lo, w.hi).map(str::to_owned),
+                _ => None,
+            };
             let state = match &mut group.alarm {
                 None if w.failures >= rule.threshold => {
                     let first_seen = group.first_failure(w.lo, w.hi).unwrap_or(window_start);
@@ -743,6 +756,7 @@ fn evaluate_group(rule: &Rule, key: &str, group: &mut Group, from: Option<i64>, 
                         last_suppress,
                         count: w.failures,
                         total: w.total,
+                        last_intervention: latest_intervention,
                     });
                     Some(AlarmState::Raised)
                 }
@@ -752,6 +766,7 @@ fn evaluate_group(rule: &Rule, key: &str, group: &mut Group, from: Option<i64>, 
                         if t >= active.last_seen {
                             active.last_seen = t;
                             active.last_suppress = suppress;
+                            active.last_intervention = latest_intervention;
                         }
                     }
                     if w.failures < rule.clear {
@@ -784,6 +799,7 @@ fn evaluate_group(rule: &Rule, key: &str, group: &mut Group, from: Option<i64>, 
                     first_seen: active.first_seen,
                     last_seen: active.last_seen,
                     suppressed_by_intervention: rule.suppress && active.last_suppress,
+                    intervention_id: active.last_intervention.clone().filter(|_| rule.suppress && active.last_suppress),
                 });
                 changed = true;
                 if state == AlarmState::Cleared {

@@ -15,6 +15,7 @@
 //! alarm stage, which meet in a routed topic keyed by group so that the stage scales out by
 //! partition ([`route`] explains how watermarks cross it).
 
+pub mod board;
 mod config;
 mod engine;
 pub mod route;

@@ -42,6 +42,9 @@ pub struct RuleEvent {
     pub failure: bool,
     /// An intervention that suppresses alarms covered the equipment then.
     pub suppress: bool,
+    /// That intervention's id (with `suppress`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intervention: Option<String>,
 }
 
 /// A record of the routed topic.
@@ -120,7 +123,8 @@ impl Router {
             self.dirty.insert(partition);
         }
         let failure = event.is_failure;
-        let suppress = event.maintenance.as_ref().is_some_and(|m| m.suppress_alarms);
+        let suppressing = event.maintenance.as_ref().filter(|m| m.suppress_alarms);
+        let suppress = suppressing.is_some();
         let (mut accepted, mut routed) = (false, false);
         let mut key = std::mem::take(&mut self.key_buf);
         for rule in &self.rules {
@@ -148,7 +152,15 @@ impl Router {
                 state.rules.entry(rule.name.clone()).or_default().ungrouped += 1;
                 continue;
             }
-            out.push(RuleEvent { rule: rule.name.clone(), group_key: key.clone(), values, time, failure, suppress });
+            out.push(RuleEvent {
+                rule: rule.name.clone(),
+                group_key: key.clone(),
+                values,
+                time,
+                failure,
+                suppress,
+                intervention: suppressing.map(|m| m.intervention_id.clone()),
+            });
             routed = true;
         }
         self.key_buf = key;

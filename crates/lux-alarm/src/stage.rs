@@ -8,9 +8,13 @@
 use crate::route::{RouteOutcome, RouteRecord, Router, RuleEvent};
 use crate::{AlarmConfig, AlarmEngine};
 use lux_log::StoredRecord;
-use lux_model::{schema, DeadLetter, DeadLetterReason, EnrichedEvent, Payload};
+use lux_model::{DeadLetter, EnrichedEvent};
 use lux_stage::{Context, Processor, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// How often (wall clock) the alarm stage publishes its window counters to its board, at most.
+const PUBLISH_EVERY_MS: i64 = 1000;
 
 /// A committed state entry: key, value.
 type StateEntry = (Vec<u8>, Vec<u8>);
@@ -27,18 +31,8 @@ pub struct AlarmTopics {
 
 /// A dead letter for an input record that is not what the stage reads.
 fn bad_record(stage: &str, record: &StoredRecord, detail: String) -> anyhow::Result<Vec<u8>> {
-    let letter = DeadLetter {
-        schema: schema::DEADLETTER.to_owned(),
-        reason: DeadLetterReason::BadRecord,
-        detail,
-        stage: stage.to_owned(),
-        origin: format!("{}/{}/{}", record.topic, record.partition, record.offset),
-        source: None,
-        format: None,
-        received_at: None,
-        peer: None,
-        payload: Payload(record.value.clone()),
-    };
+    let origin = format!("{}/{}/{}", record.topic, record.partition, record.offset);
+    let letter = DeadLetter::bad_record(stage, origin, detail, record.value.clone());
     Ok(serde_json::to_vec(&letter)?)
 }
 
@@ -181,6 +175,10 @@ pub struct AlarmStage {
     bounded: bool,
     /// Records were handed over since the last `end_batch`.
     busy: bool,
+    /// Where the window counters are published for metrics, if anywhere.
+    board: Option<Arc<crate::board::WindowBoard>>,
+    /// Wall time of the last publication to `board`.
+    published_ms: Option<i64>,
 }
 
 impl AlarmStage {
@@ -204,6 +202,8 @@ impl AlarmStage {
             name: "alarm".to_owned(),
             bounded: false,
             busy: false,
+            board: None,
+            published_ms: None,
         })
     }
 
@@ -218,6 +218,13 @@ impl AlarmStage {
     /// ([`AlarmEngine::finish_input`]) instead of after `idle_timeout` of wall-clock silence.
     pub fn bounded(mut self) -> Self {
         self.bounded = true;
+        self
+    }
+
+    /// Publishes the window counters of each partition to `board` (for the `/metrics`
+    /// endpoint), at most once a second and whenever alarm records were emitted.
+    pub fn with_window_board(mut self, board: Arc<crate::board::WindowBoard>) -> Self {
+        self.board = Some(board);
         self
     }
 
@@ -247,6 +254,10 @@ impl Processor for AlarmStage {
     fn restore(&mut self, partitions: &[TopicPartition], state: Vec<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<()> {
         self.engines.clear();
         self.busy = false;
+        self.published_ms = None;
+        if let Some(board) = &self.board {
+            board.retain(&partitions.iter().map(|tp| tp.partition).collect::<Vec<_>>());
+        }
         // Each entry goes to the engine of its partition: a group's entry is `group/` and the key
         // of the group's routed records, a meta entry names its partition.
         let mut per_partition: BTreeMap<u32, Vec<StateEntry>> = BTreeMap::new();
@@ -299,8 +310,10 @@ impl Processor for AlarmStage {
     fn end_batch(&mut self, ctx: &mut Context) -> anyhow::Result<()> {
         let finish = self.bounded && !self.busy;
         self.busy = false;
+        let mut emitted = false;
         for (&partition, engine) in self.engines.iter_mut() {
             let alarms = if finish { engine.finish_input() } else { engine.advance(ctx.now_wall_ms) };
+            emitted |= !alarms.is_empty();
             for alarm in alarms {
                 // Keyed like the group's routed records: with as many partitions as the routed
                 // topic, each alarms partition is written by one engine, in its order.
@@ -309,6 +322,15 @@ impl Processor for AlarmStage {
             }
             for (key, value) in engine.take_changes() {
                 ctx.set_state(partition, key, value);
+            }
+        }
+        if let Some(board) = &self.board {
+            let due = self.published_ms.is_none_or(|at| ctx.now_wall_ms.saturating_sub(at) >= PUBLISH_EVERY_MS);
+            if due || emitted {
+                self.published_ms = Some(ctx.now_wall_ms);
+                for (&partition, engine) in &self.engines {
+                    board.publish(partition, engine.window_snapshot(board.max_groups_per_rule()));
+                }
             }
         }
         Ok(())

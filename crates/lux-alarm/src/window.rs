@@ -21,14 +21,26 @@ pub(crate) struct Pane {
     /// Whether a latest failure carried an intervention that suppresses alarms (ORed over
     /// failures sharing that millisecond, so that arrival order does not matter).
     pub last_suppress: bool,
+    /// The suppressing intervention of a latest failure (the smallest id among failures sharing
+    /// that millisecond, so that arrival order does not matter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_intervention: Option<String>,
 }
 
 impl Pane {
     fn new(index: i64) -> Pane {
-        Pane { index, failures: 0, total: 0, first_failure: None, last_failure: None, last_suppress: false }
+        Pane {
+            index,
+            failures: 0,
+            total: 0,
+            first_failure: None,
+            last_failure: None,
+            last_suppress: false,
+            last_intervention: None,
+        }
     }
 
-    fn add(&mut self, time: i64, failure: bool, suppress: bool) {
+    fn add(&mut self, time: i64, failure: bool, suppress: bool, intervention: Option<&str>) {
         self.total = self.total.saturating_add(1);
         if !failure {
             return;
@@ -37,10 +49,18 @@ impl Pane {
         self.first_failure = Some(self.first_failure.map_or(time, |f| f.min(time)));
         match self.last_failure {
             Some(last) if last > time => {}
-            Some(last) if last == time => self.last_suppress |= suppress,
+            Some(last) if last == time => {
+                self.last_suppress |= suppress;
+                if let Some(id) = intervention {
+                    if self.last_intervention.as_deref().is_none_or(|kept| id < kept) {
+                        self.last_intervention = Some(id.to_owned());
+                    }
+                }
+            }
             _ => {
                 self.last_failure = Some(time);
                 self.last_suppress = suppress;
+                self.last_intervention = intervention.map(str::to_owned);
             }
         }
     }
@@ -57,6 +77,9 @@ pub(crate) struct ActiveAlarm {
     /// Failures and events of the window of the latest record.
     pub count: u64,
     pub total: u64,
+    /// The suppressing intervention of the latest failure (with `last_suppress`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_intervention: Option<String>,
 }
 
 /// The state of one (rule, group).
@@ -87,7 +110,7 @@ impl Group {
     }
 
     /// Counts one event of pane `index`.
-    pub fn add(&mut self, index: i64, time: i64, failure: bool, suppress: bool) {
+    pub fn add(&mut self, index: i64, time: i64, failure: bool, suppress: bool, intervention: Option<&str>) {
         let pos = match self.panes.binary_search_by_key(&index, |p| p.index) {
             Ok(pos) => pos,
             Err(pos) => {
@@ -96,7 +119,7 @@ impl Group {
             }
         };
         if let Some(pane) = self.panes.get_mut(pos) {
-            pane.add(time, failure, suppress);
+            pane.add(time, failure, suppress, intervention);
         }
     }
 
@@ -148,6 +171,12 @@ impl Group {
             .take(hi.saturating_sub(lo))
             .rev()
             .find_map(|p| p.last_failure.map(|t| (t, p.last_suppress)))
+    }
+
+    /// The suppressing intervention of the latest failure in `panes[lo..hi]`.
+    pub fn last_intervention(&self, lo: usize, hi: usize) -> Option<&str> {
+        let pane = self.panes.iter().skip(lo).take(hi.saturating_sub(lo)).rev().find(|p| p.last_failure.is_some())?;
+        pane.last_intervention.as_deref()
     }
 
     /// Drops the panes no window ending after index `to` contains, nor the first window
@@ -208,7 +237,7 @@ mod tests {
     fn group_with(indices: &[i64]) -> Group {
         let mut g = Group::new(vec![]);
         for &i in indices {
-            g.add(i, i * 10, true, false);
+            g.add(i, i * 10, true, false, None);
         }
         g
     }
@@ -226,7 +255,7 @@ mod tests {
     #[test]
     fn slider_sums_the_window_panes() {
         let mut g = group_with(&[1, 2, 2, 4]);
-        g.add(3, 31, false, false);
+        g.add(3, 31, false, false, None);
         let mut s = Slider::new();
         let w = s.window(&g.panes, 2, 3); // panes 1, 2
         assert_eq!((w.failures, w.total), (3, 3));
@@ -242,14 +271,19 @@ mod tests {
     #[test]
     fn latest_failure_ties_or_the_suppression_flag() {
         let mut a = Group::new(vec![]);
-        a.add(0, 5, true, true);
-        a.add(0, 5, true, false);
+        a.add(0, 5, true, true, Some("INT-2"));
+        a.add(0, 5, true, false, None);
+        a.add(0, 5, true, true, Some("INT-1"));
         let mut b = Group::new(vec![]);
-        b.add(0, 5, true, false);
-        b.add(0, 5, true, true);
+        b.add(0, 5, true, false, None);
+        b.add(0, 5, true, true, Some("INT-1"));
+        b.add(0, 5, true, true, Some("INT-2"));
         assert_eq!(a.last_failure(0, 1), Some((5, true)));
         assert_eq!(b.last_failure(0, 1), Some((5, true)));
-        a.add(0, 6, true, false);
+        assert_eq!(a.last_intervention(0, 1), Some("INT-1"));
+        assert_eq!(b.last_intervention(0, 1), Some("INT-1"));
+        a.add(0, 6, true, false, None);
         assert_eq!(a.last_failure(0, 1), Some((6, false)));
+        assert_eq!(a.last_intervention(0, 1), None);
     }
 }

@@ -372,7 +372,9 @@ fn suppression_follows_the_latest_failure() {
     let alarms = e.advance(WALL);
     assert_eq!(states(&alarms), vec![(AlarmState::Raised, 10, 10_000), (AlarmState::Updated, 11, 20_000)]);
     assert!(alarms[0].suppressed_by_intervention);
+    assert_eq!(alarms[0].intervention_id.as_deref(), Some("INT-1"), "the suppressing intervention is named");
     assert!(!alarms[1].suppressed_by_intervention);
+    assert_eq!(alarms[1].intervention_id, None);
 
     // The same with the rule not suppressing: never flagged.
     let mut cfg = config();
@@ -384,7 +386,35 @@ fn suppression_follows_the_latest_failure() {
         e.on_event(0, &ev, WALL);
     }
     e.on_event(0, &ok(T0 + 10_000, "PAR"), WALL);
-    assert!(!e.advance(WALL)[0].suppressed_by_intervention);
+    let alarms = e.advance(WALL);
+    assert!(!alarms[0].suppressed_by_intervention);
+    assert_eq!(alarms[0].intervention_id, None);
+}
+
+#[test]
+fn window_snapshot_gives_each_groups_current_window_under_the_bound() {
+    let cfg = config();
+    let mut e = engine(&cfg);
+    // In event-time order (no lateness slack): PAR 12 failures and LYO 3 in the first slide,
+    // LYO 4 more and a NCE failure and success in the second, a PAR success in the third.
+    let mut events: Vec<EnrichedEvent> = (0..12).map(|i| fail(T0 + i * 800, "PAR")).collect();
+    events.extend((0..3).map(|i| fail(T0 + i * 3_000, "LYO")));
+    events.extend((0..4).map(|i| fail(T0 + 10_000 + i * 2_000, "LYO")));
+    events.extend([fail(T0 + 10_000, "NCE"), ok(T0 + 10_500, "NCE"), ok(T0 + 20_000, "PAR")]);
+    events.sort_by_key(|ev| ev.event.event_time);
+    for ev in &events {
+        assert_eq!(e.on_event(0, ev, WALL), EventOutcome::Counted);
+    }
+    // Watermark T0 + 20s: the current window of each group is [T0 - 10s, T0 + 20s).
+    e.advance(WALL);
+    let snapshot = e.window_snapshot(2);
+    assert_eq!(snapshot.watermark_ms, Some(T0 + 20_000));
+    let rule = &snapshot.rules[0];
+    let listed: Vec<(&str, u64, u64, bool)> =
+        rule.groups.iter().map(|g| (g.group_key.as_str(), g.failures, g.events, g.alarm_active)).collect();
+    assert_eq!(listed, [("site=PAR", 12, 12, true), ("site=LYO", 7, 7, false)], "most failures first");
+    assert_eq!((rule.omitted, rule.tracked_groups, rule.active_alarms), (1, 3, 1));
+    assert_eq!(rule.counters.counted, 22);
 }
 
 #[test]

@@ -50,4 +50,8 @@ pub struct Alarm {
     pub last_seen: Millis,
     /// Whether an intervention covering the group suppressed notification of this alarm.
     pub suppressed_by_intervention: bool,
+    /// The intervention that suppressed it (with `suppressed_by_intervention`): the one covering
+    /// the equipment of the latest failure counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intervention_id: Option<String>,
 }

@@ -169,3 +169,22 @@ pub struct DeadLetter {
     /// The original bytes.
     pub payload: Payload,
 }
+
+impl DeadLetter {
+    /// A dead letter for a record of the log that is not what the stage reads (reason
+    /// `bad_record`): `origin` is `topic/partition/offset`, `payload` the record's bytes.
+    pub fn bad_record(stage: &str, origin: String, detail: String, payload: Vec<u8>) -> DeadLetter {
+        DeadLetter {
+            schema: crate::schema::DEADLETTER.to_owned(),
+            reason: DeadLetterReason::BadRecord,
+            detail,
+            stage: stage.to_owned(),
+            origin,
+            source: None,
+            format: None,
+            received_at: None,
+            peer: None,
+            payload: Payload(payload),
+        }
+    }
+}

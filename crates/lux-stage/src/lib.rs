@@ -12,7 +12,7 @@
 mod metrics;
 mod runner;
 
-pub use metrics::{StageMetrics, StageSnapshot};
+pub use metrics::{StageMetrics, StageSnapshot, COMMIT_LATENCY_BUCKETS};
 pub use runner::{run_processor, run_source, RunnerOptions};
 
 use lux_log::{OutputRecord, StoredRecord};

@@ -26,7 +26,10 @@ pub fn collect(
              [[collect.http]] tables to the configuration (see the configuration reference in the README)"
         );
     }
-    let log: Arc<dyn CentralLog> = crate::run::open_log(config, data_dir)?;
+    let registry = Arc::new(lux_metrics::Registry::new());
+    let stages = Arc::new(crate::metrics::Stages::default());
+    registry.register(stages.clone());
+    let log: Arc<dyn CentralLog> = crate::run::open_log_observed(config, data_dir, Some(&registry))?;
     let raw = config.log.topic("raw");
     let runner = RunnerOptions { partitions: config.log.partitions, ..Default::default() };
     let sources = lux_collect::start(&config.collect, &raw)?;
@@ -36,6 +39,7 @@ pub fn collect(
         let description = source.description();
         let listener = source.metrics();
         let metrics = Arc::new(StageMetrics::default());
+        stages.add(&name, metrics.clone());
         let (log, runner, stop, thread_metrics) = (log.clone(), runner.clone(), stop.clone(), metrics.clone());
         let handle = std::thread::Builder::new().name(format!("lux-{name}")).spawn(move || {
             let result = run_source(log, Box::new(source), runner, thread_metrics, stop.clone());
@@ -52,6 +56,7 @@ pub fn collect(
         lux_log::LogBackendKind::Kafka => format!("the Kafka cluster at {}", config.log.kafka.brokers),
     };
     eprintln!("lux collect: {} collector(s) writing to {target} (Ctrl-C to stop)", running.len());
+    let metrics_server = crate::metrics::start(&config.metrics, registry, stop.clone());
     let started = Instant::now();
     let interval = config.run.summary_interval;
     let mut last_print = Instant::now();
@@ -84,6 +89,9 @@ pub fn collect(
             Ok(Err(error)) => failures.push(format!("{name} failed: {error:#}")),
             Err(_) => failures.push(format!("{name} panicked (a bug: please report it)")),
         }
+    }
+    if let Some(server) = metrics_server {
+        server.join();
     }
     if !failures.is_empty() {
         anyhow::bail!("{}", failures.join("\n"));

@@ -1,5 +1,6 @@
 //! The configuration file: one TOML document, every section owned by the component it
-//! configures (`[log]`, `[generator]`, `[collect]`, `[reference]`, `[transform]`, `[alarm]`), every key
+//! configures (`[log]`, `[generator]`, `[collect]`, `[reference]`, `[transform]`, `[alarm]`,
+//! `[notify]`, `[metrics]`), every key
 //! defaulted so that `lux run` works with no file at all.
 //!
 //! Loading reports *every* problem, each with its key and line: syntax errors, unknown keys,
@@ -28,6 +29,11 @@ pub struct LuxConfig {
     pub transform: lux_transform::TransformConfig,
     /// The alarm stage: sliding windows and threshold rules.
     pub alarm: lux_alarm::AlarmConfig,
+    /// The notifiers (the `alarm-notify` stage: `lux notify`, and `lux run` when any target is
+    /// configured): the alarms topic delivered to Prometheus Alertmanager and webhooks.
+    pub notify: lux_notify::NotifyConfig,
+    /// The Prometheus `/metrics` endpoint of every long-running `lux` process.
+    pub metrics: lux_metrics::MetricsConfig,
     /// Options of `lux run` itself: which sources it runs, what it prints.
     pub run: RunConfig,
 }
@@ -59,6 +65,8 @@ impl LuxConfig {
         problems.extend(self.reference.validate("reference"));
         problems.extend(self.transform.validate("transform"));
         problems.extend(self.alarm.validate("alarm"));
+        problems.extend(self.notify.validate("notify"));
+        problems.extend(self.metrics.validate("metrics"));
         problems
     }
 }
@@ -409,6 +417,19 @@ mod tests {
         {
             assert!(found.contains(&(key, Some(line))), "{key} at line {line} not in {found:?}");
         }
+    }
+
+    #[test]
+    fn metrics_and_notify_problems_are_located() {
+        let text = "[metrics]\nlisten = \"localhost\"\n\n[notify]\nalertmanager = [\"am:9093\"]\n\n\
+                    [[notify.webhooks]]\nurl = \"https://hooks.example.net/lux\"\nheaders = { \"X Team\" = \"noc\" }\n";
+        let problems = parse(text, no_env()).unwrap_err();
+        let found: Vec<(&str, Option<usize>)> = problems.iter().map(|p| (p.key.as_str(), p.line)).collect();
+        assert_eq!(
+            found,
+            [("notify.alertmanager[0]", Some(5)), ("notify.webhooks[0].headers", Some(9)), ("metrics.listen", Some(2))]
+        );
+        assert!(parse("[metrics]\nlisten = \"\"\n", no_env()).unwrap().metrics.listen_addr().is_none());
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod collect;
 mod config;
 mod decode;
 mod docs;
+mod metrics;
 mod plan;
 mod replay;
 mod run;
@@ -47,66 +48,47 @@ struct LogArg {
     log: Option<String>,
 }
 
+/// The options of a command running one kind of stage (`lux transform`, `lux alarm`, ...).
+#[derive(clap::Args, Clone)]
+struct StageArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    #[command(flatten)]
+    data_dir: DataDirArg,
+    #[command(flatten)]
+    log: LogArg,
+    /// Stop by itself after this long (e.g. `30s`); otherwise run until SIGINT/SIGTERM.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    stop_after: Option<std::time::Duration>,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Run every stage (demo generator, transform, alarm) in one process on the embedded log.
+    /// Run every stage (demo generator, transform, alarm, notifiers) in one process.
     Run {
         #[command(flatten)]
-        config: ConfigArg,
-        #[command(flatten)]
-        data_dir: DataDirArg,
-        #[command(flatten)]
-        log: LogArg,
-        /// Stop by itself after this long (e.g. `30s`); otherwise run until SIGINT/SIGTERM.
-        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-        stop_after: Option<std::time::Duration>,
+        stage: StageArgs,
         /// With a bounded generator (`generator.duration`): stop once everything it sent went
         /// through every stage and the last windows were evaluated.
         #[arg(long)]
         until_done: bool,
-        /// Run only these stages, comma-separated: generator, collect, transform, alarm-route, alarm.
+        /// Run only these stages, comma-separated: generator, collect, transform, alarm-route, alarm,
+        /// alarm-notify.
         #[arg(long, value_name = "STAGES", value_delimiter = ',')]
         only: Option<Vec<String>>,
     },
     /// Run the transform stage alone (decode + enrich: raw -> enriched). Start several on Kafka
     /// to share the partitions of `raw`.
-    Transform {
-        #[command(flatten)]
-        config: ConfigArg,
-        #[command(flatten)]
-        data_dir: DataDirArg,
-        #[command(flatten)]
-        log: LogArg,
-        /// Stop by itself after this long; otherwise run until SIGINT/SIGTERM.
-        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-        stop_after: Option<std::time::Duration>,
-    },
+    Transform(StageArgs),
     /// Run the alarm stage alone (its two halves: alarm-route and alarm). Start several on Kafka
     /// to share the partitions.
-    Alarm {
-        #[command(flatten)]
-        config: ConfigArg,
-        #[command(flatten)]
-        data_dir: DataDirArg,
-        #[command(flatten)]
-        log: LogArg,
-        /// Stop by itself after this long; otherwise run until SIGINT/SIGTERM.
-        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-        stop_after: Option<std::time::Duration>,
-    },
+    Alarm(StageArgs),
+    /// Run the notifiers alone (the `alarm-notify` stage: the alarms topic to Alertmanager and
+    /// webhooks, as configured in `[notify]`).
+    Notify(StageArgs),
     /// Run only the collectors of `[collect]` (syslog UDP/TCP/TLS, RADIUS accounting, tailed
     /// files, HTTP), writing into the raw topic of the log.
-    Collect {
-        #[command(flatten)]
-        config: ConfigArg,
-        #[command(flatten)]
-        data_dir: DataDirArg,
-        #[command(flatten)]
-        log: LogArg,
-        /// Stop by itself after this long (e.g. `30s`); otherwise run until SIGINT/SIGTERM.
-        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-        stop_after: Option<std::time::Duration>,
-    },
+    Collect(StageArgs),
     /// Re-run the transform and alarm stages over a range of the raw topic into new, prefixed
     /// topics (batch analysis); the live topics are untouched.
     Replay {
@@ -257,26 +239,32 @@ fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { config, data_dir: dir, log, stop_after, until_done, only } => {
+        Command::Run { stage: StageArgs { config, data_dir: dir, log, stop_after }, until_done, only } => {
             match run_stages(&config, &dir, &log, stop_after, until_done, only) {
                 Ok(result) => result,
                 Err(code) => return code,
             }
         }
-        Command::Transform { config, data_dir: dir, log, stop_after } => {
+        Command::Transform(StageArgs { config, data_dir: dir, log, stop_after }) => {
             match run_stages(&config, &dir, &log, stop_after, false, Some(vec!["transform".to_owned()])) {
                 Ok(result) => result,
                 Err(code) => return code,
             }
         }
-        Command::Alarm { config, data_dir: dir, log, stop_after } => {
+        Command::Alarm(StageArgs { config, data_dir: dir, log, stop_after }) => {
             let only = Some(vec!["alarm-route".to_owned(), "alarm".to_owned()]);
             match run_stages(&config, &dir, &log, stop_after, false, only) {
                 Ok(result) => result,
                 Err(code) => return code,
             }
         }
-        Command::Collect { config, data_dir: dir, log, stop_after } => {
+        Command::Notify(StageArgs { config, data_dir: dir, log, stop_after }) => {
+            match run_stages(&config, &dir, &log, stop_after, false, Some(vec!["alarm-notify".to_owned()])) {
+                Ok(result) => result,
+                Err(code) => return code,
+            }
+        }
+        Command::Collect(StageArgs { config, data_dir: dir, log, stop_after }) => {
             init_tracing("info");
             let config = match load_config_with_log(&config, &log) {
                 Ok(c) => c,

@@ -226,7 +226,7 @@ pub fn replay(
     for topic in [&enriched, &deadletter, &routed, &alarms] {
         lux_log::validate_topic_name(topic).with_context(|| format!("--output-prefix {prefix:?}"))?;
     }
-    let Pipeline { log, reference, key, .. } = Pipeline::open(&config, data_dir, stop.clone())?;
+    let Pipeline { log, reference, key, .. } = Pipeline::open(&config, data_dir, stop.clone(), None)?;
     let result = (|| {
         let raw = log.topic(&topology.raw).with_context(|| "nothing to replay yet".to_string())?;
         for topic in [&enriched, &deadletter, &routed, &alarms] {

@@ -1,11 +1,12 @@
 //! `lux run`: every stage of the pipeline in one process, on the embedded central log.
 //!
 //! ```text
-//! generator ──► [raw] ──► transform ──► [enriched] ──► alarm ──► [alarms]
+//! generator ──► [raw] ──► transform ──► [enriched] ──► alarm ──► [alarms] ──► alarm-notify
 //!                             └──────────► [deadletter] ◄──┘
 //! ```
 //!
-//! Each stage runs on its own thread with its own runner; they meet only in the log. SIGINT or
+//! Each stage runs on its own thread with its own runner; they meet only in the log. The
+//! process serves its metrics on `/metrics` (see [`crate::metrics`]). SIGINT or
 //! SIGTERM stops every stage after its current batch is committed; a second signal exits at
 //! once (still safe: an uncommitted batch is simply processed again on the next start).
 
@@ -122,6 +123,18 @@ impl Topology {
             outputs: vec![alarms.clone(), deadletter.clone()],
             detail: format!("{} sliding-window rule(s)", config.alarm.rules.len()),
         });
+        if !config.notify.is_empty() {
+            stages.push(StagePlan {
+                name: "alarm-notify".into(),
+                inputs: vec![alarms.clone()],
+                outputs: vec![deadletter.clone()],
+                detail: format!(
+                    "to {} Alertmanager instance(s) and {} webhook(s)",
+                    config.notify.alertmanager.len(),
+                    config.notify.webhooks.len()
+                ),
+            });
+        }
         Topology {
             partitions: log.partitions,
             topics: vec![raw.clone(), enriched.clone(), deadletter.clone(), alarm_routed.clone(), alarms.clone()],
@@ -148,7 +161,7 @@ pub struct RunOptions {
 }
 
 /// The stages `lux run` can run, in pipeline order.
-pub const STAGES: [&str; 5] = ["generator", "collect", "transform", "alarm-route", "alarm"];
+pub const STAGES: [&str; 6] = ["generator", "collect", "transform", "alarm-route", "alarm", "alarm-notify"];
 
 impl RunOptions {
     fn runs(&self, stage: &str) -> bool {
@@ -238,14 +251,29 @@ fn reference(
 /// The configured central log: the embedded one in `data_dir` (with its lock), or a Kafka
 /// cluster.
 pub(crate) fn open_log(config: &LuxConfig, data_dir: &Path) -> anyhow::Result<Arc<dyn CentralLog>> {
+    open_log_observed(config, data_dir, None)
+}
+
+/// [`open_log`], with the Kafka backend's counters added to `registry`.
+pub(crate) fn open_log_observed(
+    config: &LuxConfig,
+    data_dir: &Path,
+    registry: Option<&lux_metrics::Registry>,
+) -> anyhow::Result<Arc<dyn CentralLog>> {
     Ok(match config.log.backend {
         LogBackendKind::Embedded => {
             Arc::new(EmbeddedLog::open_with(data_dir, EmbeddedOptions::from_config(&config.log))?)
         }
-        LogBackendKind::Kafka => Arc::new(
-            KafkaLog::connect(&config.log.kafka, &config.log.topic_prefix)
-                .with_context(|| format!("cannot use the Kafka cluster at {}", config.log.kafka.brokers))?,
-        ),
+        LogBackendKind::Kafka => {
+            let log = Arc::new(
+                KafkaLog::connect(&config.log.kafka, &config.log.topic_prefix)
+                    .with_context(|| format!("cannot use the Kafka cluster at {}", config.log.kafka.brokers))?,
+            );
+            if let Some(registry) = registry {
+                registry.register(Arc::new(crate::metrics::KafkaCollector(log.clone())));
+            }
+            log
+        }
     })
 }
 
@@ -269,8 +297,13 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
-    pub(crate) fn open(config: &LuxConfig, data_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Result<Pipeline> {
-        let log = open_log(config, data_dir)?;
+    pub(crate) fn open(
+        config: &LuxConfig,
+        data_dir: &Path,
+        stop: Arc<AtomicBool>,
+        registry: Option<&lux_metrics::Registry>,
+    ) -> anyhow::Result<Pipeline> {
+        let log = open_log_observed(config, data_dir, registry)?;
         // The simulation's time 0: recorded by the first run, so that a resumed run continues the
         // same traffic (and the same demo referential, whose interventions are placed around it).
         let start_ms = match lux_generate::source::recorded_start_ms(&log.load_state("generator")?) {
@@ -300,9 +333,23 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
              or stop `lux run` with --stop-after or Ctrl-C"
         );
     }
+    let notify = options.runs("alarm-notify") && !config.notify.is_empty();
+    if options.only.as_ref().is_some_and(|only| only.iter().any(|s| s == "alarm-notify")) && !notify {
+        anyhow::bail!(
+            "no notifier is configured: add notify.alertmanager URLs or [[notify.webhooks]] tables to the configuration \
+             (see the configuration reference in the README)"
+        );
+    }
     let topology = Topology::of(&config);
     let data_dir = options.data_dir.clone();
-    let Pipeline { log, start_ms, network, reference, key } = Pipeline::open(&config, &data_dir, stop.clone())?;
+    let registry = Arc::new(lux_metrics::Registry::new());
+    let stages = Arc::new(crate::metrics::Stages::default());
+    registry.register(stages.clone());
+    let Pipeline { log, start_ms, network, reference, key } =
+        Pipeline::open(&config, &data_dir, stop.clone(), Some(&registry))?;
+    // Started before any stage, so that a target it cannot use (a bearer-token variable not
+    // set) stops `lux run` before anything runs.
+    let notifier = if notify { Some(lux_notify::Notifier::start(&config.notify, stop.clone())?) } else { None };
     let runner = RunnerOptions {
         partitions: config.log.partitions,
         deadletter_topic: topology.deadletter.clone(),
@@ -313,6 +360,7 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
     let mut threads: Vec<(String, Arc<StageMetrics>, std::thread::JoinHandle<anyhow::Result<()>>)> = Vec::new();
     let mut spawn = |name: &str, run: StageRun| -> anyhow::Result<()> {
         let metrics = Arc::new(StageMetrics::default());
+        stages.add(name, metrics.clone());
         let (thread_metrics, stop) = (metrics.clone(), stop.clone());
         let handle = std::thread::Builder::new().name(format!("lux-{name}")).spawn(move || {
             let result = run(thread_metrics);
@@ -370,17 +418,27 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
         let partitions = config.log.partitions;
         let route =
             AlarmRouteStage::new(&config.alarm, partitions, topics.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let stage =
-            AlarmStage::new(&config.alarm, partitions, partitions, topics).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let board = Arc::new(lux_alarm::board::WindowBoard::new(config.metrics.max_series_per_rule));
+        let stage = AlarmStage::new(&config.alarm, partitions, partitions, topics)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .with_window_board(board.clone());
         if options.runs("alarm-route") {
             let (log, runner, stop) = (log.clone(), runner.clone(), stop.clone());
             spawn("alarm-route", Box::new(move |metrics| run_processor(log, Box::new(route), runner, metrics, stop)))?;
         }
         if options.runs("alarm") {
+            registry.register(Arc::new(crate::metrics::WindowCollector(board)));
             let (log, runner, stop) = (log.clone(), runner.clone(), stop.clone());
             spawn("alarm", Box::new(move |metrics| run_processor(log, Box::new(stage), runner, metrics, stop)))?;
         }
     }
+    if let Some(notifier) = &notifier {
+        registry.register(notifier.collector());
+        let stage = notifier.stage(&config.notify, &topology.alarms, &topology.deadletter, stop.clone());
+        let (log, runner, stop) = (log.clone(), runner.clone(), stop.clone());
+        spawn("alarm-notify", Box::new(move |metrics| run_processor(log, Box::new(stage), runner, metrics, stop)))?;
+    }
+    let metrics_server = crate::metrics::start(&config.metrics, registry, stop.clone());
 
     match config.log.backend {
         LogBackendKind::Embedded => eprintln!(
@@ -439,6 +497,12 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
         }
     }
     reference.join();
+    if let Some(notifier) = notifier {
+        notifier.join();
+    }
+    if let Some(server) = metrics_server {
+        server.join();
+    }
     if !failures.is_empty() {
         anyhow::bail!("{}", failures.join("\n"));
     }
