@@ -260,6 +260,15 @@ pub struct HttpListenerConfig {
     /// Most bytes of received records waiting for the log (`64MiB`). A request that does not fit
     /// is refused with 503 and `Retry-After` (counted as `requests_overloaded`): the sender retries.
     pub queue: ByteSize,
+    /// Most connections open at once; one more is closed as soon as it is accepted (counted as
+    /// `connections_refused`).
+    pub max_connections: usize,
+    /// A connection that moves no byte either way for this long is closed (counted as
+    /// `idle_timeouts`): half-open, slow and forgotten keep-alive connections do not pile up.
+    /// Keep it above the longest the log may take to commit a request's records.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub idle_timeout: Duration,
     /// HTTPS: the server certificate chain, PEM (leaf first). With `tls_key`; without both, plain HTTP.
     pub tls_cert: Option<PathBuf>,
     /// HTTPS: the server's private key, PEM (PKCS#8, PKCS#1 or SEC1).
@@ -278,6 +287,8 @@ impl Default for HttpListenerConfig {
             max_body: ByteSize(16 << 20),
             max_line: ByteSize(64 << 10),
             queue: ByteSize(64 << 20),
+            max_connections: 1024,
+            idle_timeout: Duration::from_secs(60),
             tls_cert: None,
             tls_key: None,
         }
@@ -672,6 +683,12 @@ impl HttpListenerConfig {
         }
         if self.queue.0 < self.max_body.0.max(1 << 16) || self.queue.0 > 4 << 30 {
             problem("queue", format!("must be at least max_body and 64KiB, and at most 4GiB, not {}", self.queue));
+        }
+        if self.max_connections == 0 || self.max_connections > 1_000_000 {
+            problem("max_connections", format!("must be 1 to 1000000, not {}", self.max_connections));
+        }
+        if self.idle_timeout < Duration::from_secs(1) {
+            problem("idle_timeout", "must be at least 1s".into());
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             let field = if self.tls_cert.is_some() { "tls_key" } else { "tls_cert" };

@@ -18,6 +18,11 @@
 //! `GET /health` answers 200 without a token. Every outcome has its counter. With `tls_cert`
 //! and `tls_key` the listener speaks HTTPS (rustls, as the syslog TLS listener); handshakes run
 //! in their own tasks, so a slow or broken client holds up no other.
+//!
+//! Connections are bounded: at most `max_connections` are open at once (one more is closed as
+//! soon as it is accepted and counted as `connections_refused`), and one that moves no byte
+//! either way for `idle_timeout` is closed and counted as `idle_timeouts`, so half-open, slow
+//! and forgotten keep-alive connections cannot pile up and lock out the other senders.
 
 use crate::metrics::ListenerMetrics;
 use crate::source::{Frames, QueueError, QueueSender};
@@ -29,11 +34,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::{IncomingStream, Listener};
 use axum::Router;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
@@ -58,15 +69,127 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Peer(pub SocketAddr);
 
-impl Connected<IncomingStream<'_, TcpListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
+impl<L: Listener<Addr = SocketAddr>> Connected<IncomingStream<'_, Guarded<L>>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, Guarded<L>>) -> Self {
         Peer(*stream.remote_addr())
     }
 }
 
-impl Connected<IncomingStream<'_, TlsListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        Peer(*stream.remote_addr())
+/// A listener whose connections are bounded in number and closed when idle (see the module
+/// docs).
+pub(crate) struct Guarded<L> {
+    inner: L,
+    slots: Arc<Semaphore>,
+    idle_timeout: Duration,
+    metrics: Arc<ListenerMetrics>,
+}
+
+impl<L> Guarded<L> {
+    pub(crate) fn new(inner: L, max_connections: usize, idle_timeout: Duration, metrics: Arc<ListenerMetrics>) -> Self {
+        Guarded { inner, slots: Arc::new(Semaphore::new(max_connections)), idle_timeout, metrics }
+    }
+}
+
+impl<L: Listener> Listener for Guarded<L> {
+    type Io = GuardedIo<L::Io>;
+    type Addr = L::Addr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let (io, addr) = self.inner.accept().await;
+            let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+                ListenerMetrics::inc(&self.metrics.connections_refused);
+                drop(io);
+                continue;
+            };
+            ListenerMetrics::inc(&self.metrics.connections_accepted);
+            ListenerMetrics::inc(&self.metrics.connections_open);
+            let idle = Box::pin(tokio::time::sleep(self.idle_timeout));
+            let io =
+                GuardedIo { io, _slot: slot, idle, idle_timeout: self.idle_timeout, metrics: self.metrics.clone() };
+            return (io, addr);
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// A connection of a [`Guarded`] listener: holds its slot, and fails with `TimedOut` once no
+/// byte moved either way for `idle_timeout`.
+pub(crate) struct GuardedIo<Io> {
+    io: Io,
+    _slot: OwnedSemaphorePermit,
+    idle: Pin<Box<tokio::time::Sleep>>,
+    idle_timeout: Duration,
+    metrics: Arc<ListenerMetrics>,
+}
+
+impl<Io> GuardedIo<Io> {
+    fn moved(&mut self) {
+        let deadline = tokio::time::Instant::now() + self.idle_timeout;
+        self.idle.as_mut().reset(deadline);
+    }
+
+    /// On `Pending`: whether the connection has been idle too long (counted once).
+    fn timed_out(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.idle.as_mut().poll(cx).is_ready() {
+            ListenerMetrics::inc(&self.metrics.idle_timeouts);
+            // Far ahead, so that the other direction's poll does not count it again.
+            self.moved();
+            return true;
+        }
+        false
+    }
+}
+
+fn idle_error() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, "the connection was idle for longer than idle_timeout")
+}
+
+impl<Io> Drop for GuardedIo<Io> {
+    fn drop(&mut self) {
+        self.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl<Io: AsyncRead + Unpin> AsyncRead for GuardedIo<Io> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.io).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    self.moved();
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending if self.timed_out(cx) => Poll::Ready(Err(idle_error())),
+            other => other,
+        }
+    }
+}
+
+impl<Io: AsyncWrite + Unpin> AsyncWrite for GuardedIo<Io> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.io).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    self.moved();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending if self.timed_out(cx) => Poll::Ready(Err(idle_error())),
+            other => other,
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 

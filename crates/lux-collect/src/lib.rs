@@ -373,18 +373,21 @@ fn start_http(
     };
     let source_id = listener.source.clone();
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let (max_connections, idle_timeout) = (listener.max_connections, listener.idle_timeout);
     match tls {
         None => {
+            let guarded = http::Guarded::new(tcp, max_connections, idle_timeout, metrics.clone());
             runtime.spawn(async move {
-                if let Err(error) = axum::serve(tcp, service).with_graceful_shutdown(stopped).await {
+                if let Err(error) = axum::serve(guarded, service).with_graceful_shutdown(stopped).await {
                     tracing::error!(source = %source_id, %error, "the HTTP listener stopped");
                 }
             });
         }
         Some(acceptor) => {
             let tls_listener = http::TlsListener::new(tcp, acceptor, metrics.clone())?;
+            let guarded = http::Guarded::new(tls_listener, max_connections, idle_timeout, metrics.clone());
             runtime.spawn(async move {
-                if let Err(error) = axum::serve(tls_listener, service).with_graceful_shutdown(stopped).await {
+                if let Err(error) = axum::serve(guarded, service).with_graceful_shutdown(stopped).await {
                     tracing::error!(source = %source_id, %error, "the HTTPS listener stopped");
                 }
             });

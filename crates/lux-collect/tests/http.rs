@@ -239,3 +239,46 @@ fn https_with_the_configured_certificate() {
     harness.stop();
     assert_eq!(harness.raw_count(), 500);
 }
+
+/// Half-open and slow connections: beyond `max_connections` a connection is closed at once
+/// (counted), an idle one is closed after `idle_timeout` (counted), and a sender then gets its
+/// 200 as usual.
+#[test]
+fn idle_connections_are_closed_and_connections_over_the_bound_refused() {
+    use std::io::{Read, Write};
+    if !have_tool("curl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = HttpListenerConfig { max_connections: 2, idle_timeout: Duration::from_secs(1), ..listener() };
+    let mut harness = Harness::start(&collect(config));
+    harness.run();
+    let addr = harness.addrs[0];
+    let metrics = harness.metrics[0].clone();
+    // Two silent connections (one with half a request) take both slots.
+    let mut silent = std::net::TcpStream::connect(addr).unwrap();
+    let mut half = std::net::TcpStream::connect(addr).unwrap();
+    half.write_all(b"POST /v1/records HTTP/1.1\r\nHost: x\r\n").unwrap();
+    wait_until("both connections accepted", LIMIT, || metrics.get("connections_accepted") == 2);
+    // A third one is closed as soon as it is accepted.
+    let mut refused = std::net::TcpStream::connect(addr).unwrap();
+    refused.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut byte = [0u8; 1];
+    assert!(matches!(refused.read(&mut byte), Ok(0) | Err(_)), "the connection over the bound is closed");
+    assert_eq!(metrics.get("connections_refused"), 1);
+    // The two idle ones are closed after idle_timeout.
+    for stream in [&mut silent, &mut half] {
+        stream.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+    }
+    wait_until("both idle connections closed", LIMIT, || metrics.get("connections_open") == 0);
+    assert_eq!(metrics.get("idle_timeouts"), 2);
+    // A sender is served as usual.
+    let lines = json_lines("after", 10);
+    let body = body_file(dir.path(), "after.ndjson", &lines);
+    let (status, answer) = post(addr, Some(TOKEN), &body, &[]);
+    assert_eq!(status, 200, "{answer}");
+    harness.stop();
+    assert_eq!(harness.all_raw().len(), 10);
+}
