@@ -73,18 +73,27 @@ enum Failure {
     Retry,
 }
 
-fn classify(error: &KafkaError) -> Failure {
-    match error_code(error) {
+/// Whether an error code says that this instance no longer owns what it commits.
+fn fences(code: Option<RDKafkaErrorCode>) -> bool {
+    matches!(
+        code,
         Some(
             RDKafkaErrorCode::ProducerFenced
-            | RDKafkaErrorCode::InvalidProducerEpoch
-            | RDKafkaErrorCode::UnknownMemberId
-            | RDKafkaErrorCode::IllegalGeneration
-            | RDKafkaErrorCode::FencedInstanceId
-            | RDKafkaErrorCode::RebalanceInProgress
-            | RDKafkaErrorCode::AssignmentLost,
-        ) => Failure::Fenced,
-        _ => Failure::Retry,
+                | RDKafkaErrorCode::InvalidProducerEpoch
+                | RDKafkaErrorCode::UnknownMemberId
+                | RDKafkaErrorCode::IllegalGeneration
+                | RDKafkaErrorCode::FencedInstanceId
+                | RDKafkaErrorCode::RebalanceInProgress
+                | RDKafkaErrorCode::AssignmentLost,
+        )
+    )
+}
+
+fn classify(error: &KafkaError) -> Failure {
+    if fences(error_code(error)) {
+        Failure::Fenced
+    } else {
+        Failure::Retry
     }
 }
 
@@ -107,7 +116,8 @@ fn txn<T>(what: &'static str, result: std::result::Result<T, KafkaError>) -> std
 }
 
 /// Runs a step of a transaction again while librdkafka says it failed for a passing reason
-/// (retriable, no abort required), with a growing pause, for at most `transaction_timeout`: a
+/// (retriable, no abort required, and no sign that this instance was fenced: a zombie must
+/// learn it at once), with a growing pause, for at most `transaction_timeout`: a
 /// broker unreachable for a while then completes the transaction instead of aborting it (whose
 /// records a broker that does not hide aborted transactions, such as tansu, would show).
 fn retried<T>(
@@ -123,6 +133,7 @@ fn retried<T>(
                 if error.is_retriable()
                     && !error.txn_requires_abort()
                     && !error.is_fatal()
+                    && !fences(Some(error.code()))
                     && Instant::now() < deadline =>
             {
                 log.metrics.transaction_retries.fetch_add(1, Ordering::Relaxed);
