@@ -548,12 +548,7 @@ impl SyslogListenerConfig {
         if self.receive_buffer.0 > 1 << 30 {
             problem("receive_buffer", format!("must be at most 1GiB, not {}", self.receive_buffer));
         }
-        if self.max_connections == 0 || self.max_connections > 1_000_000 {
-            problem("max_connections", format!("must be 1 to 1000000, not {}", self.max_connections));
-        }
-        if self.idle_timeout < Duration::from_secs(1) {
-            problem("idle_timeout", "must be at least 1s".into());
-        }
+        check_connections(self.max_connections, self.idle_timeout, &mut problem);
         match self.protocol {
             SyslogProtocol::Tls => {
                 if self.tls_cert.is_none() {
@@ -621,6 +616,16 @@ impl RadiusListenerConfig {
 /// Longest line a file or HTTP collector may be configured to keep whole.
 const MAX_LINE: u64 = 16 << 20;
 
+/// The bounds shared by the TCP and HTTP listeners: `max_connections` and `idle_timeout`.
+fn check_connections(max_connections: usize, idle_timeout: Duration, mut problem: impl FnMut(&str, String)) {
+    if max_connections == 0 || max_connections > 1_000_000 {
+        problem("max_connections", format!("must be 1 to 1000000, not {max_connections}"));
+    }
+    if idle_timeout < Duration::from_secs(1) {
+        problem("idle_timeout", "must be at least 1s".into());
+    }
+}
+
 fn check_max_line(key: &str, max_line: ByteSize, problems: &mut Vec<ConfigProblem>) {
     if !(1..=MAX_LINE).contains(&max_line.0) {
         problems.push(ConfigProblem::new(
@@ -684,12 +689,7 @@ impl HttpListenerConfig {
         if self.queue.0 < self.max_body.0.max(1 << 16) || self.queue.0 > 4 << 30 {
             problem("queue", format!("must be at least max_body and 64KiB, and at most 4GiB, not {}", self.queue));
         }
-        if self.max_connections == 0 || self.max_connections > 1_000_000 {
-            problem("max_connections", format!("must be 1 to 1000000, not {}", self.max_connections));
-        }
-        if self.idle_timeout < Duration::from_secs(1) {
-            problem("idle_timeout", "must be at least 1s".into());
-        }
+        check_connections(self.max_connections, self.idle_timeout, &mut problem);
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             let field = if self.tls_cert.is_some() { "tls_key" } else { "tls_cert" };
             problem(field, "HTTPS needs both tls_cert and tls_key".into());
