@@ -1,6 +1,7 @@
 //! `lux`: the one binary of LUX. Each stage of the pipeline is a subcommand; `lux run` runs them
 //! all in one process. See the README for the data flow and the configuration reference.
 
+mod bench;
 mod collect;
 mod config;
 mod decode;
@@ -108,6 +109,10 @@ enum Command {
         #[command(flatten)]
         args: lux_generate::GenerateArgs,
     },
+    /// Measure the whole pipeline on this machine: `lux run` fed syslog over loopback at fixed
+    /// rates and at its maximum; throughput, end-to-end latency, CPU per million events, peak
+    /// memory (see BENCHMARKS.md).
+    Bench(bench::BenchArgs),
     /// Print the events (and dead letters, with reasons) LUX would make of raw input, as JSON lines.
     Decode {
         #[command(flatten)]
@@ -293,6 +298,10 @@ fn main() -> ExitCode {
                 Ok(c) => lux_generate::run(c.generator, &args),
                 Err(code) => return code,
             }
+        }
+        Command::Bench(args) => {
+            init_tracing("warn");
+            bench::run(&args)
         }
         Command::Decode { config, data_dir: dir, args } => {
             init_tracing("warn");
