@@ -94,7 +94,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     if step < Duration::from_secs(1) {
         bail!("--step must be at least 1s");
     }
-    if args.rates.iter().any(|&r| r == 0) {
+    if args.rates.contains(&0) {
         bail!("--rates: every rate must be at least 1 event/s");
     }
     let dir = tempfile::Builder::new().prefix("lux-bench-").tempdir().context("cannot create a temporary directory")?;
