@@ -325,6 +325,9 @@ fn percentiles(before: &Metrics, after: &Metrics) -> (Option<f64>, Option<f64>, 
     (quantile(0.5), quantile(0.99), quantile(1.0))
 }
 
+/// At the maximum rate, most lines sent and not yet read by the transform stage.
+const MAX_IN_FLIGHT: u64 = 100_000;
+
 const TRANSFORM_IN: &str = "lux_stage_records_in_total{stage=\"transform\"}";
 
 fn measure(
@@ -336,14 +339,17 @@ fn measure(
     let mut results = Vec::new();
     let mut sender = Sender::connect(pipeline.collector, lines)?;
     // A short warm-up: caches, page faults of the log's first segments, the reference data.
-    sender.send(Some(args.rates.first().copied().unwrap_or(20_000)), Duration::from_secs(2))?;
+    sender.send(Some(args.rates.first().copied().unwrap_or(20_000)), Duration::from_secs(2), || Ok(0))?;
     wait_until_processed(pipeline, sender.sent)?;
     let steps: Vec<Option<u64>> = args.rates.iter().map(|&r| Some(r)).chain([None]).collect();
     for rate in steps {
         let before = pipeline.scrape()?;
         let cpu_before = pipeline.cpu_seconds()?;
         let started = Instant::now();
-        let sent = sender.send(rate, step)?;
+        // At the maximum, the records sent and not yet read by the transform stage are kept
+        // under MAX_IN_FLIGHT: what is measured is the rate the pipeline sustains, not how
+        // much the collector's queue and the raw topic can hold.
+        let sent = sender.send(rate, step, || Ok(pipeline.scrape()?.get(TRANSFORM_IN) as u64))?;
         let sent_at = Instant::now();
         let (after, drained_at) = wait_until_processed(pipeline, sender.sent)?;
         let cpu = pipeline.cpu_seconds()? - cpu_before;
@@ -416,8 +422,14 @@ impl<'a> Sender<'a> {
     }
 
     /// Sends for `duration`: `rate` lines per second (checked every millisecond), or as fast as
-    /// the connection takes them. Returns how many.
-    fn send(&mut self, rate: Option<u64>, duration: Duration) -> anyhow::Result<u64> {
+    /// the connection takes them while fewer than [`MAX_IN_FLIGHT`] lines sent are not yet
+    /// `processed()` (checked every 10,000 lines). Returns how many.
+    fn send(
+        &mut self,
+        rate: Option<u64>,
+        duration: Duration,
+        mut processed: impl FnMut() -> anyhow::Result<u64>,
+    ) -> anyhow::Result<u64> {
         let start = Instant::now();
         let first = self.sent;
         loop {
@@ -435,7 +447,12 @@ impl<'a> Sender<'a> {
                     std::thread::sleep(Duration::from_micros(500));
                 }
                 None => {
-                    for _ in 0..1_000 {
+                    self.stream.flush().context("the collector closed the connection")?;
+                    if self.sent.saturating_sub(processed()?) >= MAX_IN_FLIGHT {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                    for _ in 0..10_000 {
                         self.send_one().context("the collector closed the connection")?;
                     }
                 }
