@@ -11,10 +11,16 @@
 //! transform stage: from reception to the enriched record being readable, measured by LUX
 //! itself, as in production), and from `/proc` its CPU time and peak memory.
 //!
+//! Before the pipeline, each component is measured alone on one thread ([`components`]):
+//! decoding per format, the as-of join, the whole transform of a record, the embedded log.
+//!
 //! Percentiles are read off the histogram's buckets (about 1.5x apart): each is the upper bound
 //! of the bucket that holds it. Output: a table, and JSON with `--json FILE`.
 
+mod components;
+
 use anyhow::{bail, Context as _};
+pub use components::ComponentResult;
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -74,6 +80,8 @@ pub struct StepResult {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BenchReport {
     pub machine: Machine,
+    /// Each component alone, on one thread.
+    pub components: Vec<ComponentResult>,
     pub step_s: f64,
     pub steps: Vec<StepResult>,
 }
@@ -103,6 +111,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
 
     let lines = generate_traffic(&root, args, step)?;
     eprintln!("lux bench: {} syslog lines of demo traffic generated", lines.len());
+    let each = if args.quick { Duration::from_secs(1) } else { Duration::from_secs(3) };
+    let components = components::measure(&root.join("gen").join("reference"), &root, each)?;
+    for c in &components {
+        eprintln!("lux bench: {}", component_row(c));
+    }
     let mut pipeline = Pipeline::start(&root)?;
     let result = measure(&mut pipeline, &lines, args, step);
     pipeline.stop();
@@ -110,7 +123,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         let kept = dir.keep();
         eprintln!("lux bench: kept {}", kept.display());
     }
-    let report = BenchReport { machine: Machine::here(), step_s: step.as_secs_f64(), steps: result? };
+    let report = BenchReport { machine: Machine::here(), components, step_s: step.as_secs_f64(), steps: result? };
     match args.json.as_deref() {
         Some(path) if path == Path::new("-") => println!("{}", serde_json::to_string_pretty(&report)?),
         Some(path) => {
@@ -516,8 +529,17 @@ fn row(r: &StepResult) -> String {
     )
 }
 
+fn component_row(c: &ComponentResult) -> String {
+    format!("{:<17} {:>14.0} {:>12.0}  {}", c.component, c.per_core_per_s, c.wall_per_s, c.detail)
+}
+
 fn print_table(report: &BenchReport) {
     let m = &report.machine;
+    println!("{:<17} {:>14} {:>12}  what", "component", "per core/s", "wall/s");
+    for c in &report.components {
+        println!("{}", component_row(c));
+    }
+    println!();
     println!(
         "lux {} on {} CPUs ({}), {:.1} GiB, load average {}; {} s a step; the whole pipeline \
          (syslog TCP collector -> raw -> transform -> enriched, alarm) on the embedded log",

@@ -14,6 +14,17 @@ fn a_short_bench_reports_every_figure_of_each_step() {
     let report: serde_json::Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stderr}"));
     assert!(report["machine"]["cpus"].as_u64().is_some_and(|n| n >= 1), "{report}");
+    let components: Vec<&str> =
+        report["components"].as_array().into_iter().flatten().filter_map(|c| c["component"].as_str()).collect();
+    assert_eq!(
+        components,
+        ["decode rfc5424", "decode rfc3164", "decode radius", "enrich", "transform", "embedded log"],
+        "{report}"
+    );
+    for c in report["components"].as_array().into_iter().flatten() {
+        assert!(c["per_core_per_s"].as_f64().is_some_and(|r| r > 0.0), "{c}");
+        assert!(c["records"].as_u64().is_some_and(|n| n > 0), "{c}");
+    }
     let steps = report["steps"].as_array().unwrap_or_else(|| panic!("no steps: {report}"));
     let modes: Vec<(&str, Option<u64>)> =
         steps.iter().map(|s| (s["mode"].as_str().unwrap_or("?"), s["offered_per_s"].as_u64())).collect();
