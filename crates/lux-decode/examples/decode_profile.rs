@@ -1,8 +1,9 @@
 //! Decodes the benchmark's records in a loop, for instruction counts under callgrind (which are
 //! repeatable on a busy machine, where criterion's timings are not).
 //!
-//! `decode_profile FORMAT PASSES` decodes the 2,000-record batch of FORMAT (`rfc5424`, `rfc3164`,
-//! `radius`, `json`, `kv`, `binary`; the same records as `benches/decode.rs`) once to warm the
+//! `decode_profile FORMAT PASSES` decodes the 2,000-record batch of FORMAT (`rfc5424`,
+//! `rfc5424-simple`, `rfc3164`, `radius`, `json`, `kv`, `binary`; the same records as
+//! `benches/decode.rs`) once to warm the
 //! pseudonym cache, then PASSES more times. The cost of one record is the difference of two runs
 //! divided by the records it adds:
 //!
@@ -46,7 +47,7 @@ const KEY: &[u8] = b"bench-subscriber-key";
 fn main() {
     if let Err(e) = run() {
         eprintln!("decode_profile: {e}");
-        eprintln!("usage: decode_profile rfc5424|rfc3164|radius|json|kv|binary PASSES|dump|cpu");
+        eprintln!("usage: decode_profile rfc5424|rfc5424-simple|rfc3164|radius|json|kv|binary PASSES|dump|cpu");
         std::process::exit(2);
     }
 }
@@ -67,10 +68,11 @@ fn run() -> Result<(), String> {
         (0..BATCH as u64).map(|i| RawRecord::new(source, format, 1_767_607_200_000 + 5_000, None, record(i))).collect()
     };
     let (mut decoder, batch) = match format.as_str() {
-        "rfc5424" | "rfc3164" | "radius" => {
+        "rfc5424" | "rfc5424-simple" | "rfc3164" | "radius" => {
             let (rfc5424, rfc3164, radius) = traffic::generated(BATCH)?;
             let batch = match format.as_str() {
                 "rfc5424" => rfc5424,
+                "rfc5424-simple" => traffic::simple(&rfc5424),
                 "rfc3164" => rfc3164,
                 _ => radius,
             };
