@@ -4,7 +4,7 @@
 
 use crate::cursor::{ascii_number, utf8, Cursor};
 use crate::mapping::{code_kind, find_subscriber, ip_text, msgid_kind, redact, Pseudonymiser};
-use crate::search::{each_occurrence, spaces_in_printable};
+use crate::search::{each_occurrence, spaces_in_printable, Needles};
 use crate::{err, Clear, DecodeError, Out};
 use chrono::{FixedOffset, NaiveDate, TimeZone};
 use lux_model::{AttrText, AttributeList, DeadLetterReason as R, EquipmentKey, EventKind, Millis, Outcome, SmallStr};
@@ -354,9 +354,6 @@ fn set_rfc5424(
     ev.attributes = attrs.finish();
 }
 
-/// A parameter of the structured data as [`rfc5424_common`] reads it: (SD-ID, name, value).
-type FastParam = (Span, Span, Span);
-
 /// The common RFC 5424 record, in one pass with no copy but into the event: valid UTF-8, a
 /// timestamp, a hostname, parameter values without escapes, names not repeated, at most one
 /// non-empty `subscriber` parameter, and nothing to redact outside it. `None` for anything else
@@ -433,31 +430,32 @@ fn rfc5424_common<'a>(bytes: &'a [u8], at: usize, pri: u64, out: &mut Out<'_>) -
         return None;
     }
     // The subscriber: one non-empty `subscriber` parameter at most; names otherwise distinct.
-    let name_of = |p: &FastParam| field(p.1).unwrap_or_default();
+    let span = |(a, b): Span| bytes.get(a..b).unwrap_or_default();
     let mut subscriber = None;
     for (i, p) in params.iter().enumerate() {
-        let name = name_of(p);
-        if name == "subscriber" {
+        let name = span(p.1);
+        if name == b"subscriber" {
             if subscriber.is_some() || p.2 .0 == p.2 .1 {
                 return None;
             }
             subscriber = Some(field(p.2)?);
-        } else if params.iter().take(i).any(|q| name_of(q) == name) {
+        } else if params.iter().take(i).any(|q| span(q.1) == name) {
             return None;
         }
     }
     // Nothing to redact in the values kept nor in the message: neither `subscriber=` nor the
     // clear id occurs in them.
-    let clear = subscriber.unwrap_or_default().as_bytes();
+    let needles = Needles::new([b"subscriber=", subscriber.unwrap_or_default().as_bytes()]);
+    let shortest = needles.shortest();
     let redactable = |span: &[u8]| {
         let mut found = false;
-        if span.len() >= clear.len().min(b"subscriber=".len()) {
-            each_occurrence(span, [b"subscriber=", clear], |_, _| found = true);
+        if span.len() >= shortest {
+            needles.each_in(span, |_, _| found = true);
         }
         found
     };
     if message.is_some_and(|(_, m)| redactable(m.as_bytes()))
-        || params.iter().any(|p| name_of(p) != "subscriber" && redactable(bytes.get(p.2 .0..p.2 .1).unwrap_or(&[])))
+        || params.iter().any(|p| span(p.1) != b"subscriber" && redactable(span(p.2)))
     {
         return None;
     }
@@ -467,7 +465,7 @@ fn rfc5424_common<'a>(bytes: &'a [u8], at: usize, pri: u64, out: &mut Out<'_>) -
     // One copy of the record: the values are ranges of it.
     let copy = attrs.copy(text);
     for p in params {
-        let name = name_of(p);
+        let name = field(p.1).unwrap_or_default();
         if name == "subscriber" {
             continue;
         }
