@@ -164,10 +164,11 @@ impl Out<'_> {
         }
     }
 
-    /// An empty attribute list on the buffers of the event's previous attributes.
+    /// An empty attribute list on the buffers of the event's previous attributes, which its
+    /// `finish` leaves sorted in the event.
     #[inline]
-    pub fn attribute_list(&mut self) -> AttributeList {
-        AttributeList::reusing(std::mem::take(&mut self.ev.attributes))
+    pub fn attribute_list(&mut self) -> AttributeList<'_> {
+        AttributeList::reusing(&mut self.ev.attributes)
     }
 }
 

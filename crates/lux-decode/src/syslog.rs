@@ -293,6 +293,7 @@ fn rfc5424<'a>(cur: &mut Cursor<'a>, pri: u64, ctx: &Context<'_>, out: &mut Out<
     if nil(timestamp).is_none() {
         attrs.push("syslog.time_source", "received_at");
     }
+    attrs.finish();
     match message {
         Some((start, text)) => {
             let end = start + text.len();
@@ -304,7 +305,7 @@ fn rfc5424<'a>(cur: &mut Cursor<'a>, pri: u64, ctx: &Context<'_>, out: &mut Out<
         }
         None => out.no_message(),
     }
-    set_rfc5424(out.ev, hostname, event_time, msgid, code, attrs);
+    set_rfc5424(out.ev, hostname, event_time, msgid, code);
     Ok(subscriber.map(clear_bytes))
 }
 
@@ -332,16 +333,9 @@ impl Header {
     }
 }
 
-/// Sets the fields of the event of an RFC 5424 record; its kind and outcome from the MSGID, else
-/// the error code.
-fn set_rfc5424(
-    ev: &mut lux_model::Event,
-    hostname: &str,
-    event_time: Millis,
-    msgid: Option<&str>,
-    code: Option<SmallStr>,
-    attrs: AttributeList,
-) {
+/// Sets the fields of the event of an RFC 5424 record but its attributes (set already); its kind
+/// and outcome from the MSGID, else the error code.
+fn set_rfc5424(ev: &mut lux_model::Event, hostname: &str, event_time: Millis, msgid: Option<&str>, code: Option<SmallStr>) {
     let (kind, outcome) = msgid
         .and_then(msgid_kind)
         .or_else(|| code.as_deref().and_then(code_kind))
@@ -351,7 +345,6 @@ fn set_rfc5424(
     ev.kind = kind;
     ev.outcome = outcome;
     ev.error_code = code;
-    ev.attributes = attrs.finish();
 }
 
 /// The common RFC 5424 record, in one pass with no copy but into the event: valid UTF-8, a
@@ -484,11 +477,12 @@ fn rfc5424_common<'a>(bytes: &'a [u8], at: usize, pri: u64, out: &mut Out<'_>) -
         procid: range(&attrs, procid.is_some(), procid_span),
     };
     header.push(&mut attrs, pri);
+    attrs.finish();
     match message {
         Some((_, m)) => out.message(m),
         None => out.no_message(),
     }
-    set_rfc5424(out.ev, hostname, event_time, msgid, code, attrs);
+    set_rfc5424(out.ev, hostname, event_time, msgid, code);
     Some(subscriber.map(|s| Cow::Borrowed(s.as_bytes())))
 }
 
@@ -1021,6 +1015,7 @@ fn rfc3164<'a>(
         },
     };
     let (kind, outcome) = kind_outcome.unwrap_or((EventKind::Other, Outcome::Info));
+    attrs.finish();
     out.message_owned(message.unwrap_or_default());
     let ev = &mut *out.ev;
     ev.event_time = event_time;
@@ -1029,7 +1024,6 @@ fn rfc3164<'a>(
     ev.kind = kind;
     ev.outcome = outcome;
     ev.error_code = code;
-    ev.attributes = attrs.finish();
     Ok(subscriber.map(clear_bytes))
 }
 
