@@ -267,6 +267,7 @@ enum Typed<'a> {
 
 impl Typed<'_> {
     /// The value, its text written into the buffer of `out`.
+    #[inline(always)]
     fn into_scalar(self, out: &mut AttributeList) -> Scalar {
         let text = |t: AttrText| Scalar::from(t);
         match self {
@@ -280,6 +281,7 @@ impl Typed<'_> {
 }
 
 /// `value` typed as `kind`, or what its length should be.
+#[inline(always)]
 fn typed_value(kind: RadiusType, value: &[u8]) -> Result<Typed<'_>, &'static str> {
     let four = || <[u8; 4]>::try_from(value).map_err(|_| "expected 4");
     Ok(match kind {

@@ -412,6 +412,18 @@ impl Attributes {
         text_of(&self.text, t)
     }
 
+    /// Whether two names are the same text: the same `'static` string or lengths that differ
+    /// answer without comparing bytes.
+    #[inline]
+    fn same_name(&self, a: Text, b: Text) -> bool {
+        match (a, b) {
+            (Text::Static(x), Text::Static(y)) if std::ptr::eq(x, y) => true,
+            (Text::Static(x), Text::Static(y)) if x.len() != y.len() => false,
+            (Text::Own(s1, e1), Text::Own(s2, e2)) if e1.wrapping_sub(s1) != e2.wrapping_sub(s2) => false,
+            _ => self.str_of(a) == self.str_of(b),
+        }
+    }
+
     /// Copies `parts`, end to end, into the buffer. Text past 4 GiB in one event (no record is
     /// that long) is dropped.
     #[inline]
@@ -865,9 +877,7 @@ impl<'a> AttributeList<'a> {
         for &i in order.get(..n).unwrap_or_default() {
             let i = usize::from(i);
             let Some(e) = attrs.entries.get(i).copied() else { continue };
-            let same = sorted
-                .last()
-                .is_some_and(|kept| kept.prefix == e.prefix && attrs.str_of(kept.name) == attrs.str_of(e.name));
+            let same = sorted.last().is_some_and(|kept| kept.prefix == e.prefix && attrs.same_name(kept.name, e.name));
             match sorted.last_mut() {
                 Some(kept) if same => {
                     kept.value = if replace >> i & 1 == 1 { e.value } else { attrs.join(kept.value, e.value) };
