@@ -116,15 +116,6 @@ fn exact_zero_bytes(w: u64) -> u64 {
     !(((w & !HIGHS).wrapping_add(!HIGHS)) | w | !HIGHS)
 }
 
-/// The high bit of every byte of `w` that is not printable US-ASCII nor a space: below 0x20,
-/// 0x7f, or not ASCII.
-#[inline]
-fn unprintable_bytes(w: u64) -> u64 {
-    // (b & 0x7f) + 0x60 has its high bit set exactly when b & 0x7f >= 0x20 (no carry between bytes).
-    let at_least_space = ((w & !HIGHS) + 0x6060_6060_6060_6060) & HIGHS;
-    (!at_least_space & HIGHS) | (w & HIGHS) | exact_zero_bytes(w ^ 0x7f7f_7f7f_7f7f_7f7f)
-}
-
 /// The positions of the first `N` spaces of `bytes` from `at`, if every byte before the last of
 /// them is printable US-ASCII or a space (an RFC 5424 header's fields and separators): 8 bytes
 /// per step.
@@ -139,7 +130,9 @@ pub(crate) fn spaces_in_printable<const N: usize>(bytes: &[u8], at: usize) -> Op
             return None;
         }
         let mut spaces = exact_zero_bytes(w ^ 0x2020_2020_2020_2020) & present;
-        let bad = unprintable_bytes(w) & present;
+        // Below a space, or above `~` (0x7f and non-ASCII): borrows and carries only mark bytes
+        // above a bad one, which are past the limit whenever that one is.
+        let bad = ((w.wrapping_sub(ONES * 0x20) & !w) | w.wrapping_add(ONES) | w) & HIGHS & present;
         // Only the bytes before the N-th space count: `limit` masks them.
         let mut limit = u64::MAX;
         while spaces != 0 && n < N {

@@ -72,8 +72,15 @@ fn pri_and_version_1(bytes: &[u8]) -> Option<(u64, usize)> {
     if bytes.first() != Some(&b'<') || digits.is_empty() || bytes.get(close + 1..close + 3)? != b"1 " {
         return None;
     }
-    let pri = ascii_number(digits).filter(|p| *p <= 191)?;
-    Some((pri, close + 3))
+    // 1 to 3 digits (`close` is at most 4).
+    let mut pri = 0u64;
+    for d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        pri = pri * 10 + u64::from(d - b'0');
+    }
+    (pri <= 191).then_some((pri, close + 3))
 }
 
 /// `<PRI>` if present: 1-3 digits, at most 191.
@@ -499,11 +506,11 @@ static SD_NAME_BYTE: [bool; 256] = {
 
 /// An SD-NAME from byte `at` ([`sd_name`]'s rule): its span, if it is one.
 fn sd_name_common(bytes: &[u8], at: usize) -> Option<Span> {
-    let mut end = at;
-    while bytes.get(end).is_some_and(|b| SD_NAME_BYTE.get(usize::from(*b)).copied().unwrap_or(false)) {
-        end += 1;
-    }
-    (1..=32).contains(&(end - at)).then_some((at, end))
+    // 33 bytes at most are looked at: a 33rd name byte makes the name too long.
+    let rest = bytes.get(at..)?;
+    let rest = rest.get(..33).unwrap_or(rest);
+    let len = rest.iter().position(|b| !SD_NAME_BYTE[usize::from(*b)]).unwrap_or(rest.len());
+    (1..=32).contains(&len).then_some((at, at + len))
 }
 
 /// Where the record may need redacting: the starts of every `subscriber=` and of every
