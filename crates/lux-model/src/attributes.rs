@@ -848,11 +848,13 @@ impl<'a> AttributeList<'a> {
         let AttributeList { attrs, replace, .. } = self;
         let n = attrs.entries.len();
         let mut order = [0u8; 64];
-        match attrs.memo.slots.iter().find(|slot| slot.matches(&attrs.entries, &attrs.text)) {
+        // Whether some names are equal (then their entries are merged).
+        let repeats = match attrs.memo.slots.iter().find(|slot| slot.matches(&attrs.entries, &attrs.text)) {
             Some(slot) => {
                 for (o, i) in order.iter_mut().zip(&slot.order) {
                     *o = *i;
                 }
+                slot.repeats
             }
             None => {
                 let mut keys = [0u128; 64];
@@ -869,20 +871,31 @@ impl<'a> AttributeList<'a> {
                 for (o, key) in order.iter_mut().zip(keys.iter()) {
                     *o = (key & 0xff) as u8;
                 }
-                attrs.memo.store(&attrs.entries, &attrs.text, order.get(..n).unwrap_or_default());
+                let repeats = keys.windows(2).any(|pair| match pair {
+                    [x, y] => x >> 8 == y >> 8 && name(*x) == name(*y),
+                    _ => false,
+                });
+                attrs.memo.store(&attrs.entries, &attrs.text, order.get(..n).unwrap_or_default(), repeats);
+                repeats
             }
-        }
+        };
         let mut sorted = std::mem::take(&mut attrs.spare);
         sorted.clear();
-        for &i in order.get(..n).unwrap_or_default() {
-            let i = usize::from(i);
-            let Some(e) = attrs.entries.get(i).copied() else { continue };
-            let same = sorted.last().is_some_and(|kept| kept.prefix == e.prefix && attrs.same_name(kept.name, e.name));
-            match sorted.last_mut() {
-                Some(kept) if same => {
-                    kept.value = if replace >> i & 1 == 1 { e.value } else { attrs.join(kept.value, e.value) };
+        let order = order.get(..n).unwrap_or_default();
+        if !repeats {
+            sorted.extend(order.iter().filter_map(|&i| attrs.entries.get(usize::from(i)).copied()));
+        } else {
+            for &i in order {
+                let i = usize::from(i);
+                let Some(e) = attrs.entries.get(i).copied() else { continue };
+                let same =
+                    sorted.last().is_some_and(|kept| kept.prefix == e.prefix && attrs.same_name(kept.name, e.name));
+                match sorted.last_mut() {
+                    Some(kept) if same => {
+                        kept.value = if replace >> i & 1 == 1 { e.value } else { attrs.join(kept.value, e.value) };
+                    }
+                    _ => sorted.push(e),
                 }
-                _ => sorted.push(e),
             }
         }
         attrs.spare = std::mem::replace(&mut attrs.entries, sorted);
@@ -990,6 +1003,8 @@ struct MemoSlot {
     text: String,
     /// The push-order index of each entry, in name order.
     order: Vec<u8>,
+    /// Whether some of the names are equal.
+    repeats: bool,
 }
 
 impl MemoSlot {
@@ -1012,7 +1027,7 @@ impl MemoSlot {
 
 impl SortMemo {
     /// Remembers `order` for the names of `entries` (their text in `text`).
-    fn store(&mut self, entries: &[Entry], text: &str, order: &[u8]) {
+    fn store(&mut self, entries: &[Entry], text: &str, order: &[u8], repeats: bool) {
         if self.slots.len() < MEMO_SLOTS {
             self.slots.push(MemoSlot::default());
             self.next = self.slots.len() - 1;
@@ -1038,6 +1053,7 @@ impl SortMemo {
             slot.names.push(name);
         }
         slot.order.extend_from_slice(order);
+        slot.repeats = repeats;
     }
 }
 
