@@ -382,8 +382,8 @@ pub(crate) fn ipv4_text(ip: std::net::Ipv4Addr) -> SmallStr {
 pub(crate) fn ipv4_str(ip: std::net::Ipv4Addr, buf: &mut [u8; 16]) -> &str {
     let (digits, len) = ipv4_digits(ip);
     *buf = digits;
-    // Digits and dots only: ASCII, checked a word at a time.
-    crate::cursor::utf8(buf.get(..len).unwrap_or(&[])).unwrap_or_default()
+    // SAFETY: `ipv4_digits` writes digits and dots only (ASCII, valid UTF-8).
+    unsafe { std::str::from_utf8_unchecked(buf.get(..len).unwrap_or(&[])) }
 }
 
 /// The decimal digits of every octet then a dot, as 4 little-endian bytes (zero-padded), and
@@ -407,16 +407,17 @@ static OCTETS: [(u32, u8); 256] = {
 /// The dotted-quad digits of `ip` and their length.
 fn ipv4_digits(ip: std::net::Ipv4Addr) -> ([u8; 16], usize) {
     // Each octet's digits and dot from the table, written 4 bytes at once at the end of the text.
-    let mut text = 0u128;
-    let mut len = 0u32;
+    let mut text = [0u8; 16];
+    let mut len = 0usize;
     for octet in ip.octets() {
         let (digits, n) = OCTETS[usize::from(octet)];
-        text |= u128::from(digits) << (8 * len);
-        len += u32::from(n);
+        if let Some(slot) = text.get_mut(len..len + 4) {
+            slot.copy_from_slice(&digits.to_le_bytes());
+        }
+        len += usize::from(n);
     }
     // The last dot dropped.
-    let len = len as usize - 1;
-    (text.to_le_bytes(), len)
+    (text, len - 1)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use crate::config::RadiusType;
 use crate::cursor::utf8;
-use crate::dictionary::{standard, value_name, Dictionary};
+use crate::dictionary::{standard, value_label, value_name, Dictionary};
 use crate::mapping::{ipv4_str, ipv4_text};
 use crate::{err, Clear, DecodeError, Out};
 use lux_model::{
@@ -251,8 +251,13 @@ fn attribute<'a>(
 fn int_value(out: &mut AttributeList, t: u8, name: &'static str, v: u32) {
     out.push(name, v);
     if let Some(label) = value_name(t, v) {
-        let label_name = out.concat(&[name, "-Name"]);
-        out.push(label_name, label);
+        match value_label(t) {
+            Some(label_name) => out.push(label_name, label),
+            None => {
+                let label_name = out.concat(&[name, "-Name"]);
+                out.push(label_name, label);
+            }
+        }
     }
 }
 
