@@ -404,17 +404,18 @@ fn to_event<'a>(a: Mapped<'a, '_>, identifier: u8, received_at: Millis) -> Resul
             received_at
         }
     };
-    let equipment = match (a.nas_identifier, a.nas_ip) {
-        (Some(id), _) => Ok(utf8(id)
-            .map_err(|e| DecodeError::new(R::BadUtf8, format!("radius: NAS-Identifier is not UTF-8: {e}")))?),
-        (None, Some(ip)) => Err(ip),
-        (None, None) => {
-            return err(
-                R::MissingField,
-                "radius: neither NAS-Identifier nor NAS-IP-Address: no equipment to attribute the event to",
-            )
-        }
-    };
+    let equipment =
+        match (a.nas_identifier, a.nas_ip) {
+            (Some(id), _) => Ok(utf8(id)
+                .map_err(|e| DecodeError::new(R::BadUtf8, format!("radius: NAS-Identifier is not UTF-8: {e}")))?),
+            (None, Some(ip)) => Err(ip),
+            (None, None) => {
+                return err(
+                    R::MissingField,
+                    "radius: neither NAS-Identifier nor NAS-IP-Address: no equipment to attribute the event to",
+                )
+            }
+        };
     out.finish();
     Ok(Fields { kind, error_code, event_time, equipment })
 }

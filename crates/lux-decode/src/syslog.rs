@@ -342,7 +342,13 @@ impl Header {
 
 /// Sets the fields of the event of an RFC 5424 record but its attributes (set already); its kind
 /// and outcome from the MSGID, else the error code.
-fn set_rfc5424(ev: &mut lux_model::Event, hostname: &str, event_time: Millis, msgid: Option<&str>, code: Option<SmallStr>) {
+fn set_rfc5424(
+    ev: &mut lux_model::Event,
+    hostname: &str,
+    event_time: Millis,
+    msgid: Option<&str>,
+    code: Option<SmallStr>,
+) {
     let (kind, outcome) = msgid
         .and_then(msgid_kind)
         .or_else(|| code.as_deref().and_then(code_kind))
