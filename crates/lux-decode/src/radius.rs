@@ -404,20 +404,23 @@ fn to_event<'a>(a: Mapped<'a, '_>, identifier: u8, received_at: Millis) -> Resul
             received_at
         }
     };
-    let equipment =
-        match (a.nas_identifier, a.nas_ip) {
-            (Some(id), _) => Ok(utf8(id)
-                .map_err(|e| DecodeError::new(R::BadUtf8, format!("radius: NAS-Identifier is not UTF-8: {e}")))?),
-            (None, Some(ip)) => Err(ip),
-            (None, None) => {
-                return err(
-                    R::MissingField,
-                    "radius: neither NAS-Identifier nor NAS-IP-Address: no equipment to attribute the event to",
-                )
-            }
-        };
+    let equipment = match (a.nas_identifier, a.nas_ip) {
+        (Some(id), _) => Ok(nas_identifier(id)?),
+        (None, Some(ip)) => Err(ip),
+        (None, None) => {
+            return err(
+                R::MissingField,
+                "radius: neither NAS-Identifier nor NAS-IP-Address: no equipment to attribute the event to",
+            )
+        }
+    };
     out.finish();
     Ok(Fields { kind, error_code, event_time, equipment })
+}
+
+/// The NAS-Identifier as text.
+fn nas_identifier(id: &[u8]) -> Result<&str, DecodeError> {
+    utf8(id).map_err(|e| DecodeError::new(R::BadUtf8, format!("radius: NAS-Identifier is not UTF-8: {e}")))
 }
 
 fn code_name(code: u8) -> &'static str {
