@@ -76,7 +76,9 @@ impl Default for PostgresConfig {
 }
 
 /// Whether `name` is a schema name LUX accepts (it is written into SQL statements, quoted).
-pub(crate) fn valid_schema(name: &str) -> bool {
+/// Whether `name` is a schema name LUX accepts: lower-case letters, digits and `_`, starting
+/// with a letter or `_`, at most 63 characters (it is quoted into SQL).
+pub fn valid_schema(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
