@@ -1,6 +1,6 @@
 //! The configuration file: one TOML document, every section owned by the component it
 //! configures (`[log]`, `[generator]`, `[collect]`, `[reference]`, `[transform]`, `[alarm]`,
-//! `[notify]`, `[metrics]`), every key
+//! `[notify]`, `[qoe]`, `[metrics]`), every key
 //! defaulted so that `lux run` works with no file at all.
 //!
 //! Loading reports *every* problem, each with its key and line: syntax errors, unknown keys,
@@ -32,6 +32,10 @@ pub struct LuxConfig {
     /// The notifiers (the `alarm-notify` stage: `lux notify`, and `lux run` when any target is
     /// configured): the alarms topic delivered to Prometheus Alertmanager and webhooks.
     pub notify: lux_notify::NotifyConfig,
+    /// The QoE stage (`lux qoe`, and `lux run` unless `enabled = false`): per-minute indicators
+    /// per equipment, site, region, manufacturer and model into the `qoe` topic, and optionally
+    /// into PostgreSQL.
+    pub qoe: lux_qoe::QoeConfig,
     /// The Prometheus `/metrics` endpoint of every long-running `lux` process.
     pub metrics: lux_metrics::MetricsConfig,
     /// Options of `lux run` itself: which sources it runs, what it prints.
@@ -66,6 +70,7 @@ impl LuxConfig {
         problems.extend(self.transform.validate("transform"));
         problems.extend(self.alarm.validate("alarm"));
         problems.extend(self.notify.validate("notify"));
+        problems.extend(self.qoe.validate("qoe"));
         problems.extend(self.metrics.validate("metrics"));
         problems
     }
