@@ -6,8 +6,8 @@ use crate::config::AlarmConfig;
 use crate::route::{RouteOutcome, Router, RuleEvent};
 use crate::window::{ActiveAlarm, Group, Slider};
 use lux_model::{Alarm, AlarmState, ConfigProblem, EnrichedEvent};
-use serde::{Deserialize, Serialize};
 use lux_stage::watermark::PartitionWatermarks;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 mod publish;

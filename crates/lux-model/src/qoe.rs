@@ -91,7 +91,7 @@ pub struct QoeIndicator {
     /// Events the catalogue (or the decoder) counts as failures.
     pub failures: u64,
     /// Distinct subscribers of failures and drops, estimated (HyperLogLog, standard error
-    /// 1.6%; exact in practice below a few hundred).
+    /// 1.6%; exact up to 10, within 2 up to 100).
     pub affected_subscribers: u64,
     /// The HyperLogLog sketch behind `affected_subscribers`, to merge windows or values.
     pub subscriber_sketch: String,

@@ -110,7 +110,8 @@ impl QoeConfig {
             ));
         }
         if self.dimensions.is_empty() {
-            problems.push(ConfigProblem::new(key("dimensions"), format!("list at least one of {}", DIMENSIONS.join(", "))));
+            problems
+                .push(ConfigProblem::new(key("dimensions"), format!("list at least one of {}", DIMENSIONS.join(", "))));
         }
         for (i, dimension) in self.dimensions.iter().enumerate() {
             if !DIMENSIONS.contains(&dimension.as_str()) {
@@ -142,10 +143,8 @@ impl QoeConfig {
         }
         if let Some(url) = &self.postgres.url {
             if let Err(e) = url.parse::<postgres::Config>() {
-                problems.push(ConfigProblem::new(
-                    key("postgres.url"),
-                    format!("not a PostgreSQL connection string: {e}"),
-                ));
+                problems
+                    .push(ConfigProblem::new(key("postgres.url"), format!("not a PostgreSQL connection string: {e}")));
             }
         }
         if !lux_reference::valid_schema(&self.postgres.schema) {

@@ -178,7 +178,12 @@ pub struct QoePostgresStage {
 
 impl QoePostgresStage {
     /// A sink to the configured database; `None` when `qoe.postgres.url` is not set.
-    pub fn new(config: &QoePostgresConfig, qoe_topic: &str, deadletter_topic: &str, stop: Arc<AtomicBool>) -> Option<Self> {
+    pub fn new(
+        config: &QoePostgresConfig,
+        qoe_topic: &str,
+        deadletter_topic: &str,
+        stop: Arc<AtomicBool>,
+    ) -> Option<Self> {
         Some(QoePostgresStage {
             name: "qoe-postgres".to_owned(),
             url: config.url.clone()?,
@@ -292,7 +297,12 @@ impl Processor for QoePostgresStage {
             Err(error) => {
                 self.bad_records += 1;
                 let letter = bad_record(&self.name, record, format!("not a LUX QoE indicator: {error}"))?;
-                ctx.emit(&self.deadletter_topic, record.key.as_deref().unwrap_or_default(), record.timestamp_ms, letter);
+                ctx.emit(
+                    &self.deadletter_topic,
+                    record.key.as_deref().unwrap_or_default(),
+                    record.timestamp_ms,
+                    letter,
+                );
             }
         }
         Ok(())

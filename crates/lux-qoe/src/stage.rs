@@ -105,7 +105,12 @@ impl Processor for QoeStage {
             }
             Err(error) => {
                 let letter = bad_record(&self.name, record, format!("not a LUX enriched event: {error}"))?;
-                ctx.emit(&self.topics.deadletter, record.key.as_deref().unwrap_or_default(), record.timestamp_ms, letter);
+                ctx.emit(
+                    &self.topics.deadletter,
+                    record.key.as_deref().unwrap_or_default(),
+                    record.timestamp_ms,
+                    letter,
+                );
             }
         }
         Ok(())

@@ -40,12 +40,8 @@ pub struct MigrationSet {
 }
 
 /// The reference data's migrations.
-pub const REFERENCE_MIGRATIONS: MigrationSet = MigrationSet {
-    component: "reference",
-    table: "schema_migrations",
-    lock: MIGRATION_LOCK,
-    migrations: MIGRATIONS,
-};
+pub const REFERENCE_MIGRATIONS: MigrationSet =
+    MigrationSet { component: "reference", table: "schema_migrations", lock: MIGRATION_LOCK, migrations: MIGRATIONS };
 
 /// Every migration shipped with this version of LUX.
 pub const MIGRATIONS: &[Migration] = &[
@@ -146,11 +142,8 @@ pub fn migrate(client: &mut Client, schema: &str, set: &MigrationSet) -> Result<
         let name = format!("{:04}_{}", m.version, m.name);
         tx.batch_execute(&m.sql.replace("{schema}", &s))
             .map_err(|e| describe(&format!("{} migration {name}", set.component), &e))?;
-        tx.execute(
-            &format!("INSERT INTO {s}.{table} (version, name) VALUES ($1, $2)"),
-            &[&m.version, &m.name],
-        )
-        .map_err(err)?;
+        tx.execute(&format!("INSERT INTO {s}.{table} (version, name) VALUES ($1, $2)"), &[&m.version, &m.name])
+            .map_err(err)?;
         done.push(name);
     }
     tx.commit().map_err(err)?;

@@ -156,9 +156,10 @@ mod tests {
         assert!(!w.observe(1, 40_000, 2_000));
         assert!(w.is_late(1, 44_999));
         assert!(!w.is_late(1, 45_000));
-        // Partition 1 silent for the idle timeout: partition 0 alone.
-        w.observe(0, 120_000, 31_500);
-        assert_eq!(w.current(31_500), Some(115_000));
+        // Partition 1 silent for the idle timeout (since wall time 2,000): partition 0 alone.
+        w.observe(0, 120_000, 32_000);
+        assert_eq!(w.current(31_999), Some(45_000));
+        assert_eq!(w.current(32_000), Some(115_000));
         // All idle: the highest.
         assert_eq!(w.current(100_000), Some(115_000));
         assert_eq!(w.max_event_times(), BTreeMap::from([(0, 120_000), (1, 50_000)]));

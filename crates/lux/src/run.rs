@@ -377,9 +377,10 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
     }
     let qoe_sink = options.runs("qoe-postgres") && config.qoe.postgres.url.is_some();
     // Asked for alone (not with `qoe`, as `lux qoe` asks for both), the sink must be configured.
-    let sink_alone = options.only.as_ref().is_some_and(|only| {
-        only.iter().any(|s| s == "qoe-postgres") && !only.iter().any(|s| s == "qoe")
-    });
+    let sink_alone = options
+        .only
+        .as_ref()
+        .is_some_and(|only| only.iter().any(|s| s == "qoe-postgres") && !only.iter().any(|s| s == "qoe"));
     if sink_alone && !qoe_sink {
         anyhow::bail!(
             "the QoE PostgreSQL sink is not configured: set qoe.postgres.url (see the configuration reference in the README)"
@@ -579,7 +580,8 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
 /// their inputs, and the windowed stages wrote their last windows (once their partitions were
 /// idle for their `idle_timeout`).
 fn done(log: &dyn CentralLog, topology: &Topology, config: &LuxConfig, qoe: bool) -> anyhow::Result<bool> {
-    let mut stages = vec![("transform", &topology.raw), ("alarm-route", &topology.enriched), ("alarm", &topology.alarm_routed)];
+    let mut stages =
+        vec![("transform", &topology.raw), ("alarm-route", &topology.enriched), ("alarm", &topology.alarm_routed)];
     if qoe {
         stages.push(("qoe", &topology.enriched));
     }

@@ -92,8 +92,10 @@ fn the_indicators_of_generated_traffic_are_what_the_generator_sent() {
     for q in &indicators {
         *per_dimension.entry(q.dimension.as_str()).or_default() += 1;
         if q.dimension == "site" || q.dimension == "region" {
-            let previous =
-                got.insert((q.window_start, q.dimension.clone(), q.value.clone()), (q.events, q.failures, q.excluded_events));
+            let previous = got.insert(
+                (q.window_start, q.dimension.clone(), q.value.clone()),
+                (q.events, q.failures, q.excluded_events),
+            );
             assert!(previous.is_none(), "{} {} at {} written twice", q.dimension, q.value, q.window_start);
         }
     }

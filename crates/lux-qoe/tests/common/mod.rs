@@ -3,8 +3,7 @@
 #![allow(dead_code)]
 
 use lux_model::{
-    EnrichedEvent, EquipmentInfo, ErrorInfo, Event, EventKind, MaintenanceInfo, Outcome, ReferenceInfo,
-    ReferenceStatus,
+    EnrichedEvent, EquipmentInfo, ErrorInfo, Event, EventKind, MaintenanceInfo, Outcome, ReferenceInfo, ReferenceStatus,
 };
 use std::sync::Arc;
 
@@ -108,7 +107,8 @@ impl E<'_> {
     }
 }
 
-/// The input: equipment A and B on site S1, C on site S2, all in region IDF (same model).
+/// The input: equipment A and B on site S1, C on site S2, all in region IDF (same model), over
+/// minutes 0 and 1, then one event per partition in minute 2 that closes them.
 pub fn input() -> Vec<(u32, EnrichedEvent)> {
     let (a, b, c) = (equipment("A", "S1"), equipment("B", "S1"), equipment("C", "S2"));
     use EventKind::*;
@@ -129,7 +129,10 @@ pub fn input() -> Vec<(u32, EnrichedEvent)> {
         // Minute 1.
         (0, ev(T0 + MIN + 1_000, &a, SessionStart).sub("a6")),
         (2, ev(T0 + MIN + 2_000, &c, SessionStop).code("RADIUS-TC-6").sub("c1").duration(100_000)),
+        // Minute 2, which stays open: each partition's watermark passes the end of minute 1.
+        (0, ev(T0 + 2 * MIN + 10_000, &a, LinkUp)),
+        (1, ev(T0 + 2 * MIN + 10_000, &b, LinkUp)),
+        (2, ev(T0 + 2 * MIN + 10_000, &c, LinkUp)),
     ];
     events.iter().map(|(p, e)| (*p, e.build())).collect()
 }
-
