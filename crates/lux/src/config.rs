@@ -407,6 +407,20 @@ mod tests {
     }
 
     #[test]
+    fn the_qoe_section_is_checked_with_keys_and_lines() {
+        let text = "[qoe]\nwindow = \"7s\"\ndimensions = [\"site\", \"planet\"]\n\n[qoe.postgres]\nschema = \"Bad\"\n";
+        let problems = parse(text, no_env()).unwrap_err();
+        let found: Vec<(&str, Option<usize>)> = problems.iter().map(|p| (p.key.as_str(), p.line)).collect();
+        for (key, line) in [("qoe.window", 2), ("qoe.dimensions[1]", 3), ("qoe.postgres.schema", 6)] {
+            assert!(found.contains(&(key, Some(line))), "{key} at line {line} not in {found:?}");
+        }
+        let env = vec![("LUX_QOE__POSTGRES__URL".to_owned(), "host=127.0.0.1 dbname=lux".to_owned())];
+        let config = parse("[qoe]\nshort_session = \"2m\"\n", env).unwrap();
+        assert_eq!(config.qoe.short_session, std::time::Duration::from_secs(120));
+        assert_eq!(config.qoe.postgres.url.as_deref(), Some("host=127.0.0.1 dbname=lux"));
+    }
+
+    #[test]
     fn collect_listeners_are_parsed_and_their_problems_located() {
         let text = "[[collect.syslog]]\nprotocol = \"tcp\"\nlisten = \"0.0.0.0:6514\"\nsource = \"bras\"\nmax_frame = \"128KiB\"\n\n\
                     [[collect.radius]]\nlisten = \"0.0.0.0:1813\"\nsource = \"nas\"\n\n\
