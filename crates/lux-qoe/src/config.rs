@@ -41,7 +41,8 @@ pub struct QoeConfig {
     #[schemars(with = "String")]
     pub out_of_orderness: Duration,
     /// Wall-clock time after which a silent partition no longer holds the watermark back, as for
-    /// the alarm stage. When every partition is idle, the open windows are written.
+    /// the alarm stage. When every partition is idle, the watermark moves to the highest
+    /// partition watermark and the windows it passes are written.
     #[serde(with = "humantime_serde")]
     #[schemars(with = "String")]
     pub idle_timeout: Duration,
