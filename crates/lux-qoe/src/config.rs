@@ -148,15 +148,7 @@ impl QoeConfig {
                     .push(ConfigProblem::new(key("postgres.url"), format!("not a PostgreSQL connection string: {e}")));
             }
         }
-        if !lux_reference::valid_schema(&self.postgres.schema) {
-            problems.push(ConfigProblem::new(
-                key("postgres.schema"),
-                format!(
-                    "{:?} is not a valid schema name: lower-case letters, digits and `_`, starting with a letter or `_`, at most 63 characters",
-                    self.postgres.schema
-                ),
-            ));
-        }
+        problems.extend(lux_reference::schema_problem(key("postgres.schema"), &self.postgres.schema));
         problems
     }
 }

@@ -522,11 +522,6 @@ fn check_version(version: u32, key: &str) -> Result<(), String> {
 pub fn state_is_finished(entries: &[(Vec<u8>, Vec<u8>)], out_of_orderness: std::time::Duration) -> bool {
     entries.iter().filter(|(key, _)| key == META_KEY).all(|(_, value)| {
         let Ok(meta) = serde_json::from_slice::<MetaEntry>(value) else { return false };
-        let highest = meta.partitions.values().max().map(|t| t.saturating_sub(millis(out_of_orderness)));
-        match (highest, meta.watermark) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(highest), Some(watermark)) => watermark >= highest,
-        }
+        lux_stage::watermark::caught_up(meta.watermark, meta.partitions.into_values(), millis(out_of_orderness))
     })
 }

@@ -141,6 +141,22 @@ impl PartitionWatermarks {
     }
 }
 
+/// Whether a stage whose watermark is `watermark` has acted on every window its input allows:
+/// the watermark is at the highest partition watermark (from `max_event_times`), as after
+/// idleness or the end of a bounded input. With no event seen, there is nothing to wait for.
+pub fn caught_up(
+    watermark: Option<i64>,
+    max_event_times: impl IntoIterator<Item = i64>,
+    out_of_orderness_ms: i64,
+) -> bool {
+    let highest = max_event_times.into_iter().max().map(|t| t.saturating_sub(out_of_orderness_ms));
+    match (highest, watermark) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(highest), Some(watermark)) => watermark >= highest,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,7 +179,11 @@ mod tests {
         // All idle: the highest.
         assert_eq!(w.current(100_000), Some(115_000));
         assert_eq!(w.max_event_times(), BTreeMap::from([(0, 120_000), (1, 50_000)]));
+        assert!(!caught_up(Some(110_000), w.max_event_times().into_values(), 5_000));
+        assert!(caught_up(Some(115_000), w.max_event_times().into_values(), 5_000));
+        assert!(!caught_up(None, [1], 0));
         w.reset();
         assert_eq!(w.highest(), None);
+        assert!(caught_up(None, w.max_event_times().into_values(), 5_000));
     }
 }
