@@ -5,9 +5,7 @@
 //! does. `cargo bench -p lux-qoe --bench indicators`.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use lux_model::{
-    EnrichedEvent, EquipmentInfo, ErrorInfo, Event, EventKind, Outcome, ReferenceInfo, ReferenceStatus,
-};
+use lux_model::{EnrichedEvent, EquipmentInfo, ErrorInfo, Event, EventKind, Outcome, ReferenceInfo, ReferenceStatus};
 use lux_qoe::{QoeConfig, QoeEngine};
 use std::sync::Arc;
 
@@ -93,6 +91,23 @@ fn bench(c: &mut Criterion) {
                     }
                     written += engine.advance(0).len();
                     written += engine.take_changes().len();
+                }
+                written += engine.finish_input().len();
+                written
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("on_event+advance, no state, 5,000 equipment, 5 dimensions", |b| {
+        b.iter_batched(
+            || QoeEngine::new(&config, &[0, 1, 2]).expect("valid config"),
+            |mut engine| {
+                let mut written = 0usize;
+                for batch in events.chunks(BATCH) {
+                    for (partition, event) in batch {
+                        engine.on_event(*partition, event, 0);
+                    }
+                    written += engine.advance(0).len();
                 }
                 written += engine.finish_input().len();
                 written

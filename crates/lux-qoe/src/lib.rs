@@ -23,6 +23,14 @@
 //! session a stop whose duration (`qoe.duration_attribute`, RADIUS `Acct-Session-Time`) is under
 //! `qoe.short_session`; affected subscribers the distinct subscribers of failures
 //! (`is_failure`) and drops; top error codes those of failures and drops.
+//!
+//! Speed (`cargo bench -p lux-qoe --bench indicators`: 5,000 equipment on 500 sites, the five
+//! default dimensions, batches of 1,000 events; 2-core VM at load 6, noisy): 95 k events/s per
+//! core (70 to 137 k) with the changed cells serialised after each batch as the stage does,
+//! 281 k (218 to 360 k) without, in the same run: the state of the open cells, JSON with their
+//! sketches, written after every batch, costs two thirds of the time. Below the transform
+//! stage's rate: the first thing to improve (a binary state encoding, fewer writes of the large
+//! region and model cells).
 
 mod config;
 mod engine;
