@@ -77,7 +77,7 @@ pub mod pg;
 mod problem;
 mod snapshot;
 
-pub use config::{PostgresConfig, ReferenceConfig, SourceKind};
+pub use config::{schema_problem, valid_schema, PostgresConfig, ReferenceConfig, SourceKind};
 pub use enrichment::{EnrichedRecord, Enrichment, Equipment};
 pub use handle::{ReferenceHandle, ReferenceStats};
 pub use load::FILES;

@@ -11,6 +11,7 @@
 
 mod metrics;
 mod runner;
+pub mod watermark;
 
 pub use metrics::{LatencyHistogram, StageMetrics, StageSnapshot, COMMIT_LATENCY_BUCKETS, RECEPTION_LATENCY_BUCKETS};
 pub use runner::{run_processor, run_source, RunnerOptions};

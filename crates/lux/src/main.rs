@@ -74,7 +74,7 @@ enum Command {
         #[arg(long)]
         until_done: bool,
         /// Run only these stages, comma-separated: generator, collect, transform, alarm-route, alarm,
-        /// alarm-notify.
+        /// alarm-notify, qoe, qoe-postgres.
         #[arg(long, value_name = "STAGES", value_delimiter = ',')]
         only: Option<Vec<String>>,
     },
@@ -87,6 +87,10 @@ enum Command {
     /// Run the notifiers alone (the `alarm-notify` stage: the alarms topic to Alertmanager and
     /// webhooks, as configured in `[notify]`).
     Notify(StageArgs),
+    /// Run the QoE stage alone (enriched -> per-minute indicators -> the `qoe` topic), and its
+    /// PostgreSQL sink when `qoe.postgres.url` is set. Run one instance: it reads every
+    /// partition.
+    Qoe(StageArgs),
     /// Run only the collectors of `[collect]` (syslog UDP/TCP/TLS, RADIUS accounting, tailed
     /// files, HTTP), writing into the raw topic of the log.
     Collect(StageArgs),
@@ -265,6 +269,13 @@ fn main() -> ExitCode {
         }
         Command::Notify(StageArgs { config, data_dir: dir, log, stop_after }) => {
             match run_stages(&config, &dir, &log, stop_after, false, Some(vec!["alarm-notify".to_owned()])) {
+                Ok(result) => result,
+                Err(code) => return code,
+            }
+        }
+        Command::Qoe(StageArgs { config, data_dir: dir, log, stop_after }) => {
+            let only = Some(vec!["qoe".to_owned(), "qoe-postgres".to_owned()]);
+            match run_stages(&config, &dir, &log, stop_after, false, only) {
                 Ok(result) => result,
                 Err(code) => return code,
             }
