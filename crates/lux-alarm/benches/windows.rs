@@ -65,7 +65,7 @@ fn windows(c: &mut Criterion) {
     let mut cfg = AlarmConfig::default();
     // Low enough that alarms are raised, updated and cleared during the run.
     if let Some(rule) = cfg.rules.first_mut() {
-        rule.threshold = 4;
+        rule.threshold = Some(4);
         rule.clear = Some(2);
     }
     let mut group = c.benchmark_group("alarm_engine");

@@ -2,7 +2,7 @@
 //! groups, windows evaluated as the watermark passes their end, the raise / update / clear
 //! lifecycle, and the state entries that let a restarted engine carry on where it stopped.
 
-use crate::config::AlarmConfig;
+use crate::config::{AlarmConfig, Level};
 use crate::route::{RouteOutcome, Router, RuleEvent};
 use crate::window::{ActiveAlarm, Group, Slider};
 use lux_model::{Alarm, AlarmState, ConfigProblem, EnrichedEvent};
@@ -89,9 +89,8 @@ pub(crate) struct Rule {
     slide_ms: i64,
     /// Panes per window.
     n: i64,
-    threshold: u64,
-    /// At least 1: an alarm always clears on a window without failures.
-    clear: u64,
+    /// Threshold and clear level; an alarm always clears on a window without failures.
+    level: Level,
     severity: String,
     suppress: bool,
 }
@@ -115,13 +114,42 @@ pub(crate) fn compile_rules(cfg: &AlarmConfig) -> Result<Vec<Rule>, InvalidConfi
                 window_ms,
                 slide_ms,
                 n: (window_ms / slide_ms).max(1),
-                threshold: r.threshold.max(1),
-                clear: r.effective_clear().max(1),
+                level: r.level(),
                 severity: r.severity.clone(),
                 suppress: r.suppress_during_interventions,
             }
         })
         .collect())
+}
+
+impl Level {
+    /// Whether a window of `failures` among `total` events raises the alarm.
+    fn raises(&self, failures: u64, total: u64) -> bool {
+        match *self {
+            Level::Count { threshold, .. } => failures >= threshold,
+            Level::Ratio { threshold, min_events, .. } => {
+                failures > 0 && total >= min_events && threshold.reached_by(failures, total)
+            }
+        }
+    }
+
+    /// Whether a window of `failures` among `total` events clears a raised alarm.
+    fn clears(&self, failures: u64, total: u64) -> bool {
+        match *self {
+            Level::Count { clear, .. } => failures < clear,
+            Level::Ratio { clear, .. } => failures == 0 || !clear.reached_by(failures, total),
+        }
+    }
+
+    /// The record's `threshold`, `threshold_ratio` and `min_events` for a window of `total` events.
+    fn record_fields(&self, total: u64) -> (u64, Option<lux_model::Ratio>, Option<u64>) {
+        match *self {
+            Level::Count { threshold, .. } => (threshold, None, None),
+            Level::Ratio { threshold, min_events, .. } => {
+                (threshold.parts_of(total).max(1), Some(threshold), Some(min_events))
+            }
+        }
+    }
 }
 
 impl Rule {
@@ -742,7 +770,7 @@ fn evaluate_group(rule: &Rule, key: &str, group: &mut Group, from: Option<i64>, 
                 _ => None,
             };
             let state = match &mut group.alarm {
-                None if w.failures >= rule.threshold => {
+                None if rule.level.raises(w.failures, w.total) => {
                     let first_seen = group.first_failure(w.lo, w.hi).unwrap_or(window_start);
                     let (last_seen, last_suppress) = latest.unwrap_or((first_seen, false));
                     let alarm_id = lux_model::stable_id(
@@ -769,7 +797,7 @@ fn evaluate_group(rule: &Rule, key: &str, group: &mut Group, from: Option<i64>, 
                             active.last_intervention = latest_intervention;
                         }
                     }
-                    if w.failures < rule.clear {
+                    if rule.level.clears(w.failures, w.total) {
                         active.count = w.failures;
                         active.total = w.total;
                         Some(AlarmState::Cleared)
@@ -783,6 +811,7 @@ fn evaluate_group(rule: &Rule, key: &str, group: &mut Group, from: Option<i64>, 
                 }
             };
             if let (Some(state), Some(active)) = (state, &group.alarm) {
+                let (threshold, threshold_ratio, min_events) = rule.level.record_fields(w.total);
                 out.push(Alarm {
                     schema: lux_model::schema::ALARM.to_owned(),
                     alarm_id: active.alarm_id.clone(),
@@ -793,7 +822,9 @@ fn evaluate_group(rule: &Rule, key: &str, group: &mut Group, from: Option<i64>, 
                     severity: rule.severity.clone(),
                     count: w.failures,
                     total: w.total,
-                    threshold: rule.threshold,
+                    threshold,
+                    threshold_ratio,
+                    min_events,
                     window_start,
                     window_end,
                     first_seen: active.first_seen,

@@ -66,7 +66,10 @@ fn config() -> AlarmConfig {
             group_by: vec!["site".to_owned()],
             window: Duration::from_secs(30),
             slide: Duration::from_secs(10),
-            threshold: 10,
+            threshold: Some(10),
+            threshold_ratio: None,
+            clear_ratio: None,
+            min_events: None,
             clear: Some(5),
             severity: "major".to_owned(),
             suppress_during_interventions: true,
@@ -165,6 +168,69 @@ fn hysteresis_keeps_the_alarm_between_clear_and_threshold_and_unchanged_windows_
     assert_eq!(alarms[2].last_seen, T0 + 30_000 + 5 * 1666);
 }
 
+/// A ratio rule: failures / events >= 0.5 over at least 10 events raises, under 0.2 clears.
+fn ratio_config() -> AlarmConfig {
+    let mut cfg = config();
+    let rule = &mut cfg.rules[0];
+    (rule.threshold, rule.clear) = (None, None);
+    (rule.threshold_ratio, rule.clear_ratio, rule.min_events) = (Some(0.5), Some(0.2), Some(10));
+    cfg
+}
+
+/// `failures` failures and `successes` successes at `site` in the pane starting at `start`.
+fn mix(e: &mut AlarmEngine, start: i64, site: &str, failures: i64, successes: i64) {
+    for i in 0..failures {
+        assert_eq!(e.on_event(0, &fail(start + i, site), WALL), EventOutcome::Counted);
+    }
+    for i in 0..successes {
+        assert_eq!(e.on_event(0, &ok(start + 5_000 + i, site), WALL), EventOutcome::Counted);
+    }
+}
+
+#[test]
+fn a_ratio_rule_needs_the_minimum_volume_and_clears_under_its_clear_ratio() {
+    let cfg = ratio_config();
+    let mut e = engine(&cfg);
+    mix(&mut e, T0, "PAR", 4, 2); // window ending 10s: 4 / 6, over the ratio but under 10 events
+    mix(&mut e, T0 + 10_000, "PAR", 3, 3); // 20s: 7 / 12 >= 0.5: raised
+    mix(&mut e, T0 + 20_000, "PAR", 0, 20); // 30s: 7 / 32 = 0.22 >= 0.2: updated
+    mix(&mut e, T0 + 30_000, "PAR", 1, 10); // 40s: 4 / 37 = 0.11 < 0.2: cleared
+    mix(&mut e, T0 + 40_000, "LYO", 1, 0); // moves the watermark past 40s
+    let alarms = e.advance(WALL);
+    assert_eq!(
+        states(&alarms),
+        vec![(AlarmState::Raised, 7, 20_000), (AlarmState::Updated, 7, 30_000), (AlarmState::Cleared, 4, 40_000)]
+    );
+    let totals: Vec<u64> = alarms.iter().map(|a| a.total).collect();
+    assert_eq!(totals, vec![12, 32, 37]);
+    // The record's threshold is the failures the window needed: ceil(0.5 x total).
+    let thresholds: Vec<u64> = alarms.iter().map(|a| a.threshold).collect();
+    assert_eq!(thresholds, vec![6, 16, 19]);
+    assert!(alarms.iter().all(|a| a.threshold_ratio == Some(lux_model::Ratio::from_f64(0.5))));
+    assert!(alarms.iter().all(|a| a.min_events == Some(10)));
+    let json = serde_json::to_value(&alarms[0]).unwrap();
+    assert_eq!((json["threshold_ratio"].as_f64(), json["min_events"].as_u64()), (Some(0.5), Some(10)));
+
+    // Under the minimum volume the ratio neither raises nor, once raised, clears: 9 failures
+    // of 9 events do not raise; a raised alarm holds through a quiet window with a high ratio.
+    let mut e = engine(&cfg);
+    mix(&mut e, T0, "PAR", 9, 0); // 10s: 9 / 9, under 10 events: nothing
+    mix(&mut e, T0 + 10_000, "PAR", 10, 0); // 20s: 19 / 19: raised; 40s: 10 / 10
+    mix(&mut e, T0 + 40_000, "PAR", 1, 1); // 50s to 70s: 1 / 2, under 10 events, over 0.2: holds
+    mix(&mut e, T0 + 70_000, "PAR", 0, 1); // 80s: 0 / 1: no failure: cleared
+    mix(&mut e, T0 + 80_000, "LYO", 0, 1);
+    let alarms = e.advance(WALL);
+    assert_eq!(
+        states(&alarms),
+        vec![
+            (AlarmState::Raised, 19, 20_000),
+            (AlarmState::Updated, 10, 40_000),
+            (AlarmState::Updated, 1, 50_000),
+            (AlarmState::Cleared, 0, 80_000),
+        ]
+    );
+}
+
 #[test]
 fn grouping_by_two_dimensions_keeps_separate_alarms() {
     let mut cfg = config();
@@ -238,7 +304,7 @@ fn late_events_are_counted_not_added() {
     // The late failure is in no window: with threshold 3 the window ending at T0+30s raises with
     // exactly the 3 counted failures (4 had the late one been added).
     let mut cfg3 = cfg.clone();
-    cfg3.rules[0].threshold = 3;
+    cfg3.rules[0].threshold = Some(3);
     cfg3.rules[0].clear = Some(1);
     let mut e3 = engine(&cfg3);
     for t in [20_000, 16_000, 14_999, 15_000, 35_000] {
@@ -424,7 +490,7 @@ fn several_rules_sort_by_window_end_then_rule_then_group() {
     fast.name = "a-fast".to_owned();
     fast.window = Duration::from_secs(5);
     fast.slide = Duration::from_secs(5);
-    fast.threshold = 3;
+    fast.threshold = Some(3);
     fast.clear = None; // threshold / 2 = 1
     cfg.rules.push(fast);
     let mut e = engine(&cfg);
@@ -477,13 +543,13 @@ fn partition_sequences() -> Vec<(u32, Vec<EnrichedEvent>)> {
 fn interleaving_config() -> AlarmConfig {
     let mut cfg = config();
     cfg.out_of_orderness = Duration::from_secs(5);
-    cfg.rules[0].threshold = 60;
+    cfg.rules[0].threshold = Some(60);
     cfg.rules[0].clear = Some(40);
     let mut per_region = cfg.rules[0].clone();
     per_region.name = "region-failures".to_owned();
     per_region.group_by = vec!["region".to_owned()];
     per_region.window = Duration::from_secs(20);
-    per_region.threshold = 120;
+    per_region.threshold = Some(120);
     per_region.clear = None;
     cfg.rules.push(per_region);
     cfg
