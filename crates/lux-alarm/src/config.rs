@@ -17,11 +17,22 @@ pub const MAX_PANES_PER_WINDOW: u128 = 1000;
 #[serde(deny_unknown_fields, default)]
 pub struct AlarmConfig {
     /// How far out of order (in event time) events of one partition may arrive: the watermark of
-    /// a partition is its highest event time minus this. An event older than its partition's
-    /// watermark is late: it is counted (per rule) and not added to any window.
+    /// a partition is its highest event time minus this. Windows are evaluated (closed) when the
+    /// watermark passes their end.
     #[serde(with = "humantime_serde")]
     #[schemars(with = "String")]
     pub out_of_orderness: Duration,
+    /// How far behind the watermark an event is still counted. Such an event updates the windows
+    /// it belongs to that are still kept: the latest closed window is evaluated again (an
+    /// `updated`, `cleared` or `raised` record follows when that changes what was sent) and open
+    /// windows count it. Panes are kept until the watermark passes their last window's end plus
+    /// this, so state grows with it. An event further behind is late: counted per rule
+    /// (`lux_alarm_rule_events_total{outcome="late"}`) and written unchanged to the `late` topic.
+    /// With 0 (default) the alarms do not depend on how partitions interleave; above 0 the
+    /// records of late updates follow arrival order.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub allowed_lateness: Duration,
     /// Wall-clock time after which a partition that sent nothing no longer holds back the
     /// watermark (a partition that never sent anything is idle this long after the stage
     /// started). When every partition is idle, the watermark moves to the highest partition
@@ -40,6 +51,7 @@ impl Default for AlarmConfig {
     fn default() -> Self {
         AlarmConfig {
             out_of_orderness: Duration::from_secs(5),
+            allowed_lateness: Duration::ZERO,
             idle_timeout: Duration::from_secs(30),
             max_groups: 100_000,
             // threshold / 2 = 50 clears: `clear` is left unset so that it follows the threshold.
@@ -145,6 +157,9 @@ impl AlarmConfig {
         }
         if self.out_of_orderness > Duration::from_secs(365 * 24 * 3600) {
             problems.push(ConfigProblem::new(format!("{p}out_of_orderness"), "must be at most a year"));
+        }
+        if self.allowed_lateness > Duration::from_secs(365 * 24 * 3600) {
+            problems.push(ConfigProblem::new(format!("{p}allowed_lateness"), "must be at most a year"));
         }
         if self.max_groups == 0 {
             problems.push(ConfigProblem::new(format!("{p}max_groups"), "must be at least 1"));

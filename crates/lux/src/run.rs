@@ -42,6 +42,8 @@ pub struct Topology {
     pub alarms: String,
     /// The alarm stage's internal topic between its two halves, keyed by (rule, group).
     pub alarm_routed: String,
+    /// Enriched events too late for the alarm windows, unchanged.
+    pub late: String,
     pub topics: Vec<String>,
     pub stages: Vec<StagePlan>,
 }
@@ -52,6 +54,7 @@ impl Topology {
         let (raw, enriched, deadletter, alarms) =
             (log.topic("raw"), log.topic("enriched"), log.topic("deadletter"), log.topic("alarms"));
         let alarm_routed = log.topic("alarm-routed");
+        let late = log.topic("late");
         let mut stages = Vec::new();
         if config.run.generator {
             stages.push(StagePlan {
@@ -114,7 +117,7 @@ impl Topology {
         stages.push(StagePlan {
             name: "alarm-route".into(),
             inputs: vec![enriched.clone()],
-            outputs: vec![alarm_routed.clone(), deadletter.clone()],
+            outputs: vec![alarm_routed.clone(), deadletter.clone(), late.clone()],
             detail: format!("each event to the partition of its group, for {} rule(s)", config.alarm.rules.len()),
         });
         stages.push(StagePlan {
@@ -137,8 +140,16 @@ impl Topology {
         }
         Topology {
             partitions: log.partitions,
-            topics: vec![raw.clone(), enriched.clone(), deadletter.clone(), alarm_routed.clone(), alarms.clone()],
+            topics: vec![
+                raw.clone(),
+                enriched.clone(),
+                deadletter.clone(),
+                alarm_routed.clone(),
+                alarms.clone(),
+                late.clone(),
+            ],
             alarm_routed,
+            late,
             raw,
             enriched,
             deadletter,
@@ -414,6 +425,7 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
             routed: topology.alarm_routed.clone(),
             alarms: topology.alarms.clone(),
             deadletter: topology.deadletter.clone(),
+            late: topology.late.clone(),
         };
         let partitions = config.log.partitions;
         let route =
