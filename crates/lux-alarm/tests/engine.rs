@@ -856,3 +856,143 @@ fn routed_engines_raise_the_alarms_of_a_single_engine() {
         assert_eq!(canonical(alarms), reference, "alarms with {routed} routed partitions, every {every}");
     }
 }
+
+#[test]
+fn early_firing_raises_on_the_event_that_reaches_the_threshold_and_the_closed_window_gives_final_counts() {
+    let cfg = config();
+    let mut e = engine(&cfg);
+    e.on_event(0, &ok(T0, "PAR"), WALL);
+    assert!(e.advance(WALL).is_empty()); // watermark T0: the open window is [T0 - 20s, T0 + 10s)
+    for i in 1..10 {
+        e.on_event(0, &fail(T0 + i * 500, "PAR"), WALL);
+    }
+    assert!(e.advance(WALL).is_empty(), "9 failures: under the threshold");
+    // The 10th failure raises at once, long before the watermark reaches the window's end.
+    assert_eq!(e.on_event(0, &fail(T0 + 5_000, "PAR"), WALL), EventOutcome::Counted);
+    let alarms = e.advance(WALL);
+    assert_eq!(states(&alarms), vec![(AlarmState::Raised, 10, 10_000)]);
+    assert_eq!(alarms[0].total, 11);
+    assert!(e.stats().watermark_ms < Some(T0 + 10_000));
+    assert_eq!(e.stats().active_alarms, 1);
+    // More failures in the open window raise nothing more ...
+    e.on_event(0, &fail(T0 + 6_000, "PAR"), WALL);
+    e.on_event(0, &fail(T0 + 9_000, "PAR"), WALL);
+    assert!(e.advance(WALL).is_empty());
+    // ... and when the window closes, an update gives its final counts.
+    e.on_event(0, &ok(T0 + 10_000, "PAR"), WALL);
+    let closed = e.advance(WALL);
+    assert_eq!(states(&closed), vec![(AlarmState::Updated, 12, 10_000)]);
+    assert_eq!(
+        (closed[0].total, closed[0].first_seen, closed[0].alarm_id.as_str()),
+        (13, T0 + 500, alarms[0].alarm_id.as_str())
+    );
+
+    // Failures of a later pane do not raise before the window they belong to is the next to close.
+    let mut e = engine(&cfg);
+    e.on_event(0, &ok(T0, "PAR"), WALL);
+    e.advance(WALL);
+    burst(&mut e, T0 + 10_000, "PAR", 10); // the watermark follows: window 20s is next at the end
+    let alarms = e.advance(WALL);
+    assert_eq!(states(&alarms), vec![(AlarmState::Raised, 10, 20_000)]);
+    assert!(e.stats().watermark_ms < Some(T0 + 20_000));
+
+    // A ratio rule waits for its window to close: more successes could lower the ratio.
+    let cfg = ratio_config();
+    let mut e = engine(&cfg);
+    e.on_event(0, &ok(T0, "PAR"), WALL);
+    e.advance(WALL);
+    mix(&mut e, T0, "PAR", 12, 0);
+    assert!(e.advance(WALL).is_empty());
+    e.on_event(0, &ok(T0 + 10_000, "PAR"), WALL);
+    assert_eq!(states(&e.advance(WALL)), vec![(AlarmState::Raised, 12, 10_000)]);
+}
+
+/// One rule, threshold 10, no out-of-orderness, 10s of allowed lateness.
+fn lateness_config() -> AlarmConfig {
+    let mut cfg = config();
+    cfg.allowed_lateness = Duration::from_secs(10);
+    cfg
+}
+
+#[test]
+fn events_within_allowed_lateness_update_the_closed_window_and_later_ones_are_late() {
+    let cfg = lateness_config();
+    let mut e = engine(&cfg);
+    e.on_event(0, &ok(T0, "PAR"), WALL);
+    for i in 1..10 {
+        e.on_event(0, &fail(T0 + 10_000 + i * 500, "PAR"), WALL);
+    }
+    e.on_event(0, &ok(T0 + 30_000, "PAR"), WALL);
+    assert!(e.advance(WALL).is_empty(), "windows 10s..30s hold 9 failures at most");
+    // Watermark T0+30s. 15s behind it: beyond the 10s of lateness.
+    assert_eq!(e.on_event(0, &fail(T0 + 15_000, "PAR"), WALL), EventOutcome::Late);
+    // 5s behind: within it. The latest closed window, ending at 30s, now holds 10 failures.
+    assert_eq!(e.on_event(0, &fail(T0 + 25_000, "PAR"), WALL), EventOutcome::Counted);
+    let alarms = e.advance(WALL);
+    assert_eq!(states(&alarms), vec![(AlarmState::Raised, 10, 30_000)]);
+    assert_eq!(alarms[0].total, 11);
+    // Another one updates what was sent.
+    assert_eq!(e.on_event(0, &fail(T0 + 21_000, "PAR"), WALL), EventOutcome::Counted);
+    let alarms = e.advance(WALL);
+    assert_eq!(states(&alarms), vec![(AlarmState::Updated, 11, 30_000)]);
+    let rule = &e.rule_stats()[0];
+    assert_eq!((rule.counters.counted, rule.counters.late), (13, 1));
+    assert_eq!(e.stats().late_events, 1);
+
+    // Windows close on the watermark, as without lateness; state stays bounded: once the
+    // watermark passes a pane's last window by the lateness, the pane is gone.
+    e.on_event(0, &ok(T0 + 100_000, "LYO"), WALL);
+    let alarms = e.advance(WALL);
+    assert_eq!(states(&alarms), vec![(AlarmState::Cleared, 2, 50_000)]);
+    assert_eq!(e.stats().groups, 1, "PAR's panes are purged and its group dropped");
+    assert_eq!(e.on_event(0, &fail(T0 + 89_999, "PAR"), WALL), EventOutcome::Late);
+    assert_eq!(e.on_event(0, &fail(T0 + 90_000, "PAR"), WALL), EventOutcome::Counted);
+}
+
+#[test]
+fn the_route_stage_writes_events_beyond_lateness_unchanged_to_the_late_topic() {
+    use lux_alarm::stage::{AlarmRouteStage, AlarmTopics};
+    use lux_stage::{Context, Processor};
+    let cfg = lateness_config();
+    let topics = AlarmTopics {
+        enriched: "enriched".into(),
+        routed: "alarm-routed".into(),
+        alarms: "alarms".into(),
+        deadletter: "deadletter".into(),
+        late: "late".into(),
+    };
+    let mut stage = AlarmRouteStage::new(&cfg, 2, topics).unwrap();
+    stage.restore(&[], Vec::new()).unwrap();
+    assert!(stage.outputs().contains(&"late".to_owned()));
+    let mut ctx = Context::default();
+    let times = [T0 + 30_000, T0 + 20_000, T0 + 19_999, T0 + 31_000, T0 + 5_000];
+    let mut late_values = Vec::new();
+    for (offset, time) in times.into_iter().enumerate() {
+        let value = serde_json::to_vec(&fail(time, "PAR")).unwrap();
+        if time < T0 + 20_000 {
+            late_values.push(value.clone());
+        }
+        let record = lux_log::StoredRecord {
+            topic: "enriched".into(),
+            partition: 0,
+            offset: offset as u64,
+            key: Some(b"bng-PAR".to_vec()),
+            timestamp_ms: time,
+            value,
+        };
+        stage.process(&record, &mut ctx).unwrap();
+    }
+    stage.end_batch(&mut ctx).unwrap();
+    let late: Vec<&lux_log::OutputRecord> = ctx.outputs().iter().filter(|r| r.topic == "late").collect();
+    assert_eq!(late.iter().map(|r| r.value.clone()).collect::<Vec<_>>(), late_values, "unchanged, in order");
+    assert!(late.iter().all(|r| r.key == b"bng-PAR"));
+    let routed = ctx
+        .outputs()
+        .iter()
+        .filter(|r| r.topic == "alarm-routed" && r.value.starts_with(b"{\"type\":\"event\""))
+        .count();
+    assert_eq!(routed, 3);
+    let counters = stage.counters();
+    assert!(counters.contains(&("late_events".to_owned(), 2)), "{counters:?}");
+    assert!(counters.contains(&("late_events.site-failures".to_owned(), 2)), "{counters:?}");
+}
