@@ -27,7 +27,8 @@ pub struct AlarmConfig {
     /// `updated`, `cleared` or `raised` record follows when that changes what was sent) and open
     /// windows count it. Panes are kept until the watermark passes their last window's end plus
     /// this, so state grows with it. An event further behind is late: counted per rule
-    /// (`lux_alarm_rule_events_total{outcome="late"}`) and written unchanged to the `late` topic.
+    /// (`lux_stage_counter_total{stage="alarm-route",counter="late_events.<rule>"}`) and written
+    /// unchanged to the `late` topic.
     /// With 0 (default) the alarms do not depend on how partitions interleave; above 0 the
     /// records of late updates follow arrival order.
     #[serde(with = "humantime_serde")]
