@@ -11,7 +11,8 @@
 //!   in one engine), `advance` per batch.
 //!
 //! Events are 100,000 templates (two per group) fed in turn, their event time set as they are fed
-//! so that memory stays small. Run: `cargo bench -p lux-alarm --bench windows`.
+//! so that memory stays small. Run: `cargo bench -p lux-alarm --bench windows` (measured
+//! numbers: README, Known limits).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use lux_alarm::route::RuleEvent;
