@@ -6,6 +6,7 @@ use crate::config::{AlarmConfig, Level};
 use crate::route::{RouteOutcome, Router, RuleEvent};
 use crate::window::{ActiveAlarm, Group, Slider, WindowCounts};
 use lux_model::{Alarm, AlarmState, ConfigProblem, EnrichedEvent};
+use lux_stage::watermark::PartitionWatermarks;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -167,15 +168,6 @@ impl Rule {
     }
 }
 
-/// Event-time progress of one input partition.
-#[derive(Debug, Clone, Default)]
-struct PartitionClock {
-    /// The highest event time seen on the partition.
-    max_event_time: Option<i64>,
-    /// Wall time of the partition's latest record; `None`: none since the engine (re)started.
-    last_activity_wall: Option<i64>,
-}
-
 /// The persisted form of the engine-wide state.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -250,12 +242,10 @@ pub struct AlarmEngine {
     group_count: usize,
     active_alarms: usize,
     max_groups: usize,
-    out_of_orderness_ms: i64,
+    /// How far behind the watermark an event is still counted.
     allowed_lateness_ms: i64,
-    idle_timeout_ms: i64,
-    partitions: BTreeMap<u32, PartitionClock>,
-    /// Wall time of the first call since the engine was built or restored.
-    started_wall: Option<i64>,
+    /// The input partitions' event-time clocks (out-of-orderness, idleness).
+    clocks: PartitionWatermarks,
     watermark: Option<i64>,
     late_events: u64,
     overflow_events: u64,
@@ -288,11 +278,8 @@ impl AlarmEngine {
             group_count: 0,
             active_alarms: 0,
             max_groups: cfg.max_groups,
-            out_of_orderness_ms: millis(cfg.out_of_orderness),
             allowed_lateness_ms: millis(cfg.allowed_lateness),
-            idle_timeout_ms: millis(cfg.idle_timeout),
-            partitions: partitions.iter().map(|&p| (p, PartitionClock::default())).collect(),
-            started_wall: None,
+            clocks: PartitionWatermarks::new(partitions, millis(cfg.out_of_orderness), millis(cfg.idle_timeout)),
             watermark: None,
             late_events: 0,
             overflow_events: 0,
@@ -317,7 +304,7 @@ impl AlarmEngine {
     /// `now_wall_ms`: routes it to the rules that accept it (lateness against the partition's
     /// own watermark, group keys) and counts it in their windows.
     pub fn on_event(&mut self, partition: u32, event: &EnrichedEvent, now_wall_ms: i64) -> EventOutcome {
-        self.started_wall.get_or_insert(now_wall_ms);
+        self.clocks.start(now_wall_ms);
         let mut routed = std::mem::take(&mut self.route_buf);
         routed.clear();
         let outcome = self.router.route(partition, event, &mut routed);
@@ -360,8 +347,7 @@ impl AlarmEngine {
     /// [`Router`] to the partition of its group), read at wall time `now_wall_ms`. `upstream`
     /// is the enriched partition it came from.
     pub fn on_rule_event(&mut self, upstream: u32, event: &RuleEvent, now_wall_ms: i64) -> EventOutcome {
-        self.started_wall.get_or_insert(now_wall_ms);
-        self.partitions.entry(upstream).or_default().last_activity_wall = Some(now_wall_ms);
+        self.clocks.touch(upstream, now_wall_ms);
         self.meta_dirty = true;
         let outcome = self.count(event);
         match outcome {
@@ -376,11 +362,7 @@ impl AlarmEngine {
     /// the router saw it (read at wall time `now_wall_ms`). It moves the watermark at the next
     /// [`AlarmEngine::advance`].
     pub fn on_watermark(&mut self, upstream: u32, max_event_time: i64, now_wall_ms: i64) {
-        self.started_wall.get_or_insert(now_wall_ms);
-        let clock = self.partitions.entry(upstream).or_default();
-        clock.last_activity_wall = Some(now_wall_ms);
-        if clock.max_event_time.is_none_or(|m| max_event_time > m) {
-            clock.max_event_time = Some(max_event_time);
+        if self.clocks.observe(upstream, max_event_time, now_wall_ms) {
             self.meta_dirty = true;
         }
     }
@@ -455,48 +437,11 @@ impl AlarmEngine {
         EventOutcome::Counted
     }
 
-    /// The watermark the partitions allow now (before the engine's monotonicity is applied).
-    /// The highest watermark among partitions (`None` before any event): where the watermark
-    /// goes once every partition is idle or the input is complete.
-    fn highest_partition_watermark(&self) -> Option<i64> {
-        self.partitions
-            .values()
-            .filter_map(|clock| clock.max_event_time)
-            .max()
-            .map(|m| m.saturating_sub(self.out_of_orderness_ms))
-    }
-
-    fn partitions_watermark(&self, now_wall_ms: i64, started_wall: i64) -> Option<i64> {
-        let mut any_active = false;
-        let mut active_unknown = false;
-        let mut min_active: Option<i64> = None;
-        for clock in self.partitions.values() {
-            let wm = clock.max_event_time.map(|m| m.saturating_sub(self.out_of_orderness_ms));
-            let last = clock.last_activity_wall.unwrap_or(started_wall);
-            if now_wall_ms.saturating_sub(last) >= self.idle_timeout_ms {
-                continue;
-            }
-            any_active = true;
-            match wm {
-                Some(w) => min_active = Some(min_active.map_or(w, |m| m.min(w))),
-                None => active_unknown = true,
-            }
-        }
-        if !any_active {
-            self.highest_partition_watermark()
-        } else if active_unknown {
-            None
-        } else {
-            min_active
-        }
-    }
-
     /// Recomputes the watermark at wall time `now_wall_ms` and evaluates every window whose end
     /// it has passed, in order of window end. Returns the alarm records (those made as events
     /// were counted first), sorted by (window_end, rule, group_key), each group's in their order.
     pub fn advance(&mut self, now_wall_ms: i64) -> Vec<Alarm> {
-        let started = *self.started_wall.get_or_insert(now_wall_ms);
-        let watermark = self.partitions_watermark(now_wall_ms, started);
+        let watermark = self.clocks.current(now_wall_ms);
         self.advance_to(watermark)
     }
 
@@ -506,7 +451,7 @@ impl AlarmEngine {
     /// once every partition has been silent for `idle_timeout`, but without waiting for the wall
     /// clock. Returns the alarm records like `advance`.
     pub fn finish_input(&mut self) -> Vec<Alarm> {
-        let watermark = self.highest_partition_watermark();
+        let watermark = self.clocks.highest();
         self.advance_to(watermark)
     }
 
@@ -601,7 +546,7 @@ impl AlarmEngine {
         MetaEntry {
             version: STATE_VERSION,
             watermark: self.watermark,
-            partitions: self.partitions.iter().filter_map(|(&p, c)| c.max_event_time.map(|t| (p, t))).collect(),
+            partitions: self.clocks.max_event_times(),
             late_events: self.late_events.saturating_add(self.router.late_events()),
             overflow_events: self.overflow_events,
             rules: self.rules.iter().zip(self.merged_counters()).map(|(r, c)| (r.name.clone(), c)).collect(),
@@ -647,12 +592,9 @@ impl AlarmEngine {
         for counters in &mut self.counters {
             *counters = RuleCounters::default();
         }
-        for clock in self.partitions.values_mut() {
-            *clock = PartitionClock::default();
-        }
+        self.clocks.reset();
         self.group_count = 0;
         self.active_alarms = 0;
-        self.started_wall = None;
         self.watermark = None;
         self.late_events = 0;
         self.overflow_events = 0;
@@ -672,7 +614,7 @@ impl AlarmEngine {
                 check_version(meta.version, &shown)?;
                 self.watermark = meta.watermark;
                 for (p, t) in meta.partitions {
-                    self.partitions.entry(p).or_default().max_event_time = Some(t);
+                    self.clocks.restore(p, t);
                     self.router.set_clock(p, t);
                 }
                 self.late_events = meta.late_events;
@@ -758,12 +700,7 @@ impl AlarmEngine {
 pub fn state_is_finished(entries: &[(Vec<u8>, Vec<u8>)], out_of_orderness: std::time::Duration) -> bool {
     entries.iter().filter(|(key, _)| key == META_KEY || key.starts_with(ROUTED_META_PREFIX)).all(|(_, value)| {
         let Ok(meta) = serde_json::from_slice::<MetaEntry>(value) else { return false };
-        let highest = meta.partitions.values().max().map(|t| t.saturating_sub(millis(out_of_orderness)));
-        match (highest, meta.watermark) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(highest), Some(watermark)) => watermark >= highest,
-        }
+        lux_stage::watermark::caught_up(meta.watermark, meta.partitions.into_values(), millis(out_of_orderness))
     })
 }
 

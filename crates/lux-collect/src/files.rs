@@ -132,6 +132,7 @@ impl Lines {
         }
         let json = RawJson::new(&self.source_id, self.format, (self.stamp.0, &self.stamp.1), None);
         ctx.emit(&self.raw_topic, key.as_bytes(), self.stamp.0, json.record(line));
+        ctx.received(self.stamp.0);
         self.emitted += 1;
         ListenerMetrics::inc(&self.metrics.received);
     }

@@ -437,6 +437,7 @@ impl Source for CollectSource {
             for &(start, end) in batch.frames.get(frame_index..frame_index + take).unwrap_or_default() {
                 let payload = batch.data.get(start..end).unwrap_or_default();
                 ctx.emit(&self.spec.raw_topic, key.as_bytes(), now_ms, json.record(payload));
+                ctx.received(now_ms);
             }
             emitted += take;
             self.emit_at = (batch_index, frame_index + take);

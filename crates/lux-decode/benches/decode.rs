@@ -6,6 +6,13 @@
 //! RFC 5424, RFC 3164 and RADIUS records come from the demo generator (`lux-generate`: the
 //! operator's BNG, OLT, DSLAM and CPE traffic, incidents included); JSON, key=value and binary
 //! records from the demo sources of `common` (the generator does not produce them).
+//! `rfc5424_simple` is the "simple" line: the same RFC 5424 lines without their
+//! structured data (`-`).
+//!
+//! The RFC 5424 groups also run a bare parser, `syslog_loose` (`parse_message`, RFC 5424 variant:
+//! the header, timestamp and structured data split into a borrowed `Message`, no event, no id,
+//! no pseudonym), over the same lines in the same run: `bare-parser/syslog_loose` beside
+//! `decode`, so their ratio is measured under the same load.
 //! Run: `cargo bench -p lux-decode --bench decode` (add a group name to run one group).
 
 mod common;
@@ -39,7 +46,7 @@ fn demo(source: &str, format: Format, record: fn(u64) -> Vec<u8>) -> Vec<RawReco
 
 /// Measures `decoder` over `batch`, after checking that every record decodes (a benchmark of the
 /// error path would flatter the numbers).
-fn group(c: &mut Criterion, name: &str, decoder: &Decoder, batch: &[RawRecord]) {
+fn group(c: &mut Criterion, name: &str, decoder: &Decoder, batch: &[RawRecord], bare_parser: bool) {
     for r in batch {
         if let Err(e) = decoder.decode(r) {
             fail(format!("{name}: {:?} does not decode: {e}", String::from_utf8_lossy(&r.payload.0)));
@@ -61,21 +68,33 @@ fn group(c: &mut Criterion, name: &str, decoder: &Decoder, batch: &[RawRecord]) 
             })
         },
     );
+    if bare_parser {
+        let lines: Vec<&str> =
+            batch.iter().map(|r| std::str::from_utf8(&r.payload.0).unwrap_or_else(|e| fail(e))).collect();
+        g.bench_function(BenchmarkId::new("bare-parser", "syslog_loose"), |b| {
+            b.iter(|| {
+                for line in &lines {
+                    black_box(syslog_loose::parse_message(black_box(line), syslog_loose::Variant::RFC5424));
+                }
+            })
+        });
+    }
     g.finish();
 }
 
 fn decode(c: &mut Criterion) {
     let (rfc5424, rfc3164, radius) = generated();
     let builtin = Decoder::new(&DecodeConfig::default(), KEY);
-    group(c, "rfc5424", &builtin, &rfc5424);
-    group(c, "rfc3164", &builtin, &rfc3164);
-    group(c, "radius", &builtin, &radius);
+    group(c, "rfc5424", &builtin, &rfc5424, true);
+    group(c, "rfc5424_simple", &builtin, &traffic::simple(&rfc5424), true);
+    group(c, "rfc3164", &builtin, &rfc3164, false);
+    group(c, "radius", &builtin, &radius, false);
 
     let cfg = common::config().unwrap_or_else(|e| fail(e));
     let configured = Decoder::try_new(&cfg, KEY).unwrap_or_else(|p| fail(format!("{p:?}")));
-    group(c, "json", &configured, &demo(common::JSON_SOURCE, Format::Json, common::json_record));
-    group(c, "kv", &configured, &demo(common::KV_SOURCE, Format::Kv, common::kv_record));
-    group(c, "binary", &configured, &demo(common::BINARY_SOURCE, Format::Binary, common::binary_alarm));
+    group(c, "json", &configured, &demo(common::JSON_SOURCE, Format::Json, common::json_record), false);
+    group(c, "kv", &configured, &demo(common::KV_SOURCE, Format::Kv, common::kv_record), false);
+    group(c, "binary", &configured, &demo(common::BINARY_SOURCE, Format::Binary, common::binary_alarm), false);
 }
 
 /// The per-record costs every format pays whatever its parser: the deterministic `event_id`

@@ -1,8 +1,10 @@
 //! Decodes the benchmark's records in a loop, for instruction counts under callgrind (which are
 //! repeatable on a busy machine, where criterion's timings are not).
 //!
-//! `decode_profile FORMAT PASSES` decodes the 2,000-record batch of FORMAT (`rfc5424`, `rfc3164`,
-//! `radius`, `json`, `kv`, `binary`; the same records as `benches/decode.rs`) once to warm the
+//! `decode_profile FORMAT PASSES` decodes the 2,000-record batch of FORMAT (`rfc5424`,
+//! `rfc5424-simple`, `rfc3164`, `radius`, `json`, `kv`, `binary`; the same records as
+//! `benches/decode.rs`; `syslog_loose` and `syslog_loose-simple` parse the two RFC 5424 batches
+//! with the bare parser `syslog_loose` instead, for comparison) once to warm the
 //! pseudonym cache, then PASSES more times. The cost of one record is the difference of two runs
 //! divided by the records it adds:
 //!
@@ -46,7 +48,7 @@ const KEY: &[u8] = b"bench-subscriber-key";
 fn main() {
     if let Err(e) = run() {
         eprintln!("decode_profile: {e}");
-        eprintln!("usage: decode_profile rfc5424|rfc3164|radius|json|kv|binary PASSES|dump|cpu");
+        eprintln!("usage: decode_profile rfc5424|rfc5424-simple|rfc3164|radius|json|kv|binary|syslog_loose|syslog_loose-simple PASSES|dump|cpu");
         std::process::exit(2);
     }
 }
@@ -66,11 +68,14 @@ fn run() -> Result<(), String> {
     let demo = |source: &str, format: Format, record: fn(u64) -> Vec<u8>| -> Vec<RawRecord> {
         (0..BATCH as u64).map(|i| RawRecord::new(source, format, 1_767_607_200_000 + 5_000, None, record(i))).collect()
     };
+    // `syslog_loose` and `syslog_loose-simple`: the RFC 5424 batches, parsed by the bare parser.
+    let bare = format.starts_with("syslog_loose");
     let (mut decoder, batch) = match format.as_str() {
-        "rfc5424" | "rfc3164" | "radius" => {
+        "rfc5424" | "rfc5424-simple" | "rfc3164" | "radius" | "syslog_loose" | "syslog_loose-simple" => {
             let (rfc5424, rfc3164, radius) = traffic::generated(BATCH)?;
             let batch = match format.as_str() {
-                "rfc5424" => rfc5424,
+                "rfc5424" | "syslog_loose" => rfc5424,
+                "rfc5424-simple" | "syslog_loose-simple" => traffic::simple(&rfc5424),
                 "rfc3164" => rfc3164,
                 _ => radius,
             };
@@ -101,13 +106,13 @@ fn run() -> Result<(), String> {
         return Ok(());
     }
     if cpu {
-        return cpu_rate(&format, &mut decoder, &batch);
+        return cpu_rate(&format, &mut decoder, &batch, bare);
     }
     // The first pass warms the pseudonym cache; the others are the steady state, in a function of
     // their own for `--toggle-collect=decode_profile::measured`.
     let mut event = Event::default();
-    let mut decoded = decode_batch(&mut decoder, &mut event, &batch, 1);
-    decoded += measured(&mut decoder, &mut event, &batch, passes);
+    let mut decoded = decode_batch(&mut decoder, &mut event, &batch, 1, bare);
+    decoded += measured(&mut decoder, &mut event, &batch, passes, bare);
     let expected = batch.len() * (passes + 1);
     if decoded != expected {
         return Err(format!("{} of {expected} records did not decode", expected - decoded));
@@ -126,15 +131,15 @@ fn thread_cpu() -> Result<std::time::Duration, String> {
 
 /// Records decoded per second of this thread's CPU time, over passes of the batch for at least
 /// 5 CPU seconds after a warm-up pass: the median of five rounds.
-fn cpu_rate(format: &str, decoder: &mut Decoder, batch: &[RawRecord]) -> Result<(), String> {
+fn cpu_rate(format: &str, decoder: &mut Decoder, batch: &[RawRecord], bare: bool) -> Result<(), String> {
     let mut event = Event::default();
-    decode_batch(decoder, &mut event, batch, 1);
+    decode_batch(decoder, &mut event, batch, 1, bare);
     let mut rates = Vec::new();
     for _ in 0..5 {
         let start = thread_cpu()?;
         let mut decoded = 0usize;
         while thread_cpu()? - start < std::time::Duration::from_secs(1) {
-            decoded += decode_batch(decoder, &mut event, batch, 10);
+            decoded += decode_batch(decoder, &mut event, batch, 10, bare);
         }
         rates.push(decoded as f64 / (thread_cpu()? - start).as_secs_f64());
     }
@@ -149,11 +154,18 @@ fn cpu_rate(format: &str, decoder: &mut Decoder, batch: &[RawRecord]) -> Result<
 }
 
 /// Decodes `batch` `times` times (as the transform stage calls the decoder: every record into
-/// the same reused event); how many records decoded.
-fn decode_batch(decoder: &mut Decoder, event: &mut Event, batch: &[RawRecord], times: usize) -> usize {
+/// the same reused event); how many records decoded. With `bare`, parses the lines with
+/// `syslog_loose` instead (RFC 5424 variant; every line gives a message).
+fn decode_batch(decoder: &mut Decoder, event: &mut Event, batch: &[RawRecord], times: usize, bare: bool) -> usize {
     let mut decoded = 0usize;
     for _ in 0..times {
         for r in batch {
+            if bare {
+                let line = std::str::from_utf8(black_box(&r.payload.0)).unwrap_or_default();
+                black_box(syslog_loose::parse_message(line, syslog_loose::Variant::RFC5424));
+                decoded += 1;
+                continue;
+            }
             if decoder.decode_event(black_box(r), event).is_ok() {
                 decoded += 1;
             }
@@ -165,6 +177,6 @@ fn decode_batch(decoder: &mut Decoder, event: &mut Event, batch: &[RawRecord], t
 
 /// The measured passes.
 #[inline(never)]
-fn measured(decoder: &mut Decoder, event: &mut Event, batch: &[RawRecord], times: usize) -> usize {
-    decode_batch(decoder, event, batch, times)
+fn measured(decoder: &mut Decoder, event: &mut Event, batch: &[RawRecord], times: usize, bare: bool) -> usize {
+    decode_batch(decoder, event, batch, times, bare)
 }

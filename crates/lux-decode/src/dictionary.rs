@@ -120,6 +120,21 @@ const fn standard_by_type(t: u8) -> Option<StdAttr> {
     }
 }
 
+/// The name of the attribute that names the values of the enumerated integer attribute `t`
+/// (its name and `-Name`: `Acct-Terminate-Cause-Name`), `'static` for the attributes
+/// [`value_name`] knows.
+pub(crate) fn value_label(t: u8) -> Option<&'static str> {
+    Some(match t {
+        40 => "Acct-Status-Type-Name",
+        49 => "Acct-Terminate-Cause-Name",
+        6 => "Service-Type-Name",
+        7 => "Framed-Protocol-Name",
+        61 => "NAS-Port-Type-Name",
+        45 => "Acct-Authentic-Name",
+        _ => return None,
+    })
+}
+
 /// The name of value `v` of the enumerated integer attribute `t` (Acct-Status-Type,
 /// Acct-Terminate-Cause, Service-Type, Framed-Protocol, NAS-Port-Type, Acct-Authentic).
 pub fn value_name(t: u8, v: u32) -> Option<&'static str> {
@@ -296,5 +311,17 @@ impl Dictionary {
             }
         }
         Dictionary { vendors }
+    }
+}
+
+#[cfg(test)]
+mod label_tests {
+    #[test]
+    fn value_labels_are_the_attribute_names_with_name() {
+        for t in 0..=255u8 {
+            let named = (0..64).any(|v| super::value_name(t, v).is_some_and(|n| !n.is_empty()));
+            let expected = named.then(|| format!("{}-Name", super::standard(t).map_or("", |a| a.name)));
+            assert_eq!(super::value_label(t).map(str::to_owned), expected, "attribute {t}");
+        }
     }
 }

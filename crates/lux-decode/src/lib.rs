@@ -31,47 +31,64 @@
 //! # Cost per record
 //!
 //! Measured with callgrind (instruction counts repeat on a loaded machine, timings do not) on the
-//! records of `benches/decode.rs` (2,000 per format from the demo generator and the demo sources),
-//! steady state (pseudonym caches warm), decoding into one reused event:
+//! records of `benches/decode.rs` (2,000 per format from the demo generator and the demo sources;
+//! `rfc5424-simple` is the same RFC 5424 lines without structured data, the issue's "simple"
+//! line), steady state (pseudonym caches warm), decoding into one reused event:
 //!
 //! ```text
-//! crates/lux-decode/scripts/decode-profile          # from the workspace root; all six formats
+//! crates/lux-decode/scripts/decode-profile          # from the workspace root; all seven formats
 //! ```
 //!
-//! | format   | main 6618527 | main d941131 | reused event | instructions per record |
-//! |----------|------:|------:|------:|---|
-//! | RFC 5424 | 8,186 | 7,486 | 4,870 | |
-//! | RADIUS   | 7,550 | 6,709 | 5,142 | |
-//! | RFC 3164 | 10,297 | 9,422 | 8,711 | |
-//! | JSON     | 19,100 | 17,661 | 18,542 | |
-//! | kv       | 13,938 | 13,077 | 13,148 | |
-//! | binary   | 14,844 | 13,611 | 14,234 | |
+//! | format   | main 6618527 | main d941131 | e079961 | now |
+//! |----------|------:|------:|------:|------:|
+//! | RFC 5424 | 8,186 | 7,486 | 4,870 | 4,608 |
+//! | RFC 5424 simple | | | 3,126 | 2,854 |
+//! | RADIUS   | 7,550 | 6,709 | 5,142 | 3,864 |
+//! | RFC 3164 | 10,297 | 9,422 | 8,711 | 8,413 |
+//! | JSON     | 19,100 | 17,661 | 18,542 | 18,548 |
+//! | kv       | 13,938 | 13,077 | 13,148 | 13,156 |
+//! | binary   | 14,844 | 13,611 | 14,234 | 14,241 |
 //!
-//! Records per second of CPU time (the process's user + system time over 3,000,000 records,
-//! `/usr/bin/time` around `decode_profile FORMAT 1500`, median of three, on the 2-core VM at
-//! load 5 to 6, both versions in turn): RFC 5424 1.26 M before, 2.35 M now; RADIUS 1.53 M
-//! before, 2.28 M now (`decode_profile FORMAT cpu`, this thread's CPU time: 2.44 M and
-//! 2.31 M). JSON and binary records cost 5% more instructions than before (their
-//! fields are still inserted one by one through owned values, now copied once more into the
-//! attributes' buffer).
+//! From e079961 to now (each step a commit with its numbers): RADIUS IPv4 text from a table of
+//! octet digits (-359); the attribute list fills and sorts the event's own
+//! attributes in place instead of moving them in and out, so no emptied attributes are made
+//! and dropped per record (RFC 5424 -214, RADIUS -295); RADIUS values typed inline and equal
+//! names told apart by pointer or length before their bytes (-370); a remembered sort order
+//! knows whether its names repeat, so the entries are gathered without comparing neighbours
+//! (-151); 'static `*-Name` attribute names and IPv4 text written into a byte array with no UTF-8
+//! check (-104); cheaper header masks and SD-NAME scan (RFC 5424 -66).
 //!
-//! Where the RFC 5424 cost goes now (callgrind, per record): the event id ~450 (XXH3-128 of the
-//! domain-separated payload ~240, building its input ~110, hex ~70), the attributes ~650 (seven
-//! pushes ~40 each, one copy of the record, the `sd.` names concatenated, ranges checked on
-//! character boundaries), the structured data ~450 (SD-NAMEs by table, values by `memchr2`, the
-//! parameters' array), the redaction check of the message and values ~300, the timestamp ~150
-//! (the date's day number cached), the header ~170, the equipment id and the event's fields
-//! ~200, the pseudonym ~100 (the decoder's own cache), the message copy ~50, and the rest
-//! (~2,300) spread thinly over bounds checks, slicing, option and result plumbing and
-//! `memcpy`/`memset` calls of a few dozen bytes, none above 3% of the total. RADIUS (~12
-//! attributes a packet): ordering the attributes by name ~840 (they come in packet order; the
-//! order of the last four name sequences is remembered, so a repeated one is only compared and
-//! gathered), typing and writing their values ~1,250 (IPv4 text ~100 each), the event id ~420;
-//! the dictionary is a table built at compile time. The 5M records/s target (about 800-1,200 instructions per record here) is not
-//! reached: what is left is no longer one big item but the work itself, done eagerly for every
-//! record. Reaching it would take an event that keeps spans of the record and defers typing,
-//! sorting and hex to serialisation (or skips them for consumers that do not read them), and an
-//! event id kept binary.
+//! Against a bare parser on the same lines: `syslog_loose` (`parse_message`, RFC 5424 variant: a
+//! borrowed `Message`, no event, no id, no pseudonym) takes 6,620 instructions per demo line and
+//! 3,147 per simple line (`crates/lux-decode/scripts/decode-profile syslog_loose
+//! syslog_loose-simple`): LUX, decoding into full events, takes 30% fewer on the demo lines and
+//! 9% fewer on the simple ones.
+//!
+//! Records per second of CPU time (`decode_profile FORMAT cpu`: this thread's CPU time, median
+//! of five 1-second rounds, run one after the other on the 2-core VM at load 4.5 to 5): RFC 5424
+//! 2.59 M (2.44 M at e079961) against `syslog_loose` 1.76 M on the same lines; simple lines
+//! 4.15 M against `syslog_loose` 4.15 M; RADIUS 2.68 M (2.31 M at e079961). The criterion bench
+//! (`cargo bench -p lux-decode --bench decode -- rfc5424`) runs both on the same lines in the
+//! same run too (`decode` and `bare-parser/syslog_loose` in each RFC 5424 group), but its
+//! wall-clock times swung by 2x to 5x between runs at that load.
+//!
+//! Where the RFC 5424 cost goes now (callgrind, per record): the event id ~440 (XXH3-128 of the
+//! domain-separated payload ~240, building its input ~110, hex ~70), the structured data
+//! ~450 (SD-NAMEs by table, values by `memchr2`, the parameters' array), the redaction check
+//! of the message and values ~230 (`search::Needles`: candidates by their first two bytes, 8
+//! positions a step), the header ~280 (5 spaces and printable bytes, 8 bytes a step), the
+//! attributes ~550 (one copy of the record, the `sd.` names concatenated, ranges checked on
+//! character boundaries, pushes), the timestamp ~175, the equipment id and the event's fields
+//! ~180, the pseudonym ~100, the message copy ~50, and the rest spread thinly over bounds
+//! checks, slicing, option and result plumbing and `memcpy` calls of a few dozen bytes. RADIUS
+//! (~12 attributes a packet): ordering the attributes by name ~620 (in packet order, the order
+//! of the last four name sequences remembered: a repeated one is only matched and gathered),
+//! reading, typing and writing them ~1,900, the event id ~420; the dictionary is a table built
+//! at compile time. The 5M records/s target (about 800-1,200 instructions per record here) is
+//! not reached: what is left is no longer one big item but the work itself, done eagerly for
+//! every record. Reaching it would take an event that keeps spans of the record and defers
+//! typing, sorting and hex to serialisation (or skips them for consumers that do not read
+//! them), and an event id kept binary.
 
 mod binary;
 mod config;
@@ -164,10 +181,11 @@ impl Out<'_> {
         }
     }
 
-    /// An empty attribute list on the buffers of the event's previous attributes.
+    /// An empty attribute list on the buffers of the event's previous attributes, which its
+    /// `finish` leaves sorted in the event.
     #[inline]
-    pub fn attribute_list(&mut self) -> AttributeList {
-        AttributeList::reusing(std::mem::take(&mut self.ev.attributes))
+    pub fn attribute_list(&mut self) -> AttributeList<'_> {
+        AttributeList::reusing(&mut self.ev.attributes)
     }
 }
 

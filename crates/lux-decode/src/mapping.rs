@@ -378,29 +378,46 @@ pub(crate) fn ipv4_text(ip: std::net::Ipv4Addr) -> SmallStr {
     SmallStr::from_ascii(digits.get(..len).unwrap_or(&[])).unwrap_or_default()
 }
 
-/// The same text as a `&str` of `buf` (no validation, no copy).
+/// The same text as a `&str` of `buf` (no copy).
 pub(crate) fn ipv4_str(ip: std::net::Ipv4Addr, buf: &mut [u8; 16]) -> &str {
     let (digits, len) = ipv4_digits(ip);
     *buf = digits;
-    // Digits and dots only.
-    std::str::from_utf8(buf.get(..len).unwrap_or(&[])).unwrap_or_default()
+    // SAFETY: `ipv4_digits` writes digits and dots only (ASCII, valid UTF-8).
+    unsafe { std::str::from_utf8_unchecked(buf.get(..len).unwrap_or(&[])) }
 }
+
+/// The decimal digits of every octet then a dot, as 4 little-endian bytes (zero-padded), and
+/// how many of them there are: `OCTETS[10]` is `b"10.\0"` and 3.
+static OCTETS: [(u32, u8); 256] = {
+    let mut table = [(0u32, 0u8); 256];
+    let mut n = 0;
+    while n < 256 {
+        let o = n as u8;
+        let (d, len) = match (o / 100, o / 10 % 10, o % 10) {
+            (0, 0, c) => ([b'0' + c, b'.', 0, 0], 2),
+            (0, b, c) => ([b'0' + b, b'0' + c, b'.', 0], 3),
+            (a, b, c) => ([b'0' + a, b'0' + b, b'0' + c, b'.'], 4),
+        };
+        table[n] = (u32::from_le_bytes(d), len);
+        n += 1;
+    }
+    table
+};
 
 /// The dotted-quad digits of `ip` and their length.
 fn ipv4_digits(ip: std::net::Ipv4Addr) -> ([u8; 16], usize) {
-    let mut out = [0u8; 16];
-    let mut len = 0;
+    // Each octet's digits and dot from the table, written 4 bytes at once at the end of the text.
+    let mut text = [0u8; 16];
+    let mut len = 0usize;
     for octet in ip.octets() {
-        // Three digits and a dot, shifted past the leading zeros, written 4 bytes at once.
-        let skip = u32::from(octet < 100) + u32::from(octet < 10);
-        let digits = u32::from_le_bytes([b'0' + octet / 100, b'0' + octet / 10 % 10, b'0' + octet % 10, b'.']);
-        if let Some(slot) = out.get_mut(len..len + 4) {
-            slot.copy_from_slice(&(digits >> (8 * skip)).to_le_bytes());
+        let (digits, n) = OCTETS[usize::from(octet)];
+        if let Some(slot) = text.get_mut(len..len + 4) {
+            slot.copy_from_slice(&digits.to_le_bytes());
         }
-        len += 4 - skip as usize;
+        len += usize::from(n);
     }
     // The last dot dropped.
-    (out, len.saturating_sub(1))
+    (text, len - 1)
 }
 
 #[cfg(test)]
@@ -410,6 +427,10 @@ mod ip_tests {
         for ip in [[0, 0, 0, 0], [10, 20, 0, 5], [255, 255, 255, 255], [1, 10, 100, 199], [9, 99, 200, 250]] {
             let ip = std::net::Ipv4Addr::from(ip);
             assert_eq!(super::ipv4_text(ip), ip.to_string());
+        }
+        for octet in 0..=255u8 {
+            let ip = std::net::Ipv4Addr::from([octet, 255 - octet, octet / 3, octet % 7]);
+            assert_eq!(super::ipv4_str(ip, &mut [0; 16]), ip.to_string());
         }
         let v6: std::net::IpAddr = "2001:db8::1".parse().unwrap();
         assert_eq!(super::ip_text(v6), "2001:db8::1");

@@ -6,7 +6,7 @@
 
 use crate::config::RadiusType;
 use crate::cursor::utf8;
-use crate::dictionary::{standard, value_name, Dictionary};
+use crate::dictionary::{standard, value_label, value_name, Dictionary};
 use crate::mapping::{ipv4_str, ipv4_text};
 use crate::{err, Clear, DecodeError, Out};
 use lux_model::{
@@ -38,9 +38,9 @@ pub mod attr {
     pub const EVENT_TIMESTAMP: u8 = 55;
 }
 
-/// The attributes the mapping needs, typed; every other one is already in `out`.
-#[derive(Default)]
-struct Mapped<'a> {
+/// The attributes the mapping needs, typed; every other one is already in `out` (the list of
+/// the event's attributes).
+struct Mapped<'a, 'e> {
     user_name: Option<&'a [u8]>,
     nas_identifier: Option<&'a [u8]>,
     nas_ip: Option<Ipv4Addr>,
@@ -48,7 +48,31 @@ struct Mapped<'a> {
     terminate_cause: Option<u32>,
     event_timestamp: Option<u32>,
     octets: [Option<u32>; 4],
-    out: AttributeList,
+    out: AttributeList<'e>,
+}
+
+impl<'e> Mapped<'_, 'e> {
+    fn new(out: AttributeList<'e>) -> Self {
+        Mapped {
+            user_name: None,
+            nas_identifier: None,
+            nas_ip: None,
+            status: None,
+            terminate_cause: None,
+            event_timestamp: None,
+            octets: [None; 4],
+            out,
+        }
+    }
+}
+
+/// The event's fields [`to_event`] finds (its attributes are written in place).
+struct Fields<'a> {
+    kind: EventKind,
+    error_code: Option<SmallStr>,
+    event_time: Millis,
+    /// The NAS-Identifier, else the NAS-IP-Address.
+    equipment: Result<&'a str, Ipv4Addr>,
 }
 
 /// The packet's length from its header, checked: `bytes` must hold at least that much.
@@ -93,7 +117,7 @@ pub(crate) fn decode<'a>(
     let length = packet_length(bytes)?;
     // RFC 2865 3: octets beyond the length field are padding, to be ignored.
     let packet = bytes.get(..length).unwrap_or(&[]);
-    let mut mapped = Mapped { out: out.attribute_list(), ..Mapped::default() };
+    let mut mapped = Mapped::new(out.attribute_list());
     let mut seen = Seen::default();
     let mut pos = HEADER_LEN;
     while pos < packet.len() {
@@ -119,7 +143,27 @@ pub(crate) fn decode<'a>(
         attribute(&mut mapped, &mut seen, t, value, pos, dict)?;
         pos += len;
     }
-    to_event(mapped, identifier, received_at, out)
+    let user_name = mapped.user_name;
+    let fields = to_event(mapped, identifier, received_at)?;
+    let ev = &mut *out.ev;
+    match fields.equipment {
+        Ok(id) => {
+            if ev.equipment_id != *id {
+                ev.equipment_id = SmallStr::new(id);
+            }
+            ev.equipment_key = EquipmentKey::NasIdentifier;
+        }
+        Err(ip) => {
+            ev.equipment_id = ipv4_text(ip);
+            ev.equipment_key = EquipmentKey::NasIpAddress;
+        }
+    }
+    ev.event_time = fields.event_time;
+    ev.kind = fields.kind;
+    ev.outcome = Outcome::Info;
+    ev.error_code = fields.error_code;
+    out.no_message();
+    Ok(user_name.map(Cow::Borrowed))
 }
 
 /// The attribute types seen so far in a packet (a bit each).
@@ -142,7 +186,7 @@ impl Seen {
 }
 
 fn attribute<'a>(
-    m: &mut Mapped<'a>,
+    m: &mut Mapped<'a, '_>,
     seen: &mut Seen,
     t: u8,
     value: &'a [u8],
@@ -207,8 +251,13 @@ fn attribute<'a>(
 fn int_value(out: &mut AttributeList, t: u8, name: &'static str, v: u32) {
     out.push(name, v);
     if let Some(label) = value_name(t, v) {
-        let label_name = out.concat(&[name, "-Name"]);
-        out.push(label_name, label);
+        match value_label(t) {
+            Some(label_name) => out.push(label_name, label),
+            None => {
+                let label_name = out.concat(&[name, "-Name"]);
+                out.push(label_name, label);
+            }
+        }
     }
 }
 
@@ -223,6 +272,7 @@ enum Typed<'a> {
 
 impl Typed<'_> {
     /// The value, its text written into the buffer of `out`.
+    #[inline(always)]
     fn into_scalar(self, out: &mut AttributeList) -> Scalar {
         let text = |t: AttrText| Scalar::from(t);
         match self {
@@ -236,6 +286,7 @@ impl Typed<'_> {
 }
 
 /// `value` typed as `kind`, or what its length should be.
+#[inline(always)]
 fn typed_value(kind: RadiusType, value: &[u8]) -> Result<Typed<'_>, &'static str> {
     let four = || <[u8; 4]>::try_from(value).map_err(|_| "expected 4");
     Ok(match kind {
@@ -261,7 +312,7 @@ fn typed_value(kind: RadiusType, value: &[u8]) -> Result<Typed<'_>, &'static str
 /// RFC 2865 5.26: a 4-byte vendor id, then (in the recommended format) sub-attributes of one
 /// byte of type and one byte of length. Vendors and codes the dictionaries do not know, and
 /// vendor data not in the recommended format, are kept as hex.
-fn vendor_specific(m: &mut Mapped<'_>, value: &[u8], pos: usize, dict: &Dictionary) -> Result<(), DecodeError> {
+fn vendor_specific(m: &mut Mapped<'_, '_>, value: &[u8], pos: usize, dict: &Dictionary) -> Result<(), DecodeError> {
     let (Some(id), Some(data)) = (value.get(..4).and_then(|v| <[u8; 4]>::try_from(v).ok()), value.get(4..)) else {
         return err(
             R::BadLength,
@@ -317,7 +368,8 @@ fn vendor_specific(m: &mut Mapped<'_>, value: &[u8], pos: usize, dict: &Dictiona
     Ok(())
 }
 
-fn to_event<'a>(a: Mapped<'a>, identifier: u8, received_at: Millis, o: &mut Out<'_>) -> Result<Clear<'a>, DecodeError> {
+/// Adds the attributes the mapping derives, sorts the list, and finds the event's fields.
+fn to_event<'a>(a: Mapped<'a, '_>, identifier: u8, received_at: Millis) -> Result<Fields<'a>, DecodeError> {
     use attr::*;
     let mut out = a.out;
     out.push_replacing("radius.identifier", identifier);
@@ -352,34 +404,23 @@ fn to_event<'a>(a: Mapped<'a>, identifier: u8, received_at: Millis, o: &mut Out<
             received_at
         }
     };
-    let ev = &mut *o.ev;
-    match (a.nas_identifier, a.nas_ip) {
-        (Some(id), _) => {
-            let id = utf8(id)
-                .map_err(|e| DecodeError::new(R::BadUtf8, format!("radius: NAS-Identifier is not UTF-8: {e}")))?;
-            if ev.equipment_id != *id {
-                ev.equipment_id = SmallStr::new(id);
-            }
-            ev.equipment_key = EquipmentKey::NasIdentifier;
-        }
-        (None, Some(ip)) => {
-            ev.equipment_id = ipv4_text(ip);
-            ev.equipment_key = EquipmentKey::NasIpAddress;
-        }
+    let equipment = match (a.nas_identifier, a.nas_ip) {
+        (Some(id), _) => Ok(nas_identifier(id)?),
+        (None, Some(ip)) => Err(ip),
         (None, None) => {
             return err(
                 R::MissingField,
                 "radius: neither NAS-Identifier nor NAS-IP-Address: no equipment to attribute the event to",
             )
         }
-    }
-    ev.event_time = event_time;
-    ev.kind = kind;
-    ev.outcome = Outcome::Info;
-    ev.error_code = error_code;
-    ev.attributes = out.finish();
-    o.no_message();
-    Ok(a.user_name.map(Cow::Borrowed))
+    };
+    out.finish();
+    Ok(Fields { kind, error_code, event_time, equipment })
+}
+
+/// The NAS-Identifier as text.
+fn nas_identifier(id: &[u8]) -> Result<&str, DecodeError> {
+    utf8(id).map_err(|e| DecodeError::new(R::BadUtf8, format!("radius: NAS-Identifier is not UTF-8: {e}")))
 }
 
 fn code_name(code: u8) -> &'static str {

@@ -30,60 +30,90 @@ fn head(bytes: &[u8]) -> (u64, u64) {
     }
 }
 
-/// Calls `found(n, start)` for every occurrence of `needles[n]` in `haystack`, left to right
-/// (overlapping ones included); an empty needle occurs nowhere.
-pub(crate) fn each_occurrence(haystack: &[u8], needles: [&[u8]; 2], mut found: impl FnMut(usize, usize)) {
-    let firsts = needles.map(|n| n.first().copied());
-    // The first (up to) 8 bytes of each needle, and the mask of those bytes: most candidates are
-    // rejected by one comparison of words, without comparing slices.
-    let heads = needles.map(head);
-    let mut check = |at: usize| {
-        let tail = haystack.get(at..).unwrap_or(&[]);
-        let word = head(tail).0;
-        for (n, (needle, (prefix, mask))) in needles.iter().zip(heads).enumerate() {
-            if word & mask == prefix && !needle.is_empty() && tail.starts_with(needle) {
-                found(n, at);
-            }
+/// Two short needles, prepared once for several [`Needles::each_in`] scans: the first two bytes
+/// of each, repeated over a word, and the first (up to) 8 bytes with their mask.
+pub(crate) struct Needles<'n> {
+    needles: [&'n [u8]; 2],
+    heads: [(u64, u64); 2],
+    /// The first byte of each needle over a word, and its second (any byte: every bit set).
+    firsts: [u64; 2],
+    seconds: [Option<u64>; 2],
+    /// Whether either needle is not empty.
+    any: bool,
+}
+
+impl<'n> Needles<'n> {
+    pub(crate) fn new(needles: [&'n [u8]; 2]) -> Needles<'n> {
+        // An empty needle occurs nowhere: it takes the other's bytes (and never matches, below).
+        let main = if needles[0].is_empty() { needles[1] } else { needles[0] };
+        let own = needles.map(|n| if n.is_empty() { main } else { n });
+        let firsts = own.map(|n| ONES * u64::from(n.first().copied().unwrap_or(0)));
+        let seconds = own.map(|n| n.get(1).map(|b| ONES * u64::from(*b)));
+        Needles { needles, heads: needles.map(head), firsts, seconds, any: !main.is_empty() }
+    }
+
+    /// The length of the shorter non-empty needle (0 if both are empty).
+    pub(crate) fn shortest(&self) -> usize {
+        self.needles.iter().map(|n| n.len()).filter(|l| *l > 0).min().unwrap_or(0)
+    }
+
+    /// Calls `found(n, start)` for every occurrence of needle `n` in `haystack`, left to right
+    /// (overlapping ones included); an empty needle occurs nowhere. Candidates are the positions
+    /// where a needle's first two bytes are, found 8 positions per step.
+    #[inline]
+    pub(crate) fn each_in(&self, haystack: &[u8], mut found: impl FnMut(usize, usize)) {
+        if !self.any {
+            return;
         }
-    };
-    let (a, b) = match firsts {
-        [Some(a), Some(b)] => (a, b),
-        [Some(a), None] => (a, a),
-        [None, Some(b)] => (b, b),
-        [None, None] => return,
-    };
-    let (wa, wb) = (ONES * u64::from(a), ONES * u64::from(b));
-    let mut chunks = haystack.chunks_exact(8);
-    let mut base = 0;
-    for chunk in &mut chunks {
-        let w = <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes);
-        let mut hits = zero_bytes(w ^ wa) | zero_bytes(w ^ wb);
+        let mut check = |at: usize| {
+            let tail = haystack.get(at..).unwrap_or(&[]);
+            let word = head(tail).0;
+            for (n, (needle, (prefix, mask))) in self.needles.iter().zip(self.heads).enumerate() {
+                if word & mask == prefix && !needle.is_empty() && tail.starts_with(needle) {
+                    found(n, at);
+                }
+            }
+        };
+        let [fa, fb] = self.firsts;
+        let [sa, sb] = self.seconds;
+        let candidates = |w: u64, next: u64| {
+            let a = zero_bytes(w ^ fa) & sa.map_or(HIGHS, |s| zero_bytes(next ^ s));
+            let b = zero_bytes(w ^ fb) & sb.map_or(HIGHS, |s| zero_bytes(next ^ s));
+            a | b
+        };
+        let mut chunks = haystack.chunks_exact(8);
+        let mut base = 0;
+        for chunk in &mut chunks {
+            let w = <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes);
+            // The word of the bytes one further: the second byte of a needle starting at each.
+            let next = w >> 8 | u64::from(haystack.get(base + 8).copied().unwrap_or(0)) << 56;
+            let mut hits = candidates(w, next);
+            while hits != 0 {
+                check(base + (hits.trailing_zeros() / 8) as usize);
+                hits &= hits - 1;
+            }
+            base += 8;
+        }
+        // The last bytes as one zero-padded word: only the bytes present are candidates.
+        let (w, present) = head(chunks.remainder());
+        let mut hits = candidates(w, w >> 8) & present;
         while hits != 0 {
             check(base + (hits.trailing_zeros() / 8) as usize);
             hits &= hits - 1;
         }
-        base += 8;
     }
-    for (i, byte) in chunks.remainder().iter().enumerate() {
-        if *byte == a || *byte == b {
-            check(base + i);
-        }
-    }
+}
+
+/// Calls `found(n, start)` for every occurrence of `needles[n]` in `haystack`, left to right
+/// (overlapping ones included); an empty needle occurs nowhere.
+pub(crate) fn each_occurrence(haystack: &[u8], needles: [&[u8]; 2], found: impl FnMut(usize, usize)) {
+    Needles::new(needles).each_in(haystack, found);
 }
 
 /// The high bit of every byte of `w` that is zero, exactly (no false positive).
 #[inline]
 fn exact_zero_bytes(w: u64) -> u64 {
     !(((w & !HIGHS).wrapping_add(!HIGHS)) | w | !HIGHS)
-}
-
-/// The high bit of every byte of `w` that is not printable US-ASCII nor a space: below 0x20,
-/// 0x7f, or not ASCII.
-#[inline]
-fn unprintable_bytes(w: u64) -> u64 {
-    // (b & 0x7f) + 0x60 has its high bit set exactly when b & 0x7f >= 0x20 (no carry between bytes).
-    let at_least_space = ((w & !HIGHS) + 0x6060_6060_6060_6060) & HIGHS;
-    (!at_least_space & HIGHS) | (w & HIGHS) | exact_zero_bytes(w ^ 0x7f7f_7f7f_7f7f_7f7f)
 }
 
 /// The positions of the first `N` spaces of `bytes` from `at`, if every byte before the last of
@@ -100,7 +130,9 @@ pub(crate) fn spaces_in_printable<const N: usize>(bytes: &[u8], at: usize) -> Op
             return None;
         }
         let mut spaces = exact_zero_bytes(w ^ 0x2020_2020_2020_2020) & present;
-        let bad = unprintable_bytes(w) & present;
+        // Below a space, or above `~` (0x7f and non-ASCII): borrows and carries only mark bytes
+        // above a bad one, which are past the limit whenever that one is.
+        let bad = ((w.wrapping_sub(ONES * 0x20) & !w) | w.wrapping_add(ONES) | w) & HIGHS & present;
         // Only the bytes before the N-th space count: `limit` masks them.
         let mut limit = u64::MAX;
         while spaces != 0 && n < N {

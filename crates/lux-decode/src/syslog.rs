@@ -4,7 +4,7 @@
 
 use crate::cursor::{ascii_number, utf8, Cursor};
 use crate::mapping::{code_kind, find_subscriber, ip_text, msgid_kind, redact, Pseudonymiser};
-use crate::search::{each_occurrence, spaces_in_printable};
+use crate::search::{each_occurrence, spaces_in_printable, Needles};
 use crate::{err, Clear, DecodeError, Out};
 use chrono::{FixedOffset, NaiveDate, TimeZone};
 use lux_model::{AttrText, AttributeList, DeadLetterReason as R, EquipmentKey, EventKind, Millis, Outcome, SmallStr};
@@ -72,8 +72,15 @@ fn pri_and_version_1(bytes: &[u8]) -> Option<(u64, usize)> {
     if bytes.first() != Some(&b'<') || digits.is_empty() || bytes.get(close + 1..close + 3)? != b"1 " {
         return None;
     }
-    let pri = ascii_number(digits).filter(|p| *p <= 191)?;
-    Some((pri, close + 3))
+    // 1 to 3 digits (`close` is at most 4).
+    let mut pri = 0u64;
+    for d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        pri = pri * 10 + u64::from(d - b'0');
+    }
+    (pri <= 191).then_some((pri, close + 3))
 }
 
 /// `<PRI>` if present: 1-3 digits, at most 191.
@@ -293,6 +300,7 @@ fn rfc5424<'a>(cur: &mut Cursor<'a>, pri: u64, ctx: &Context<'_>, out: &mut Out<
     if nil(timestamp).is_none() {
         attrs.push("syslog.time_source", "received_at");
     }
+    attrs.finish();
     match message {
         Some((start, text)) => {
             let end = start + text.len();
@@ -304,7 +312,7 @@ fn rfc5424<'a>(cur: &mut Cursor<'a>, pri: u64, ctx: &Context<'_>, out: &mut Out<
         }
         None => out.no_message(),
     }
-    set_rfc5424(out.ev, hostname, event_time, msgid, code, attrs);
+    set_rfc5424(out.ev, hostname, event_time, msgid, code);
     Ok(subscriber.map(clear_bytes))
 }
 
@@ -332,15 +340,14 @@ impl Header {
     }
 }
 
-/// Sets the fields of the event of an RFC 5424 record; its kind and outcome from the MSGID, else
-/// the error code.
+/// Sets the fields of the event of an RFC 5424 record but its attributes (set already); its kind
+/// and outcome from the MSGID, else the error code.
 fn set_rfc5424(
     ev: &mut lux_model::Event,
     hostname: &str,
     event_time: Millis,
     msgid: Option<&str>,
     code: Option<SmallStr>,
-    attrs: AttributeList,
 ) {
     let (kind, outcome) = msgid
         .and_then(msgid_kind)
@@ -351,11 +358,7 @@ fn set_rfc5424(
     ev.kind = kind;
     ev.outcome = outcome;
     ev.error_code = code;
-    ev.attributes = attrs.finish();
 }
-
-/// A parameter of the structured data as [`rfc5424_common`] reads it: (SD-ID, name, value).
-type FastParam = (Span, Span, Span);
 
 /// The common RFC 5424 record, in one pass with no copy but into the event: valid UTF-8, a
 /// timestamp, a hostname, parameter values without escapes, names not repeated, at most one
@@ -433,31 +436,32 @@ fn rfc5424_common<'a>(bytes: &'a [u8], at: usize, pri: u64, out: &mut Out<'_>) -
         return None;
     }
     // The subscriber: one non-empty `subscriber` parameter at most; names otherwise distinct.
-    let name_of = |p: &FastParam| field(p.1).unwrap_or_default();
+    let span = |(a, b): Span| bytes.get(a..b).unwrap_or_default();
     let mut subscriber = None;
     for (i, p) in params.iter().enumerate() {
-        let name = name_of(p);
-        if name == "subscriber" {
+        let name = span(p.1);
+        if name == b"subscriber" {
             if subscriber.is_some() || p.2 .0 == p.2 .1 {
                 return None;
             }
             subscriber = Some(field(p.2)?);
-        } else if params.iter().take(i).any(|q| name_of(q) == name) {
+        } else if params.iter().take(i).any(|q| span(q.1) == name) {
             return None;
         }
     }
     // Nothing to redact in the values kept nor in the message: neither `subscriber=` nor the
     // clear id occurs in them.
-    let clear = subscriber.unwrap_or_default().as_bytes();
+    let needles = Needles::new([b"subscriber=", subscriber.unwrap_or_default().as_bytes()]);
+    let shortest = needles.shortest();
     let redactable = |span: &[u8]| {
         let mut found = false;
-        if span.len() >= clear.len().min(b"subscriber=".len()) {
-            each_occurrence(span, [b"subscriber=", clear], |_, _| found = true);
+        if span.len() >= shortest {
+            needles.each_in(span, |_, _| found = true);
         }
         found
     };
     if message.is_some_and(|(_, m)| redactable(m.as_bytes()))
-        || params.iter().any(|p| name_of(p) != "subscriber" && redactable(bytes.get(p.2 .0..p.2 .1).unwrap_or(&[])))
+        || params.iter().any(|p| span(p.1) != b"subscriber" && redactable(span(p.2)))
     {
         return None;
     }
@@ -467,7 +471,7 @@ fn rfc5424_common<'a>(bytes: &'a [u8], at: usize, pri: u64, out: &mut Out<'_>) -
     // One copy of the record: the values are ranges of it.
     let copy = attrs.copy(text);
     for p in params {
-        let name = name_of(p);
+        let name = field(p.1).unwrap_or_default();
         if name == "subscriber" {
             continue;
         }
@@ -486,11 +490,12 @@ fn rfc5424_common<'a>(bytes: &'a [u8], at: usize, pri: u64, out: &mut Out<'_>) -
         procid: range(&attrs, procid.is_some(), procid_span),
     };
     header.push(&mut attrs, pri);
+    attrs.finish();
     match message {
         Some((_, m)) => out.message(m),
         None => out.no_message(),
     }
-    set_rfc5424(out.ev, hostname, event_time, msgid, code, attrs);
+    set_rfc5424(out.ev, hostname, event_time, msgid, code);
     Some(subscriber.map(|s| Cow::Borrowed(s.as_bytes())))
 }
 
@@ -507,11 +512,11 @@ static SD_NAME_BYTE: [bool; 256] = {
 
 /// An SD-NAME from byte `at` ([`sd_name`]'s rule): its span, if it is one.
 fn sd_name_common(bytes: &[u8], at: usize) -> Option<Span> {
-    let mut end = at;
-    while bytes.get(end).is_some_and(|b| SD_NAME_BYTE.get(usize::from(*b)).copied().unwrap_or(false)) {
-        end += 1;
-    }
-    (1..=32).contains(&(end - at)).then_some((at, end))
+    // 33 bytes at most are looked at: a 33rd name byte makes the name too long.
+    let rest = bytes.get(at..)?;
+    let rest = rest.get(..33).unwrap_or(rest);
+    let len = rest.iter().position(|b| !SD_NAME_BYTE[usize::from(*b)]).unwrap_or(rest.len());
+    (1..=32).contains(&len).then_some((at, at + len))
 }
 
 /// Where the record may need redacting: the starts of every `subscriber=` and of every
@@ -1023,6 +1028,7 @@ fn rfc3164<'a>(
         },
     };
     let (kind, outcome) = kind_outcome.unwrap_or((EventKind::Other, Outcome::Info));
+    attrs.finish();
     out.message_owned(message.unwrap_or_default());
     let ev = &mut *out.ev;
     ev.event_time = event_time;
@@ -1031,7 +1037,6 @@ fn rfc3164<'a>(
     ev.kind = kind;
     ev.outcome = outcome;
     ev.error_code = code;
-    ev.attributes = attrs.finish();
     Ok(subscriber.map(clear_bytes))
 }
 

@@ -128,6 +128,9 @@ impl Source for GeneratorSource {
                 let received_at = if self.realtime { now } else { record.send_time_ms };
                 let raw = RawRecord::new("demo", record.format, received_at, None, record.payload);
                 ctx.emit(&self.raw_topic, record.key.as_bytes(), record.event_time_ms, serde_json::to_vec(&raw)?);
+                if self.realtime {
+                    ctx.received(received_at);
+                }
                 emitted += 1;
             }
         }

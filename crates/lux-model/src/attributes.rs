@@ -343,6 +343,21 @@ fn prefix(name: &str) -> u64 {
     }
 }
 
+/// The text of `t`, whose `Own` ranges are ranges of `text` (an [`Attributes`]' buffer).
+#[inline]
+fn text_of(text: &str, t: Text) -> &str {
+    match t {
+        Text::Static(s) => s,
+        Text::Own(start, end) => {
+            let bytes = text.as_bytes().get(start as usize..end as usize).unwrap_or(&[]);
+            // SAFETY: `Own` ranges are only made by `own` and `AttributeList::range`, around whole
+            // `str`s of `text` (checked on character boundaries), which is never truncated but by
+            // `clear` (which also drops every range).
+            unsafe { std::str::from_utf8_unchecked(bytes) }
+        }
+    }
+}
+
 /// The attributes of an event, sorted by name, each name once.
 #[derive(Clone, Default)]
 pub struct Attributes {
@@ -394,14 +409,18 @@ impl Attributes {
 
     #[inline]
     fn str_of(&self, t: Text) -> &str {
-        match t {
-            Text::Static(s) => s,
-            Text::Own(start, end) => {
-                let bytes = self.text.as_bytes().get(start as usize..end as usize).unwrap_or(&[]);
-                // SAFETY: `Own` ranges are only made by `own`, around whole `str`s pushed to
-                // `text`, which is never truncated but by `clear` (which also drops every range).
-                unsafe { std::str::from_utf8_unchecked(bytes) }
-            }
+        text_of(&self.text, t)
+    }
+
+    /// Whether two names are the same text: the same `'static` string or lengths that differ
+    /// answer without comparing bytes.
+    #[inline]
+    fn same_name(&self, a: Text, b: Text) -> bool {
+        match (a, b) {
+            (Text::Static(x), Text::Static(y)) if std::ptr::eq(x, y) => true,
+            (Text::Static(x), Text::Static(y)) if x.len() != y.len() => false,
+            (Text::Own(s1, e1), Text::Own(s2, e2)) if e1.wrapping_sub(s1) != e2.wrapping_sub(s2) => false,
+            _ => self.str_of(a) == self.str_of(b),
         }
     }
 
@@ -647,10 +666,11 @@ impl PartialEq for Attributes {
 /// while inserting out of order. The result is what the same [`Attributes::append`] (for
 /// [`AttributeList::append`]) and [`Attributes::insert`] (for [`AttributeList::insert`]) calls in
 /// the same order would give. Built on the buffers of a previous record's attributes
-/// ([`AttributeList::reusing`]), it allocates nothing in steady state.
-#[derive(Debug, Default)]
-pub struct AttributeList {
-    attrs: Attributes,
+/// ([`AttributeList::reusing`]), it allocates nothing in steady state; it fills and sorts those
+/// attributes in place (an event's own), so that no list is moved or dropped per record.
+#[derive(Debug)]
+pub struct AttributeList<'a> {
+    attrs: &'a mut Attributes,
     /// Whether every entry pushed so far has a greater 8-byte name prefix than the one before
     /// (then the list is in order, each name once, without comparing names).
     ascending: bool,
@@ -663,15 +683,11 @@ pub struct AttributeList {
 /// Lists up to this long are sorted by a key array on the stack; longer ones by `sort_by`.
 const SORTED_BY_KEYS: usize = 32;
 
-impl AttributeList {
+impl<'a> AttributeList<'a> {
+    /// An empty list on the buffers of `attrs` (emptied), which [`AttributeList::finish`] leaves
+    /// sorted.
     #[inline]
-    pub fn with_capacity(n: usize) -> AttributeList {
-        AttributeList { attrs: Attributes::with_capacity(n), ascending: true, replace: 0, replacing: Vec::new() }
-    }
-
-    /// An empty list on the buffers of `attrs` (emptied).
-    #[inline]
-    pub fn reusing(mut attrs: Attributes) -> AttributeList {
+    pub fn reusing(attrs: &'a mut Attributes) -> AttributeList<'a> {
         attrs.clear();
         AttributeList { attrs, ascending: true, replace: 0, replacing: Vec::new() }
     }
@@ -813,10 +829,10 @@ impl AttributeList {
         })
     }
 
-    /// The attributes, sorted by name, each name once.
-    pub fn finish(self) -> Attributes {
+    /// Sorts the attributes by name, each name once (in the [`Attributes`] the list was made on).
+    pub fn finish(self) {
         if self.ascending || self.in_order() {
-            return self.attrs;
+            return;
         }
         if self.attrs.entries.len() <= 64 {
             return self.finish_short();
@@ -828,16 +844,17 @@ impl AttributeList {
     /// names pushed in the same order lately ([`SortMemo`]), else their keys (the name's first
     /// 8 bytes above the index) sorted on the stack, names sharing 8 bytes ordered by name; then
     /// the entries gathered in that order into the spare vector, equal names merged.
-    fn finish_short(self) -> Attributes {
-        let AttributeList { mut attrs, replace, .. } = self;
+    fn finish_short(self) {
+        let AttributeList { attrs, replace, .. } = self;
         let n = attrs.entries.len();
-        let mut memo = std::mem::take(&mut attrs.memo);
         let mut order = [0u8; 64];
-        match memo.slots.iter().find(|slot| slot.matches(&attrs)) {
+        // Whether some names are equal (then their entries are merged).
+        let repeats = match attrs.memo.slots.iter().find(|slot| slot.matches(&attrs.entries, &attrs.text)) {
             Some(slot) => {
                 for (o, i) in order.iter_mut().zip(&slot.order) {
                     *o = *i;
                 }
+                slot.repeats
             }
             None => {
                 let mut keys = [0u128; 64];
@@ -848,37 +865,44 @@ impl AttributeList {
                 // The keys are distinct (the index is in them): an unstable sort keeps the
                 // entries' order among names sharing their first 8 bytes.
                 keys.sort_unstable();
-                let attrs = &attrs;
-                let name = |key: u128| attrs.entries.get((key & 0xff) as usize).map_or("", |e| attrs.str_of(e.name));
+                let a = &*attrs;
+                let name = |key: u128| a.entries.get((key & 0xff) as usize).map_or("", |e| a.str_of(e.name));
                 insertion_sort(keys, |a, b| a >> 8 == b >> 8 && (name(*a), *a & 0xff) > (name(*b), *b & 0xff));
                 for (o, key) in order.iter_mut().zip(keys.iter()) {
                     *o = (key & 0xff) as u8;
                 }
-                memo.store(attrs, order.get(..n).unwrap_or_default());
+                let repeats = keys.windows(2).any(|pair| match pair {
+                    [x, y] => x >> 8 == y >> 8 && name(*x) == name(*y),
+                    _ => false,
+                });
+                attrs.memo.store(&attrs.entries, &attrs.text, order.get(..n).unwrap_or_default(), repeats);
+                repeats
             }
-        }
+        };
         let mut sorted = std::mem::take(&mut attrs.spare);
         sorted.clear();
-        for &i in order.get(..n).unwrap_or_default() {
-            let i = usize::from(i);
-            let Some(e) = attrs.entries.get(i).copied() else { continue };
-            let same = sorted
-                .last()
-                .is_some_and(|kept| kept.prefix == e.prefix && attrs.str_of(kept.name) == attrs.str_of(e.name));
-            match sorted.last_mut() {
-                Some(kept) if same => {
-                    kept.value = if replace >> i & 1 == 1 { e.value } else { attrs.join(kept.value, e.value) };
+        let order = order.get(..n).unwrap_or_default();
+        if !repeats {
+            sorted.extend(order.iter().filter_map(|&i| attrs.entries.get(usize::from(i)).copied()));
+        } else {
+            for &i in order {
+                let i = usize::from(i);
+                let Some(e) = attrs.entries.get(i).copied() else { continue };
+                let same =
+                    sorted.last().is_some_and(|kept| kept.prefix == e.prefix && attrs.same_name(kept.name, e.name));
+                match sorted.last_mut() {
+                    Some(kept) if same => {
+                        kept.value = if replace >> i & 1 == 1 { e.value } else { attrs.join(kept.value, e.value) };
+                    }
+                    _ => sorted.push(e),
                 }
-                _ => sorted.push(e),
             }
         }
         attrs.spare = std::mem::replace(&mut attrs.entries, sorted);
-        attrs.memo = memo;
-        attrs
     }
 
     /// [`AttributeList::finish`] of a longer list.
-    fn finish_long(mut self) -> Attributes {
+    fn finish_long(self) {
         let n = self.attrs.entries.len();
         // order[k]: the original index of the k-th entry in name order (equal names in their
         // original order).
@@ -931,7 +955,7 @@ impl AttributeList {
             entries.swap(k, j);
         }
         // Equal names, now adjacent, become one entry.
-        let mut attrs = self.attrs;
+        let attrs = self.attrs;
         let mut write = 0usize;
         for read in 0..n {
             let Some(later) = attrs.entries.get(read).copied() else { break };
@@ -956,7 +980,6 @@ impl AttributeList {
             }
         }
         attrs.entries.truncate(if n == 0 { 0 } else { write + 1 });
-        attrs
     }
 }
 
@@ -980,6 +1003,8 @@ struct MemoSlot {
     text: String,
     /// The push-order index of each entry, in name order.
     order: Vec<u8>,
+    /// Whether some of the names are equal.
+    repeats: bool,
 }
 
 impl MemoSlot {
@@ -990,19 +1015,19 @@ impl MemoSlot {
         }
     }
 
-    /// Whether `attrs` has the same names in the same order.
-    fn matches(&self, attrs: &Attributes) -> bool {
-        self.names.len() == attrs.entries.len()
-            && self.names.iter().zip(&attrs.entries).all(|(m, e)| match (*m, e.name) {
+    /// Whether `entries` (their text in `text`) have the same names in the same order.
+    fn matches(&self, entries: &[Entry], text: &str) -> bool {
+        self.names.len() == entries.len()
+            && self.names.iter().zip(entries).all(|(m, e)| match (*m, e.name) {
                 (Text::Static(a), Text::Static(b)) if std::ptr::eq(a, b) => true,
-                (m, name) => self.str_of(m) == attrs.str_of(name),
+                (m, name) => self.str_of(m) == text_of(text, name),
             })
     }
 }
 
 impl SortMemo {
-    /// Remembers `order` for the names of `attrs`.
-    fn store(&mut self, attrs: &Attributes, order: &[u8]) {
+    /// Remembers `order` for the names of `entries` (their text in `text`).
+    fn store(&mut self, entries: &[Entry], text: &str, order: &[u8], repeats: bool) {
         if self.slots.len() < MEMO_SLOTS {
             self.slots.push(MemoSlot::default());
             self.next = self.slots.len() - 1;
@@ -1012,12 +1037,12 @@ impl SortMemo {
         slot.names.clear();
         slot.text.clear();
         slot.order.clear();
-        for e in &attrs.entries {
+        for e in entries {
             let name = match e.name {
                 Text::Static(s) => Text::Static(s),
                 own => {
                     let start = slot.text.len();
-                    slot.text.push_str(attrs.str_of(own));
+                    slot.text.push_str(text_of(text, own));
                     match (u32::try_from(start), u32::try_from(slot.text.len())) {
                         (Ok(s), Ok(e)) => Text::Own(s, e),
                         // Never matched again (no record has 4 GiB of names).
@@ -1028,6 +1053,7 @@ impl SortMemo {
             slot.names.push(name);
         }
         slot.order.extend_from_slice(order);
+        slot.repeats = repeats;
     }
 }
 
@@ -1164,7 +1190,8 @@ mod tests {
         ];
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         for len in [0usize, 1, 2, 5, 12, 31, 32, 33, 64, 65, 200] {
-            let mut list = AttributeList::with_capacity(len);
+            let mut attrs = Attributes::with_capacity(len);
+            let mut list = AttributeList::reusing(&mut attrs);
             let mut expected = Attributes::new();
             for i in 0..len {
                 state ^= state << 13;
@@ -1179,7 +1206,8 @@ mod tests {
                     expected.append(name, i as u64);
                 }
             }
-            assert_eq!(list.finish(), expected, "{len} operations");
+            list.finish();
+            assert_eq!(attrs, expected, "{len} operations");
         }
     }
 
@@ -1202,7 +1230,7 @@ mod tests {
             state ^= state >> 7;
             state ^= state << 17;
             let names = orders[(state % orders.len() as u64) as usize];
-            let mut list = AttributeList::reusing(std::mem::take(&mut reused));
+            let mut list = AttributeList::reusing(&mut reused);
             let mut expected = Attributes::new();
             for (i, name) in names.iter().enumerate() {
                 let value = round * 100 + i as u64;
@@ -1216,7 +1244,7 @@ mod tests {
                     expected.append(*name, value);
                 }
             }
-            reused = list.finish();
+            list.finish();
             assert_eq!(reused, expected, "round {round}: {names:?}");
             assert_eq!(serde_json::to_string(&reused).unwrap(), serde_json::to_string(&expected).unwrap());
         }

@@ -2,17 +2,19 @@
 //!
 //! ```text
 //! equipment ──► RawRecord ──► [raw] ──► Event ──► EnrichedEvent ──► [enriched] ──► Alarm ──► [alarms]
+//!                                                                        └──► QoeIndicator ──► [qoe]
 //!                                  └─ undecodable ──► DeadLetter ──► [deadletter]
 //! ```
 //!
 //! Every record here is serialised as one JSON object per log record. The JSON form of
-//! [`EnrichedEvent`], [`Alarm`] and [`DeadLetter`] is the public contract for upstream
+//! [`EnrichedEvent`], [`Alarm`], [`QoeIndicator`] and [`DeadLetter`] is the public contract for upstream
 //! consumers (documented in the README); each carries a `schema` field naming its version.
 //! This crate does no I/O.
 
 mod alarm;
 mod attributes;
 mod event;
+mod qoe;
 mod raw;
 mod text;
 mod time;
@@ -23,6 +25,7 @@ pub use event::{
     EnrichedEvent, EquipmentInfo, EquipmentKey, ErrorInfo, Event, EventKind, MaintenanceInfo, Outcome, ReferenceInfo,
     ReferenceStatus,
 };
+pub use qoe::{ratio, ErrorCodeCount, QoeIndicator, SessionDurations, DURATION_BUCKETS_S};
 pub use raw::{DeadLetter, DeadLetterReason, Format, Payload, RawRecord};
 pub use text::SmallStr;
 pub use time::{format_rfc3339_millis, Millis};
@@ -33,6 +36,7 @@ pub mod schema {
     pub const ENRICHED: &str = "lux.enriched.v1";
     pub const DEADLETTER: &str = "lux.deadletter.v1";
     pub const ALARM: &str = "lux.alarm.v1";
+    pub const QOE: &str = "lux.qoe.v1";
 }
 
 /// Deterministic 128-bit identifier (32 lowercase hex characters) of `parts`, hashed with SHA-256.

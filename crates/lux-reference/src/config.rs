@@ -75,8 +75,21 @@ impl Default for PostgresConfig {
     }
 }
 
-/// Whether `name` is a schema name LUX accepts (it is written into SQL statements, quoted).
-pub(crate) fn valid_schema(name: &str) -> bool {
+/// The problem of the schema name `name` at config key `key`, if it is not [`valid_schema`].
+pub fn schema_problem(key: String, name: &str) -> Option<ConfigProblem> {
+    (!valid_schema(name)).then(|| {
+        ConfigProblem::new(
+            key,
+            format!(
+                "{name:?} is not a valid schema name: lower-case letters, digits and `_`, starting with a letter or `_`, at most 63 characters"
+            ),
+        )
+    })
+}
+
+/// Whether `name` is a schema name LUX accepts: lower-case letters, digits and `_`, starting
+/// with a letter or `_`, at most 63 characters (it is written into SQL statements, quoted).
+pub fn valid_schema(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
@@ -124,15 +137,7 @@ impl PostgresConfig {
         } else if let Err(e) = self.url.parse::<postgres::Config>() {
             problems.push(ConfigProblem::new(config_key(prefix, "url"), format!("not a valid connection string: {e}")));
         }
-        if !valid_schema(&self.schema) {
-            problems.push(ConfigProblem::new(
-                config_key(prefix, "schema"),
-                format!(
-                    "{:?} is not a valid schema name: lower-case letters, digits and `_`, starting with a letter or `_`, at most 63 characters",
-                    self.schema
-                ),
-            ));
-        }
+        problems.extend(schema_problem(config_key(prefix, "schema"), &self.schema));
         problems
     }
 }

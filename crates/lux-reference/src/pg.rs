@@ -26,6 +26,23 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
+/// A component's migrations, recorded in their own table of the schema so that several
+/// components (the reference data, the QoE sink) can share a schema.
+#[derive(Debug, Clone, Copy)]
+pub struct MigrationSet {
+    /// What they create, for errors (`reference`, `qoe`).
+    pub component: &'static str,
+    /// The table recording the applied versions (`schema_migrations`).
+    pub table: &'static str,
+    /// The advisory lock taken while migrating, so that two `init` at once do not collide.
+    pub lock: i64,
+    pub migrations: &'static [Migration],
+}
+
+/// The reference data's migrations.
+pub const REFERENCE_MIGRATIONS: MigrationSet =
+    MigrationSet { component: "reference", table: "schema_migrations", lock: MIGRATION_LOCK, migrations: MIGRATIONS };
+
 /// Every migration shipped with this version of LUX.
 pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "tables", sql: include_str!("../migrations/0001_tables.sql") },
@@ -38,6 +55,12 @@ const MIGRATION_LOCK: i64 = 0x006c_7578_5f72_6566; // "lux_ref"
 /// A PostgreSQL error as a [`ReferenceError`], with what was being done and the server's
 /// message when there is one.
 pub(crate) fn pg_error(context: &str, e: &postgres::Error) -> ReferenceError {
+    ReferenceError::Postgres(describe(context, e))
+}
+
+/// A PostgreSQL error as text: what was being done, then the server's message (severity,
+/// message, detail) or the client's error and its cause.
+pub fn describe(context: &str, e: &postgres::Error) -> String {
     let detail = match e.as_db_error() {
         Some(db) => {
             let mut text = format!("{}: {}", db.severity(), db.message());
@@ -51,7 +74,7 @@ pub(crate) fn pg_error(context: &str, e: &postgres::Error) -> ReferenceError {
             None => e.to_string(),
         },
     };
-    ReferenceError::Postgres(format!("{context}: {detail}"))
+    format!("{context}: {detail}")
 }
 
 fn quoted(schema: &str) -> Result<String, ReferenceError> {
@@ -65,25 +88,43 @@ fn quoted(schema: &str) -> Result<String, ReferenceError> {
 /// Connects to `url` (libpq key/value or URL form), with a 5 s connect timeout unless the
 /// string sets one.
 pub fn connect(url: &str) -> Result<Client, ReferenceError> {
+    connect_client(url).map_err(ReferenceError::Postgres)
+}
+
+/// [`connect`], with the error as text.
+pub fn connect_client(url: &str) -> Result<Client, String> {
     let mut config: postgres::Config =
-        url.parse().map_err(|e: postgres::Error| pg_error("invalid connection string", &e))?;
+        url.parse().map_err(|e: postgres::Error| describe("invalid connection string", &e))?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(5));
     }
-    config.connect(NoTls).map_err(|e| pg_error("cannot connect", &e))
+    config.connect(NoTls).map_err(|e| describe("cannot connect", &e))
 }
 
 /// Creates the schema and applies the migrations not applied yet (recorded in
 /// `schema.schema_migrations`), in one transaction. Idempotent. Returns the names of the
 /// migrations applied now (`0001_tables`).
 pub fn init(client: &mut Client, schema: &str) -> Result<Vec<String>, ReferenceError> {
-    let s = quoted(schema)?;
-    let err = |e: postgres::Error| pg_error("init", &e);
+    quoted(schema)?;
+    migrate(client, schema, &REFERENCE_MIGRATIONS).map_err(ReferenceError::Postgres)
+}
+
+/// Creates the schema and applies the migrations of `set` not applied yet (recorded in
+/// `schema.<set.table>`), in one transaction. Idempotent. Returns the names of the migrations
+/// applied now; an error says which migration failed and why.
+pub fn migrate(client: &mut Client, schema: &str, set: &MigrationSet) -> Result<Vec<String>, String> {
+    if !valid_schema(schema) {
+        return Err(format!("{schema:?} is not a valid schema name"));
+    }
+    let s = format!("\"{schema}\"");
+    let table = set.table;
+    let context = format!("{} init", set.component);
+    let err = |e: postgres::Error| describe(&context, &e);
     let mut tx = client.transaction().map_err(err)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).map_err(err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&set.lock]).map_err(err)?;
     tx.batch_execute(&format!(
         "CREATE SCHEMA IF NOT EXISTS {s};
-         CREATE TABLE IF NOT EXISTS {s}.schema_migrations (
+         CREATE TABLE IF NOT EXISTS {s}.{table} (
              version integer PRIMARY KEY,
              name text NOT NULL,
              applied_at timestamptz NOT NULL DEFAULT now()
@@ -91,20 +132,18 @@ pub fn init(client: &mut Client, schema: &str) -> Result<Vec<String>, ReferenceE
     ))
     .map_err(err)?;
     let applied: HashSet<i32> = tx
-        .query(&format!("SELECT version FROM {s}.schema_migrations"), &[])
+        .query(&format!("SELECT version FROM {s}.{table}"), &[])
         .map_err(err)?
         .iter()
         .filter_map(|row| row.try_get::<_, i32>(0).ok())
         .collect();
     let mut done = Vec::new();
-    for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+    for m in set.migrations.iter().filter(|m| !applied.contains(&m.version)) {
         let name = format!("{:04}_{}", m.version, m.name);
-        tx.batch_execute(&m.sql.replace("{schema}", &s)).map_err(|e| pg_error(&format!("migration {name}"), &e))?;
-        tx.execute(
-            &format!("INSERT INTO {s}.schema_migrations (version, name) VALUES ($1, $2)"),
-            &[&m.version, &m.name],
-        )
-        .map_err(err)?;
+        tx.batch_execute(&m.sql.replace("{schema}", &s))
+            .map_err(|e| describe(&format!("{} migration {name}", set.component), &e))?;
+        tx.execute(&format!("INSERT INTO {s}.{table} (version, name) VALUES ($1, $2)"), &[&m.version, &m.name])
+            .map_err(err)?;
         done.push(name);
     }
     tx.commit().map_err(err)?;

@@ -11,8 +11,9 @@
 
 mod metrics;
 mod runner;
+pub mod watermark;
 
-pub use metrics::{StageMetrics, StageSnapshot, COMMIT_LATENCY_BUCKETS};
+pub use metrics::{LatencyHistogram, StageMetrics, StageSnapshot, COMMIT_LATENCY_BUCKETS, RECEPTION_LATENCY_BUCKETS};
 pub use runner::{run_processor, run_source, RunnerOptions};
 
 use lux_log::{OutputRecord, StoredRecord};
@@ -25,6 +26,8 @@ pub use lux_log::{StateChange, TopicPartition};
 pub struct Context {
     outputs: Vec<OutputRecord>,
     state: Vec<StateChange>,
+    /// Reception stamps noted with [`Context::received`], measured once the step commits.
+    received: Vec<i64>,
     /// Wall-clock time of this step (ms since the epoch). Stages use it only to stamp reception
     /// and to detect idleness, never as event time.
     pub now_wall_ms: i64,
@@ -43,6 +46,14 @@ impl Context {
         self.state.push(StateChange { partition, key, value });
     }
 
+    /// Notes that a record emitted in this step derives from input received at `received_at_ms`
+    /// (the collector's stamp, ms since the epoch): once the step is committed, the time from
+    /// that reception to the commit goes into the stage's reception latency histogram
+    /// ([`StageMetrics::reception_latency`]), LUX's end-to-end latency as seen in production.
+    pub fn received(&mut self, received_at_ms: i64) {
+        self.received.push(received_at_ms);
+    }
+
     /// The records emitted so far in this step.
     pub fn outputs(&self) -> &[OutputRecord] {
         &self.outputs
@@ -50,6 +61,12 @@ impl Context {
 
     fn take(&mut self) -> (Vec<OutputRecord>, Vec<StateChange>) {
         (std::mem::take(&mut self.outputs), std::mem::take(&mut self.state))
+    }
+
+    /// The reception stamps noted since the last call (the buffer is kept for the next step).
+    fn take_received(&mut self, into: &mut Vec<i64>) {
+        into.clear();
+        std::mem::swap(into, &mut self.received);
     }
 }
 

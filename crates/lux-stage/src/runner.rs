@@ -63,7 +63,7 @@ fn commit_with_retry(
         match session.commit(commit) {
             Ok(()) => {
                 metrics.commits.fetch_add(1, Ordering::Relaxed);
-                metrics.record_commit_latency(started.elapsed());
+                metrics.commit_latency.record(started.elapsed());
                 return Ok(Committed::Yes);
             }
             Err(LogError::Fenced { .. }) => {
@@ -108,6 +108,7 @@ pub fn run_processor(
     let mut session =
         log.open_session(&name, &stage.inputs()).with_context(|| format!("stage {name}: cannot join the log"))?;
     let mut ctx = Context::default();
+    let mut received = Vec::new();
     let mut last_tick = Instant::now();
     let mut last_lag = Instant::now() - Duration::from_secs(10);
     let mut assigned = false;
@@ -150,6 +151,7 @@ pub fn run_processor(
             last_tick = Instant::now();
         }
         let (outputs, state) = ctx.take();
+        ctx.take_received(&mut received);
         if consumed > 0 || !outputs.is_empty() || !state.is_empty() {
             let out_count = outputs.len() as u64;
             let dead = outputs.iter().filter(|o| o.topic == options.deadletter_topic).count() as u64;
@@ -159,6 +161,7 @@ pub fn run_processor(
                 Committed::Stopped => break,
                 Committed::Fenced => continue,
             }
+            metrics.record_receptions(&received, now_ms());
             metrics.records_in.fetch_add(consumed as u64, Ordering::Relaxed);
             metrics.records_out.fetch_add(out_count, Ordering::Relaxed);
             metrics.dead_letters.fetch_add(dead, Ordering::Relaxed);
@@ -194,6 +197,7 @@ pub fn run_source(
     }
     let mut session = log.open_session(&name, &[]).with_context(|| format!("source {name}: cannot join the log"))?;
     let mut ctx = Context::default();
+    let mut received = Vec::new();
     let mut restored = false;
     // Set once `stop` is seen by a source that drains what it holds before stopping.
     let mut draining = false;
@@ -223,6 +227,7 @@ pub fn run_source(
         let poll = source.poll(&mut ctx, options.max_batch)?;
         metrics.set_counters(source.counters());
         let (outputs, state) = ctx.take();
+        ctx.take_received(&mut received);
         if !outputs.is_empty() || !state.is_empty() {
             let count = outputs.len() as u64;
             let commit = Commit { group: name.clone(), next_offsets: Vec::new(), outputs, state };
@@ -235,6 +240,7 @@ pub fn run_source(
                     continue;
                 }
             }
+            metrics.record_receptions(&received, now_ms());
             source.committed();
             metrics.records_out.fetch_add(count, Ordering::Relaxed);
         }

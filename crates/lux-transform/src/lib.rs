@@ -156,6 +156,7 @@ impl Processor for TransformStage {
                 let joined = self.snapshot.join(event);
                 let key = joined.partition_key(event).as_bytes().to_vec();
                 ctx.emit(&self.topics.enriched, &key, event.event_time, serde_json::to_vec(&joined.record(event))?);
+                ctx.received(raw.received_at);
                 Ok(())
             }
             Err(error) => self.dead_letter(record, Some(&raw), error.reason, error.detail, ctx),

@@ -1,6 +1,6 @@
 //! The configuration file: one TOML document, every section owned by the component it
 //! configures (`[log]`, `[generator]`, `[collect]`, `[reference]`, `[transform]`, `[alarm]`,
-//! `[notify]`, `[metrics]`), every key
+//! `[notify]`, `[qoe]`, `[metrics]`), every key
 //! defaulted so that `lux run` works with no file at all.
 //!
 //! Loading reports *every* problem, each with its key and line: syntax errors, unknown keys,
@@ -32,6 +32,10 @@ pub struct LuxConfig {
     /// The notifiers (the `alarm-notify` stage: `lux notify`, and `lux run` when any target is
     /// configured): the alarms topic delivered to Prometheus Alertmanager and webhooks.
     pub notify: lux_notify::NotifyConfig,
+    /// The QoE stage (`lux qoe`, and `lux run` unless `enabled = false`): per-minute indicators
+    /// per equipment, site, region, manufacturer and model into the `qoe` topic, and optionally
+    /// into PostgreSQL.
+    pub qoe: lux_qoe::QoeConfig,
     /// The Prometheus `/metrics` endpoint of every long-running `lux` process.
     pub metrics: lux_metrics::MetricsConfig,
     /// Options of `lux run` itself: which sources it runs, what it prints.
@@ -66,6 +70,7 @@ impl LuxConfig {
         problems.extend(self.transform.validate("transform"));
         problems.extend(self.alarm.validate("alarm"));
         problems.extend(self.notify.validate("notify"));
+        problems.extend(self.qoe.validate("qoe"));
         problems.extend(self.metrics.validate("metrics"));
         problems
     }
@@ -399,6 +404,20 @@ mod tests {
         ] {
             assert!(found.contains(&(key, Some(line))), "{key} at line {line} not in {found:?}");
         }
+    }
+
+    #[test]
+    fn the_qoe_section_is_checked_with_keys_and_lines() {
+        let text = "[qoe]\nwindow = \"7s\"\ndimensions = [\"site\", \"planet\"]\n\n[qoe.postgres]\nschema = \"Bad\"\n";
+        let problems = parse(text, no_env()).unwrap_err();
+        let found: Vec<(&str, Option<usize>)> = problems.iter().map(|p| (p.key.as_str(), p.line)).collect();
+        for (key, line) in [("qoe.window", 2), ("qoe.dimensions[1]", 3), ("qoe.postgres.schema", 6)] {
+            assert!(found.contains(&(key, Some(line))), "{key} at line {line} not in {found:?}");
+        }
+        let env = vec![("LUX_QOE__POSTGRES__URL".to_owned(), "host=127.0.0.1 dbname=lux".to_owned())];
+        let config = parse("[qoe]\nshort_session = \"2m\"\n", env).unwrap();
+        assert_eq!(config.qoe.short_session, std::time::Duration::from_secs(120));
+        assert_eq!(config.qoe.postgres.url.as_deref(), Some("host=127.0.0.1 dbname=lux"));
     }
 
     #[test]

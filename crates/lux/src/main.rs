@@ -1,6 +1,7 @@
 //! `lux`: the one binary of LUX. Each stage of the pipeline is a subcommand; `lux run` runs them
 //! all in one process. See the README for the data flow and the configuration reference.
 
+mod bench;
 mod collect;
 mod config;
 mod decode;
@@ -73,7 +74,7 @@ enum Command {
         #[arg(long)]
         until_done: bool,
         /// Run only these stages, comma-separated: generator, collect, transform, alarm-route, alarm,
-        /// alarm-notify.
+        /// alarm-notify, qoe, qoe-postgres.
         #[arg(long, value_name = "STAGES", value_delimiter = ',')]
         only: Option<Vec<String>>,
     },
@@ -86,6 +87,10 @@ enum Command {
     /// Run the notifiers alone (the `alarm-notify` stage: the alarms topic to Alertmanager and
     /// webhooks, as configured in `[notify]`).
     Notify(StageArgs),
+    /// Run the QoE stage alone (enriched -> per-minute indicators -> the `qoe` topic), and its
+    /// PostgreSQL sink when `qoe.postgres.url` is set. Run one instance: it reads every
+    /// partition.
+    Qoe(StageArgs),
     /// Run only the collectors of `[collect]` (syslog UDP/TCP/TLS, RADIUS accounting, tailed
     /// files, HTTP), writing into the raw topic of the log.
     Collect(StageArgs),
@@ -108,6 +113,10 @@ enum Command {
         #[command(flatten)]
         args: lux_generate::GenerateArgs,
     },
+    /// Measure the whole pipeline on this machine: `lux run` fed syslog over loopback at fixed
+    /// rates and at its maximum; throughput, end-to-end latency, CPU per million events, peak
+    /// memory (see BENCHMARKS.md).
+    Bench(bench::BenchArgs),
     /// Print the events (and dead letters, with reasons) LUX would make of raw input, as JSON lines.
     Decode {
         #[command(flatten)]
@@ -264,6 +273,13 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             }
         }
+        Command::Qoe(StageArgs { config, data_dir: dir, log, stop_after }) => {
+            let only = Some(vec!["qoe".to_owned(), "qoe-postgres".to_owned()]);
+            match run_stages(&config, &dir, &log, stop_after, false, only) {
+                Ok(result) => result,
+                Err(code) => return code,
+            }
+        }
         Command::Collect(StageArgs { config, data_dir: dir, log, stop_after }) => {
             init_tracing("info");
             let config = match load_config_with_log(&config, &log) {
@@ -293,6 +309,10 @@ fn main() -> ExitCode {
                 Ok(c) => lux_generate::run(c.generator, &args),
                 Err(code) => return code,
             }
+        }
+        Command::Bench(args) => {
+            init_tracing("warn");
+            bench::run(&args)
         }
         Command::Decode { config, data_dir: dir, args } => {
             init_tracing("warn");

@@ -84,10 +84,30 @@ impl Collect for Stages {
                 Kind::Gauge,
                 "The longest commit since the start.",
                 &stage,
-                m.commit_micros_max.load(Ordering::Relaxed) as f64 / 1e6,
+                m.commit_latency.max_seconds(),
             );
-            let (buckets, count, sum) = m.commit_latency_histogram();
+            let (buckets, count, sum) = m.commit_latency.cumulative();
             out.histogram("lux_stage_commit_seconds", "Time of successful commits.", &stage, &buckets, count, sum);
+            let (buckets, count, sum) = m.reception_latency.cumulative();
+            if count > 0 {
+                out.histogram(
+                    "lux_stage_reception_latency_seconds",
+                    "Time from the reception of a record (the collector's received_at stamp) to the commit that \
+                     made the stage's output of it readable; for the transform stage, the end-to-end latency to \
+                     the enriched topic.",
+                    &stage,
+                    &buckets,
+                    count,
+                    sum,
+                );
+                out.sample(
+                    "lux_stage_reception_latency_seconds_max",
+                    Kind::Gauge,
+                    "The longest reception latency since the start.",
+                    &stage,
+                    m.reception_latency.max_seconds(),
+                );
+            }
             for (counter_name, value) in m.counters() {
                 let value = value as f64;
                 if let Some(reason) = counter_name.strip_prefix("dead_letters.") {

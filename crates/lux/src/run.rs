@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! generator ──► [raw] ──► transform ──► [enriched] ──► alarm ──► [alarms] ──► alarm-notify
+//!                             │                 └──────► qoe ──► [qoe] ──► qoe-postgres
 //!                             └──────────► [deadletter] ◄──┘
 //! ```
 //!
@@ -17,6 +18,8 @@ use lux_generate::source::GeneratorSource;
 use lux_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use lux_log::kafka::KafkaLog;
 use lux_log::{CentralLog, LogBackendKind};
+use lux_qoe::postgres::QoePostgresStage;
+use lux_qoe::stage::{QoeStage, QoeTopics};
 use lux_reference::{ReferenceHandle, SourceKind};
 use lux_stage::{run_processor, run_source, RunnerOptions, StageMetrics, StageSnapshot};
 use lux_transform::{TransformStage, TransformTopics};
@@ -44,6 +47,8 @@ pub struct Topology {
     pub alarm_routed: String,
     /// Enriched events too late for the alarm windows, unchanged.
     pub late: String,
+    /// The QoE indicators.
+    pub qoe: String,
     pub topics: Vec<String>,
     pub stages: Vec<StagePlan>,
 }
@@ -55,6 +60,7 @@ impl Topology {
             (log.topic("raw"), log.topic("enriched"), log.topic("deadletter"), log.topic("alarms"));
         let alarm_routed = log.topic("alarm-routed");
         let late = log.topic("late");
+        let qoe = log.topic("qoe");
         let mut stages = Vec::new();
         if config.run.generator {
             stages.push(StagePlan {
@@ -138,6 +144,26 @@ impl Topology {
                 ),
             });
         }
+        if config.qoe.enabled {
+            stages.push(StagePlan {
+                name: "qoe".into(),
+                inputs: vec![enriched.clone()],
+                outputs: vec![qoe.clone(), deadletter.clone()],
+                detail: format!(
+                    "indicators per {} window and {}",
+                    humantime::format_duration(config.qoe.window),
+                    config.qoe.dimensions.join(", ")
+                ),
+            });
+        }
+        if config.qoe.postgres.url.is_some() {
+            stages.push(StagePlan {
+                name: "qoe-postgres".into(),
+                inputs: vec![qoe.clone()],
+                outputs: vec![deadletter.clone()],
+                detail: format!("upserts into PostgreSQL table {}.qoe_indicators", config.qoe.postgres.schema),
+            });
+        }
         Topology {
             partitions: log.partitions,
             topics: vec![
@@ -147,9 +173,11 @@ impl Topology {
                 alarm_routed.clone(),
                 alarms.clone(),
                 late.clone(),
+                qoe.clone(),
             ],
             alarm_routed,
             late,
+            qoe,
             raw,
             enriched,
             deadletter,
@@ -172,7 +200,8 @@ pub struct RunOptions {
 }
 
 /// The stages `lux run` can run, in pipeline order.
-pub const STAGES: [&str; 6] = ["generator", "collect", "transform", "alarm-route", "alarm", "alarm-notify"];
+pub const STAGES: [&str; 8] =
+    ["generator", "collect", "transform", "alarm-route", "alarm", "alarm-notify", "qoe", "qoe-postgres"];
 
 impl RunOptions {
     fn runs(&self, stage: &str) -> bool {
@@ -351,6 +380,19 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
              (see the configuration reference in the README)"
         );
     }
+    let qoe_sink = options.runs("qoe-postgres") && config.qoe.postgres.url.is_some();
+    // Asked for alone (not with `qoe`, as `lux qoe` asks for both), the sink must be configured.
+    let sink_alone = options
+        .only
+        .as_ref()
+        .is_some_and(|only| only.iter().any(|s| s == "qoe-postgres") && !only.iter().any(|s| s == "qoe"));
+    if sink_alone && !qoe_sink {
+        anyhow::bail!(
+            "the QoE PostgreSQL sink is not configured: set qoe.postgres.url (see the configuration reference in the README)"
+        );
+    }
+    // `lux qoe` and `--only qoe` run it whatever `qoe.enabled` says.
+    let qoe = options.runs("qoe") && (config.qoe.enabled || options.only.is_some());
     let topology = Topology::of(&config);
     let data_dir = options.data_dir.clone();
     let registry = Arc::new(lux_metrics::Registry::new());
@@ -450,6 +492,24 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
         let (log, runner, stop) = (log.clone(), runner.clone(), stop.clone());
         spawn("alarm-notify", Box::new(move |metrics| run_processor(log, Box::new(stage), runner, metrics, stop)))?;
     }
+    if qoe {
+        let topics = QoeTopics {
+            enriched: topology.enriched.clone(),
+            qoe: topology.qoe.clone(),
+            deadletter: topology.deadletter.clone(),
+        };
+        let stage = QoeStage::new(&config.qoe, config.log.partitions, topics).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (log, runner, stop) = (log.clone(), runner.clone(), stop.clone());
+        spawn("qoe", Box::new(move |metrics| run_processor(log, Box::new(stage), runner, metrics, stop)))?;
+    }
+    if qoe_sink {
+        if let Some(stage) =
+            QoePostgresStage::new(&config.qoe.postgres, &topology.qoe, &topology.deadletter, stop.clone())
+        {
+            let (log, runner, stop) = (log.clone(), runner.clone(), stop.clone());
+            spawn("qoe-postgres", Box::new(move |metrics| run_processor(log, Box::new(stage), runner, metrics, stop)))?;
+        }
+    }
     let metrics_server = crate::metrics::start(&config.metrics, registry, stop.clone());
 
     match config.log.backend {
@@ -477,7 +537,7 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
         if options.until_done && last_done_check.elapsed() >= runner.tick {
             last_done_check = Instant::now();
             let generator_done = threads.iter().any(|(name, _, h)| name == "generator" && h.is_finished());
-            if generator_done && done(log.as_ref(), &topology, &config)? {
+            if generator_done && done(log.as_ref(), &topology, &config, qoe)? {
                 eprintln!("lux: the bounded input went through every stage");
                 stop.store(true, Ordering::Relaxed);
             }
@@ -522,10 +582,15 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
     Ok(())
 }
 
-/// Whether the transform and alarm stages have committed every record of their inputs, and the
-/// alarm stage evaluated its last windows (once its partitions were idle for `alarm.idle_timeout`).
-fn done(log: &dyn CentralLog, topology: &Topology, config: &LuxConfig) -> anyhow::Result<bool> {
-    let stages = [("transform", &topology.raw), ("alarm-route", &topology.enriched), ("alarm", &topology.alarm_routed)];
+/// Whether the transform, alarm (and QoE, when `qoe` runs) stages have committed every record of
+/// their inputs, and the windowed stages wrote their last windows (once their partitions were
+/// idle for their `idle_timeout`).
+fn done(log: &dyn CentralLog, topology: &Topology, config: &LuxConfig, qoe: bool) -> anyhow::Result<bool> {
+    let mut stages =
+        vec![("transform", &topology.raw), ("alarm-route", &topology.enriched), ("alarm", &topology.alarm_routed)];
+    if qoe {
+        stages.push(("qoe", &topology.enriched));
+    }
     for (group, topic) in stages {
         let Ok(info) = log.topic(topic) else { return Ok(false) };
         for (partition, end) in (0..info.partitions).zip(&info.end_offsets) {
@@ -535,7 +600,8 @@ fn done(log: &dyn CentralLog, topology: &Topology, config: &LuxConfig) -> anyhow
             }
         }
     }
-    Ok(lux_alarm::state_is_finished(&log.load_state("alarm")?, config.alarm.out_of_orderness))
+    Ok(lux_alarm::state_is_finished(&log.load_state("alarm")?, config.alarm.out_of_orderness)
+        && (!qoe || lux_qoe::state_is_finished(&log.load_state("qoe")?, config.qoe.out_of_orderness)))
 }
 
 /// Writes the incidents the generator injects, for operators (and tests) to compare the alarms with.

@@ -313,8 +313,15 @@ fn prometheus_scrapes_lux_and_alertmanager_shows_the_incident_active_then_resolv
     let dead = read_topic(&data, "deadletter").len() as f64;
     wait_for("Prometheus to scrape the transform stage's final count", Duration::from_secs(60), || {
         let out = promql(&prometheus, "lux_stage_records_out_total{stage=\"transform\"}")?;
-        (out == enriched + dead).then_some(())
+        // Every enriched record's time from reception to its commit is in the histogram.
+        let latencies = promql(&prometheus, "lux_stage_reception_latency_seconds_count{stage=\"transform\"}")?;
+        (out == enriched + dead && latencies == enriched).then_some(())
     });
+    let p99 = promql(
+        &prometheus,
+        "histogram_quantile(0.99, lux_stage_reception_latency_seconds_bucket{stage=\"transform\"})",
+    );
+    assert!(p99.is_some_and(|p99| p99 > 0.0 && p99 <= 60.0), "p99 end-to-end latency in seconds: {p99:?}");
     let alarms = wait_for("the alarm records to be read by the notifier and scraped", Duration::from_secs(60), || {
         let alarms = read_topic(&data, "alarms").len() as f64;
         let read = promql(&prometheus, "sum(lux_stage_records_in_total{stage=\"alarm-notify\"})")?;

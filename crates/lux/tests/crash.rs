@@ -142,6 +142,7 @@ struct Outcome {
     enriched: BTreeMap<String, (usize, Vec<u8>)>,
     enriched_count: usize,
     alarms: Vec<Vec<serde_json::Value>>,
+    qoe: Vec<Vec<serde_json::Value>>,
     dead_letters: Vec<Vec<serde_json::Value>>,
 }
 
@@ -158,7 +159,14 @@ fn outcome(data_dir: &Path) -> Outcome {
     let values = |topic: &str| -> Vec<Vec<serde_json::Value>> {
         read(&log, topic).iter().map(|p| p.iter().map(json).collect()).collect()
     };
-    Outcome { raw, enriched, enriched_count, alarms: values("alarms"), dead_letters: values("deadletter") }
+    Outcome {
+        raw,
+        enriched,
+        enriched_count,
+        alarms: values("alarms"),
+        qoe: values("qoe"),
+        dead_letters: values("deadletter"),
+    }
 }
 
 /// Records in each topic so far (where the kill landed).
@@ -271,11 +279,20 @@ fn sigkilled_runs_end_like_an_uninterrupted_one() {
         }
     }
     assert_eq!(crashed.alarms.len(), expected.alarms.len());
+    // The same QoE indicators: no minute repeated or lost by the crashes.
+    let indicators: usize = expected.qoe.iter().map(Vec::len).sum();
+    assert!(indicators > 1_000, "the input should give indicators for every dimension: {indicators}");
+    for (partition, (want, got)) in expected.qoe.iter().zip(&crashed.qoe).enumerate() {
+        assert_eq!(got.len(), want.len(), "qoe records of partition {partition}");
+        for (g, w) in got.iter().zip(want) {
+            assert_eq!(g, w, "qoe records of partition {partition} differ");
+        }
+    }
     let dead_letters: usize = expected.dead_letters.iter().map(Vec::len).sum();
     assert_eq!(dead_letters, BAD_RECORDS, "each bad record is one dead letter");
     assert_eq!(crashed.dead_letters, expected.dead_letters, "dead letters differ");
     eprintln!(
-        "crash harness: {raw_count} raw records, {} events, {alarms} alarms, {} dead letters: identical",
+        "crash harness: {raw_count} raw records, {} events, {alarms} alarms, {indicators} qoe indicators, {} dead letters: identical",
         expected.enriched.len(),
         expected.dead_letters.iter().map(Vec::len).sum::<usize>()
     );

@@ -101,10 +101,13 @@ fn reference_run(dir: &Path) -> (BTreeMap<String, usize>, BTreeMap<AlarmRecord, 
     (ids, alarms)
 }
 
-/// A `lux` process on the broker, its output in `<name>.log`.
+/// A `lux` process on the broker, its output in `<name>.log`, its `/metrics` on a port of its
+/// own (written to `<name>.metrics`).
 fn spawn(dir: &Path, config: &Path, name: &str, args: &[&str]) -> Child {
     let data: PathBuf = dir.join(name);
     let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port");
+    std::fs::write(dir.join(format!("{name}.metrics")), format!("http://{metrics}/metrics")).unwrap();
     common::lux()
         .args(args)
         .arg("--config")
@@ -112,10 +115,41 @@ fn spawn(dir: &Path, config: &Path, name: &str, args: &[&str]) -> Child {
         .arg("--data-dir")
         .arg(&data)
         .env("RUST_LOG", "warn,lux=info,lux_stage=info")
+        .env("LUX_METRICS__LISTEN", metrics.to_string())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .expect("lux starts")
+}
+
+/// The samples of a process's `/metrics` (`name{labels}` -> value), empty while it does not
+/// answer.
+fn scrape(dir: &Path, name: &str) -> BTreeMap<String, f64> {
+    let Ok(url) = std::fs::read_to_string(dir.join(format!("{name}.metrics"))) else { return BTreeMap::new() };
+    let Ok(mut response) = ureq::get(&url).call() else { return BTreeMap::new() };
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter_map(|(series, value)| Some((series.to_owned(), value.parse().ok()?)))
+        .collect()
+}
+
+/// A surviving instance's Kafka metrics, once its work is done: one committed transaction per
+/// stage commit, none aborted, at least two assignments (its first, and the one that gave it
+/// the stopped instance's partitions), no lag.
+fn check_kafka_metrics(dir: &Path, name: &str, stages: &[&str]) {
+    let m = scrape(dir, name);
+    let get = |series: &str| m.get(series).copied().unwrap_or(-1.0);
+    let stage_commits: f64 = stages.iter().map(|s| get(&format!("lux_stage_commits_total{{stage=\"{s}\"}}"))).sum();
+    assert!(stage_commits > 0.0, "{name}: no stage commits in its metrics: {m:?}");
+    assert_eq!(get("lux_kafka_transactions_total"), stage_commits, "{name}: a transaction per commit: {m:?}");
+    assert_eq!(get("lux_kafka_aborts_total"), 0.0, "{name}: {m:?}");
+    assert!(get("lux_kafka_assignments_total") >= 2.0 * stages.len() as f64, "{name}: {m:?}");
+    assert!(get("lux_kafka_commit_seconds_sum") > 0.0, "{name}: {m:?}");
+    for stage in stages {
+        assert_eq!(get(&format!("lux_stage_lag_records{{stage=\"{stage}\"}}")), 0.0, "{name}: {stage} lags: {m:?}");
+    }
 }
 
 fn signal(child: &Child, signal: libc::c_int) {
@@ -159,6 +193,8 @@ struct Setting {
     config: PathBuf,
     log: KafkaLog,
     raw: usize,
+    /// Whether [`Setting::finish_and_compare`] checks the survivors' Kafka metrics.
+    check_metrics_when_done: std::cell::Cell<bool>,
 }
 
 impl Setting {
@@ -177,7 +213,16 @@ impl Setting {
         assert!(status.success(), "the generator failed\n{}", logs(dir.path()));
         let raw = records(&log, "raw");
         assert_eq!(raw, expected_ids.len(), "the raw topic holds one record per event of the reference run");
-        Setting { dir, expected_ids, expected_alarms, broker, config, log, raw }
+        Setting {
+            dir,
+            expected_ids,
+            expected_alarms,
+            broker,
+            config,
+            log,
+            raw,
+            check_metrics_when_done: Default::default(),
+        }
     }
 
     fn dir(&self) -> &Path {
@@ -217,6 +262,16 @@ impl Setting {
                 && lux_alarm::state_is_finished(&log.load_state("alarm").unwrap_or_default(), Duration::from_secs(5))
                 && common::try_read(log, "alarms").is_ok_and(|p| alarm_counts(&p).len() >= self.expected_alarms.len())
         });
+        if self.check_metrics_when_done.get() {
+            // The metrics are published after each commit: the last ones within a tick.
+            wait_for(dir, "the survivors' metrics to show no lag", Duration::from_secs(30), || {
+                ["transform-2", "alarm-2"].iter().all(|name| {
+                    scrape(dir, name).iter().any(|(k, v)| k.starts_with("lux_stage_lag_records") && *v == 0.0)
+                })
+            });
+            check_kafka_metrics(dir, "transform-2", &["transform"]);
+            check_kafka_metrics(dir, "alarm-2", &["alarm-route", "alarm"]);
+        }
         for child in survivors.iter_mut() {
             signal(child, libc::SIGTERM);
             assert!(child.wait().unwrap().success(), "the survivors stop cleanly\n{}", logs(dir));
@@ -306,6 +361,9 @@ fn scale_out(stop_signal: libc::c_int) {
 
     let [_, transform] = &mut transforms;
     let [_, alarm] = &mut alarms;
+    if stop_signal == libc::SIGTERM {
+        setting.check_metrics_when_done.set(true);
+    }
     let what = if stop_signal == libc::SIGTERM { "scale-out (SIGTERM)" } else { "scale-out (SIGKILL)" };
     let duplicates =
         if stop_signal == libc::SIGTERM || broker_hides_aborted() { Duplicates::None } else { Duplicates::Reported };

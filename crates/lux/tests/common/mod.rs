@@ -19,7 +19,8 @@ pub fn lux() -> Command {
 }
 
 /// A pipeline on `seconds` of unpaced, deterministic generated traffic (with `incidents`, TOML
-/// `[[generator.incidents]]` tables), whose two alarm rules raise, update and clear within it.
+/// `[[generator.incidents]]` tables), whose two alarm rules raise, update and clear within it;
+/// the QoE stage goes idle after the same `idle_timeout` as the alarm stage.
 pub fn bounded_config(seconds: u64, idle_timeout: &str, incidents: &str) -> String {
     format!(
         r#"
@@ -32,6 +33,9 @@ realtime = false
 subscriber_key = "end-to-end-test-subscriber-key-0123456789"
 
 [alarm]
+idle_timeout = "{idle_timeout}"
+
+[qoe]
 idle_timeout = "{idle_timeout}"
 
 [[alarm.rules]]

@@ -1,0 +1,559 @@
+//! `lux bench`: measures the whole pipeline on the machine it runs on, end to end.
+//!
+//! The bench generates the demo operator's reference data and a stretch of its syslog traffic
+//! (`lux generate`), starts `lux run` as a child process on an embedded log in a temporary
+//! directory with a syslog TCP collector on loopback in place of the generator, and sends it the
+//! traffic over one TCP connection: at fixed offered rates (paced every millisecond), then as
+//! fast as the collector takes it (TCP back-pressure), which is the pipeline's maximum
+//! sustainable rate. After each step it waits until the transform stage has enriched every
+//! record the collector wrote, and reads from the child's `/metrics`: the records that went
+//! through, the end-to-end latency histogram (`lux_stage_reception_latency_seconds` of the
+//! transform stage: from reception to the enriched record being readable, measured by LUX
+//! itself, as in production), and from `/proc` its CPU time and peak memory.
+//!
+//! Before the pipeline, each component is measured alone on one thread ([`components`]):
+//! decoding per format, the as-of join, the whole transform of a record, the embedded log.
+//!
+//! Percentiles are read off the histogram's buckets (about 1.5x apart): each is the upper bound
+//! of the bucket that holds it. Output: a table, and JSON with `--json FILE`.
+
+mod components;
+
+use anyhow::{bail, Context as _};
+pub use components::ComponentResult;
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Flags of `lux bench`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// A short run (about a minute and a half): shorter steps, the same figures.
+    #[arg(long)]
+    pub quick: bool,
+    /// Offered rates of the paced steps, events per second, comma-separated.
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',', default_value = "20000,40000,200000")]
+    pub rates: Vec<u64>,
+    /// How long each step sends (default: 30s, 8s with `--quick`).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub step: Option<Duration>,
+    /// Also write the results as JSON to this file (`-`: standard output, instead of the table).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Keep the temporary directory (data, generated traffic, the child's log) and print it.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// What one step measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepResult {
+    /// `paced` at `offered_per_s`, or `max` (as fast as the collector takes).
+    pub mode: &'static str,
+    /// The offered rate (events/s); `None` for the maximum.
+    pub offered_per_s: Option<u64>,
+    /// Events sent in the step.
+    pub sent: u64,
+    /// Events the transform stage read and committed its output of (an enriched record or a
+    /// dead letter each) in the step.
+    pub processed: u64,
+    /// `processed` over the time from the step's first send to its last commit.
+    pub throughput_per_s: f64,
+    /// Seconds from the end of sending until the transform stage had caught up.
+    pub drain_s: f64,
+    /// End-to-end latency (reception to enriched record readable) percentiles, seconds, as
+    /// bucket upper bounds.
+    pub latency_p50_s: Option<f64>,
+    pub latency_p99_s: Option<f64>,
+    /// The upper bound of the highest non-empty bucket of the step (`None` above 60 s).
+    pub latency_max_s: Option<f64>,
+    /// CPU time (user + system) of the `lux run` process per million events processed.
+    pub cpu_s_per_million: f64,
+    /// Peak resident memory of the `lux run` process so far (VmHWM), MiB.
+    pub peak_memory_mib: f64,
+}
+
+/// The whole run, as written with `--json`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BenchReport {
+    pub machine: Machine,
+    /// Each component alone, on one thread.
+    pub components: Vec<ComponentResult>,
+    pub step_s: f64,
+    pub steps: Vec<StepResult>,
+}
+
+/// Where the figures come from.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Machine {
+    pub cpus: usize,
+    pub cpu_model: String,
+    pub memory_gib: f64,
+    pub load_average: String,
+    pub lux_version: &'static str,
+}
+
+/// Runs the bench and prints its report.
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let step = args.step.unwrap_or(if args.quick { Duration::from_secs(8) } else { Duration::from_secs(30) });
+    if step < Duration::from_secs(1) {
+        bail!("--step must be at least 1s");
+    }
+    if args.rates.contains(&0) {
+        bail!("--rates: every rate must be at least 1 event/s");
+    }
+    let dir = tempfile::Builder::new().prefix("lux-bench-").tempdir().context("cannot create a temporary directory")?;
+    let root = dir.path().to_path_buf();
+    eprintln!("lux bench: working in {}", root.display());
+
+    let lines = generate_traffic(&root, args, step)?;
+    eprintln!("lux bench: {} syslog lines of demo traffic generated", lines.len());
+    let each = if args.quick { Duration::from_secs(1) } else { Duration::from_secs(3) };
+    let components = components::measure(&root.join("gen").join("reference"), &root, each)?;
+    for c in &components {
+        eprintln!("lux bench: {}", component_row(c));
+    }
+    let mut pipeline = Pipeline::start(&root)?;
+    let result = measure(&mut pipeline, &lines, args, step);
+    pipeline.stop();
+    if args.keep {
+        let kept = dir.keep();
+        eprintln!("lux bench: kept {}", kept.display());
+    }
+    let report = BenchReport { machine: Machine::here(), components, step_s: step.as_secs_f64(), steps: result? };
+    match args.json.as_deref() {
+        Some(path) if path == Path::new("-") => println!("{}", serde_json::to_string_pretty(&report)?),
+        Some(path) => {
+            std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            print_table(&report);
+        }
+        None => print_table(&report),
+    }
+    Ok(())
+}
+
+/// Writes the demo reference data to `root/gen/reference` and returns the syslog lines of enough
+/// demo traffic for the largest paced step (the lines are sent again from the start when they
+/// run out: the pipeline's work does not depend on their event times).
+fn generate_traffic(root: &Path, args: &BenchArgs, step: Duration) -> anyhow::Result<Vec<Vec<u8>>> {
+    let out = root.join("gen");
+    let cfg = lux_generate::GeneratorConfig { rate: 20_000.0, ..lux_generate::GeneratorConfig::default() };
+    // Enough distinct lines for a few seconds of the fastest step; more would only cost memory.
+    let seconds = (args.rates.iter().max().copied().unwrap_or(20_000) as f64 * step.as_secs_f64().min(10.0) / cfg.rate)
+        .clamp(10.0, 120.0);
+    let gen_args = lux_generate::GenerateArgs {
+        duration: Duration::from_secs_f64(seconds),
+        out: Some(out.clone()),
+        ..lux_generate::GenerateArgs::default()
+    };
+    lux_generate::generate(cfg, &gen_args).context("cannot generate the demo traffic")?;
+    let text = std::fs::read(out.join("syslog.log")).context("cannot read the generated syslog lines")?;
+    let lines: Vec<Vec<u8>> =
+        text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(|l| [l, b"\n"].concat()).collect();
+    if lines.is_empty() {
+        bail!("the generator wrote no syslog lines");
+    }
+    Ok(lines)
+}
+
+/// The `lux run` child process and its addresses.
+struct Pipeline {
+    child: Child,
+    pid: u32,
+    collector: SocketAddr,
+    metrics: String,
+    log_file: PathBuf,
+}
+
+impl Pipeline {
+    fn start(root: &Path) -> anyhow::Result<Pipeline> {
+        let collector = free_port()?;
+        let metrics_addr = free_port()?;
+        let config = format!(
+            r#"# Written by `lux bench`.
+[run]
+generator = false
+summary_interval = "0s"
+
+[log]
+data_dir = "{data}"
+
+[reference]
+dir = "{reference}"
+
+[metrics]
+listen = "{metrics_addr}"
+
+[[collect.syslog]]
+protocol = "tcp"
+listen = "{collector}"
+source = "demo"
+"#,
+            data = toml_path(&root.join("data")),
+            reference = toml_path(&root.join("gen").join("reference")),
+        );
+        let config_file = root.join("lux.toml");
+        std::fs::write(&config_file, config).context("cannot write the bench's configuration")?;
+        let log_file = root.join("lux-run.log");
+        let log = std::fs::File::create(&log_file).context("cannot create the child's log file")?;
+        let exe = std::env::current_exe().context("cannot find the lux executable")?;
+        let child = Command::new(exe)
+            .arg("run")
+            .arg("--config")
+            .arg(&config_file)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("cannot start `lux run`")?;
+        let pid = child.id();
+        let mut pipeline =
+            Pipeline { child, pid, collector, metrics: format!("http://{metrics_addr}/metrics"), log_file };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some(status) = pipeline.child.try_wait()? {
+                bail!("`lux run` exited ({status}) before it was ready; its log: {}", pipeline.log_file.display());
+            }
+            if pipeline.scrape().is_ok() && TcpStream::connect(collector).is_ok() {
+                return Ok(pipeline);
+            }
+            if Instant::now() > deadline {
+                pipeline.stop();
+                bail!("`lux run` was not ready within 120 s; its log: {}", pipeline.log_file.display());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn scrape(&self) -> anyhow::Result<Metrics> {
+        let agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(5))).build().new_agent();
+        let text = agent.get(&self.metrics).call()?.body_mut().read_to_string()?;
+        Ok(Metrics::parse(&text))
+    }
+
+    /// CPU seconds (user + system) of the child so far.
+    fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))?;
+        // The fields after the command name (in parentheses, which may hold spaces).
+        let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+        // SAFETY: sysconf takes an integer and touches no memory.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        Ok((ticks(11) + ticks(12)) / hz)
+    }
+
+    /// Peak resident memory of the child (VmHWM), MiB.
+    fn peak_memory_mib(&self) -> anyhow::Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
+        let kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .context("no VmHWM in /proc/PID/status")?;
+        Ok(kib / 1024.0)
+    }
+
+    fn stop(&mut self) {
+        // SAFETY: kill takes integers; the pid is our child's, not yet reaped.
+        unsafe {
+            libc::kill(self.pid as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn toml_path(path: &Path) -> String {
+    path.display().to_string().replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+fn free_port() -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free port on 127.0.0.1")?;
+    Ok(listener.local_addr()?)
+}
+
+/// The samples of a `/metrics` page, by series (`name{labels}`, as printed).
+struct Metrics(BTreeMap<String, f64>);
+
+impl Metrics {
+    fn parse(text: &str) -> Metrics {
+        let samples = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.rsplit_once(' '))
+            .filter_map(|(series, value)| Some((series.to_owned(), value.parse().ok()?)))
+            .collect();
+        Metrics(samples)
+    }
+
+    fn get(&self, series: &str) -> f64 {
+        self.0.get(series).copied().unwrap_or(0.0)
+    }
+
+    /// The transform stage's reception latency buckets: (upper bound, cumulative count).
+    fn latency_buckets(&self) -> Vec<(f64, f64)> {
+        let prefix = "lux_stage_reception_latency_seconds_bucket{stage=\"transform\",le=\"";
+        let mut buckets: Vec<(f64, f64)> = self
+            .0
+            .iter()
+            .filter_map(|(series, &count)| {
+                let le = series.strip_prefix(prefix)?.strip_suffix("\"}")?;
+                Some((if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? }, count))
+            })
+            .collect();
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        buckets
+    }
+}
+
+/// Reads latency percentiles off the difference of two scrapes' buckets.
+fn percentiles(before: &Metrics, after: &Metrics) -> (Option<f64>, Option<f64>, Option<f64>) {
+    let start: BTreeMap<u64, f64> = before.latency_buckets().into_iter().map(|(le, c)| (le.to_bits(), c)).collect();
+    let step: Vec<(f64, f64)> = after
+        .latency_buckets()
+        .into_iter()
+        .map(|(le, c)| (le, c - start.get(&le.to_bits()).copied().unwrap_or(0.0)))
+        .collect();
+    let total = step.last().map_or(0.0, |&(_, c)| c);
+    if total <= 0.0 {
+        return (None, None, None);
+    }
+    let quantile = |q: f64| {
+        let rank = (q * total).ceil().max(1.0);
+        step.iter().find(|&&(_, c)| c >= rank).map(|&(le, _)| le).filter(|le| le.is_finite())
+    };
+    (quantile(0.5), quantile(0.99), quantile(1.0))
+}
+
+/// At the maximum rate, most lines sent and not yet read by the transform stage.
+const MAX_IN_FLIGHT: u64 = 100_000;
+
+const TRANSFORM_IN: &str = "lux_stage_records_in_total{stage=\"transform\"}";
+
+fn measure(
+    pipeline: &mut Pipeline,
+    lines: &[Vec<u8>],
+    args: &BenchArgs,
+    step: Duration,
+) -> anyhow::Result<Vec<StepResult>> {
+    let mut results = Vec::new();
+    let mut sender = Sender::connect(pipeline.collector, lines)?;
+    // A short warm-up: caches, page faults of the log's first segments, the reference data.
+    sender.send(Some(args.rates.first().copied().unwrap_or(20_000)), Duration::from_secs(2), || Ok(0))?;
+    wait_until_processed(pipeline, sender.sent)?;
+    let steps: Vec<Option<u64>> = args.rates.iter().map(|&r| Some(r)).chain([None]).collect();
+    for rate in steps {
+        let before = pipeline.scrape()?;
+        let cpu_before = pipeline.cpu_seconds()?;
+        let started = Instant::now();
+        // At the maximum, the records sent and not yet read by the transform stage are kept
+        // under MAX_IN_FLIGHT: what is measured is the rate the pipeline sustains, not how
+        // much the collector's queue and the raw topic can hold.
+        let sent = sender.send(rate, step, || Ok(pipeline.scrape()?.get(TRANSFORM_IN) as u64))?;
+        let sent_at = Instant::now();
+        let (after, drained_at) = wait_until_processed(pipeline, sender.sent)?;
+        let cpu = pipeline.cpu_seconds()? - cpu_before;
+        let processed = after.get(TRANSFORM_IN) - before.get(TRANSFORM_IN);
+        let (p50, p99, max) = percentiles(&before, &after);
+        let result = StepResult {
+            mode: if rate.is_some() { "paced" } else { "max" },
+            offered_per_s: rate,
+            sent,
+            processed: processed as u64,
+            throughput_per_s: processed / drained_at.duration_since(started).as_secs_f64().max(1e-9),
+            drain_s: drained_at.saturating_duration_since(sent_at).as_secs_f64(),
+            latency_p50_s: p50,
+            latency_p99_s: p99,
+            latency_max_s: max,
+            cpu_s_per_million: if processed > 0.0 { cpu / processed * 1e6 } else { 0.0 },
+            peak_memory_mib: pipeline.peak_memory_mib()?,
+        };
+        eprintln!("lux bench: {}", row(&result));
+        results.push(result);
+    }
+    Ok(results)
+}
+
+/// Waits until the transform stage has read every record sent so far (the collector wrote them
+/// to `raw` and the transform stage committed its output of them); returns the scrape that
+/// showed it and when.
+fn wait_until_processed(pipeline: &mut Pipeline, sent: u64) -> anyhow::Result<(Metrics, Instant)> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        if let Some(status) = pipeline.child.try_wait()? {
+            bail!("`lux run` exited ({status}) during the bench; its log: {}", pipeline.log_file.display());
+        }
+        let metrics = pipeline.scrape()?;
+        if metrics.get(TRANSFORM_IN) >= sent as f64 {
+            return Ok((metrics, Instant::now()));
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the transform stage read {} of {sent} records in 300 s; the child's log: {}",
+                metrics.get(TRANSFORM_IN),
+                pipeline.log_file.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends the generated lines over one TCP connection, paced or as fast as it takes them.
+struct Sender<'a> {
+    stream: std::io::BufWriter<TcpStream>,
+    lines: &'a [Vec<u8>],
+    next: usize,
+    /// Lines sent since the connection opened.
+    sent: u64,
+}
+
+impl<'a> Sender<'a> {
+    fn connect(addr: SocketAddr, lines: &'a [Vec<u8>]) -> anyhow::Result<Sender<'a>> {
+        let stream = TcpStream::connect(addr).with_context(|| format!("cannot connect to the collector at {addr}"))?;
+        stream.set_nodelay(true)?;
+        Ok(Sender { stream: std::io::BufWriter::with_capacity(256 * 1024, stream), lines, next: 0, sent: 0 })
+    }
+
+    fn send_one(&mut self) -> std::io::Result<()> {
+        let line = &self.lines[self.next];
+        self.next = (self.next + 1) % self.lines.len();
+        self.sent += 1;
+        self.stream.write_all(line)
+    }
+
+    /// Sends for `duration`: `rate` lines per second (checked every millisecond), or as fast as
+    /// the connection takes them while fewer than [`MAX_IN_FLIGHT`] lines sent are not yet
+    /// `processed()` (checked every 10,000 lines). Returns how many.
+    fn send(
+        &mut self,
+        rate: Option<u64>,
+        duration: Duration,
+        mut processed: impl FnMut() -> anyhow::Result<u64>,
+    ) -> anyhow::Result<u64> {
+        let start = Instant::now();
+        let first = self.sent;
+        loop {
+            let elapsed = start.elapsed();
+            if elapsed >= duration {
+                break;
+            }
+            match rate {
+                Some(rate) => {
+                    let due = (rate as f64 * elapsed.as_secs_f64()) as u64;
+                    while self.sent - first < due {
+                        self.send_one().context("the collector closed the connection")?;
+                    }
+                    self.stream.flush().context("the collector closed the connection")?;
+                    std::thread::sleep(Duration::from_micros(500));
+                }
+                None => {
+                    self.stream.flush().context("the collector closed the connection")?;
+                    if self.sent.saturating_sub(processed()?) >= MAX_IN_FLIGHT {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                    for _ in 0..10_000 {
+                        self.send_one().context("the collector closed the connection")?;
+                    }
+                }
+            }
+        }
+        if let Some(rate) = rate {
+            // Exactly the step's share: rate x duration.
+            let due = (rate as f64 * duration.as_secs_f64()).round() as u64;
+            while self.sent - first < due {
+                self.send_one().context("the collector closed the connection")?;
+            }
+        }
+        self.stream.flush().context("the collector closed the connection")?;
+        Ok(self.sent - first)
+    }
+}
+
+impl Machine {
+    fn here() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            .unwrap_or_default();
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory_kib = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        Machine {
+            cpus: std::thread::available_parallelism().map_or(1, usize::from),
+            cpu_model,
+            memory_gib: memory_kib / (1024.0 * 1024.0),
+            load_average: std::fs::read_to_string("/proc/loadavg")
+                .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+                .unwrap_or_default(),
+            lux_version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
+
+fn ms(seconds: Option<f64>) -> String {
+    seconds.map_or_else(|| "-".to_owned(), |s| format!("≤{:.0}", s * 1000.0))
+}
+
+fn row(r: &StepResult) -> String {
+    format!(
+        "{:<7} {:>10} {:>10} {:>12.0} {:>8.2} {:>8} {:>8} {:>8} {:>10.1} {:>9.1}",
+        r.mode,
+        r.offered_per_s.map_or_else(|| "max".to_owned(), |o| o.to_string()),
+        r.processed,
+        r.throughput_per_s,
+        r.drain_s,
+        ms(r.latency_p50_s),
+        ms(r.latency_p99_s),
+        ms(r.latency_max_s),
+        r.cpu_s_per_million,
+        r.peak_memory_mib
+    )
+}
+
+fn component_row(c: &ComponentResult) -> String {
+    format!("{:<17} {:>14.0} {:>12.0}  {}", c.component, c.per_core_per_s, c.wall_per_s, c.detail)
+}
+
+fn print_table(report: &BenchReport) {
+    let m = &report.machine;
+    println!("{:<17} {:>14} {:>12}  what", "component", "per core/s", "wall/s");
+    for c in &report.components {
+        println!("{}", component_row(c));
+    }
+    println!();
+    println!(
+        "lux {} on {} CPUs ({}), {:.1} GiB, load average {}; {} s a step; the whole pipeline \
+         (syslog TCP collector -> raw -> transform -> enriched, alarm) on the embedded log",
+        m.lux_version, m.cpus, m.cpu_model, m.memory_gib, m.load_average, report.step_s
+    );
+    println!(
+        "{:<7} {:>10} {:>10} {:>12} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9}",
+        "mode", "offered/s", "processed", "events/s", "drain s", "p50 ms", "p99 ms", "max ms", "CPU s/M", "peak MiB"
+    );
+    for r in &report.steps {
+        println!("{}", row(r));
+    }
+    println!(
+        "latency: reception to the enriched record being readable, from the transform stage's \
+         histogram (bucket upper bounds); CPU s/M: CPU seconds of `lux run` per million events"
+    );
+}

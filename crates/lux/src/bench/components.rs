@@ -1,0 +1,209 @@
+//! `lux bench`'s component figures: each piece of the pipeline alone, on one thread, on the demo
+//! operator's records: decoding per format, the as-of join, the whole transform of a record
+//! (decode, join, JSON), and the embedded log's append and commit.
+//!
+//! Rates are per core: records over the measuring thread's CPU time (which other processes on
+//! a shared machine disturb much less than wall time); the wall-clock rate is given beside it.
+
+use anyhow::{bail, Context as _};
+use lux_decode::{DecodeConfig, Decoder};
+use lux_generate::{GeneratorConfig, Network, Traffic};
+use lux_log::embedded::{EmbeddedLog, EmbeddedOptions};
+use lux_log::{CentralLog, Commit, Durability, OutputRecord, StateChange, TopicPartition};
+use lux_model::{Event, Format, RawRecord};
+use lux_reference::Snapshot;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// One component's figure.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ComponentResult {
+    /// `decode rfc5424`, `enrich`, ...
+    pub component: String,
+    /// Records per second of the thread's CPU time.
+    pub per_core_per_s: f64,
+    /// Records per second of wall-clock time.
+    pub wall_per_s: f64,
+    /// Records measured.
+    pub records: u64,
+    pub detail: String,
+}
+
+/// The subscriber key of the bench's decoders (the demo's pseudonyms; any key costs the same).
+const KEY: &[u8] = b"lux-bench-subscriber-key";
+/// Distinct records per format: a transform batch's worth, mixed equipment and incidents.
+const BATCH: usize = 2_000;
+
+/// Measures every component for about `each` apiece, the reference data read from `reference`
+/// (the demo's CSV files) and the log written under `dir`.
+pub fn measure(reference: &Path, dir: &Path, each: Duration) -> anyhow::Result<Vec<ComponentResult>> {
+    let (rfc5424, rfc3164, radius) = demo_records(BATCH)?;
+    let decoder = Decoder::new(&DecodeConfig::default(), KEY);
+    let mut results = Vec::new();
+    for (name, records) in [("rfc5424", &rfc5424), ("rfc3164", &rfc3164), ("radius", &radius)] {
+        results.push(decode(name, &decoder, records, each)?);
+    }
+    let snapshot = Snapshot::load_csv_dir(reference).map_err(|problems| {
+        anyhow::anyhow!(
+            "the demo reference data is invalid: {}",
+            problems.first().map(|p| p.to_string()).unwrap_or_default()
+        )
+    })?;
+    let mixed: Vec<RawRecord> = rfc5424.iter().chain(&rfc3164).chain(&radius).cloned().collect();
+    results.push(enrich(&snapshot, &decoder, &mixed, each)?);
+    results.push(transform(&snapshot, &decoder, &mixed, each)?);
+    results.push(log_append(dir, each)?);
+    Ok(results)
+}
+
+/// `batch` records of each of RFC 5424 lines, RFC 3164 lines and RADIUS packets, from the demo
+/// generator's traffic (the default incident included), as the collectors write them.
+fn demo_records(batch: usize) -> anyhow::Result<(Vec<RawRecord>, Vec<RawRecord>, Vec<RawRecord>)> {
+    let cfg = GeneratorConfig { rate: 20_000.0, daily_curve: false, ..GeneratorConfig::default() };
+    let start = cfg.start_ms()?;
+    let network = Network::generate_at(&cfg, start)?;
+    let traffic = Traffic::new(&network, &cfg, start)?;
+    let (mut rfc5424, mut rfc3164, mut radius) = (Vec::new(), Vec::new(), Vec::new());
+    for second in 10..600 {
+        for r in traffic.second(second) {
+            let raw = RawRecord::new("demo", r.format, r.send_time_ms + 3, Some("10.0.0.1:514".to_owned()), r.payload);
+            let is_5424 =
+                raw.payload.0.windows(3).take(6).any(|w| w.first() == Some(&b'>') && w.get(1..) == Some(b"1 "));
+            match r.format {
+                Format::Radius if radius.len() < batch => radius.push(raw),
+                Format::Syslog if is_5424 && rfc5424.len() < batch => rfc5424.push(raw),
+                Format::Syslog if !is_5424 && rfc3164.len() < batch => rfc3164.push(raw),
+                _ => {}
+            }
+        }
+        if rfc5424.len() == batch && rfc3164.len() == batch && radius.len() == batch {
+            return Ok((rfc5424, rfc3164, radius));
+        }
+    }
+    bail!("the generator gave {} / {} / {} records of {batch}", rfc5424.len(), rfc3164.len(), radius.len())
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into the timespec given to it.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(u64::try_from(ts.tv_sec).unwrap_or(0), u32::try_from(ts.tv_nsec).unwrap_or(0))
+}
+
+/// Runs `pass` (which handles `per_pass` records) until `each` has passed, after one pass of
+/// warm-up, and gives the rates.
+fn timed(
+    component: &str,
+    detail: String,
+    per_pass: u64,
+    each: Duration,
+    mut pass: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<ComponentResult> {
+    pass()?;
+    let (wall, cpu) = (Instant::now(), thread_cpu());
+    let mut records = 0u64;
+    while wall.elapsed() < each || records == 0 {
+        pass()?;
+        records += per_pass;
+    }
+    let (wall, cpu) = (wall.elapsed().as_secs_f64(), (thread_cpu() - cpu).as_secs_f64());
+    Ok(ComponentResult {
+        component: component.to_owned(),
+        per_core_per_s: records as f64 / cpu.max(1e-9),
+        wall_per_s: records as f64 / wall.max(1e-9),
+        records,
+        detail,
+    })
+}
+
+fn decode(format: &str, decoder: &Decoder, records: &[RawRecord], each: Duration) -> anyhow::Result<ComponentResult> {
+    let mut decoder = decoder.clone();
+    let mut event = Event::default();
+    // A benchmark of the error path would flatter the figures.
+    for raw in records {
+        decoder.decode_event(raw, &mut event).with_context(|| {
+            format!("a demo {format} record does not decode: {:?}", String::from_utf8_lossy(&raw.payload.0))
+        })?;
+    }
+    let bytes: usize = records.iter().map(|r| r.payload.0.len()).sum();
+    let detail = format!("into a reused canonical event; {} B a record", bytes / records.len().max(1));
+    timed(&format!("decode {format}"), detail, records.len() as u64, each, || {
+        for raw in records {
+            let _ = std::hint::black_box(decoder.decode_event(raw, &mut event));
+        }
+        Ok(())
+    })
+}
+
+fn decoded(decoder: &Decoder, records: &[RawRecord]) -> Vec<Event> {
+    records.iter().filter_map(|raw| decoder.decode(raw).ok()).flatten().collect()
+}
+
+fn enrich(
+    snapshot: &Snapshot,
+    decoder: &Decoder,
+    records: &[RawRecord],
+    each: Duration,
+) -> anyhow::Result<ComponentResult> {
+    let events = decoded(decoder, records);
+    let counts = snapshot.counts();
+    let detail = format!("the as-of join with {} equipment, {} interventions", counts.equipment, counts.interventions);
+    timed("enrich", detail, events.len() as u64, each, || {
+        for event in &events {
+            std::hint::black_box(snapshot.join(event));
+        }
+        Ok(())
+    })
+}
+
+fn transform(
+    snapshot: &Snapshot,
+    decoder: &Decoder,
+    records: &[RawRecord],
+    each: Duration,
+) -> anyhow::Result<ComponentResult> {
+    let mut decoder = decoder.clone();
+    let mut event = Event::default();
+    // The raw records as the transform stage reads them from the log.
+    let stored: Vec<Vec<u8>> = records.iter().map(serde_json::to_vec).collect::<Result<_, _>>()?;
+    let detail =
+        "raw JSON read, decoded, joined, enriched JSON written (the transform stage without the log)".to_owned();
+    timed("transform", detail, stored.len() as u64, each, || {
+        for value in &stored {
+            let raw: RawRecord = serde_json::from_slice(value)?;
+            if decoder.decode_event(&raw, &mut event).is_ok() {
+                let joined = snapshot.join(&event);
+                std::hint::black_box(serde_json::to_vec(&joined.record(&event))?);
+            }
+        }
+        Ok(())
+    })
+}
+
+fn log_append(dir: &Path, each: Duration) -> anyhow::Result<ComponentResult> {
+    const BATCH: u64 = 1_000;
+    let commit = Commit {
+        group: "transform".into(),
+        next_offsets: vec![(TopicPartition { topic: "raw".into(), partition: 0 }, 1)],
+        outputs: (0..BATCH)
+            .map(|i| OutputRecord {
+                topic: "enriched".into(),
+                key: format!("cpe-par001-{:05}", i % 5_000).into_bytes(),
+                timestamp_ms: 1_767_607_200_000 + i as i64,
+                value: vec![b'x'; 200],
+            })
+            .collect(),
+        state: vec![StateChange { partition: 0, key: b"position".to_vec(), value: Some(b"12345".to_vec()) }],
+    };
+    let path = dir.join("component-log");
+    let log = EmbeddedLog::open_with(&path, EmbeddedOptions::new(Durability::Group))
+        .with_context(|| format!("cannot open an embedded log in {}", path.display()))?;
+    log.ensure_topic("raw", 3)?;
+    log.ensure_topic("enriched", 3)?;
+    let detail = "append + commit of 200-byte records in commits of 1,000, group durability".to_owned();
+    let result = timed("embedded log", detail, BATCH, each, || Ok(log.commit_ref(&commit)?));
+    drop(log);
+    let _ = std::fs::remove_dir_all(&path);
+    result
+}

@@ -1,0 +1,46 @@
+//! `lux bench`: a short run measures every step and reports each figure, with every record sent
+//! accounted for.
+
+use std::process::Command;
+
+#[test]
+fn a_short_bench_reports_every_figure_of_each_step() {
+    let out = Command::new(env!("CARGO_BIN_EXE_lux"))
+        .args(["bench", "--rates", "1000,3000", "--step", "2s", "--json", "-"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run lux bench: {e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "lux bench failed: {stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stderr}"));
+    assert!(report["machine"]["cpus"].as_u64().is_some_and(|n| n >= 1), "{report}");
+    let components: Vec<&str> =
+        report["components"].as_array().into_iter().flatten().filter_map(|c| c["component"].as_str()).collect();
+    assert_eq!(
+        components,
+        ["decode rfc5424", "decode rfc3164", "decode radius", "enrich", "transform", "embedded log"],
+        "{report}"
+    );
+    for c in report["components"].as_array().into_iter().flatten() {
+        assert!(c["per_core_per_s"].as_f64().is_some_and(|r| r > 0.0), "{c}");
+        assert!(c["records"].as_u64().is_some_and(|n| n > 0), "{c}");
+    }
+    let steps = report["steps"].as_array().unwrap_or_else(|| panic!("no steps: {report}"));
+    let modes: Vec<(&str, Option<u64>)> =
+        steps.iter().map(|s| (s["mode"].as_str().unwrap_or("?"), s["offered_per_s"].as_u64())).collect();
+    assert_eq!(modes, [("paced", Some(1000)), ("paced", Some(3000)), ("max", None)]);
+    for step in steps {
+        // Everything sent in a step went through the transform stage before the next one.
+        assert_eq!(step["processed"], step["sent"], "{step}");
+        assert!(step["sent"].as_u64().is_some_and(|n| n > 0), "{step}");
+        for figure in ["throughput_per_s", "cpu_s_per_million", "peak_memory_mib", "drain_s"] {
+            assert!(step[figure].as_f64().is_some_and(|v| v >= 0.0), "{figure}: {step}");
+        }
+        for figure in ["latency_p50_s", "latency_p99_s", "latency_max_s"] {
+            assert!(step[figure].as_f64().is_some_and(|v| v > 0.0 && v <= 60.0), "{figure}: {step}");
+        }
+        assert!(step["latency_p50_s"].as_f64() <= step["latency_p99_s"].as_f64(), "{step}");
+    }
+    let paced = &steps[0];
+    assert_eq!(paced["sent"], 2000, "2 s at 1,000 events/s");
+}
