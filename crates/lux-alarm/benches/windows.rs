@@ -1,98 +1,177 @@
-//! Throughput of the alarm engine: events per second through `on_event` + `advance` with 10,000
-//! site groups (the default rule: window 60s, slide 10s), events 10ms apart in event time over
-//! 3 partitions, `advance` called every 1,000 events as the stage runner does per batch; the
-//! second case also serialises the changed state entries per batch, as the runner's commit does.
+//! Throughput of the alarm windows in the setting: one rule counting failures per group
+//! over 50,000 groups, a 5-minute window sliding every 10 s, 2,000,000 events arriving at 40,000
+//! events/s of event time (50 s, five slides) from 3 partitions, up to 2 s out of order, a third
+//! of them failures (threshold 10, clear 5: alarms raise early, update and clear).
+//!
+//! - `window_stage`: what the `alarm` stage does per routed event: [`AlarmEngine::on_rule_event`],
+//!   then per batch of 1,000 events one watermark marker per partition and `advance`.
+//! - `window_stage+take_changes`: the same, serialising the changed state entries per batch as
+//!   the runner's commit does.
+//! - `route+window`: [`AlarmEngine::on_event`] on enriched events (routing, group keys, windows
+//!   in one engine), `advance` per batch.
+//!
+//! Events are 100,000 templates (two per group) fed in turn, their event time set as they are fed
+//! so that memory stays small. Run: `cargo bench -p lux-alarm --bench windows` (measured
+//! numbers: README, Known limits).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use lux_alarm::route::RuleEvent;
 use lux_alarm::{AlarmConfig, AlarmEngine};
 use lux_model::{
     EnrichedEvent, EquipmentInfo, EquipmentKey, Event, EventKind, Format, Outcome, ReferenceInfo, ReferenceStatus,
 };
+use std::time::Duration;
 
-const GROUPS: usize = 10_000;
-const EVENTS: usize = 100_000;
+const GROUPS: usize = 50_000;
+const EVENTS: usize = 2_000_000;
+/// Distinct events fed in turn (each with its own event time).
+const TEMPLATES: usize = 100_000;
 const BATCH: usize = 1_000;
+/// 40,000 events/s of event time: 25 microseconds apart.
+const EVENTS_PER_SECOND: i64 = 40_000;
 const T0: i64 = 1_767_607_200_000;
 
-fn make_events() -> Vec<(u32, EnrichedEvent)> {
+/// (partition, failure, site index, jitter in ms) of each template.
+fn shapes() -> Vec<(u32, bool, usize, i64)> {
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    (0..EVENTS)
+    (0..TEMPLATES)
         .map(|i| {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            let site = format!("S{:05}", state as usize % GROUPS);
-            let failure = state.checked_rem(3) == Some(0);
-            let time = T0 + i as i64 * 10 - (state % 2_000) as i64;
-            let event = EnrichedEvent {
-                schema: lux_model::schema::ENRICHED.into(),
-                event: Event {
-                    event_id: format!("{i}").into(),
-                    event_time: time,
-                    received_at: time,
-                    source: "bench".into(),
-                    format: Format::Syslog,
-                    equipment_id: format!("bng-{site}").into(),
-                    equipment_key: EquipmentKey::Hostname,
-                    kind: if failure { EventKind::AuthReject } else { EventKind::SessionStart },
-                    outcome: if failure { Outcome::Failure } else { Outcome::Success },
-                    error_code: None,
-                    subscriber: None,
-                    message: None,
-                    attributes: Default::default(),
-                },
-                is_failure: failure,
-                equipment: Some(std::sync::Arc::new(EquipmentInfo {
-                    equipment_id: format!("bng-{site}"),
-                    equipment_type: "bng".to_owned(),
-                    model: "MX960".to_owned(),
-                    manufacturer: "juniper".to_owned(),
-                    site,
-                    region: "IDF".to_owned(),
-                    technology: "core".to_owned(),
-                })),
-                error: None,
-                maintenance: None,
-                reference: ReferenceInfo { status: ReferenceStatus::Ok, version: "v1".into() },
-            };
-            ((i % 3) as u32, event)
+            ((i % 3) as u32, state.checked_rem(3) == Some(0), state as usize % GROUPS, (state >> 20) as i64 % 2_000)
         })
         .collect()
 }
 
-fn windows(c: &mut Criterion) {
-    let events = make_events();
-    let mut cfg = AlarmConfig::default();
-    // Low enough that alarms are raised, updated and cleared during the run.
-    if let Some(rule) = cfg.rules.first_mut() {
-        rule.threshold = 4;
-        rule.clear = Some(2);
+fn site(index: usize) -> String {
+    format!("S{index:05}")
+}
+
+/// The event time of the `i`th event fed, with its template's jitter.
+fn time_of(i: usize, jitter: i64) -> i64 {
+    T0 + i as i64 * 1000 / EVENTS_PER_SECOND - jitter
+}
+
+fn enriched(failure: bool, site: String) -> EnrichedEvent {
+    EnrichedEvent {
+        schema: lux_model::schema::ENRICHED.into(),
+        event: Event {
+            event_id: "e".into(),
+            event_time: T0,
+            received_at: T0,
+            source: "bench".into(),
+            format: Format::Syslog,
+            equipment_id: format!("bng-{site}").into(),
+            equipment_key: EquipmentKey::Hostname,
+            kind: if failure { EventKind::AuthReject } else { EventKind::SessionStart },
+            outcome: if failure { Outcome::Failure } else { Outcome::Success },
+            error_code: None,
+            subscriber: None,
+            message: None,
+            attributes: Default::default(),
+        },
+        is_failure: failure,
+        equipment: Some(std::sync::Arc::new(EquipmentInfo {
+            equipment_id: format!("bng-{site}"),
+            equipment_type: "bng".to_owned(),
+            model: "MX960".to_owned(),
+            manufacturer: "juniper".to_owned(),
+            site,
+            region: "IDF".to_owned(),
+            technology: "core".to_owned(),
+        })),
+        error: None,
+        maintenance: None,
+        reference: ReferenceInfo { status: ReferenceStatus::Ok, version: "v1".into() },
     }
-    let mut group = c.benchmark_group("alarm_engine");
+}
+
+fn config() -> AlarmConfig {
+    let mut cfg = AlarmConfig { out_of_orderness: Duration::from_secs(2), ..AlarmConfig::default() };
+    if let Some(rule) = cfg.rules.first_mut() {
+        rule.window = Duration::from_secs(300);
+        rule.slide = Duration::from_secs(10);
+        rule.threshold = Some(10);
+        rule.clear = Some(5);
+    }
+    cfg
+}
+
+fn windows(c: &mut Criterion) {
+    let cfg = config();
+    let shapes = shapes();
+    let mut rule_events: Vec<(u32, i64, RuleEvent)> = shapes
+        .iter()
+        .map(|&(partition, failure, index, jitter)| {
+            let site = site(index);
+            let event = RuleEvent {
+                rule: "site-failures".to_owned(),
+                group_key: format!("site={site}"),
+                values: vec![site],
+                time: T0,
+                failure,
+                suppress: false,
+                intervention: None,
+            };
+            (partition, jitter, event)
+        })
+        .collect();
+    let mut enriched_events: Vec<(u32, i64, EnrichedEvent)> = shapes
+        .iter()
+        .map(|&(partition, failure, index, jitter)| (partition, jitter, enriched(failure, site(index))))
+        .collect();
+
+    let mut group = c.benchmark_group("alarm_windows_50k_groups_5m_by_10s");
     group.throughput(Throughput::Elements(EVENTS as u64));
-    group.sample_size(20);
-    for (name, persist) in [("on_event+advance/10k_groups", false), ("on_event+advance+take_changes/10k_groups", true)]
-    {
+    group.sample_size(10);
+    for (name, persist) in [("window_stage", false), ("window_stage+take_changes", true)] {
         group.bench_function(name, |b| {
             b.iter_batched(
                 || AlarmEngine::new(&cfg, &[0, 1, 2]).expect("valid config"),
                 |mut engine| {
-                    let mut alarms = 0usize;
-                    for (n, (partition, event)) in events.iter().enumerate() {
-                        engine.on_event(*partition, event, 0);
-                        if n % BATCH == BATCH - 1 {
-                            alarms += engine.advance(0).len();
+                    let mut out = 0usize;
+                    let mut highest = [i64::MIN; 3];
+                    for i in 0..EVENTS {
+                        let (partition, jitter, event) = &mut rule_events[i % TEMPLATES];
+                        event.time = time_of(i, *jitter);
+                        let p = *partition as usize;
+                        highest[p] = highest[p].max(event.time);
+                        engine.on_rule_event(*partition, event, 0);
+                        if i % BATCH == BATCH - 1 {
+                            for (p, &time) in highest.iter().enumerate() {
+                                engine.on_watermark(p as u32, time, 0);
+                            }
+                            out += engine.advance(0).len();
                             if persist {
-                                alarms += engine.take_changes().len();
+                                out += engine.take_changes().len();
                             }
                         }
                     }
-                    (engine, alarms)
+                    (engine, out)
                 },
                 BatchSize::PerIteration,
             )
         });
     }
+    group.bench_function("route+window", |b| {
+        b.iter_batched(
+            || AlarmEngine::new(&cfg, &[0, 1, 2]).expect("valid config"),
+            |mut engine| {
+                let mut out = 0usize;
+                for i in 0..EVENTS {
+                    let (partition, jitter, event) = &mut enriched_events[i % TEMPLATES];
+                    event.event.event_time = time_of(i, *jitter);
+                    engine.on_event(*partition, event, 0);
+                    if i % BATCH == BATCH - 1 {
+                        out += engine.advance(0).len();
+                    }
+                }
+                (engine, out)
+            },
+            BatchSize::PerIteration,
+        )
+    });
     group.finish();
 }
 

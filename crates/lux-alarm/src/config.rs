@@ -1,6 +1,6 @@
 //! The `[alarm]` config section: watermark settings and the threshold rules, with their validation.
 
-use lux_model::{ConfigProblem, EnrichedEvent};
+use lux_model::{ConfigProblem, EnrichedEvent, Ratio};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -17,11 +17,23 @@ pub const MAX_PANES_PER_WINDOW: u128 = 1000;
 #[serde(deny_unknown_fields, default)]
 pub struct AlarmConfig {
     /// How far out of order (in event time) events of one partition may arrive: the watermark of
-    /// a partition is its highest event time minus this. An event older than its partition's
-    /// watermark is late: it is counted (per rule) and not added to any window.
+    /// a partition is its highest event time minus this. Windows are evaluated (closed) when the
+    /// watermark passes their end.
     #[serde(with = "humantime_serde")]
     #[schemars(with = "String")]
     pub out_of_orderness: Duration,
+    /// How far behind the watermark an event is still counted. Such an event updates the windows
+    /// it belongs to that are still kept: the latest closed window is evaluated again (an
+    /// `updated`, `cleared` or `raised` record follows when that changes what was sent) and open
+    /// windows count it. Panes are kept until the watermark passes their last window's end plus
+    /// this, so state grows with it. An event further behind is late: counted per rule
+    /// (`lux_stage_counter_total{stage="alarm-route",counter="late_events.<rule>"}`) and written
+    /// unchanged to the `late` topic.
+    /// With 0 (default) the alarms do not depend on how partitions interleave; above 0 the
+    /// records of late updates follow arrival order.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub allowed_lateness: Duration,
     /// Wall-clock time after which a partition that sent nothing no longer holds back the
     /// watermark (a partition that never sent anything is idle this long after the stage
     /// started). When every partition is idle, the watermark moves to the highest partition
@@ -40,15 +52,19 @@ impl Default for AlarmConfig {
     fn default() -> Self {
         AlarmConfig {
             out_of_orderness: Duration::from_secs(5),
+            allowed_lateness: Duration::ZERO,
             idle_timeout: Duration::from_secs(30),
             max_groups: 100_000,
-            rules: vec![RuleConfig::default()],
+            // threshold / 2 = 50 clears: `clear` is left unset so that it follows the threshold.
+            rules: vec![RuleConfig { threshold: Some(100), ..RuleConfig::default() }],
         }
     }
 }
 
 /// One threshold rule: raise an alarm for a group when the failures of its events in a sliding
-/// window reach `threshold`; clear it when they fall under `clear`.
+/// window reach `threshold` (a count rule) or their share of the window's events reaches
+/// `threshold_ratio` with at least `min_events` events (a ratio rule); clear it when they fall
+/// under `clear` (or `clear_ratio`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuleConfig {
@@ -71,11 +87,27 @@ pub struct RuleConfig {
     #[serde(with = "humantime_serde")]
     #[schemars(with = "String")]
     pub slide: Duration,
-    /// Failures in one window that raise the alarm (at least 1).
-    pub threshold: u64,
-    /// While raised, the alarm clears when a window holds fewer failures than this (and always
-    /// when it holds none). Must be less than `threshold`. Default: `threshold / 2`.
+    /// A count rule: failures in one window that raise the alarm (at least 1). The alarm is
+    /// raised the moment an event brings the next window to close to it (early firing), not when
+    /// that window ends. Set this or `threshold_ratio`, not both.
+    pub threshold: Option<u64>,
+    /// A count rule's clear level: while raised, the alarm clears when a closed window holds
+    /// fewer failures than this (and always when it holds none). Less than `threshold`.
+    /// Default: `threshold / 2`.
     pub clear: Option<u64>,
+    /// A ratio rule: the share of failures among the window's events (in (0, 1], kept to the
+    /// millionth) that raises the alarm, when the window holds at least `min_events` events.
+    /// A ratio is known only once its window is complete (more successes may still come), so a
+    /// ratio rule raises when the watermark passes the window's end. Set this or `threshold`.
+    pub threshold_ratio: Option<f64>,
+    /// A ratio rule's clear level: while raised, the alarm clears when a closed window's failure
+    /// ratio falls under it, or when the window holds no failure. A window under `min_events`
+    /// clears it only that way (little traffic is no sign of recovery). In [0, threshold_ratio).
+    /// Default: `threshold_ratio / 2`.
+    pub clear_ratio: Option<f64>,
+    /// A ratio rule's minimum volume: the fewest events (failures or not) a window must hold for
+    /// its ratio to raise the alarm (at least 1). Default: 10.
+    pub min_events: Option<u64>,
     /// Severity of the alarms: `critical`, `major`, `minor` or `warning`.
     pub severity: String,
     /// Whether alarms whose latest failure fell in an intervention that suppresses alarms are
@@ -91,10 +123,12 @@ impl Default for RuleConfig {
             group_by: vec!["site".to_owned()],
             window: Duration::from_secs(60),
             slide: Duration::from_secs(10),
-            threshold: 100,
-            // threshold / 2 = 50; left unset so that a rule written without `clear` follows
-            // its own threshold.
+            // No threshold: a rule written without one must say which kind it is.
+            threshold: None,
             clear: None,
+            threshold_ratio: None,
+            clear_ratio: None,
+            min_events: None,
             severity: "major".to_owned(),
             suppress_during_interventions: true,
         }
@@ -125,6 +159,9 @@ impl AlarmConfig {
         if self.out_of_orderness > Duration::from_secs(365 * 24 * 3600) {
             problems.push(ConfigProblem::new(format!("{p}out_of_orderness"), "must be at most a year"));
         }
+        if self.allowed_lateness > Duration::from_secs(365 * 24 * 3600) {
+            problems.push(ConfigProblem::new(format!("{p}allowed_lateness"), "must be at most a year"));
+        }
         if self.max_groups == 0 {
             problems.push(ConfigProblem::new(format!("{p}max_groups"), "must be at least 1"));
         }
@@ -140,10 +177,38 @@ impl AlarmConfig {
     }
 }
 
+/// Default [`RuleConfig::min_events`] of a ratio rule.
+pub const DEFAULT_MIN_EVENTS: u64 = 10;
+
+/// A rule's threshold, as validated: a count of failures or a failure ratio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Raise at `threshold` failures, clear under `clear` (at least 1).
+    Count { threshold: u64, clear: u64 },
+    /// Raise when failures / events reach `threshold` with at least `min_events` events; clear
+    /// under `clear` or without failures.
+    Ratio { threshold: Ratio, clear: Ratio, min_events: u64 },
+}
+
 impl RuleConfig {
-    /// The clear level in force: `clear`, or `threshold / 2` when unset.
+    /// The clear level in force of a count rule: `clear`, or `threshold / 2` when unset.
     pub fn effective_clear(&self) -> u64 {
-        self.clear.unwrap_or(self.threshold / 2)
+        self.clear.unwrap_or(self.threshold.unwrap_or(0) / 2)
+    }
+
+    /// The rule's threshold and clear level with their defaults (clear levels at least one
+    /// failure, so that a window without failures always clears). Meaningful for a valid rule.
+    pub fn level(&self) -> Level {
+        match (self.threshold, self.threshold_ratio) {
+            (None, Some(ratio)) => Level::Ratio {
+                threshold: Ratio::from_f64(ratio),
+                clear: Ratio::from_f64(self.clear_ratio.unwrap_or(ratio / 2.0)),
+                min_events: self.min_events.unwrap_or(DEFAULT_MIN_EVENTS).max(1),
+            },
+            (threshold, _) => {
+                Level::Count { threshold: threshold.unwrap_or(1).max(1), clear: self.effective_clear().max(1) }
+            }
+        }
     }
 
     /// Every problem of this rule, each with its full dotted key (`alarm.rules[0].slide`).
@@ -197,12 +262,54 @@ impl RuleConfig {
         } else if window / slide > MAX_PANES_PER_WINDOW {
             problem("window", format!("must be at most {MAX_PANES_PER_WINDOW} slides long, not {}", window / slide));
         }
-        if self.threshold == 0 {
-            problem("threshold", "must be at least 1".to_owned());
-        }
-        if let Some(clear) = self.clear {
-            if clear >= self.threshold {
-                problem("clear", format!("must be less than threshold ({}), not {clear}", self.threshold));
+        match (self.threshold, self.threshold_ratio) {
+            (None, None) => problem(
+                "threshold",
+                "is missing: set threshold (failures in a window, e.g. 100) or threshold_ratio \
+                 (failures / events, e.g. 0.2, with min_events)"
+                    .to_owned(),
+            ),
+            (Some(_), Some(_)) => problem(
+                "threshold_ratio",
+                "is set with threshold: keep one (threshold counts failures, threshold_ratio their share of the \
+                 window's events)"
+                    .to_owned(),
+            ),
+            (Some(threshold), None) => {
+                if threshold == 0 {
+                    problem("threshold", "must be at least 1".to_owned());
+                }
+                if let Some(clear) = self.clear.filter(|&c| c >= threshold) {
+                    problem("clear", format!("must be less than threshold ({threshold}), not {clear}"));
+                }
+                for (field, set) in
+                    [("clear_ratio", self.clear_ratio.is_some()), ("min_events", self.min_events.is_some())]
+                {
+                    if set {
+                        problem(
+                            field,
+                            "applies to threshold_ratio rules: remove it, or use threshold_ratio".to_owned(),
+                        );
+                    }
+                }
+            }
+            (None, Some(ratio)) => {
+                if !(ratio > 0.0 && ratio <= 1.0) {
+                    problem("threshold_ratio", format!("must be in (0, 1], not {ratio}"));
+                } else if Ratio::from_f64(ratio).millionths() == 0 {
+                    problem("threshold_ratio", format!("must be at least 0.000001, not {ratio}"));
+                }
+                if let Some(clear) = self.clear_ratio {
+                    if !(clear >= 0.0 && clear < ratio) {
+                        problem("clear_ratio", format!("must be in [0, threshold_ratio ({ratio})), not {clear}"));
+                    }
+                }
+                if self.min_events == Some(0) {
+                    problem("min_events", "must be at least 1".to_owned());
+                }
+                if self.clear.is_some() {
+                    problem("clear", "applies to threshold rules: use clear_ratio with threshold_ratio".to_owned());
+                }
             }
         }
         if !SEVERITIES.contains(&self.severity.as_str()) {
@@ -229,7 +336,8 @@ mod tests {
         assert_eq!(rule.name, "site-failures");
         assert_eq!(rule.group_by, vec!["site"]);
         assert_eq!((rule.window, rule.slide), (Duration::from_secs(60), Duration::from_secs(10)));
-        assert_eq!((rule.threshold, rule.effective_clear()), (100, 50));
+        assert_eq!((rule.threshold, rule.effective_clear()), (Some(100), 50));
+        assert_eq!(rule.level(), Level::Count { threshold: 100, clear: 50 });
         assert_eq!(cfg.max_groups, 100_000);
     }
 
@@ -246,6 +354,11 @@ mod tests {
             slide = "30s"
             threshold = 20
             severity = "critical"
+            [[rules]]
+            name = "auth-ratio"
+            filter = { kind = ["auth_accept", "auth_reject"] }
+            threshold_ratio = 0.2
+            min_events = 50
             "#,
         )
         .unwrap();
@@ -257,6 +370,10 @@ mod tests {
         assert_eq!(rule.effective_clear(), 10);
         assert!(rule.suppress_during_interventions);
         assert!(cfg.validate("alarm.").is_empty());
+        assert_eq!(
+            cfg.rules[1].level(),
+            Level::Ratio { threshold: Ratio::from_f64(0.2), clear: Ratio::from_f64(0.1), min_events: 50 }
+        );
         assert!(toml::from_str::<AlarmConfig>("[[rules]]\nname = \"x\"\ntreshold = 3\n").is_err());
     }
 
@@ -268,8 +385,11 @@ mod tests {
             group_by: vec!["site".to_owned(), "planet".to_owned(), "site".to_owned()],
             window: Duration::from_secs(25),
             slide: Duration::from_secs(10),
-            threshold: 10,
+            threshold: Some(10),
             clear: Some(10),
+            threshold_ratio: None,
+            clear_ratio: None,
+            min_events: Some(5),
             severity: "fatal".to_owned(),
             suppress_during_interventions: false,
         };
@@ -280,7 +400,8 @@ mod tests {
             ..AlarmConfig::default()
         };
         let problems = cfg.validate("alarm");
-        let rule = ["filter.colour", "filter.site", "group_by[1]", "group_by[2]", "window", "clear", "severity"];
+        let rule =
+            ["filter.colour", "filter.site", "group_by[1]", "group_by[2]", "window", "clear", "min_events", "severity"];
         let mut expected: Vec<String> = vec!["alarm.idle_timeout".to_owned(), "alarm.max_groups".to_owned()];
         expected.extend(rule.iter().map(|k| format!("alarm.rules[0].{k}")));
         expected.push("alarm.rules[1].name".to_owned());
@@ -297,6 +418,7 @@ mod tests {
                 "r.group_by[2]",
                 "r.slide",
                 "r.clear",
+                "r.min_events",
                 "r.severity"
             ]
         );
@@ -306,8 +428,45 @@ mod tests {
         bad.window = Duration::ZERO;
         assert!(bad.validate("r").iter().any(|p| p.key == "r.window" && p.message.contains("positive")));
         bad.name = "bad name".to_owned();
-        bad.threshold = 0;
+        bad.threshold = Some(0);
         let keys_now: Vec<String> = bad.validate("r").into_iter().map(|p| p.key).collect();
         assert!(keys_now.contains(&"r.name".to_owned()) && keys_now.contains(&"r.threshold".to_owned()));
+    }
+
+    #[test]
+    fn a_rule_has_exactly_one_valid_threshold() {
+        let messages = |rule: &RuleConfig| -> Vec<(String, String)> {
+            rule.validate("r").into_iter().map(|p| (p.key, p.message)).collect()
+        };
+        let neither = RuleConfig::default();
+        let found = messages(&neither);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, "r.threshold");
+        assert!(found[0].1.contains("threshold_ratio"), "{}", found[0].1);
+        let both = RuleConfig { threshold: Some(5), threshold_ratio: Some(0.5), ..RuleConfig::default() };
+        assert_eq!(keys(&both.validate("r")), vec!["r.threshold_ratio"]);
+        let ratio = |t: f64, c: Option<f64>, m: Option<u64>| RuleConfig {
+            threshold_ratio: Some(t),
+            clear_ratio: c,
+            min_events: m,
+            ..RuleConfig::default()
+        };
+        assert!(ratio(1.0, Some(0.0), Some(1)).validate("r").is_empty());
+        for bad in [0.0, -0.1, 1.5, f64::NAN, 1e-9] {
+            assert_eq!(keys(&ratio(bad, None, None).validate("r")), vec!["r.threshold_ratio"], "{bad}");
+        }
+        assert_eq!(keys(&ratio(0.2, Some(0.2), Some(0)).validate("r")), vec!["r.clear_ratio", "r.min_events"]);
+        assert_eq!(keys(&ratio(0.2, Some(-0.1), None).validate("r")), vec!["r.clear_ratio"]);
+        let mut mixed = ratio(0.2, None, None);
+        mixed.clear = Some(3);
+        assert_eq!(keys(&mixed.validate("r")), vec!["r.clear"]);
+        assert_eq!(
+            ratio(0.3, None, None).level(),
+            Level::Ratio {
+                threshold: Ratio::from_f64(0.3),
+                clear: Ratio::from_f64(0.15),
+                min_events: DEFAULT_MIN_EVENTS
+            }
+        );
     }
 }

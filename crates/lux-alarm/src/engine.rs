@@ -2,9 +2,9 @@
 //! groups, windows evaluated as the watermark passes their end, the raise / update / clear
 //! lifecycle, and the state entries that let a restarted engine carry on where it stopped.
 
-use crate::config::AlarmConfig;
+use crate::config::{AlarmConfig, Level};
 use crate::route::{RouteOutcome, Router, RuleEvent};
-use crate::window::{ActiveAlarm, Group, Slider};
+use crate::window::{ActiveAlarm, Group, Slider, WindowCounts};
 use lux_model::{Alarm, AlarmState, ConfigProblem, EnrichedEvent};
 use lux_stage::watermark::PartitionWatermarks;
 use serde::{Deserialize, Serialize};
@@ -90,9 +90,8 @@ pub(crate) struct Rule {
     slide_ms: i64,
     /// Panes per window.
     n: i64,
-    threshold: u64,
-    /// At least 1: an alarm always clears on a window without failures.
-    clear: u64,
+    /// Threshold and clear level; an alarm always clears on a window without failures.
+    level: Level,
     severity: String,
     suppress: bool,
 }
@@ -116,13 +115,48 @@ pub(crate) fn compile_rules(cfg: &AlarmConfig) -> Result<Vec<Rule>, InvalidConfi
                 window_ms,
                 slide_ms,
                 n: (window_ms / slide_ms).max(1),
-                threshold: r.threshold.max(1),
-                clear: r.effective_clear().max(1),
+                level: r.level(),
                 severity: r.severity.clone(),
                 suppress: r.suppress_during_interventions,
             }
         })
         .collect())
+}
+
+impl Level {
+    /// Whether a window of `failures` among `total` events raises the alarm.
+    fn raises(&self, failures: u64, total: u64) -> bool {
+        match *self {
+            Level::Count { threshold, .. } => failures >= threshold,
+            Level::Ratio { threshold, min_events, .. } => {
+                failures > 0 && total >= min_events && threshold.reached_by(failures, total)
+            }
+        }
+    }
+
+    /// Whether an open window may raise the alarm before it closes: a count rule's failures only
+    /// grow, a ratio may still fall with more successes.
+    fn fires_early(&self) -> bool {
+        matches!(self, Level::Count { .. })
+    }
+
+    /// Whether a window of `failures` among `total` events clears a raised alarm.
+    fn clears(&self, failures: u64, total: u64) -> bool {
+        match *self {
+            Level::Count { clear, .. } => failures < clear,
+            Level::Ratio { clear, .. } => failures == 0 || !clear.reached_by(failures, total),
+        }
+    }
+
+    /// The record's `threshold`, `threshold_ratio` and `min_events` for a window of `total` events.
+    fn record_fields(&self, total: u64) -> (u64, Option<lux_model::Ratio>, Option<u64>) {
+        match *self {
+            Level::Count { threshold, .. } => (threshold, None, None),
+            Level::Ratio { threshold, min_events, .. } => {
+                (threshold.parts_of(total).max(1), Some(threshold), Some(min_events))
+            }
+        }
+    }
 }
 
 impl Rule {
@@ -208,6 +242,8 @@ pub struct AlarmEngine {
     group_count: usize,
     active_alarms: usize,
     max_groups: usize,
+    /// How far behind the watermark an event is still counted.
+    allowed_lateness_ms: i64,
     /// The input partitions' event-time clocks (out-of-orderness, idleness).
     clocks: PartitionWatermarks,
     watermark: Option<i64>,
@@ -224,6 +260,9 @@ pub struct AlarmEngine {
     /// itself rather than the routed topic): its lateness and counters are this engine's.
     router: Router,
     route_buf: Vec<RuleEvent>,
+    /// Records made as events were counted (early raises, late re-evaluations), returned by the
+    /// next `advance`.
+    pending: Vec<Alarm>,
 }
 
 impl AlarmEngine {
@@ -239,6 +278,7 @@ impl AlarmEngine {
             group_count: 0,
             active_alarms: 0,
             max_groups: cfg.max_groups,
+            allowed_lateness_ms: millis(cfg.allowed_lateness),
             clocks: PartitionWatermarks::new(partitions, millis(cfg.out_of_orderness), millis(cfg.idle_timeout)),
             watermark: None,
             late_events: 0,
@@ -249,6 +289,7 @@ impl AlarmEngine {
             meta_key: META_KEY.to_vec(),
             router: Router::new(cfg)?,
             route_buf: Vec::new(),
+            pending: Vec::new(),
         })
     }
 
@@ -326,8 +367,11 @@ impl AlarmEngine {
         }
     }
 
-    /// Counts one rule's view of an event in its group's panes: late when the engine's
-    /// watermark has passed it (the router already judged it against its own partition).
+    /// Counts one rule's view of an event in its group's panes: late when it is behind the
+    /// engine's watermark by more than `allowed_lateness` (the router already judged it against
+    /// its own partition). Behind the watermark but within the lateness, the latest closed window
+    /// is evaluated again; for a count rule without an alarm, the open window is checked against
+    /// the threshold (early firing). The records go to `pending`, returned by the next `advance`.
     fn count(&mut self, event: &RuleEvent) -> EventOutcome {
         let Some(ri) = self.rules.iter().position(|r| r.name == event.rule) else {
             // Routed under a rule this configuration no longer has.
@@ -338,7 +382,7 @@ impl AlarmEngine {
         else {
             return EventOutcome::Filtered;
         };
-        if self.watermark.is_some_and(|w| event.time < w) {
+        if self.watermark.is_some_and(|w| event.time < w.saturating_sub(self.allowed_lateness_ms)) {
             counters.late = counters.late.saturating_add(1);
             return EventOutcome::Late;
         }
@@ -353,29 +397,52 @@ impl AlarmEngine {
                 groups.entry(event.group_key.clone()).or_insert_with(|| Group::new(event.values.clone()))
             }
         };
-        group.add(
-            event.time.div_euclid(rule.slide_ms),
-            event.time,
-            event.failure,
-            event.suppress,
-            event.intervention.as_deref(),
-        );
+        let pane = event.time.div_euclid(rule.slide_ms);
+        group.add(pane, event.time, event.failure, event.suppress, event.intervention.as_deref());
         if !group.dirty {
             group.dirty = true;
             self.dirty.push((ri, event.group_key.clone()));
         }
         counters.counted = counters.counted.saturating_add(1);
+        if let Some(watermark) = self.watermark {
+            let raised_before = group.alarm.is_some();
+            let to = watermark.div_euclid(rule.slide_ms);
+            let n = rule.n;
+            // Behind the watermark, in the latest closed window: evaluate it again (unless the
+            // alarm was raised on a later window, still open, which will be evaluated anyway).
+            let in_closed = pane < to && pane.saturating_add(n) >= to;
+            if in_closed && group.alarm.as_ref().is_none_or(|a| a.open_window.is_none()) {
+                let w = Slider::new().window(&group.panes, n, to);
+                step(rule, &event.group_key, group, to, w, true, &mut self.pending);
+            }
+            // In the open window the watermark closes next: early firing.
+            let open = to.saturating_add(1);
+            if event.failure && pane < open && pane >= open.saturating_sub(n) && rule.level.fires_early() {
+                let failures = match group.open {
+                    Some((k, failures)) if k == open => failures.saturating_add(1),
+                    _ => Slider::new().window(&group.panes, n, open).failures,
+                };
+                group.open = Some((open, failures));
+                if group.alarm.is_none() && rule.level.raises(failures, 0) {
+                    let w = Slider::new().window(&group.panes, n, open);
+                    step(rule, &event.group_key, group, open, w, false, &mut self.pending);
+                }
+            }
+            match (raised_before, group.alarm.is_some()) {
+                (false, true) => self.active_alarms += 1,
+                (true, false) => self.active_alarms = self.active_alarms.saturating_sub(1),
+                _ => {}
+            }
+        }
         EventOutcome::Counted
     }
 
     /// Recomputes the watermark at wall time `now_wall_ms` and evaluates every window whose end
-    /// it has passed, in order of window end. Returns the alarm records, sorted by
-    /// (window_end, rule, group_key).
+    /// it has passed, in order of window end. Returns the alarm records (those made as events
+    /// were counted first), sorted by (window_end, rule, group_key), each group's in their order.
     pub fn advance(&mut self, now_wall_ms: i64) -> Vec<Alarm> {
-        match self.clocks.current(now_wall_ms) {
-            Some(new_wm) => self.advance_to(new_wm),
-            None => Vec::new(),
-        }
+        let watermark = self.clocks.current(now_wall_ms);
+        self.advance_to(watermark)
     }
 
     /// Declares the input complete (a bounded input read to its end, as `lux replay` does):
@@ -384,21 +451,24 @@ impl AlarmEngine {
     /// once every partition has been silent for `idle_timeout`, but without waiting for the wall
     /// clock. Returns the alarm records like `advance`.
     pub fn finish_input(&mut self) -> Vec<Alarm> {
-        match self.clocks.highest() {
-            Some(new_wm) => self.advance_to(new_wm),
-            None => Vec::new(),
-        }
+        let watermark = self.clocks.highest();
+        self.advance_to(watermark)
     }
 
-    fn advance_to(&mut self, new_wm: i64) -> Vec<Alarm> {
-        let old_wm = self.watermark;
-        if old_wm.is_some_and(|old| new_wm <= old) {
-            return Vec::new();
+    fn advance_to(&mut self, new_wm: Option<i64>) -> Vec<Alarm> {
+        let mut out = std::mem::take(&mut self.pending);
+        if let Some(new_wm) = new_wm.filter(|&new| self.watermark.is_none_or(|old| new > old)) {
+            self.evaluate_to(new_wm, &mut out);
         }
+        // Stable: the records of one (rule, group, window) stay in the order they were made.
+        out.sort_by(|a, b| (a.window_end, &a.rule, &a.group_key).cmp(&(b.window_end, &b.rule, &b.group_key)));
+        out
+    }
+
+    fn evaluate_to(&mut self, new_wm: i64, out: &mut Vec<Alarm>) {
+        let old_wm = self.watermark;
         self.watermark = Some(new_wm);
         self.meta_dirty = true;
-
-        let mut out = Vec::new();
         for (ri, rule) in self.rules.iter().enumerate() {
             let Some(groups) = self.groups.get_mut(ri) else { continue };
             let to = new_wm.div_euclid(rule.slide_ms);
@@ -406,10 +476,12 @@ impl AlarmEngine {
             if from == Some(to) {
                 continue;
             }
+            // Panes stay while an event within the allowed lateness may still come for them.
+            let purge_to = new_wm.saturating_sub(self.allowed_lateness_ms).div_euclid(rule.slide_ms);
             let mut emptied = Vec::new();
             for (key, group) in groups.iter_mut() {
                 let raised_before = group.alarm.is_some();
-                let changed = evaluate_group(rule, key, group, from, to, &mut out) | group.prune(rule.n, to);
+                let changed = evaluate_group(rule, key, group, from, to, out) | group.prune(rule.n, purge_to);
                 match (raised_before, group.alarm.is_some()) {
                     (false, true) => self.active_alarms += 1,
                     (true, false) => self.active_alarms = self.active_alarms.saturating_sub(1),
@@ -430,8 +502,6 @@ impl AlarmEngine {
                 }
             }
         }
-        out.sort_by(|a, b| (a.window_end, &a.rule, &a.group_key).cmp(&(b.window_end, &b.rule, &b.group_key)));
-        out
     }
 
     /// The state entries changed since the last call: key -> new value, `None` for a deleted
@@ -531,6 +601,7 @@ impl AlarmEngine {
         self.dirty.clear();
         self.obsolete.clear();
         self.meta_dirty = false;
+        self.pending.clear();
         self.router.reset();
     }
 
@@ -578,7 +649,8 @@ impl AlarmEngine {
                     return Err(format!("alarm state entry {shown:?}: group values do not match group_by"));
                 }
                 let Some(groups) = self.groups.get_mut(ri) else { continue };
-                let group = Group { values: entry.values, panes: entry.panes, alarm: entry.alarm, dirty: false };
+                let group =
+                    Group { values: entry.values, panes: entry.panes, alarm: entry.alarm, dirty: false, open: None };
                 let active = group.alarm.is_some();
                 if groups.insert(entry.group_key, group).is_none() {
                     self.group_count += 1;
@@ -655,8 +727,10 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
-/// Evaluates the windows of one group ending at indices in `(from, to]`, appending the alarm
-/// records to `out`. Returns whether the group's alarm state changed.
+/// Evaluates the windows of one group ending at indices in `(from, to]` (closed: the watermark
+/// passed their end), then, for a count rule without an alarm, the open window `to + 1`, which
+/// may already reach the threshold (early firing). Appends the alarm records to `out`. Returns
+/// whether the group's alarm state changed.
 fn evaluate_group(rule: &Rule, key: &str, group: &mut Group, from: Option<i64>, to: i64, out: &mut Vec<Alarm>) -> bool {
     let extra = match (&group.alarm, from) {
         (Some(_), Some(f)) => Some(f.saturating_add(1)),
@@ -669,84 +743,126 @@ fn evaluate_group(rule: &Rule, key: &str, group: &mut Group, from: Option<i64>, 
         let mut k = start;
         loop {
             let w = slider.window(&group.panes, rule.n, k);
-            let window_end = k.saturating_mul(rule.slide_ms);
-            let window_start = window_end.saturating_sub(rule.window_ms);
-            let latest = group.last_failure(w.lo, w.hi);
-            // Looked up only when the latest failure was suppressed (rare): no cost otherwise.
-            let latest_intervention = match latest {
-                Some((_, true)) => group.last_intervention(w.lo, w.hi).map(str::to_owned),
-                _ => None,
-            };
-            let state = match &mut group.alarm {
-                None if w.failures >= rule.threshold => {
-                    let first_seen = group.first_failure(w.lo, w.hi).unwrap_or(window_start);
-                    let (last_seen, last_suppress) = latest.unwrap_or((first_seen, false));
-                    let alarm_id = lux_model::stable_id(
-                        "lux.alarm.v1",
-                        &[rule.name.as_bytes(), key.as_bytes(), &window_start.to_be_bytes()],
-                    );
-                    group.alarm = Some(ActiveAlarm {
-                        alarm_id,
-                        first_seen,
-                        last_seen,
-                        last_suppress,
-                        count: w.failures,
-                        total: w.total,
-                        last_intervention: latest_intervention,
-                    });
-                    Some(AlarmState::Raised)
-                }
-                None => None,
-                Some(active) => {
-                    if let Some((t, suppress)) = latest {
-                        if t >= active.last_seen {
-                            active.last_seen = t;
-                            active.last_suppress = suppress;
-                            active.last_intervention = latest_intervention;
-                        }
-                    }
-                    if w.failures < rule.clear {
-                        active.count = w.failures;
-                        active.total = w.total;
-                        Some(AlarmState::Cleared)
-                    } else if w.failures != active.count || w.total != active.total {
-                        active.count = w.failures;
-                        active.total = w.total;
-                        Some(AlarmState::Updated)
-                    } else {
-                        None
-                    }
-                }
-            };
-            if let (Some(state), Some(active)) = (state, &group.alarm) {
-                out.push(Alarm {
-                    schema: lux_model::schema::ALARM.to_owned(),
-                    alarm_id: active.alarm_id.clone(),
-                    rule: rule.name.clone(),
-                    group_key: key.to_owned(),
-                    group: rule.group_by.iter().cloned().zip(group.values.iter().cloned()).collect(),
-                    state,
-                    severity: rule.severity.clone(),
-                    count: w.failures,
-                    total: w.total,
-                    threshold: rule.threshold,
-                    window_start,
-                    window_end,
-                    first_seen: active.first_seen,
-                    last_seen: active.last_seen,
-                    suppressed_by_intervention: rule.suppress && active.last_suppress,
-                    intervention_id: active.last_intervention.clone().filter(|_| rule.suppress && active.last_suppress),
-                });
-                changed = true;
-                if state == AlarmState::Cleared {
-                    group.alarm = None;
-                }
-            }
+            changed |= step(rule, key, group, k, w, true, out);
             if k >= end {
                 break;
             }
             k += 1;
         }
     }
+    if group.alarm.is_none() && rule.level.fires_early() {
+        let open = to.saturating_add(1);
+        let w = slider.window(&group.panes, rule.n, open);
+        group.open = Some((open, w.failures));
+        changed |= step(rule, key, group, open, w, false, out);
+    }
     changed
+}
+
+/// One lifecycle step of a group on its window ending at index `k`, of counts `w`. A `closed`
+/// window (the watermark passed its end) raises, updates or clears; an open one can only raise,
+/// and only for a count rule (early firing: its failures can only grow, so the window the
+/// watermark closes next that reaches the threshold is the one evaluation would raise on). A
+/// raise on an open window carries the counts so far; when the window closes, an `updated`
+/// record follows if its final counts differ. Appends the record to `out`; returns whether
+/// the alarm state changed.
+fn step(
+    rule: &Rule,
+    key: &str,
+    group: &mut Group,
+    k: i64,
+    w: WindowCounts,
+    closed: bool,
+    out: &mut Vec<Alarm>,
+) -> bool {
+    let state = match &mut group.alarm {
+        None if rule.level.raises(w.failures, w.total) && (closed || rule.level.fires_early()) => AlarmState::Raised,
+        None => return false,
+        Some(_) if !closed => return false,
+        Some(active) => {
+            if active.open_window.is_some_and(|o| o <= k) {
+                // The raise window is complete: its first failure is final now.
+                active.open_window = None;
+                active.first_seen = group
+                    .panes
+                    .iter()
+                    .skip(w.lo)
+                    .take(w.hi.saturating_sub(w.lo))
+                    .find_map(|p| p.first_failure)
+                    .unwrap_or(active.first_seen);
+            }
+            if rule.level.clears(w.failures, w.total) {
+                AlarmState::Cleared
+            } else if w.failures != active.count || w.total != active.total {
+                AlarmState::Updated
+            } else {
+                return false;
+            }
+        }
+    };
+    let window_end = k.saturating_mul(rule.slide_ms);
+    let window_start = window_end.saturating_sub(rule.window_ms);
+    let latest = group.last_failure(w.lo, w.hi);
+    // Looked up only when the latest failure was suppressed (rare): no cost otherwise.
+    let latest_intervention = match latest {
+        Some((_, true)) => group.last_intervention(w.lo, w.hi).map(str::to_owned),
+        _ => None,
+    };
+    let active = match &mut group.alarm {
+        None => {
+            let first_seen = group.first_failure(w.lo, w.hi).unwrap_or(window_start);
+            let (last_seen, last_suppress) = latest.unwrap_or((first_seen, false));
+            let alarm_id = lux_model::stable_id(
+                "lux.alarm.v1",
+                &[rule.name.as_bytes(), key.as_bytes(), &window_start.to_be_bytes()],
+            );
+            group.alarm.insert(ActiveAlarm {
+                alarm_id,
+                first_seen,
+                last_seen,
+                last_suppress,
+                count: w.failures,
+                total: w.total,
+                last_intervention: latest_intervention,
+                open_window: (!closed).then_some(k),
+            })
+        }
+        Some(active) => {
+            if let Some((t, suppress)) = latest {
+                if t >= active.last_seen {
+                    active.last_seen = t;
+                    active.last_suppress = suppress;
+                    active.last_intervention = latest_intervention;
+                }
+            }
+            active.count = w.failures;
+            active.total = w.total;
+            active
+        }
+    };
+    let (threshold, threshold_ratio, min_events) = rule.level.record_fields(w.total);
+    out.push(Alarm {
+        schema: lux_model::schema::ALARM.to_owned(),
+        alarm_id: active.alarm_id.clone(),
+        rule: rule.name.clone(),
+        group_key: key.to_owned(),
+        group: rule.group_by.iter().cloned().zip(group.values.iter().cloned()).collect(),
+        state,
+        severity: rule.severity.clone(),
+        count: w.failures,
+        total: w.total,
+        threshold,
+        threshold_ratio,
+        min_events,
+        window_start,
+        window_end,
+        first_seen: active.first_seen,
+        last_seen: active.last_seen,
+        suppressed_by_intervention: rule.suppress && active.last_suppress,
+        intervention_id: active.last_intervention.clone().filter(|_| rule.suppress && active.last_suppress),
+    });
+    if state == AlarmState::Cleared {
+        group.alarm = None;
+    }
+    true
 }

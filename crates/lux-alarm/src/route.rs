@@ -9,7 +9,9 @@
 //!    event and each rule that accepts it, it emits a [`RuleEvent`] (the few fields a window needs)
 //!    to the routed topic, keyed by the (rule, group) state key, so that every event of a group
 //!    lands on the same partition. It judges lateness against the event's own enriched partition,
-//!    whose records it reads in order, exactly as a single engine would. After each batch it sends
+//!    whose records it reads in order, exactly as a single engine would: an event older than the
+//!    partition's watermark by more than `allowed_lateness` is counted per rule and written,
+//!    unchanged, to the `late` topic, in the same commit as the offsets it was read at. After each batch it sends
 //!    the progress of each enriched partition it read (its highest event time) as a
 //!    [`RouteRecord::Watermark`] to every partition of the routed topic.
 //! 2. **window** ([`crate::stage::AlarmStage`]) reads the routed topic with one
@@ -66,7 +68,8 @@ pub enum RouteRecord {
 pub enum RouteOutcome {
     /// At least one rule's [`RuleEvent`] was emitted.
     Routed,
-    /// Older than its partition's watermark: counted as late by the rules that accept it.
+    /// Older than its partition's watermark by more than `allowed_lateness`: counted as late by
+    /// the rules that accept it (the route stage writes it to the `late` topic).
     Late,
     /// No rule accepts it.
     Filtered,
@@ -93,7 +96,9 @@ const ROUTE_KEY_PREFIX: &str = "route/";
 #[derive(Debug)]
 pub struct Router {
     rules: Vec<Rule>,
-    out_of_orderness_ms: i64,
+    /// `out_of_orderness` plus `allowed_lateness`: an event further behind its partition's
+    /// highest event time is late.
+    lateness_ms: i64,
     partitions: BTreeMap<u32, PartitionRoute>,
     /// Partitions whose entry changed since the last `take_changes`.
     dirty: BTreeSet<u32>,
@@ -105,7 +110,7 @@ impl Router {
     pub fn new(cfg: &AlarmConfig) -> Result<Router, InvalidConfig> {
         Ok(Router {
             rules: compile_rules(cfg)?,
-            out_of_orderness_ms: millis(cfg.out_of_orderness),
+            lateness_ms: millis(cfg.out_of_orderness).saturating_add(millis(cfg.allowed_lateness)),
             partitions: BTreeMap::new(),
             dirty: BTreeSet::new(),
             key_buf: String::new(),
@@ -117,7 +122,7 @@ impl Router {
     pub fn route(&mut self, partition: u32, event: &EnrichedEvent, out: &mut Vec<RuleEvent>) -> RouteOutcome {
         let time = event.event.event_time;
         let state = self.partitions.entry(partition).or_default();
-        let late = state.max_event_time.is_some_and(|m| time < m.saturating_sub(self.out_of_orderness_ms));
+        let late = state.max_event_time.is_some_and(|m| time < m.saturating_sub(self.lateness_ms));
         if state.max_event_time.is_none_or(|m| time > m) {
             state.max_event_time = Some(time);
             self.dirty.insert(partition);
@@ -196,6 +201,11 @@ impl Router {
     /// Events found late, over every partition.
     pub fn late_events(&self) -> u64 {
         self.partitions.values().map(|p| p.late_events).sum()
+    }
+
+    /// The rules' names, in config order.
+    pub fn rule_names(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.name.as_str())
     }
 
     /// Per rule (config order): the late and ungrouped events, over every partition.

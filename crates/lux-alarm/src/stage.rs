@@ -27,6 +27,8 @@ pub struct AlarmTopics {
     pub routed: String,
     pub alarms: String,
     pub deadletter: String,
+    /// Where events too late for the windows go, unchanged (written by the route half).
+    pub late: String,
 }
 
 /// A dead letter for an input record that is not what the stage reads.
@@ -103,7 +105,7 @@ impl Processor for AlarmRouteStage {
     }
 
     fn outputs(&self) -> Vec<String> {
-        vec![self.topics.routed.clone(), self.topics.deadletter.clone()]
+        vec![self.topics.routed.clone(), self.topics.deadletter.clone(), self.topics.late.clone()]
     }
 
     fn restore(&mut self, _partitions: &[TopicPartition], state: Vec<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<()> {
@@ -128,13 +130,24 @@ impl Processor for AlarmRouteStage {
         };
         self.active.insert(record.partition);
         self.routed.clear();
-        if self.router.route(record.partition, &event, &mut self.routed) == RouteOutcome::Routed {
-            for rule_event in self.routed.drain(..) {
-                let key = crate::alarm_key(&rule_event.rule, &rule_event.group_key);
-                let time = rule_event.time;
-                let value = serde_json::to_vec(&RouteRecord::Event { upstream: record.partition, event: rule_event })?;
-                ctx.emit(&self.topics.routed, &key, time, value);
+        match self.router.route(record.partition, &event, &mut self.routed) {
+            RouteOutcome::Routed => {
+                for rule_event in self.routed.drain(..) {
+                    let key = crate::alarm_key(&rule_event.rule, &rule_event.group_key);
+                    let time = rule_event.time;
+                    let value =
+                        serde_json::to_vec(&RouteRecord::Event { upstream: record.partition, event: rule_event })?;
+                    ctx.emit(&self.topics.routed, &key, time, value);
+                }
             }
+            // Too late for the windows: the enriched record as it was read, with its key.
+            RouteOutcome::Late => ctx.emit(
+                &self.topics.late,
+                record.key.as_deref().unwrap_or_default(),
+                record.timestamp_ms,
+                record.value.clone(),
+            ),
+            RouteOutcome::Filtered | RouteOutcome::Ungrouped => {}
         }
         Ok(())
     }
@@ -153,8 +166,16 @@ impl Processor for AlarmRouteStage {
         Ok(())
     }
 
+    /// `late_events` (each event once) and `late_events.<rule>` (per rule that accepted it).
     fn counters(&self) -> Vec<(String, u64)> {
-        vec![("late_events".to_owned(), self.router.late_events())]
+        let mut counters = vec![("late_events".to_owned(), self.router.late_events())];
+        counters.extend(
+            self.router
+                .rule_names()
+                .zip(self.router.rule_counters())
+                .map(|(rule, c)| (format!("late_events.{rule}"), c.late)),
+        );
+        counters
     }
 }
 

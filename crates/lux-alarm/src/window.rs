@@ -80,6 +80,10 @@ pub(crate) struct ActiveAlarm {
     /// The suppressing intervention of the latest failure (with `last_suppress`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_intervention: Option<String>,
+    /// The window (end index) the alarm was raised on while it was still open (early firing):
+    /// when it closes, an `updated` record gives its final counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_window: Option<i64>,
 }
 
 /// The state of one (rule, group).
@@ -92,6 +96,9 @@ pub(crate) struct Group {
     pub alarm: Option<ActiveAlarm>,
     /// Changed since the last `take_changes`.
     pub dirty: bool,
+    /// The open window the watermark closes next (end index) and its failures so far, kept as
+    /// events come so that early firing costs one addition per event (not persisted).
+    pub open: Option<(i64, u64)>,
 }
 
 /// The failures and events of one window, with where its panes are in [`Group::panes`].
@@ -106,7 +113,7 @@ pub(crate) struct WindowCounts {
 
 impl Group {
     pub fn new(values: Vec<String>) -> Group {
-        Group { values, panes: VecDeque::new(), alarm: None, dirty: false }
+        Group { values, panes: VecDeque::new(), alarm: None, dirty: false, open: None }
     }
 
     /// Counts one event of pane `index`.

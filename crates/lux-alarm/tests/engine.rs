@@ -58,6 +58,7 @@ fn ok(time: i64, site: &str) -> EnrichedEvent {
 fn config() -> AlarmConfig {
     AlarmConfig {
         out_of_orderness: Duration::ZERO,
+        allowed_lateness: Duration::ZERO,
         idle_timeout: Duration::from_secs(30),
         max_groups: 1000,
         rules: vec![RuleConfig {
@@ -66,7 +67,10 @@ fn config() -> AlarmConfig {
             group_by: vec!["site".to_owned()],
             window: Duration::from_secs(30),
             slide: Duration::from_secs(10),
-            threshold: 10,
+            threshold: Some(10),
+            threshold_ratio: None,
+            clear_ratio: None,
+            min_events: None,
             clear: Some(5),
             severity: "major".to_owned(),
             suppress_during_interventions: true,
@@ -165,6 +169,69 @@ fn hysteresis_keeps_the_alarm_between_clear_and_threshold_and_unchanged_windows_
     assert_eq!(alarms[2].last_seen, T0 + 30_000 + 5 * 1666);
 }
 
+/// A ratio rule: failures / events >= 0.5 over at least 10 events raises, under 0.2 clears.
+fn ratio_config() -> AlarmConfig {
+    let mut cfg = config();
+    let rule = &mut cfg.rules[0];
+    (rule.threshold, rule.clear) = (None, None);
+    (rule.threshold_ratio, rule.clear_ratio, rule.min_events) = (Some(0.5), Some(0.2), Some(10));
+    cfg
+}
+
+/// `failures` failures and `successes` successes at `site` in the pane starting at `start`.
+fn mix(e: &mut AlarmEngine, start: i64, site: &str, failures: i64, successes: i64) {
+    for i in 0..failures {
+        assert_eq!(e.on_event(0, &fail(start + i, site), WALL), EventOutcome::Counted);
+    }
+    for i in 0..successes {
+        assert_eq!(e.on_event(0, &ok(start + 5_000 + i, site), WALL), EventOutcome::Counted);
+    }
+}
+
+#[test]
+fn a_ratio_rule_needs_the_minimum_volume_and_clears_under_its_clear_ratio() {
+    let cfg = ratio_config();
+    let mut e = engine(&cfg);
+    mix(&mut e, T0, "PAR", 4, 2); // window ending 10s: 4 / 6, over the ratio but under 10 events
+    mix(&mut e, T0 + 10_000, "PAR", 3, 3); // 20s: 7 / 12 >= 0.5: raised
+    mix(&mut e, T0 + 20_000, "PAR", 0, 20); // 30s: 7 / 32 = 0.22 >= 0.2: updated
+    mix(&mut e, T0 + 30_000, "PAR", 1, 10); // 40s: 4 / 37 = 0.11 < 0.2: cleared
+    mix(&mut e, T0 + 40_000, "LYO", 1, 0); // moves the watermark past 40s
+    let alarms = e.advance(WALL);
+    assert_eq!(
+        states(&alarms),
+        vec![(AlarmState::Raised, 7, 20_000), (AlarmState::Updated, 7, 30_000), (AlarmState::Cleared, 4, 40_000)]
+    );
+    let totals: Vec<u64> = alarms.iter().map(|a| a.total).collect();
+    assert_eq!(totals, vec![12, 32, 37]);
+    // The record's threshold is the failures the window needed: ceil(0.5 x total).
+    let thresholds: Vec<u64> = alarms.iter().map(|a| a.threshold).collect();
+    assert_eq!(thresholds, vec![6, 16, 19]);
+    assert!(alarms.iter().all(|a| a.threshold_ratio == Some(lux_model::Ratio::from_f64(0.5))));
+    assert!(alarms.iter().all(|a| a.min_events == Some(10)));
+    let json = serde_json::to_value(&alarms[0]).unwrap();
+    assert_eq!((json["threshold_ratio"].as_f64(), json["min_events"].as_u64()), (Some(0.5), Some(10)));
+
+    // Under the minimum volume the ratio neither raises nor, once raised, clears: 9 failures
+    // of 9 events do not raise; a raised alarm holds through a quiet window with a high ratio.
+    let mut e = engine(&cfg);
+    mix(&mut e, T0, "PAR", 9, 0); // 10s: 9 / 9, under 10 events: nothing
+    mix(&mut e, T0 + 10_000, "PAR", 10, 0); // 20s: 19 / 19: raised; 40s: 10 / 10
+    mix(&mut e, T0 + 40_000, "PAR", 1, 1); // 50s to 70s: 1 / 2, under 10 events, over 0.2: holds
+    mix(&mut e, T0 + 70_000, "PAR", 0, 1); // 80s: 0 / 1: no failure: cleared
+    mix(&mut e, T0 + 80_000, "LYO", 0, 1);
+    let alarms = e.advance(WALL);
+    assert_eq!(
+        states(&alarms),
+        vec![
+            (AlarmState::Raised, 19, 20_000),
+            (AlarmState::Updated, 10, 40_000),
+            (AlarmState::Updated, 1, 50_000),
+            (AlarmState::Cleared, 0, 80_000),
+        ]
+    );
+}
+
 #[test]
 fn grouping_by_two_dimensions_keeps_separate_alarms() {
     let mut cfg = config();
@@ -238,7 +305,7 @@ fn late_events_are_counted_not_added() {
     // The late failure is in no window: with threshold 3 the window ending at T0+30s raises with
     // exactly the 3 counted failures (4 had the late one been added).
     let mut cfg3 = cfg.clone();
-    cfg3.rules[0].threshold = 3;
+    cfg3.rules[0].threshold = Some(3);
     cfg3.rules[0].clear = Some(1);
     let mut e3 = engine(&cfg3);
     for t in [20_000, 16_000, 14_999, 15_000, 35_000] {
@@ -259,14 +326,15 @@ fn engine_watermark_is_the_minimum_over_active_partitions_and_idle_ones_release_
     // Partition 1 never sent anything and is not idle yet: no watermark, nothing evaluated.
     assert!(e.advance(WALL + 29_999).is_empty());
     assert_eq!(e.stats().watermark_ms, None);
-    // Partition 1 sends an old event: the watermark is its T0+5s.
+    // Partition 1 sends an old event: the watermark is its T0+5s. The window the watermark closes
+    // next, [T0-20s, T0+10s), already holds the 10 failures: raised at once (early firing).
     e.on_event(1, &ok(T0 + 5_000, "LYO"), WALL + 29_999);
-    assert!(e.advance(WALL + 30_000).is_empty());
+    assert_eq!(states(&e.advance(WALL + 30_000)), vec![(AlarmState::Raised, 10, 10_000)]);
     assert_eq!(e.stats().watermark_ms, Some(T0 + 5_000));
     // 30s of wall time without a record from partition 1: it no longer holds the watermark back.
     let alarms = e.advance(WALL + 29_999 + 30_000);
     assert_eq!(e.stats().watermark_ms, Some(T0 + 40_000));
-    assert_eq!(states(&alarms), vec![(AlarmState::Raised, 10, 10_000), (AlarmState::Cleared, 0, 40_000)]);
+    assert_eq!(states(&alarms), vec![(AlarmState::Cleared, 0, 40_000)]);
     // Partition 1 wakes up behind the engine watermark: its old events are late.
     assert_eq!(e.on_event(1, &fail(T0 + 20_000, "LYO"), WALL + 60_000), EventOutcome::Late);
     // ... and it holds the watermark again (which never goes back).
@@ -292,7 +360,8 @@ fn when_every_partition_is_idle_the_last_windows_are_evaluated() {
     let mut e = AlarmEngine::new(&cfg, &[0, 1]).unwrap();
     burst(&mut e, T0, "PAR", 10);
     e.on_event(1, &ok(T0 + 2_000, "LYO"), WALL);
-    assert!(e.advance(WALL + 1_000).is_empty()); // watermark T0+2s
+    // Watermark T0+2s: the open window ending at T0+10s reaches the threshold (early firing).
+    assert_eq!(states(&e.advance(WALL + 1_000)), vec![(AlarmState::Raised, 10, 10_000)]);
     let alarms = e.advance(WALL + 40_000);
     assert_eq!(e.stats().watermark_ms, Some(T0 + 9_000)); // the highest partition watermark
     assert!(alarms.is_empty(), "no window ends before T0+10s");
@@ -424,7 +493,7 @@ fn several_rules_sort_by_window_end_then_rule_then_group() {
     fast.name = "a-fast".to_owned();
     fast.window = Duration::from_secs(5);
     fast.slide = Duration::from_secs(5);
-    fast.threshold = 3;
+    fast.threshold = Some(3);
     fast.clear = None; // threshold / 2 = 1
     cfg.rules.push(fast);
     let mut e = engine(&cfg);
@@ -477,13 +546,13 @@ fn partition_sequences() -> Vec<(u32, Vec<EnrichedEvent>)> {
 fn interleaving_config() -> AlarmConfig {
     let mut cfg = config();
     cfg.out_of_orderness = Duration::from_secs(5);
-    cfg.rules[0].threshold = 60;
+    cfg.rules[0].threshold = Some(60);
     cfg.rules[0].clear = Some(40);
     let mut per_region = cfg.rules[0].clone();
     per_region.name = "region-failures".to_owned();
     per_region.group_by = vec!["region".to_owned()];
     per_region.window = Duration::from_secs(20);
-    per_region.threshold = 120;
+    per_region.threshold = Some(120);
     per_region.clear = None;
     cfg.rules.push(per_region);
     cfg
@@ -525,6 +594,26 @@ fn run(
     (alarms, e.stats().late_events, store)
 }
 
+/// The alarm records as they do not depend on arrival order: sorted by (window end, rule, group),
+/// each group's in the order they were made, and a `raised` record made on an open window
+/// (early firing: with the counts so far) merged with the `updated` record of the same window
+/// that gave its final counts.
+fn canonical(mut alarms: Vec<Alarm>) -> Vec<Alarm> {
+    alarms.sort_by(|a, b| (a.window_end, &a.rule, &a.group_key).cmp(&(b.window_end, &b.rule, &b.group_key)));
+    let mut out: Vec<Alarm> = Vec::with_capacity(alarms.len());
+    for alarm in alarms {
+        if let Some(last) = out.last_mut() {
+            let same_window = last.alarm_id == alarm.alarm_id && last.window_end == alarm.window_end;
+            if same_window && last.state == AlarmState::Raised && alarm.state == AlarmState::Updated {
+                *last = Alarm { state: AlarmState::Raised, ..alarm };
+                continue;
+            }
+        }
+        out.push(alarm);
+    }
+    out
+}
+
 #[test]
 fn alarms_do_not_depend_on_how_partitions_interleave() {
     let cfg = interleaving_config();
@@ -543,6 +632,7 @@ fn alarms_do_not_depend_on_how_partitions_interleave() {
         }
     }
     let (reference, late, _) = run(&cfg, &seqs, &round_robin, 1);
+    let reference = canonical(reference);
     assert!(reference.iter().any(|a| a.state == AlarmState::Raised), "the test data must raise alarms");
     assert!(reference.iter().any(|a| a.state == AlarmState::Cleared));
     assert!(reference.iter().any(|a| a.rule == "region-failures"));
@@ -551,7 +641,7 @@ fn alarms_do_not_depend_on_how_partitions_interleave() {
     for (order, every) in [(&sequential, 1), (&sequential, 97), (&random, 1), (&random, 13), (&round_robin, 500)] {
         let (alarms, late_here, _) = run(&cfg, &seqs, order, every);
         assert_eq!(late_here, late);
-        assert_eq!(alarms, reference);
+        assert_eq!(canonical(alarms), reference);
     }
 }
 
@@ -746,13 +836,6 @@ fn run_routed(
     (alarms, late)
 }
 
-fn sorted(mut alarms: Vec<Alarm>) -> Vec<Alarm> {
-    alarms.sort_by(|a, b| {
-        (a.window_end, &a.rule, &a.group_key, a.state as u8).cmp(&(b.window_end, &b.rule, &b.group_key, b.state as u8))
-    });
-    alarms
-}
-
 /// Routing events to the partition of their group, with watermarks carried by markers, gives
 /// the alarms of one engine reading every partition, whatever the routed partition count, the
 /// interleaving of the enriched partitions and the batch sizes.
@@ -764,12 +847,152 @@ fn routed_engines_raise_the_alarms_of_a_single_engine() {
     let sequential: Vec<usize> = (0..3).flat_map(|p| std::iter::repeat_n(p, 600)).collect();
     let (reference, late, _) = run(&cfg, &seqs, &round_robin, 1);
     assert!(reference.iter().any(|a| a.state == AlarmState::Cleared));
-    let reference = sorted(reference);
+    let reference = canonical(reference);
     for (order, every, routed) in
         [(&round_robin, 1, 1), (&round_robin, 7, 3), (&sequential, 97, 6), (&round_robin, 500, 4)]
     {
         let (alarms, late_here) = run_routed(&cfg, &seqs, order, every, routed);
         assert_eq!(late_here, late, "late events with {routed} routed partitions, every {every}");
-        assert_eq!(sorted(alarms), reference, "alarms with {routed} routed partitions, every {every}");
+        assert_eq!(canonical(alarms), reference, "alarms with {routed} routed partitions, every {every}");
     }
+}
+
+#[test]
+fn early_firing_raises_on_the_event_that_reaches_the_threshold_and_the_closed_window_gives_final_counts() {
+    let cfg = config();
+    let mut e = engine(&cfg);
+    e.on_event(0, &ok(T0, "PAR"), WALL);
+    assert!(e.advance(WALL).is_empty()); // watermark T0: the open window is [T0 - 20s, T0 + 10s)
+    for i in 1..10 {
+        e.on_event(0, &fail(T0 + i * 500, "PAR"), WALL);
+    }
+    assert!(e.advance(WALL).is_empty(), "9 failures: under the threshold");
+    // The 10th failure raises at once, long before the watermark reaches the window's end.
+    assert_eq!(e.on_event(0, &fail(T0 + 5_000, "PAR"), WALL), EventOutcome::Counted);
+    let alarms = e.advance(WALL);
+    assert_eq!(states(&alarms), vec![(AlarmState::Raised, 10, 10_000)]);
+    assert_eq!(alarms[0].total, 11);
+    assert!(e.stats().watermark_ms < Some(T0 + 10_000));
+    assert_eq!(e.stats().active_alarms, 1);
+    // More failures in the open window raise nothing more ...
+    e.on_event(0, &fail(T0 + 6_000, "PAR"), WALL);
+    e.on_event(0, &fail(T0 + 9_000, "PAR"), WALL);
+    assert!(e.advance(WALL).is_empty());
+    // ... and when the window closes, an update gives its final counts.
+    e.on_event(0, &ok(T0 + 10_000, "PAR"), WALL);
+    let closed = e.advance(WALL);
+    assert_eq!(states(&closed), vec![(AlarmState::Updated, 12, 10_000)]);
+    assert_eq!(
+        (closed[0].total, closed[0].first_seen, closed[0].alarm_id.as_str()),
+        (13, T0 + 500, alarms[0].alarm_id.as_str())
+    );
+
+    // Failures of a later pane do not raise before the window they belong to is the next to close.
+    let mut e = engine(&cfg);
+    e.on_event(0, &ok(T0, "PAR"), WALL);
+    e.advance(WALL);
+    burst(&mut e, T0 + 10_000, "PAR", 10); // the watermark follows: window 20s is next at the end
+    let alarms = e.advance(WALL);
+    assert_eq!(states(&alarms), vec![(AlarmState::Raised, 10, 20_000)]);
+    assert!(e.stats().watermark_ms < Some(T0 + 20_000));
+
+    // A ratio rule waits for its window to close: more successes could lower the ratio.
+    let cfg = ratio_config();
+    let mut e = engine(&cfg);
+    e.on_event(0, &ok(T0, "PAR"), WALL);
+    e.advance(WALL);
+    mix(&mut e, T0, "PAR", 12, 0);
+    assert!(e.advance(WALL).is_empty());
+    e.on_event(0, &ok(T0 + 10_000, "PAR"), WALL);
+    assert_eq!(states(&e.advance(WALL)), vec![(AlarmState::Raised, 12, 10_000)]);
+}
+
+/// One rule, threshold 10, no out-of-orderness, 10s of allowed lateness.
+fn lateness_config() -> AlarmConfig {
+    let mut cfg = config();
+    cfg.allowed_lateness = Duration::from_secs(10);
+    cfg
+}
+
+#[test]
+fn events_within_allowed_lateness_update_the_closed_window_and_later_ones_are_late() {
+    let cfg = lateness_config();
+    let mut e = engine(&cfg);
+    e.on_event(0, &ok(T0, "PAR"), WALL);
+    for i in 1..10 {
+        e.on_event(0, &fail(T0 + 10_000 + i * 500, "PAR"), WALL);
+    }
+    e.on_event(0, &ok(T0 + 30_000, "PAR"), WALL);
+    assert!(e.advance(WALL).is_empty(), "windows 10s..30s hold 9 failures at most");
+    // Watermark T0+30s. 15s behind it: beyond the 10s of lateness.
+    assert_eq!(e.on_event(0, &fail(T0 + 15_000, "PAR"), WALL), EventOutcome::Late);
+    // 5s behind: within it. The latest closed window, ending at 30s, now holds 10 failures.
+    assert_eq!(e.on_event(0, &fail(T0 + 25_000, "PAR"), WALL), EventOutcome::Counted);
+    let alarms = e.advance(WALL);
+    assert_eq!(states(&alarms), vec![(AlarmState::Raised, 10, 30_000)]);
+    assert_eq!(alarms[0].total, 11);
+    // Another one updates what was sent.
+    assert_eq!(e.on_event(0, &fail(T0 + 21_000, "PAR"), WALL), EventOutcome::Counted);
+    let alarms = e.advance(WALL);
+    assert_eq!(states(&alarms), vec![(AlarmState::Updated, 11, 30_000)]);
+    let rule = &e.rule_stats()[0];
+    assert_eq!((rule.counters.counted, rule.counters.late), (13, 1));
+    assert_eq!(e.stats().late_events, 1);
+
+    // Windows close on the watermark, as without lateness; state stays bounded: once the
+    // watermark passes a pane's last window by the lateness, the pane is gone.
+    e.on_event(0, &ok(T0 + 100_000, "LYO"), WALL);
+    let alarms = e.advance(WALL);
+    assert_eq!(states(&alarms), vec![(AlarmState::Cleared, 2, 50_000)]);
+    assert_eq!(e.stats().groups, 1, "PAR's panes are purged and its group dropped");
+    assert_eq!(e.on_event(0, &fail(T0 + 89_999, "PAR"), WALL), EventOutcome::Late);
+    assert_eq!(e.on_event(0, &fail(T0 + 90_000, "PAR"), WALL), EventOutcome::Counted);
+}
+
+#[test]
+fn the_route_stage_writes_events_beyond_lateness_unchanged_to_the_late_topic() {
+    use lux_alarm::stage::{AlarmRouteStage, AlarmTopics};
+    use lux_stage::{Context, Processor};
+    let cfg = lateness_config();
+    let topics = AlarmTopics {
+        enriched: "enriched".into(),
+        routed: "alarm-routed".into(),
+        alarms: "alarms".into(),
+        deadletter: "deadletter".into(),
+        late: "late".into(),
+    };
+    let mut stage = AlarmRouteStage::new(&cfg, 2, topics).unwrap();
+    stage.restore(&[], Vec::new()).unwrap();
+    assert!(stage.outputs().contains(&"late".to_owned()));
+    let mut ctx = Context::default();
+    let times = [T0 + 30_000, T0 + 20_000, T0 + 19_999, T0 + 31_000, T0 + 5_000];
+    let mut late_values = Vec::new();
+    for (offset, time) in times.into_iter().enumerate() {
+        let value = serde_json::to_vec(&fail(time, "PAR")).unwrap();
+        if time < T0 + 20_000 {
+            late_values.push(value.clone());
+        }
+        let record = lux_log::StoredRecord {
+            topic: "enriched".into(),
+            partition: 0,
+            offset: offset as u64,
+            key: Some(b"bng-PAR".to_vec()),
+            timestamp_ms: time,
+            value,
+        };
+        stage.process(&record, &mut ctx).unwrap();
+    }
+    stage.end_batch(&mut ctx).unwrap();
+    let late: Vec<&lux_log::OutputRecord> = ctx.outputs().iter().filter(|r| r.topic == "late").collect();
+    assert_eq!(late.iter().map(|r| r.value.clone()).collect::<Vec<_>>(), late_values, "unchanged, in order");
+    assert!(late.iter().all(|r| r.key == b"bng-PAR"));
+    let routed = ctx
+        .outputs()
+        .iter()
+        .filter(|r| r.topic == "alarm-routed" && r.value.starts_with(b"{\"type\":\"event\""))
+        .count();
+    assert_eq!(routed, 3);
+    let counters = stage.counters();
+    assert!(counters.contains(&("late_events".to_owned(), 2)), "{counters:?}");
+    assert!(counters.contains(&("late_events.site-failures".to_owned(), 2)), "{counters:?}");
 }

@@ -35,8 +35,17 @@ pub struct Alarm {
     pub count: u64,
     /// Events (matching the rule's filter before the failure test) counted in the window.
     pub total: u64,
-    /// The rule's threshold at the time.
+    /// The failures that raise the alarm: the rule's `threshold` (a count rule), or for a ratio
+    /// rule the failures this window needed to reach its ratio (`threshold_ratio` x `total`,
+    /// rounded up, at least 1).
     pub threshold: u64,
+    /// A ratio rule's `threshold_ratio` (failures / events); absent for a count rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold_ratio: Option<Ratio>,
+    /// A ratio rule's `min_events`: the fewest events a window needs to raise; absent for a count
+    /// rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_events: Option<u64>,
     /// The window this record was computed on: `[window_start, window_end)`.
     #[serde(with = "rfc3339")]
     pub window_start: Millis,
@@ -54,4 +63,75 @@ pub struct Alarm {
     /// the equipment of the latest failure counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intervention_id: Option<String>,
+}
+
+/// A ratio in [0, 1] kept in millionths, so that records compare exactly and thresholds are
+/// tested in integers; written as a JSON number (`0.2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ratio(u32);
+
+impl Ratio {
+    /// Millionths in one.
+    pub const ONE: u32 = 1_000_000;
+
+    /// The ratio nearest `value`, clamped to [0, 1] (NaN gives 0).
+    pub fn from_f64(value: f64) -> Ratio {
+        let scaled = (value * f64::from(Ratio::ONE)).round();
+        if scaled.is_nan() || scaled <= 0.0 {
+            Ratio(0)
+        } else if scaled >= f64::from(Ratio::ONE) {
+            Ratio(Ratio::ONE)
+        } else {
+            // In (0, ONE): the cast is exact.
+            Ratio(scaled as u32)
+        }
+    }
+
+    /// The ratio in millionths.
+    pub fn millionths(self) -> u32 {
+        self.0
+    }
+
+    pub fn as_f64(self) -> f64 {
+        f64::from(self.0) / f64::from(Ratio::ONE)
+    }
+
+    /// Whether `part / whole` is at least this ratio (false when `whole` is 0).
+    pub fn reached_by(self, part: u64, whole: u64) -> bool {
+        whole > 0 && u128::from(part) * u128::from(Ratio::ONE) >= u128::from(self.0) * u128::from(whole)
+    }
+
+    /// The fewest parts of `whole` that reach this ratio (`ceil(ratio x whole)`).
+    pub fn parts_of(self, whole: u64) -> u64 {
+        let scaled = u128::from(self.0) * u128::from(whole);
+        u64::try_from(scaled.div_ceil(u128::from(Ratio::ONE))).unwrap_or(u64::MAX)
+    }
+}
+
+impl Serialize for Ratio {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.as_f64())
+    }
+}
+
+impl<'de> Deserialize<'de> for Ratio {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Ratio::from_f64(f64::deserialize(deserializer)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Ratio;
+
+    #[test]
+    fn ratio_is_exact_in_millionths_and_round_trips_as_a_number() {
+        let r = Ratio::from_f64(0.2);
+        assert_eq!(r.millionths(), 200_000);
+        assert!(r.reached_by(10, 50) && !r.reached_by(9, 50) && !r.reached_by(0, 0));
+        assert_eq!((r.parts_of(50), r.parts_of(51), r.parts_of(0)), (10, 11, 0));
+        assert_eq!(serde_json::to_string(&r).unwrap(), "0.2");
+        assert_eq!(serde_json::from_str::<Ratio>("0.2").unwrap(), r);
+        assert_eq!((Ratio::from_f64(f64::NAN), Ratio::from_f64(7.0)), (Ratio::from_f64(0.0), Ratio::from_f64(1.0)));
+    }
 }

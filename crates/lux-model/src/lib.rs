@@ -19,7 +19,7 @@ mod raw;
 mod text;
 mod time;
 
-pub use alarm::{Alarm, AlarmState};
+pub use alarm::{Alarm, AlarmState, Ratio};
 pub use attributes::{AttrRef, AttrText, AttrValue, AttributeList, Attributes, Copied, Scalar};
 pub use event::{
     EnrichedEvent, EquipmentInfo, EquipmentKey, ErrorInfo, Event, EventKind, MaintenanceInfo, Outcome, ReferenceInfo,

@@ -37,6 +37,9 @@ pub fn alert(alarm: &Alarm, now_ms: i64, active_until_ms: i64, resolved_at_ms: O
     annotations.insert("count".into(), Value::String(alarm.count.to_string()));
     annotations.insert("total".into(), Value::String(alarm.total.to_string()));
     annotations.insert("threshold".into(), Value::String(alarm.threshold.to_string()));
+    if let Some(ratio) = alarm.threshold_ratio {
+        annotations.insert("threshold_ratio".into(), Value::String(ratio.as_f64().to_string()));
+    }
     annotations.insert("last_seen".into(), Value::String(format_rfc3339_millis(alarm.last_seen)));
     if alarm.suppressed_by_intervention {
         annotations.insert("suppressed_by_intervention".into(), Value::String("true".into()));
@@ -74,6 +77,8 @@ mod tests {
             count: 120,
             total: 130,
             threshold: 100,
+            threshold_ratio: None,
+            min_events: None,
             window_start: 1_000,
             window_end: 61_000,
             first_seen: 5_000,

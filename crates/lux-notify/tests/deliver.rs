@@ -101,6 +101,8 @@ fn alarm(rule: &str, group: &str, state: AlarmState, suppressed: bool, window_en
         count: 120,
         total: 150,
         threshold: 100,
+        threshold_ratio: None,
+        min_events: None,
         window_start: window_end - 60_000,
         window_end,
         first_seen: window_end - 50_000,

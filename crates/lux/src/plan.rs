@@ -43,13 +43,19 @@ fn text(config: &LuxConfig, t: &Topology) -> String {
     for rule in &config.alarm.rules {
         let _ = writeln!(
             out,
-            "  {}: failures by [{}] in {} windows sliding by {}, raise at >= {}, clear under {}, severity {}{}",
+            "  {}: failures by [{}] in {} windows sliding by {}, {}, severity {}{}",
             rule.name,
             rule.group_by.join(", "),
             humantime::format_duration(rule.window),
             humantime::format_duration(rule.slide),
-            rule.threshold,
-            rule.effective_clear(),
+            match rule.level() {
+                lux_alarm::Level::Count { threshold, clear } => format!("raise at >= {threshold}, clear under {clear}"),
+                lux_alarm::Level::Ratio { threshold, clear, min_events } => format!(
+                    "raise at a failure ratio >= {} over >= {min_events} events, clear under {}",
+                    threshold.as_f64(),
+                    clear.as_f64()
+                ),
+            },
             rule.severity,
             if rule.filter.is_empty() { String::new() } else { format!(", filter {:?}", rule.filter) }
         );

@@ -221,15 +221,15 @@ pub fn replay(
     let topology = Topology::of(&config);
     let out = |topic: &str| format!("{prefix}{topic}");
     let (enriched, deadletter, alarms) = (out(&topology.enriched), out(&topology.deadletter), out(&topology.alarms));
-    let routed = out(&topology.alarm_routed);
+    let (routed, late) = (out(&topology.alarm_routed), out(&topology.late));
     let (transform_group, route_group, alarm_group) = (out("transform"), out("alarm-route"), out("alarm"));
-    for topic in [&enriched, &deadletter, &routed, &alarms] {
+    for topic in [&enriched, &deadletter, &routed, &alarms, &late] {
         lux_log::validate_topic_name(topic).with_context(|| format!("--output-prefix {prefix:?}"))?;
     }
     let Pipeline { log, reference, key, .. } = Pipeline::open(&config, data_dir, stop.clone(), None)?;
     let result = (|| {
         let raw = log.topic(&topology.raw).with_context(|| "nothing to replay yet".to_string())?;
-        for topic in [&enriched, &deadletter, &routed, &alarms] {
+        for topic in [&enriched, &deadletter, &routed, &alarms, &late] {
             if log.topic(topic).is_ok_and(|t| t.record_count() > 0) {
                 anyhow::bail!(
                     "topic {topic} already holds records (an earlier replay?); choose another --output-prefix"
@@ -293,6 +293,7 @@ pub fn replay(
             routed: routed.clone(),
             alarms: alarms.clone(),
             deadletter: deadletter.clone(),
+            late: late.clone(),
         };
         let partitions = config.log.partitions;
         let progress = |m: &StageMetrics| Ok(m.records_in.load(Ordering::Relaxed));

@@ -45,6 +45,8 @@ pub struct Topology {
     pub alarms: String,
     /// The alarm stage's internal topic between its two halves, keyed by (rule, group).
     pub alarm_routed: String,
+    /// Enriched events too late for the alarm windows, unchanged.
+    pub late: String,
     /// The QoE indicators.
     pub qoe: String,
     pub topics: Vec<String>,
@@ -57,6 +59,7 @@ impl Topology {
         let (raw, enriched, deadletter, alarms) =
             (log.topic("raw"), log.topic("enriched"), log.topic("deadletter"), log.topic("alarms"));
         let alarm_routed = log.topic("alarm-routed");
+        let late = log.topic("late");
         let qoe = log.topic("qoe");
         let mut stages = Vec::new();
         if config.run.generator {
@@ -120,7 +123,7 @@ impl Topology {
         stages.push(StagePlan {
             name: "alarm-route".into(),
             inputs: vec![enriched.clone()],
-            outputs: vec![alarm_routed.clone(), deadletter.clone()],
+            outputs: vec![alarm_routed.clone(), deadletter.clone(), late.clone()],
             detail: format!("each event to the partition of its group, for {} rule(s)", config.alarm.rules.len()),
         });
         stages.push(StagePlan {
@@ -169,9 +172,11 @@ impl Topology {
                 deadletter.clone(),
                 alarm_routed.clone(),
                 alarms.clone(),
+                late.clone(),
                 qoe.clone(),
             ],
             alarm_routed,
+            late,
             qoe,
             raw,
             enriched,
@@ -462,6 +467,7 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
             routed: topology.alarm_routed.clone(),
             alarms: topology.alarms.clone(),
             deadletter: topology.deadletter.clone(),
+            late: topology.late.clone(),
         };
         let partitions = config.log.partitions;
         let route =

@@ -90,3 +90,33 @@ pub fn json(record: &StoredRecord) -> serde_json::Value {
 pub fn values(log: &dyn CentralLog, topic: &str) -> Vec<Vec<serde_json::Value>> {
     read(log, topic).iter().map(|p| p.iter().map(json).collect()).collect()
 }
+
+/// One partition's alarm records in the form that does not depend on when events arrived:
+/// sorted by (window end, rule, group), each group's in their order, and a `raised` record made
+/// on an open window (early firing, with the counts so far) merged with the `updated` record
+/// that gave that window's final counts when it closed.
+pub fn canonical_alarms(alarms: &[serde_json::Value]) -> Vec<serde_json::Value> {
+    let mut sorted: Vec<&serde_json::Value> = alarms.iter().collect();
+    let key = |a: &serde_json::Value| {
+        (
+            a["window_end"].as_str().unwrap_or_default().to_owned(),
+            a["rule"].as_str().unwrap_or_default().to_owned(),
+            a["group_key"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    sorted.sort_by_key(|a| key(a));
+    let mut out: Vec<serde_json::Value> = Vec::with_capacity(sorted.len());
+    for alarm in sorted {
+        if let Some(last) = out.last_mut() {
+            let same_window = last["alarm_id"] == alarm["alarm_id"] && last["window_end"] == alarm["window_end"];
+            if same_window && last["state"] == "raised" && alarm["state"] == "updated" {
+                let mut merged = alarm.clone();
+                merged["state"] = "raised".into();
+                *last = merged;
+                continue;
+            }
+        }
+        out.push(alarm.clone());
+    }
+    out
+}
