@@ -64,7 +64,7 @@
 //! new files until 3 s after the swap was 4.07, 4.72 and 4.07 ms, every one a preemption (a
 //! 4 ms scheduler tick; the control window before the write shows the same); the longest that
 //! was not a preemption nor a steal (what a reload can cause itself) 3.04, 3.26 and 2.96 ms, none
-//! over 0.1 ms within 50 ms of the swap. Without the priority, a compiler in another session
+//! over 0.1 ms within 50 ms of the swap; two runs at load 2 gave 4.47 and 2.98 ms. Without the priority, a compiler in another session
 //! preempted the thread for up to 44 ms, with or without a reload.
 
 pub mod cli;
