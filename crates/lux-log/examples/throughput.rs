@@ -9,7 +9,7 @@
 //! Prints each run and the medians.
 
 use lux_log::embedded::{EmbeddedLog, EmbeddedOptions};
-use lux_log::{CentralLog, Commit, Durability, OutputRecord, StateChange, TopicPartition};
+use lux_log::{CentralLog, Commit, Durability};
 use std::time::Instant;
 
 /// User + system CPU time of this process so far, in seconds (from /proc/self/stat).
@@ -31,19 +31,7 @@ fn main() {
         _ => Durability::Group,
     };
     let runs: usize = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(5);
-    let commit = Commit {
-        group: "transform".into(),
-        next_offsets: vec![(TopicPartition { topic: "raw".into(), partition: 0 }, 1)],
-        outputs: (0..batch)
-            .map(|i| OutputRecord {
-                topic: "enriched".into(),
-                key: format!("cpe-par001-{:05}", i % 5_000).into_bytes(),
-                timestamp_ms: 1_767_607_200_000 + i as i64,
-                value: vec![b'x'; 200],
-            })
-            .collect(),
-        state: vec![StateChange { partition: 0, key: b"position".to_vec(), value: Some(b"12345".to_vec()) }],
-    };
+    let commit = Commit::sample(batch);
     let (mut walls, mut cpus) = (Vec::new(), Vec::new());
     for run in 0..runs {
         let dir = tempfile::tempdir_in("target").expect("temp dir");

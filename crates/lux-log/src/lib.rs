@@ -61,6 +61,27 @@ pub struct Commit {
     pub state: Vec<StateChange>,
 }
 
+impl Commit {
+    /// A transform stage's commit for measuring a log: `records` enriched records of 200 bytes
+    /// (keys of 5,000 pieces of equipment), one input offset moved and one state entry set.
+    /// Used by the log's throughput example and `lux bench`.
+    pub fn sample(records: u64) -> Commit {
+        Commit {
+            group: "transform".into(),
+            next_offsets: vec![(TopicPartition { topic: "raw".into(), partition: 0 }, 1)],
+            outputs: (0..records)
+                .map(|i| OutputRecord {
+                    topic: "enriched".into(),
+                    key: format!("cpe-par001-{:05}", i % 5_000).into_bytes(),
+                    timestamp_ms: 1_767_607_200_000 + i as i64,
+                    value: vec![b'x'; 200],
+                })
+                .collect(),
+            state: vec![StateChange { partition: 0, key: b"position".to_vec(), value: Some(b"12345".to_vec()) }],
+        }
+    }
+}
+
 /// A topic and its partitions' offsets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicInfo {

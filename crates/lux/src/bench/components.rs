@@ -9,7 +9,7 @@ use anyhow::{bail, Context as _};
 use lux_decode::{DecodeConfig, Decoder};
 use lux_generate::{GeneratorConfig, Network, Traffic};
 use lux_log::embedded::{EmbeddedLog, EmbeddedOptions};
-use lux_log::{CentralLog, Commit, Durability, OutputRecord, StateChange, TopicPartition};
+use lux_log::{CentralLog, Commit, Durability};
 use lux_model::{Event, Format, RawRecord};
 use lux_reference::Snapshot;
 use std::path::Path;
@@ -183,19 +183,7 @@ fn transform(
 
 fn log_append(dir: &Path, each: Duration) -> anyhow::Result<ComponentResult> {
     const BATCH: u64 = 1_000;
-    let commit = Commit {
-        group: "transform".into(),
-        next_offsets: vec![(TopicPartition { topic: "raw".into(), partition: 0 }, 1)],
-        outputs: (0..BATCH)
-            .map(|i| OutputRecord {
-                topic: "enriched".into(),
-                key: format!("cpe-par001-{:05}", i % 5_000).into_bytes(),
-                timestamp_ms: 1_767_607_200_000 + i as i64,
-                value: vec![b'x'; 200],
-            })
-            .collect(),
-        state: vec![StateChange { partition: 0, key: b"position".to_vec(), value: Some(b"12345".to_vec()) }],
-    };
+    let commit = Commit::sample(BATCH);
     let path = dir.join("component-log");
     let log = EmbeddedLog::open_with(&path, EmbeddedOptions::new(Durability::Group))
         .with_context(|| format!("cannot open an embedded log in {}", path.display()))?;
