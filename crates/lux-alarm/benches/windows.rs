@@ -113,6 +113,7 @@ fn windows(c: &mut Criterion) {
                 failure,
                 suppress: false,
                 intervention: None,
+                received_at: T0,
             };
             (partition, jitter, event)
         })

@@ -263,6 +263,9 @@ pub struct AlarmEngine {
     /// Records made as events were counted (early raises, late re-evaluations), returned by the
     /// next `advance`.
     pending: Vec<Alarm>,
+    /// The reception stamps of the events that raised an alarm of `pending` (early firing),
+    /// taken by [`AlarmEngine::take_raised_receptions`].
+    raised_receptions: Vec<i64>,
 }
 
 impl AlarmEngine {
@@ -290,6 +293,7 @@ impl AlarmEngine {
             router: Router::new(cfg)?,
             route_buf: Vec::new(),
             pending: Vec::new(),
+            raised_receptions: Vec::new(),
         })
     }
 
@@ -367,6 +371,13 @@ impl AlarmEngine {
         }
     }
 
+    /// The reception stamps (ms since the epoch) of the events that raised an alarm the moment
+    /// they arrived (early firing) since the last call: the stage measures from them the time
+    /// from the threshold-crossing event's reception to its alarm record being readable.
+    pub fn take_raised_receptions(&mut self) -> Vec<i64> {
+        std::mem::take(&mut self.raised_receptions)
+    }
+
     /// Counts one rule's view of an event in its group's panes: late when it is behind the
     /// engine's watermark by more than `allowed_lateness` (the router already judged it against
     /// its own partition). Behind the watermark but within the lateness, the latest closed window
@@ -426,6 +437,9 @@ impl AlarmEngine {
                 if group.alarm.is_none() && rule.level.raises(failures, 0) {
                     let w = Slider::new().window(&group.panes, n, open);
                     step(rule, &event.group_key, group, open, w, false, &mut self.pending);
+                    if group.alarm.is_some() && event.received_at > 0 {
+                        self.raised_receptions.push(event.received_at);
+                    }
                 }
             }
             match (raised_before, group.alarm.is_some()) {
@@ -602,6 +616,7 @@ impl AlarmEngine {
         self.obsolete.clear();
         self.meta_dirty = false;
         self.pending.clear();
+        self.raised_receptions.clear();
         self.router.reset();
     }
 

@@ -47,6 +47,10 @@ pub struct RuleEvent {
     /// That intervention's id (with `suppress`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intervention: Option<String>,
+    /// When LUX received the raw record of the event (ms since the epoch, wall clock): the alarm
+    /// it raises measures its latency from it (0 in records of an older LUX: not measured).
+    #[serde(default)]
+    pub received_at: i64,
 }
 
 /// A record of the routed topic.
@@ -165,6 +169,7 @@ impl Router {
                 failure,
                 suppress,
                 intervention: suppressing.map(|m| m.intervention_id.clone()),
+                received_at: event.event.received_at,
             });
             routed = true;
         }

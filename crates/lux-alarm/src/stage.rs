@@ -341,6 +341,10 @@ impl Processor for AlarmStage {
                 let key = crate::alarm_key(&alarm.rule, &alarm.group_key);
                 ctx.emit(&self.topics.alarms, &key, alarm.window_end, serde_json::to_vec(&alarm)?);
             }
+            // Early raises: their latency from the crossing event's reception, once committed.
+            for received_at in engine.take_raised_receptions() {
+                ctx.received(received_at);
+            }
             for (key, value) in engine.take_changes() {
                 ctx.set_state(partition, key, value);
             }

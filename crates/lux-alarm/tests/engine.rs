@@ -867,10 +867,16 @@ fn early_firing_raises_on_the_event_that_reaches_the_threshold_and_the_closed_wi
         e.on_event(0, &fail(T0 + i * 500, "PAR"), WALL);
     }
     assert!(e.advance(WALL).is_empty(), "9 failures: under the threshold");
+    assert!(e.take_raised_receptions().is_empty());
     // The 10th failure raises at once, long before the watermark reaches the window's end.
-    assert_eq!(e.on_event(0, &fail(T0 + 5_000, "PAR"), WALL), EventOutcome::Counted);
+    let mut crossing = fail(T0 + 5_000, "PAR");
+    crossing.event.received_at = T0 + 5_123;
+    assert_eq!(e.on_event(0, &crossing, WALL), EventOutcome::Counted);
     let alarms = e.advance(WALL);
     assert_eq!(states(&alarms), vec![(AlarmState::Raised, 10, 10_000)]);
+    // The stage measures the alarm's latency from the crossing event's reception.
+    assert_eq!(e.take_raised_receptions(), vec![T0 + 5_123]);
+    assert!(e.take_raised_receptions().is_empty());
     assert_eq!(alarms[0].total, 11);
     assert!(e.stats().watermark_ms < Some(T0 + 10_000));
     assert_eq!(e.stats().active_alarms, 1);
