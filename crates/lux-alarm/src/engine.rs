@@ -795,14 +795,16 @@ fn step(
         None => return false,
         Some(_) if !closed => return false,
         Some(active) => {
-            if active.open_window.is_some_and(|o| o <= k) {
-                // The raise window is complete: its first failure is final now.
+            if let Some(o) = active.open_window.filter(|&o| o <= k) {
+                // The raise window is complete: its first failure is final now. It is read from
+                // the raise window's own panes, [o - n, o): the first window evaluated after it
+                // may be a later one (which depends on how the watermark advanced, e.g. across a
+                // restart), and the record must not.
                 active.open_window = None;
                 active.first_seen = group
                     .panes
                     .iter()
-                    .skip(w.lo)
-                    .take(w.hi.saturating_sub(w.lo))
+                    .filter(|p| p.index >= o.saturating_sub(rule.n) && p.index < o)
                     .find_map(|p| p.first_failure)
                     .unwrap_or(active.first_seen);
             }
