@@ -158,6 +158,20 @@ enum Command {
     },
 }
 
+impl Command {
+    /// The stages of `lux run` that `lux transform`, `lux alarm`, `lux notify` and `lux qoe`
+    /// run alone (none for the other commands).
+    fn stages_alone(&self) -> &'static [&'static str] {
+        match self {
+            Command::Transform(_) => &["transform"],
+            Command::Alarm(_) => &["alarm-route", "alarm"],
+            Command::Notify(_) => &["alarm-notify"],
+            Command::Qoe(_) => &["qoe", "qoe-postgres"],
+            _ => &[],
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum TopicCommand {
     /// List the topics with their partitions and record counts.
@@ -247,6 +261,7 @@ fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let alone = cli.command.stages_alone();
     let result = match cli.command {
         Command::Run { stage: StageArgs { config, data_dir: dir, log, stop_after }, until_done, only } => {
             match run_stages(&config, &dir, &log, stop_after, until_done, only) {
@@ -254,27 +269,11 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             }
         }
-        Command::Transform(StageArgs { config, data_dir: dir, log, stop_after }) => {
-            match run_stages(&config, &dir, &log, stop_after, false, Some(vec!["transform".to_owned()])) {
-                Ok(result) => result,
-                Err(code) => return code,
-            }
-        }
-        Command::Alarm(StageArgs { config, data_dir: dir, log, stop_after }) => {
-            let only = Some(vec!["alarm-route".to_owned(), "alarm".to_owned()]);
-            match run_stages(&config, &dir, &log, stop_after, false, only) {
-                Ok(result) => result,
-                Err(code) => return code,
-            }
-        }
-        Command::Notify(StageArgs { config, data_dir: dir, log, stop_after }) => {
-            match run_stages(&config, &dir, &log, stop_after, false, Some(vec!["alarm-notify".to_owned()])) {
-                Ok(result) => result,
-                Err(code) => return code,
-            }
-        }
-        Command::Qoe(StageArgs { config, data_dir: dir, log, stop_after }) => {
-            let only = Some(vec!["qoe".to_owned(), "qoe-postgres".to_owned()]);
+        Command::Transform(StageArgs { config, data_dir: dir, log, stop_after })
+        | Command::Alarm(StageArgs { config, data_dir: dir, log, stop_after })
+        | Command::Notify(StageArgs { config, data_dir: dir, log, stop_after })
+        | Command::Qoe(StageArgs { config, data_dir: dir, log, stop_after }) => {
+            let only = Some(alone.iter().map(|s| (*s).to_owned()).collect());
             match run_stages(&config, &dir, &log, stop_after, false, only) {
                 Ok(result) => result,
                 Err(code) => return code,
