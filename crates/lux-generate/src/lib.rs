@@ -23,6 +23,7 @@ mod curve;
 mod names;
 mod network;
 pub mod radius;
+pub mod samples;
 pub mod source;
 mod traffic;
 

@@ -5,12 +5,11 @@
 //! Rates are per core: records over the measuring thread's CPU time (which other processes on
 //! a shared machine disturb much less than wall time); the wall-clock rate is given beside it.
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use lux_decode::{DecodeConfig, Decoder};
-use lux_generate::{GeneratorConfig, Network, Traffic};
 use lux_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use lux_log::{CentralLog, Commit, Durability};
-use lux_model::{Event, Format, RawRecord};
+use lux_model::{Event, RawRecord};
 use lux_reference::Snapshot;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -37,7 +36,7 @@ const BATCH: usize = 2_000;
 /// Measures every component for about `each` apiece, the reference data read from `reference`
 /// (the demo's CSV files) and the log written under `dir`.
 pub fn measure(reference: &Path, dir: &Path, each: Duration) -> anyhow::Result<Vec<ComponentResult>> {
-    let (rfc5424, rfc3164, radius) = demo_records(BATCH)?;
+    let (rfc5424, rfc3164, radius) = lux_generate::samples::by_format(BATCH).map_err(anyhow::Error::msg)?;
     let decoder = Decoder::new(&DecodeConfig::default(), KEY);
     let mut results = Vec::new();
     for (name, records) in [("rfc5424", &rfc5424), ("rfc3164", &rfc3164), ("radius", &radius)] {
@@ -54,33 +53,6 @@ pub fn measure(reference: &Path, dir: &Path, each: Duration) -> anyhow::Result<V
     results.push(transform(&snapshot, &decoder, &mixed, each)?);
     results.push(log_append(dir, each)?);
     Ok(results)
-}
-
-/// `batch` records of each of RFC 5424 lines, RFC 3164 lines and RADIUS packets, from the demo
-/// generator's traffic (the default incident included), as the collectors write them.
-fn demo_records(batch: usize) -> anyhow::Result<(Vec<RawRecord>, Vec<RawRecord>, Vec<RawRecord>)> {
-    let cfg = GeneratorConfig { rate: 20_000.0, daily_curve: false, ..GeneratorConfig::default() };
-    let start = cfg.start_ms()?;
-    let network = Network::generate_at(&cfg, start)?;
-    let traffic = Traffic::new(&network, &cfg, start)?;
-    let (mut rfc5424, mut rfc3164, mut radius) = (Vec::new(), Vec::new(), Vec::new());
-    for second in 10..600 {
-        for r in traffic.second(second) {
-            let raw = RawRecord::new("demo", r.format, r.send_time_ms + 3, Some("10.0.0.1:514".to_owned()), r.payload);
-            let is_5424 =
-                raw.payload.0.windows(3).take(6).any(|w| w.first() == Some(&b'>') && w.get(1..) == Some(b"1 "));
-            match r.format {
-                Format::Radius if radius.len() < batch => radius.push(raw),
-                Format::Syslog if is_5424 && rfc5424.len() < batch => rfc5424.push(raw),
-                Format::Syslog if !is_5424 && rfc3164.len() < batch => rfc3164.push(raw),
-                _ => {}
-            }
-        }
-        if rfc5424.len() == batch && rfc3164.len() == batch && radius.len() == batch {
-            return Ok((rfc5424, rfc3164, radius));
-        }
-    }
-    bail!("the generator gave {} / {} / {} records of {batch}", rfc5424.len(), rfc3164.len(), radius.len())
 }
 
 /// CPU time of the calling thread.
