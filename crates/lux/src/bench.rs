@@ -251,11 +251,7 @@ source = "demo"
     /// Peak resident memory of the child (VmHWM), MiB.
     fn peak_memory_mib(&self) -> anyhow::Result<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
-        let kib = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .context("no VmHWM in /proc/PID/status")?;
+        let kib = kib_field(&status, "VmHWM:").context("no VmHWM in /proc/PID/status")?;
         Ok(kib / 1024.0)
     }
 
@@ -274,6 +270,13 @@ source = "demo"
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The value of a `/proc` line `<name> <n> kB` (`/proc/meminfo`, `/proc/PID/status`), in KiB.
+fn kib_field(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
 }
 
 fn toml_path(path: &Path) -> String {
@@ -492,11 +495,7 @@ impl Machine {
             .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
             .unwrap_or_default();
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        let memory_kib = meminfo
-            .lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .unwrap_or(0.0);
+        let memory_kib = kib_field(&meminfo, "MemTotal:").unwrap_or(0.0);
         Machine {
             cpus: std::thread::available_parallelism().map_or(1, usize::from),
             cpu_model,
