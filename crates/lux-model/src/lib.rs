@@ -28,7 +28,7 @@ pub use event::{
 pub use qoe::{ratio, ErrorCodeCount, QoeIndicator, SessionDurations, DURATION_BUCKETS_S};
 pub use raw::{DeadLetter, DeadLetterReason, Format, Payload, RawRecord};
 pub use text::SmallStr;
-pub use time::{format_rfc3339_millis, Millis};
+pub use time::{format_rfc3339_millis, rfc3339, Millis};
 
 /// Schema version names carried in the `schema` field of every public record.
 pub mod schema {

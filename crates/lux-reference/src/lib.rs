@@ -82,4 +82,4 @@ pub use enrichment::{EnrichedRecord, Enrichment, Equipment};
 pub use handle::{ReferenceHandle, ReferenceStats};
 pub use load::FILES;
 pub use problem::ReferenceProblem;
-pub use snapshot::{ReferenceError, Snapshot, TableCounts};
+pub use snapshot::{InterventionRow, ReferenceError, Snapshot, TableCounts};

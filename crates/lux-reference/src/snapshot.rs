@@ -101,6 +101,25 @@ struct Cover {
     intervention: u32,
 }
 
+/// One intervention of the reference data as a report lists it: what it covers, when, and
+/// what it does to alarms and indicators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterventionRow {
+    pub id: String,
+    /// `planned`, `corrective`, ...
+    pub kind: String,
+    /// `equipment`, `site` or `region`.
+    pub scope: String,
+    /// The id of the equipment, site or region covered.
+    pub target_id: String,
+    /// `actual_start`, else `planned_start`; `None`: open towards the past.
+    pub start: Option<Millis>,
+    /// `actual_end`, else `planned_end` (exclusive); `None`: still open.
+    pub end: Option<Millis>,
+    pub suppress_alarms: bool,
+    pub exclude_from_kpi: bool,
+}
+
 /// A validated version of the reference data. Immutable: a reload builds a new one and swaps it
 /// in (behind an `Arc`, see [`crate::ReferenceHandle`]) only once it has been validated whole.
 #[derive(Debug)]
@@ -132,6 +151,8 @@ pub struct Snapshot {
     error_rows: Vec<(Key, Arc<ErrorInfo>)>,
     /// In order of start, then id.
     interventions: Vec<Arc<MaintenanceInfo>>,
+    /// The same interventions with their target and time span (reports list them).
+    intervention_rows: Vec<InterventionRow>,
     /// The intervention lists of equipment, sites and regions, each in order of start.
     covers: Vec<Cover>,
 }
@@ -175,8 +196,14 @@ impl Snapshot {
             errors: Index::default(),
             error_rows: Vec::new(),
             interventions: Vec::new(),
+            intervention_rows: Vec::new(),
             covers: Vec::new(),
         }
+    }
+
+    /// Every intervention, in order of start then id, with what it covers and when.
+    pub fn interventions(&self) -> &[InterventionRow] {
+        &self.intervention_rows
     }
 
     /// Loads the seven CSV files of `dir` and validates them whole: every problem found (missing
@@ -648,6 +675,16 @@ fn build(t: Tables) -> Snapshot {
         if let Some(map) = on.get_mut(scope) {
             map.entry(i.target_id.as_str()).or_default().push(index_of(s.interventions.len()));
         }
+        s.intervention_rows.push(InterventionRow {
+            id: i.id.clone(),
+            kind: i.kind.clone(),
+            scope: i.scope.clone(),
+            target_id: i.target_id.clone(),
+            start: i.start,
+            end: i.end,
+            suppress_alarms: i.suppress_alarms,
+            exclude_from_kpi: i.exclude_from_kpi,
+        });
         s.interventions.push(Arc::new(MaintenanceInfo {
             intervention_id: i.id.clone(),
             kind: i.kind.clone(),
