@@ -9,6 +9,7 @@ mod docs;
 mod metrics;
 mod plan;
 mod replay;
+mod report;
 mod run;
 mod topic;
 
@@ -105,6 +106,19 @@ enum Command {
         log: LogArg,
         #[command(flatten)]
         args: replay::ReplayArgs,
+    },
+    /// Build the BI report of a period (the last complete hour, day or week, or --from/--to)
+    /// from the QoE indicators, alarms and interventions: HTML with SVG charts, CSV and JSON
+    /// files in --out (or one format on stdout). Prints the files it wrote.
+    Report {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        data_dir: DataDirArg,
+        #[command(flatten)]
+        log: LogArg,
+        #[command(flatten)]
+        args: report::ReportArgs,
     },
     /// Generate the demo operator's reference data and traffic (files, stdout, UDP/TCP).
     Generate {
@@ -301,6 +315,15 @@ fn main() -> ExitCode {
                     s.raw_records, s.events, s.dead_letters, s.alarms
                 );
             })
+        }
+        Command::Report { config, data_dir: dir, log, args } => {
+            init_tracing("warn");
+            let config = match load_config_with_log(&config, &log) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let dir = data_dir(&config, &dir);
+            report::run(&config, &dir, &args, &mut std::io::stdout().lock()).map(|_| ())
         }
         Command::Generate { config, args } => {
             init_tracing("warn");

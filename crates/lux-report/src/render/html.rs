@@ -48,6 +48,7 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .chart .rate{fill:#c62828}
 .chart .bar{fill:#4a7ab5}
 .chart .line{fill:none;stroke:#c62828;stroke-width:2}
+.chart .dot{fill:#c62828}
 .empty{color:#56636f;font-style:italic}
 footer{margin-top:32px;font-size:.8em;color:#56636f}
 ";

@@ -65,8 +65,14 @@ pub fn timeline(t: &Timeline, label: &str) -> String {
                 .map(|r| format!("{:.1},{:.1}", left + slot * (i as f64 + 0.5), top + plot_h - plot_h * r / max_rate))
         })
         .collect();
-    if !points.is_empty() {
+    if points.len() > 1 {
         let _ = write!(svg, r#"<polyline class="line" points="{}"/>"#, points.join(" "));
+    }
+    // A dot per bucket, so that a rate with no neighbour shows too.
+    for point in &points {
+        if let Some((x, y)) = point.split_once(',') {
+            let _ = write!(svg, r#"<circle class="dot" cx="{x}" cy="{y}" r="3"/>"#);
+        }
     }
     // About six time labels along the x axis.
     let every = (t.buckets.len() / 6).max(1);
