@@ -375,3 +375,16 @@ fn every_format_renders_the_model() {
     assert_eq!(tables["alarms"].len(), 3);
     assert_eq!(tables["timeline"].len(), 24);
 }
+
+#[test]
+fn the_page_shows_the_first_rows_of_long_tables_and_the_other_formats_all() {
+    let mut inputs = inputs();
+    for i in 0..250 {
+        inputs.alarms.push(alarm(&format!("A{i:03}"), AlarmState::Raised, "2026-11-25T12:00:00Z", 10, None));
+    }
+    let m = build(&inputs, period(), 0, &options());
+    assert_eq!(m.alarms.alarms.len(), 253);
+    let report = render(&m).unwrap();
+    assert!(report.html.contains("The first 200 of 253 alarms; the CSV and JSON formats list them all."));
+    assert_eq!(report.csv.lines().filter(|l| l.starts_with("alarms,")).count(), 253);
+}

@@ -127,6 +127,21 @@ fn worst_table(out: &mut String, list: &WorstList) {
     out.push_str("</tbody></table>");
 }
 
+/// Most rows the page shows of the alarm and intervention tables (a week can have thousands of
+/// alarms); the CSV and JSON have them all.
+pub const MAX_TABLE_ROWS: usize = 200;
+
+/// Says how many rows of a table the page left out.
+fn more(out: &mut String, total: usize, what: &str) {
+    if total > MAX_TABLE_ROWS {
+        let _ = write!(
+            out,
+            r#"<p class="empty">The first {MAX_TABLE_ROWS} of {} {what}; the CSV and JSON formats list them all.</p>"#,
+            count(total as u64)
+        );
+    }
+}
+
 fn plural(dimension: &str) -> String {
     match dimension {
         "equipment" => "equipment".to_owned(),
@@ -261,7 +276,7 @@ pub fn render_html(m: &ReportModel) -> String {
         out.push_str(r#"<p class="empty">No alarm was active in the period.</p>"#);
     } else {
         out.push_str(r#"<table><thead><tr><th>rule</th><th>group</th><th>severity</th><th>raised</th><th>cleared</th><th class="n">duration</th><th class="n">peak failures</th><th>notes</th></tr></thead><tbody>"#);
-        for row in &a.alarms {
+        for row in a.alarms.iter().take(MAX_TABLE_ROWS) {
             let mut notes = Vec::new();
             if row.open_at_end {
                 notes.push("open".to_owned());
@@ -286,6 +301,7 @@ pub fn render_html(m: &ReportModel) -> String {
             );
         }
         out.push_str("</tbody></table>");
+        more(&mut out, a.alarms.len(), "alarms");
     }
 
     out.push_str(r#"<h2 id="interventions">Interventions</h2>"#);
@@ -294,7 +310,7 @@ pub fn render_html(m: &ReportModel) -> String {
         Some(list) if list.is_empty() => out.push_str(r#"<p class="empty">No intervention overlapped the period.</p>"#),
         Some(list) => {
             out.push_str(r#"<table><thead><tr><th>intervention</th><th>kind</th><th>covers</th><th>from</th><th>to</th><th>effect</th><th class="n">events excluded</th><th class="n">alarms suppressed</th></tr></thead><tbody>"#);
-            for i in list {
+            for i in list.iter().take(MAX_TABLE_ROWS) {
                 let mut effect = Vec::new();
                 if i.exclude_from_kpi {
                     effect.push("excluded from KPIs");
@@ -317,6 +333,7 @@ pub fn render_html(m: &ReportModel) -> String {
                 );
             }
             out.push_str("</tbody></table>");
+            more(&mut out, list.len(), "interventions");
         }
     }
 
