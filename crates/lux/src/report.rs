@@ -112,13 +112,18 @@ pub fn sources(config: &LuxConfig, data_dir: &Path, options: ReportOptions) -> a
     })
 }
 
-/// Writes `text` to `path` through a temporary file in the same directory, so that a reader
-/// never sees half a report.
+/// Writes `text` to `path` (mode 0644) through a temporary file in the same directory, so that
+/// a reader never sees half a report.
 fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut file =
         tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot create a file in {}", dir.display()))?;
     file.write_all(text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    // Readable by the people and programs the reports are for (a temporary file is 0600).
+    use std::os::unix::fs::PermissionsExt;
+    file.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .with_context(|| format!("cannot write {}", path.display()))?;
     file.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

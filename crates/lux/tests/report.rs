@@ -148,6 +148,8 @@ fn the_report_of_a_run_has_the_figures_of_its_topics() {
     let (m, files) = report_model(run, "2026-01-05T10:00:00Z", "2026-01-05T10:03:00Z");
     assert!(files.iter().all(|f| f.file_stem().unwrap() == "lux-report-20260105T100000Z-20260105T100300Z"));
     assert!(files.iter().all(|f| f.is_file()));
+    use std::os::unix::fs::PermissionsExt;
+    assert!(files.iter().all(|f| std::fs::metadata(f).unwrap().permissions().mode() & 0o777 == 0o644));
 
     let want = sums(&indicators, from, to);
     assert!(want.events > 1_000 && want.failures > 100, "the traffic and its incident: {want:?}");
