@@ -7,6 +7,20 @@
 //!
 //! Reports are built on demand (`lux report`) or on a schedule, and delivered to a directory,
 //! an HTTP endpoint or by e-mail.
+//!
+//! Scheduled delivery: [`config`] (the `[report]` section: schedules, destinations, retries),
+//! [`schedule`] (when a schedule runs and which period a run covers), [`deliver`] (directory,
+//! HTTP, SMTP), [`outbox`] (the durable record of every run and delivery, so that none is lost
+//! silently) and [`scheduler`] (the loop tying them together, inside `lux run` or `lux publish`).
+
+pub mod config;
+pub mod deliver;
+pub mod outbox;
+pub mod schedule;
+pub mod scheduler;
+
+pub use config::ReportConfig;
+pub use scheduler::{BuildReport, Scheduler};
 
 use lux_model::Millis;
 use serde::{Deserialize, Serialize};
