@@ -57,7 +57,7 @@ pub struct ScheduleConfig {
     pub every: Option<Every>,
     /// How long after the end of the period an `every` schedule runs (`5m`, `6h`): leave the QoE
     /// stage time to write the period's last minutes (its `out_of_orderness` and more). Must be
-    /// less than the period.
+    /// less than the period. Default: `5m`.
     #[serde(with = "humantime_serde")]
     #[schemars(with = "Option<String>")]
     pub offset: Option<Duration>,
