@@ -61,6 +61,22 @@
 //!   of every row names its table (`grep '^alarms,'` picks one). Rates are ratios (0.0125),
 //!   times RFC 3339, durations seconds.
 //! - **JSON**: the [`ReportModel`], schema [`REPORT_SCHEMA`].
+//!
+//! # Scheduled delivery
+//!
+//! [`config`] (the `[report]` section: schedules, destinations, retries),
+//! [`schedule`] (when a schedule runs and which period a run covers), [`deliver`] (directory,
+//! HTTP, SMTP), [`outbox`] (the durable record of every run and delivery, so that none is lost
+//! silently) and [`scheduler`] (the loop tying them together, inside `lux run` or `lux publish`).
+
+pub mod config;
+pub mod deliver;
+pub mod outbox;
+pub mod schedule;
+pub mod scheduler;
+
+pub use config::ReportConfig;
+pub use scheduler::{BuildReport, Scheduler};
 
 mod gather;
 mod model;

@@ -1,6 +1,6 @@
 //! The configuration file: one TOML document, every section owned by the component it
 //! configures (`[log]`, `[generator]`, `[collect]`, `[reference]`, `[transform]`, `[alarm]`,
-//! `[notify]`, `[qoe]`, `[metrics]`), every key
+//! `[notify]`, `[qoe]`, `[report]`, `[metrics]`), every key
 //! defaulted so that `lux run` works with no file at all.
 //!
 //! Loading reports *every* problem, each with its key and line: syntax errors, unknown keys,
@@ -36,6 +36,10 @@ pub struct LuxConfig {
     /// per equipment, site, region, manufacturer and model into the `qoe` topic, and optionally
     /// into PostgreSQL.
     pub qoe: lux_qoe::QoeConfig,
+    /// Reports pushed on a schedule (`lux publish`, and `lux run` when any
+    /// `[[report.schedule]]` is configured): the report of the period that just ended, delivered
+    /// to directories, HTTP endpoints and e-mail, retried from a durable outbox until delivered.
+    pub report: lux_report::ReportConfig,
     /// The Prometheus `/metrics` endpoint of every long-running `lux` process.
     pub metrics: lux_metrics::MetricsConfig,
     /// Options of `lux run` itself: which sources it runs, what it prints.
@@ -71,6 +75,7 @@ impl LuxConfig {
         problems.extend(self.alarm.validate("alarm"));
         problems.extend(self.notify.validate("notify"));
         problems.extend(self.qoe.validate("qoe"));
+        problems.extend(self.report.validate("report"));
         problems.extend(self.metrics.validate("metrics"));
         problems
     }

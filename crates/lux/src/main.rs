@@ -75,7 +75,7 @@ enum Command {
         #[arg(long)]
         until_done: bool,
         /// Run only these stages, comma-separated: generator, collect, transform, alarm-route, alarm,
-        /// alarm-notify, qoe, qoe-postgres.
+        /// alarm-notify, qoe, qoe-postgres, report (the report scheduler).
         #[arg(long, value_name = "STAGES", value_delimiter = ',')]
         only: Option<Vec<String>>,
     },
@@ -92,6 +92,17 @@ enum Command {
     /// PostgreSQL sink when `qoe.postgres.url` is set. Run one instance: it reads every
     /// partition.
     Qoe(StageArgs),
+    /// Run the report scheduler alone: the `[[report.schedule]]`s' reports built at their times
+    /// and delivered to directories, HTTP endpoints and e-mail, retried from the outbox in the
+    /// data directory. Run one instance (two would deliver every report twice).
+    Publish {
+        #[command(flatten)]
+        stage: StageArgs,
+        /// First make the deliveries marked failed in the outbox (their retries spent) pending
+        /// again, with a fresh retry budget.
+        #[arg(long)]
+        retry_failed: bool,
+    },
     /// Run only the collectors of `[collect]` (syslog UDP/TCP/TLS, RADIUS accounting, tailed
     /// files, HTTP), writing into the raw topic of the log.
     Collect(StageArgs),
@@ -181,6 +192,7 @@ impl Command {
             Command::Alarm(_) => &["alarm-route", "alarm"],
             Command::Notify(_) => &["alarm-notify"],
             Command::Qoe(_) => &["qoe", "qoe-postgres"],
+            Command::Publish { .. } => &["report"],
             _ => &[],
         }
     }
@@ -278,7 +290,7 @@ fn main() -> ExitCode {
     let alone = cli.command.stages_alone();
     let result = match cli.command {
         Command::Run { stage: StageArgs { config, data_dir: dir, log, stop_after }, until_done, only } => {
-            match run_stages(&config, &dir, &log, stop_after, until_done, only) {
+            match run_stages(&config, &dir, &log, stop_after, until_done, only, false) {
                 Ok(result) => result,
                 Err(code) => return code,
             }
@@ -288,7 +300,14 @@ fn main() -> ExitCode {
         | Command::Notify(StageArgs { config, data_dir: dir, log, stop_after })
         | Command::Qoe(StageArgs { config, data_dir: dir, log, stop_after }) => {
             let only = Some(alone.iter().map(|s| (*s).to_owned()).collect());
-            match run_stages(&config, &dir, &log, stop_after, false, only) {
+            match run_stages(&config, &dir, &log, stop_after, false, only, false) {
+                Ok(result) => result,
+                Err(code) => return code,
+            }
+        }
+        Command::Publish { stage: StageArgs { config, data_dir: dir, log, stop_after }, retry_failed } => {
+            let only = Some(alone.iter().map(|s| (*s).to_owned()).collect());
+            match run_stages(&config, &dir, &log, stop_after, false, only, retry_failed) {
                 Ok(result) => result,
                 Err(code) => return code,
             }
@@ -434,10 +453,12 @@ fn run_stages(
     stop_after: Option<std::time::Duration>,
     until_done: bool,
     only: Option<Vec<String>>,
+    retry_failed_reports: bool,
 ) -> Result<anyhow::Result<()>, ExitCode> {
     init_tracing("info");
     let config = load_config_with_log(config, log)?;
-    let options = run::RunOptions { data_dir: data_dir(&config, dir), stop_after, until_done, only };
+    let options =
+        run::RunOptions { data_dir: data_dir(&config, dir), stop_after, until_done, only, retry_failed_reports };
     Ok(stop_on_signals().and_then(|stop| run::run(config, options, stop)))
 }
 

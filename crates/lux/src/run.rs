@@ -4,6 +4,8 @@
 //! generator ──► [raw] ──► transform ──► [enriched] ──► alarm ──► [alarms] ──► alarm-notify
 //!                             │                 └──────► qoe ──► [qoe] ──► qoe-postgres
 //!                             └──────────► [deadletter] ◄──┘
+//! report scheduler (when `[[report.schedule]]`s are configured): reports of [qoe] and [alarms]
+//! pushed to directories, HTTP endpoints and e-mail
 //! ```
 //!
 //! Each stage runs on its own thread with its own runner; they meet only in the log. The
@@ -164,6 +166,21 @@ impl Topology {
                 detail: format!("upserts into PostgreSQL table {}.qoe_indicators", config.qoe.postgres.schema),
             });
         }
+        if !config.report.is_empty() {
+            let names: Vec<&str> = config.report.schedule.iter().map(|s| s.name.as_str()).collect();
+            stages.push(StagePlan {
+                name: "report".into(),
+                inputs: vec![qoe.clone(), alarms.clone()],
+                outputs: vec![],
+                detail: format!(
+                    "scheduled reports ({}) to {} directory(ies), {} HTTP endpoint(s), {} SMTP server(s)",
+                    names.join(", "),
+                    config.report.dir.len(),
+                    config.report.http.len(),
+                    config.report.smtp.len()
+                ),
+            });
+        }
         Topology {
             partitions: log.partitions,
             topics: vec![
@@ -197,11 +214,14 @@ pub struct RunOptions {
     pub until_done: bool,
     /// Run only these stages (`lux transform`, `lux alarm`, `lux run --only`); `None`: all.
     pub only: Option<Vec<String>>,
+    /// Make the report deliveries marked failed in the outbox pending again at start
+    /// (`lux publish --retry-failed`).
+    pub retry_failed_reports: bool,
 }
 
 /// The stages `lux run` can run, in pipeline order.
-pub const STAGES: [&str; 8] =
-    ["generator", "collect", "transform", "alarm-route", "alarm", "alarm-notify", "qoe", "qoe-postgres"];
+pub const STAGES: [&str; 9] =
+    ["generator", "collect", "transform", "alarm-route", "alarm", "alarm-notify", "qoe", "qoe-postgres", "report"];
 
 impl RunOptions {
     fn runs(&self, stage: &str) -> bool {
@@ -391,6 +411,13 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
             "the QoE PostgreSQL sink is not configured: set qoe.postgres.url (see the configuration reference in the README)"
         );
     }
+    let report = options.runs("report") && !config.report.is_empty();
+    if options.only.as_ref().is_some_and(|only| only.iter().any(|s| s == "report")) && !report {
+        anyhow::bail!(
+            "no report schedule is configured: add [[report.schedule]] tables and their destinations to the \
+             configuration (see \"Reports pushed on a schedule\" in the README)"
+        );
+    }
     // `lux qoe` and `--only qoe` run it whatever `qoe.enabled` says.
     let qoe = options.runs("qoe") && (config.qoe.enabled || options.only.is_some());
     let topology = Topology::of(&config);
@@ -403,6 +430,19 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
     // Started before any stage, so that a target it cannot use (a bearer-token variable not
     // set) stops `lux run` before anything runs.
     let notifier = if notify { Some(lux_notify::Notifier::start(&config.notify, stop.clone())?) } else { None };
+    // Likewise the report scheduler (a password variable not set, an unreadable outbox).
+    let scheduler = if report {
+        let dir = data_dir.join("report");
+        let mut scheduler = lux_report::Scheduler::new(&config.report, &dir, report_builder(&config, &data_dir))?;
+        if options.retry_failed_reports {
+            let count = scheduler.retry_failed(chrono::Utc::now().timestamp_millis())?;
+            tracing::info!("{count} report delivery(ies) marked failed are tried again");
+        }
+        registry.register(scheduler.metrics());
+        Some(scheduler)
+    } else {
+        None
+    };
     let runner = RunnerOptions {
         partitions: config.log.partitions,
         deadletter_topic: topology.deadletter.clone(),
@@ -510,17 +550,24 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
             spawn("qoe-postgres", Box::new(move |metrics| run_processor(log, Box::new(stage), runner, metrics, stop)))?;
         }
     }
+    // The scheduler is not a stage of the log (it has no input offsets to commit): its own thread.
+    let scheduler = match scheduler {
+        Some(scheduler) => Some(lux_report::scheduler::spawn(scheduler, stop.clone())?),
+        None => None,
+    };
     let metrics_server = crate::metrics::start(&config.metrics, registry, stop.clone());
 
     match config.log.backend {
         LogBackendKind::Embedded => eprintln!(
-            "lux: running {} stage(s) on the embedded log in {} (Ctrl-C to stop)",
+            "lux: running {} stage(s){} on the embedded log in {} (Ctrl-C to stop)",
             threads.len(),
+            if scheduler.is_some() { " and the report scheduler" } else { "" },
             data_dir.display()
         ),
         LogBackendKind::Kafka => eprintln!(
-            "lux: running {} stage(s) on the Kafka cluster at {} (Ctrl-C to stop)",
+            "lux: running {} stage(s){} on the Kafka cluster at {} (Ctrl-C to stop)",
             threads.len(),
+            if scheduler.is_some() { " and the report scheduler" } else { "" },
             config.log.kafka.brokers
         ),
     }
@@ -529,7 +576,10 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
     let mut last_print = Instant::now();
     let mut previous: Vec<StageSnapshot> = threads.iter().map(|(_, m, _)| m.snapshot()).collect();
     let mut last_done_check = Instant::now();
-    while !stop.load(Ordering::Relaxed) && !threads.iter().all(|(_, _, h)| h.is_finished()) {
+    let all_finished = |threads: &[(String, Arc<StageMetrics>, std::thread::JoinHandle<anyhow::Result<()>>)]| {
+        threads.iter().all(|(_, _, h)| h.is_finished()) && scheduler.as_ref().is_none_or(|h| h.is_finished())
+    };
+    while !stop.load(Ordering::Relaxed) && !all_finished(&threads) {
         std::thread::sleep(Duration::from_millis(100));
         if options.stop_after.is_some_and(|d| started.elapsed() >= d) {
             stop.store(true, Ordering::Relaxed);
@@ -569,6 +619,11 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
         }
     }
     reference.join();
+    if let Some(scheduler) = scheduler {
+        if scheduler.join().is_err() {
+            failures.push("the report scheduler crashed (a bug: please report it)".to_owned());
+        }
+    }
     if let Some(notifier) = notifier {
         notifier.join();
     }
@@ -580,6 +635,22 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
     }
     eprintln!("lux: stopped cleanly; every batch in hand was committed. The next `lux run` resumes from here.");
     Ok(())
+}
+
+/// The builder of the scheduled reports: `lux report`'s report ([`lux_report::make_report`]) of
+/// the period, titled after its schedule. The log and the reference data are opened for each
+/// build (a build is rare: once an hour at most), so that nothing the stages hold is shared with
+/// the scheduler's thread; an error (a log that cannot be read) is retried by the scheduler.
+fn report_builder(config: &LuxConfig, data_dir: &Path) -> lux_report::BuildReport {
+    let (config, data_dir) = (config.clone(), data_dir.to_path_buf());
+    Arc::new(move |schedule, period| {
+        let options = lux_report::ReportOptions {
+            title: format!("LUX QoE report ({schedule})"),
+            ..lux_report::ReportOptions::default()
+        };
+        let sources = crate::report::sources(&config, &data_dir, options).map_err(|e| format!("{e:#}"))?;
+        lux_report::make_report(&sources, period, chrono::Utc::now().timestamp_millis()).map_err(|e| e.to_string())
+    })
 }
 
 /// Whether the transform, alarm (and QoE, when `qoe` runs) stages have committed every record of
