@@ -1153,6 +1153,9 @@ fn per_group(
     out
 }
 
+/// Which events an `advance` or a restart follows.
+type Pick = Box<dyn Fn(usize) -> bool>;
+
 #[test]
 fn early_raises_do_not_depend_on_where_the_watermark_advanced_nor_on_restarts() {
     let mut cfg = config();
@@ -1166,7 +1169,7 @@ fn early_raises_do_not_depend_on_where_the_watermark_advanced_nor_on_restarts() 
     assert!(raised >= 4, "the data must raise several alarms: {all:#?}");
     assert!(all.iter().any(|a| a.state == AlarmState::Cleared));
     assert!(all.iter().any(|a| a.state == AlarmState::Updated));
-    let variants: Vec<(&str, Box<dyn Fn(usize) -> bool>, Box<dyn Fn(usize) -> bool>)> = vec![
+    let variants: Vec<(&str, Pick, Pick)> = vec![
         ("every 7", Box::new(|i| i % 7 == 0), Box::new(|_| false)),
         ("every 100", Box::new(|i| i % 100 == 99), Box::new(|_| false)),
         ("irregular", Box::new(|i| (i * i) % 37 == 3), Box::new(|_| false)),
