@@ -903,7 +903,9 @@ fn step(
         // clear it (they would depend on how far the watermark had gone at the raise).
         Some(active) if active.open_window.is_some_and(|o| k < o) => return false,
         Some(active) => {
+            let mut completed = false;
             if let Some(o) = active.open_window.filter(|&o| o <= k) {
+                completed = true;
                 // The raise window is complete: its first failure is final now. It is read from
                 // the raise window's own panes, [o - n, o): the first window evaluated after it
                 // may be a later one (which depends on how the watermark advanced, e.g. across a
@@ -921,7 +923,13 @@ fn step(
             } else if w.failures != active.count || w.total != active.total {
                 AlarmState::Updated
             } else {
-                return false;
+                // No record, but a completed raise window changed the alarm (its first failure,
+                // no open window): its entry must be written, or a restart would read the
+                // early values back, once the raise window's panes are gone.
+                if completed {
+                    group.header_dirty = true;
+                }
+                return completed;
             }
         }
     };
