@@ -450,7 +450,9 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
     };
 
     type StageRun = Box<dyn FnOnce(Arc<StageMetrics>) -> anyhow::Result<()> + Send>;
-    let mut threads: Vec<(String, Arc<StageMetrics>, std::thread::JoinHandle<anyhow::Result<()>>)> = Vec::new();
+    /// A stage's name, metrics and thread.
+    type StageThread = (String, Arc<StageMetrics>, std::thread::JoinHandle<anyhow::Result<()>>);
+    let mut threads: Vec<StageThread> = Vec::new();
     let mut spawn = |name: &str, run: StageRun| -> anyhow::Result<()> {
         let metrics = Arc::new(StageMetrics::default());
         stages.add(name, metrics.clone());
@@ -576,7 +578,7 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
     let mut last_print = Instant::now();
     let mut previous: Vec<StageSnapshot> = threads.iter().map(|(_, m, _)| m.snapshot()).collect();
     let mut last_done_check = Instant::now();
-    let all_finished = |threads: &[(String, Arc<StageMetrics>, std::thread::JoinHandle<anyhow::Result<()>>)]| {
+    let all_finished = |threads: &[StageThread]| {
         threads.iter().all(|(_, _, h)| h.is_finished()) && scheduler.as_ref().is_none_or(|h| h.is_finished())
     };
     while !stop.load(Ordering::Relaxed) && !all_finished(&threads) {
