@@ -1,7 +1,8 @@
 //! `lux publish`, the report scheduler as its own process: it resumes the outbox another run
 //! left (a pending delivery, and with `--retry-failed` one marked failed), delivers both to a
 //! directory, shows them on `/metrics`, and stops cleanly on SIGTERM; `lux check` names the keys
-//! of a bad `[report]` section; `lux publish` with no schedule says what to configure.
+//! of a bad `[report]` section; `lux publish` with no schedule says what to configure; inside
+//! `lux run`, a schedule builds `lux report`'s report from the live log and delivers it.
 
 mod common;
 
@@ -141,4 +142,55 @@ fn publish_without_a_schedule_says_what_to_configure() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("no report schedule is configured: add [[report.schedule]]"), "{stderr}");
+}
+
+/// Inside `lux run`, a schedule builds `lux report`'s report from the log the stages are
+/// writing (the embedded log, opened for reading beside its writer) and delivers it: every
+/// 10 seconds here, the last complete hour's report, as the three files of its stem.
+#[test]
+fn lux_run_builds_and_delivers_its_scheduled_reports_from_its_own_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, reports) = (dir.path().join("data"), dir.path().join("reports"));
+    let config = dir.path().join("lux.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[report.schedule]]\nname = \"often\"\ncron = \"*/10 * * * * *\"\nperiod = \"hour\"\ndestinations = [\"archive\"]\n\n\
+             [[report.dir]]\nname = \"archive\"\npath = \"{}\"\n\n\
+             [metrics]\nlisten = \"127.0.0.1:{}\"\n\n[run]\nsummary_interval = \"0s\"\n",
+            reports.display(),
+            free_port()
+        ),
+    )
+    .unwrap();
+    let output = lux()
+        .args(["run", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--stop-after", "25s"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "lux run failed:\n{log}");
+    let mut files: Vec<String> = std::fs::read_dir(&reports)
+        .unwrap_or_else(|e| panic!("no report was delivered to {} ({e}):\n{log}", reports.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    // One report (two when the test crosses an hour), each in the three formats.
+    let stems: std::collections::BTreeSet<String> =
+        files.iter().filter_map(|f| f.strip_suffix(".json")).map(str::to_owned).collect();
+    assert!(!stems.is_empty() && stems.len() <= 2, "{files:?}\n{log}");
+    let expected: Vec<String> =
+        stems.iter().flat_map(|stem| ["csv", "html", "json"].map(|f| format!("{stem}.{f}"))).collect();
+    assert_eq!(files, expected);
+    let stem = stems.into_iter().next().unwrap();
+    assert!(stem.starts_with("lux-report-hour-"), "{files:?}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reports.join(format!("{stem}.json"))).unwrap()).unwrap();
+    assert_eq!(json["schema"], "lux.report.v1", "{json}");
+    let html = std::fs::read_to_string(reports.join(format!("{stem}.html"))).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("LUX QoE report (often)"), "{html}");
+    assert!(log.contains("report delivered to every destination"), "{log}");
 }
