@@ -2,6 +2,7 @@
 //! time, in UTC, or an explicit `[from, to)`; the previous period of the same length; the names
 //! of a period for titles and file names.
 
+use crate::schedule::Every;
 use crate::Period;
 use chrono::{DateTime, TimeZone, Utc};
 use lux_model::Millis;
@@ -50,19 +51,11 @@ impl PeriodSpec {
     /// The period this spec names, relative to `at` (the current time unless `--at`).
     pub fn resolve(self, at: Millis) -> Period {
         match self {
-            PeriodSpec::Hour => {
-                let to = floor(at, HOUR_MS);
-                Period { from: to - HOUR_MS, to }
-            }
-            PeriodSpec::Day => {
-                let to = floor(at, DAY_MS);
-                Period { from: to - DAY_MS, to }
-            }
-            PeriodSpec::Week => {
-                // 1970-01-01 was a Thursday: Mondays are 4 days after multiples of a week.
-                let monday = floor(at - 4 * DAY_MS, WEEK_MS) + 4 * DAY_MS;
-                Period { from: monday - WEEK_MS, to: monday }
-            }
+            // The same calendar periods as the schedules' (`Every`), so that a scheduled report
+            // and `lux report --period` cover the same hours, days and weeks.
+            PeriodSpec::Hour => Every::Hour.last_complete(at),
+            PeriodSpec::Day => Every::Day.last_complete(at),
+            PeriodSpec::Week => Every::Week.last_complete(at),
             PeriodSpec::Range(period) => period,
         }
     }
@@ -73,10 +66,6 @@ pub fn parse_time(text: &str) -> Result<Millis, String> {
     DateTime::parse_from_rfc3339(text.trim())
         .map(|t| t.timestamp_millis())
         .map_err(|e| format!("bad time {text:?} ({e}): use RFC 3339 with a zone, e.g. 2026-11-26T00:00:00Z"))
-}
-
-fn floor(t: Millis, unit: Millis) -> Millis {
-    t - t.rem_euclid(unit)
 }
 
 fn utc(ms: Millis) -> Option<DateTime<Utc>> {
