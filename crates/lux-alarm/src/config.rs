@@ -88,8 +88,9 @@ pub struct RuleConfig {
     #[schemars(with = "String")]
     pub slide: Duration,
     /// A count rule: failures in one window that raise the alarm (at least 1). The alarm is
-    /// raised the moment an event brings the next window to close to it (early firing), not when
-    /// that window ends. Set this or `threshold_ratio`, not both.
+    /// raised the moment a failure brings any window holding it to the threshold (early firing,
+    /// on the first such window), not when that window ends. Set this or `threshold_ratio`, not
+    /// both.
     pub threshold: Option<u64>,
     /// A count rule's clear level: while raised, the alarm clears when a closed window holds
     /// fewer failures than this (and always when it holds none). Less than `threshold`.

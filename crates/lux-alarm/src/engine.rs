@@ -11,13 +11,21 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 mod publish;
+mod state;
+
+pub use state::PANE_KEY_PREFIX;
 
 /// The key of the state entry holding watermarks and counters (of an engine that reads every
 /// partition; the engine of one partition of the routed topic uses `meta/<partition>`).
 pub const META_KEY: &[u8] = b"meta";
-/// The prefix of the state entries of (rule, group)s: `group/<rule>/<group_key>`.
+/// The prefix of the state entries of (rule, group)s: `group/<rule>/<group_key>` (their panes
+/// are [`PANE_KEY_PREFIX`] entries).
 pub const GROUP_KEY_PREFIX: &[u8] = b"group/";
-const STATE_VERSION: u32 = 1;
+/// The meta entry's version. Version 1 kept each group's panes in its JSON group entry; it is
+/// read, and rewritten as version 2 (binary group and pane entries) at the next commit.
+const STATE_VERSION: u32 = 2;
+/// The oldest state version this LUX reads.
+const OLDEST_STATE_VERSION: u32 = 1;
 
 /// What [`AlarmEngine::on_event`] did with an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -181,20 +189,7 @@ struct MetaEntry {
     rules: BTreeMap<String, RuleCounters>,
 }
 
-/// The persisted form of one (rule, group), written.
-#[derive(Serialize)]
-struct GroupEntryRef<'a> {
-    version: u32,
-    rule: &'a str,
-    group_by: &'a [String],
-    slide_ms: i64,
-    group_key: &'a str,
-    values: &'a [String],
-    panes: &'a VecDeque<crate::window::Pane>,
-    alarm: &'a Option<ActiveAlarm>,
-}
-
-/// The persisted form of one (rule, group), read.
+/// The persisted form of one (rule, group) in state version 1 (JSON, with all its panes), read.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GroupEntry {
@@ -217,6 +212,15 @@ pub fn alarm_key(rule: &str, group_key: &str) -> Vec<u8> {
     key.push(b'/');
     key.extend_from_slice(group_key.as_bytes());
     key
+}
+
+/// The key by which the alarm stage sends a state entry to the engine of its partition: a group's
+/// or pane's entry goes where the group's routed records go, its alarm key; a meta entry as it is.
+pub fn state_routing_key(key: &[u8]) -> &[u8] {
+    if let Some((alarm_key, _)) = state::parse_pane_key(key) {
+        return alarm_key;
+    }
+    key.strip_prefix(GROUP_KEY_PREFIX).unwrap_or(key)
 }
 
 fn group_state_key(rule: &str, group_key: &str) -> Vec<u8> {
@@ -381,8 +385,9 @@ impl AlarmEngine {
     /// Counts one rule's view of an event in its group's panes: late when it is behind the
     /// engine's watermark by more than `allowed_lateness` (the router already judged it against
     /// its own partition). Behind the watermark but within the lateness, the latest closed window
-    /// is evaluated again; for a count rule without an alarm, the open window is checked against
-    /// the threshold (early firing). The records go to `pending`, returned by the next `advance`.
+    /// is evaluated again. For a count rule without an alarm, a failure raises at once if it
+    /// brings an open window holding it to the threshold (early firing, [`raise_early`]). The
+    /// records go to `pending`, returned by the next `advance`.
     fn count(&mut self, event: &RuleEvent) -> EventOutcome {
         let Some(ri) = self.rules.iter().position(|r| r.name == event.rule) else {
             // Routed under a rule this configuration no longer has.
@@ -415,10 +420,11 @@ impl AlarmEngine {
             self.dirty.push((ri, event.group_key.clone()));
         }
         counters.counted = counters.counted.saturating_add(1);
-        if let Some(watermark) = self.watermark {
+        {
             let raised_before = group.alarm.is_some();
-            let to = watermark.div_euclid(rule.slide_ms);
             let n = rule.n;
+            // Before the first watermark every window is open.
+            let to = self.watermark.map_or(i64::MIN, |w| w.div_euclid(rule.slide_ms));
             // Behind the watermark, in the latest closed window: evaluate it again (unless the
             // alarm was raised on a later window, still open, which will be evaluated anyway).
             let in_closed = pane < to && pane.saturating_add(n) >= to;
@@ -426,20 +432,14 @@ impl AlarmEngine {
                 let w = Slider::new().window(&group.panes, n, to);
                 step(rule, &event.group_key, group, to, w, true, &mut self.pending);
             }
-            // In the open window the watermark closes next: early firing.
-            let open = to.saturating_add(1);
-            if event.failure && pane < open && pane >= open.saturating_sub(n) && rule.level.fires_early() {
-                let failures = match group.open {
-                    Some((k, failures)) if k == open => failures.saturating_add(1),
-                    _ => Slider::new().window(&group.panes, n, open).failures,
-                };
-                group.open = Some((open, failures));
-                if group.alarm.is_none() && rule.level.raises(failures, 0) {
-                    let w = Slider::new().window(&group.panes, n, open);
-                    step(rule, &event.group_key, group, open, w, false, &mut self.pending);
-                    if group.alarm.is_some() && event.received_at > 0 {
-                        self.raised_receptions.push(event.received_at);
-                    }
+            // Early firing: the first open window holding the event's pane that it brings to the
+            // threshold raises at once, whichever window the watermark closes next.
+            if event.failure && group.alarm.is_none() {
+                let first = pane.saturating_add(1).max(to.saturating_add(1));
+                if raise_early(rule, &event.group_key, group, first, pane.saturating_add(n), &mut self.pending)
+                    && event.received_at > 0
+                {
+                    self.raised_receptions.push(event.received_at);
                 }
             }
             match (raised_before, group.alarm.is_some()) {
@@ -510,8 +510,10 @@ impl AlarmEngine {
                 }
             }
             for key in emptied {
-                if groups.remove(&key).is_some() {
+                if let Some(group) = groups.remove(&key) {
                     self.group_count = self.group_count.saturating_sub(1);
+                    let alarm_key = alarm_key(&rule.name, &key);
+                    self.obsolete.extend(group.pruned.iter().map(|&i| state::pane_key(&alarm_key, i)));
                     self.dirty.push((ri, key));
                 }
             }
@@ -526,34 +528,54 @@ impl AlarmEngine {
             self.meta_dirty = false;
             out.push((self.meta_key.clone(), Some(encode(&self.meta_entry()))));
         }
-        let mut dirty = std::mem::take(&mut self.dirty);
-        dirty.sort_unstable();
-        dirty.dedup();
-        for (ri, key) in dirty {
+        out.extend(std::mem::take(&mut self.obsolete).into_iter().map(|k| (k, None)));
+        // Each group is listed once while its `dirty` flag is set (twice if it was removed and
+        // made again): the flag tells the second time apart.
+        for (ri, key) in std::mem::take(&mut self.dirty) {
             let (Some(rule), Some(groups)) = (self.rules.get(ri), self.groups.get_mut(ri)) else { continue };
-            let state_key = group_state_key(&rule.name, &key);
-            match groups.get_mut(&key) {
-                Some(group) => {
-                    group.dirty = false;
-                    let entry = GroupEntryRef {
-                        version: STATE_VERSION,
-                        rule: &rule.name,
-                        group_by: &rule.group_by,
-                        slide_ms: rule.slide_ms,
-                        group_key: &key,
-                        values: &group.values,
-                        panes: &group.panes,
-                        alarm: &group.alarm,
-                    };
-                    out.push((state_key, Some(encode(&entry))));
-                }
-                None => out.push((state_key, None)),
+            let Some(group) = groups.get_mut(&key) else {
+                out.push((group_state_key(&rule.name, &key), None));
+                continue;
+            };
+            if !group.dirty {
+                continue;
+            }
+            group.dirty = false;
+            let alarm_key = alarm_key(&rule.name, &key);
+            if group.header_dirty {
+                group.header_dirty = false;
+                let mut value = Vec::with_capacity(64);
+                let header = state::GroupHeaderRef {
+                    rule: &rule.name,
+                    group_by: &rule.group_by,
+                    slide_ms: rule.slide_ms,
+                    group_key: &key,
+                    values: &group.values,
+                    alarm: group.alarm.as_ref(),
+                };
+                state::encode_header(&header, &mut value);
+                out.push((group_state_key(&rule.name, &key), Some(value)));
+            }
+            for index in group.pruned.drain(..) {
+                out.push((state::pane_key(&alarm_key, index), None));
+            }
+            for pane in group.panes.iter_mut().filter(|p| p.dirty) {
+                pane.dirty = false;
+                let mut value = Vec::with_capacity(16);
+                state::encode_pane(pane, &mut value);
+                out.push((state::pane_key(&alarm_key, pane.index), Some(value)));
             }
         }
-        out.extend(std::mem::take(&mut self.obsolete).into_iter().map(|k| (k, None)));
+        // By key; of one key's several changes (a deleted entry written again) the last counts.
         out.sort_by(|a, b| a.0.cmp(&b.0));
-        out.dedup_by(|a, b| a.0 == b.0);
-        out
+        let mut merged: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(out.len());
+        for change in out {
+            match merged.last_mut() {
+                Some(last) if last.0 == change.0 => *last = change,
+                _ => merged.push(change),
+            }
+        }
+        merged
     }
 
     fn meta_entry(&self) -> MetaEntry {
@@ -621,12 +643,16 @@ impl AlarmEngine {
     }
 
     fn restore_entries(&mut self, entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) -> Result<(), String> {
+        // Pane entries by their group's alarm key, attached once every group is read.
+        let mut panes: HashMap<Vec<u8>, Vec<(Vec<u8>, crate::window::Pane)>> = HashMap::new();
         for (key, value) in entries {
-            let shown = String::from_utf8_lossy(&key).into_owned();
+            let shown = || String::from_utf8_lossy(&key).into_owned();
             if key == self.meta_key {
                 let meta: MetaEntry =
-                    serde_json::from_slice(&value).map_err(|e| format!("alarm state entry {shown:?}: {e}"))?;
-                check_version(meta.version, &shown)?;
+                    serde_json::from_slice(&value).map_err(|e| format!("alarm state entry {:?}: {e}", shown()))?;
+                check_version(meta.version, &shown())?;
+                // An older version's meta entry is rewritten at the next commit.
+                self.meta_dirty = meta.version != STATE_VERSION;
                 self.watermark = meta.watermark;
                 for (p, t) in meta.partitions {
                     self.clocks.restore(p, t);
@@ -639,42 +665,97 @@ impl AlarmEngine {
                         *counters = c.clone();
                     }
                 }
+            } else if let Some((alarm_key, index)) = state::parse_pane_key(&key) {
+                let pane =
+                    state::decode_pane(index, &value).map_err(|e| format!("alarm state entry {:?}: {e}", shown()))?;
+                panes.entry(alarm_key.to_vec()).or_default().push((key, pane));
             } else if key.starts_with(GROUP_KEY_PREFIX) {
-                let entry: GroupEntry =
-                    serde_json::from_slice(&value).map_err(|e| format!("alarm state entry {shown:?}: {e}"))?;
-                check_version(entry.version, &shown)?;
-                if group_state_key(&entry.rule, &entry.group_key) != key {
-                    return Err(format!(
-                        "alarm state entry {shown:?} holds rule {:?} group {:?}: key and value disagree",
-                        entry.rule, entry.group_key
-                    ));
-                }
-                if !entry.panes.iter().zip(entry.panes.iter().skip(1)).all(|(a, b)| a.index < b.index) {
-                    return Err(format!("alarm state entry {shown:?}: panes are not in increasing order"));
-                }
-                let found = self
-                    .rules
-                    .iter()
-                    .position(|r| r.name == entry.rule && r.slide_ms == entry.slide_ms && r.group_by == entry.group_by);
-                let Some(ri) = found else {
-                    self.obsolete.push(key);
-                    continue;
-                };
-                if entry.values.len() != entry.group_by.len() {
-                    return Err(format!("alarm state entry {shown:?}: group values do not match group_by"));
-                }
-                let Some(groups) = self.groups.get_mut(ri) else { continue };
-                let group =
-                    Group { values: entry.values, panes: entry.panes, alarm: entry.alarm, dirty: false, open: None };
-                let active = group.alarm.is_some();
-                if groups.insert(entry.group_key, group).is_none() {
-                    self.group_count += 1;
-                    if active {
-                        self.active_alarms += 1;
-                    }
-                }
+                self.restore_group(key, &value)?;
             } else {
-                return Err(format!("unknown alarm state entry {shown:?}"));
+                return Err(format!("unknown alarm state entry {:?}", shown()));
+            }
+        }
+        for (ri, rule) in self.rules.iter().enumerate() {
+            let Some(groups) = self.groups.get_mut(ri) else { continue };
+            for (group_key, group) in groups.iter_mut() {
+                let Some(mut found) = panes.remove(&alarm_key(&rule.name, group_key)) else { continue };
+                found.sort_unstable_by_key(|(_, p)| p.index);
+                // A version 1 group entry had its panes inline: pane entries beside it are stale.
+                if group.panes.is_empty() {
+                    group.panes = found.into_iter().map(|(_, p)| p).collect();
+                } else {
+                    self.obsolete.extend(found.into_iter().map(|(k, _)| k));
+                }
+            }
+        }
+        // Panes of groups dropped (rules removed or changed) or without a group entry.
+        self.obsolete.extend(panes.into_values().flatten().map(|(k, _)| k));
+        Ok(())
+    }
+
+    /// Restores one group entry: binary, or JSON of state version 1 (then rewritten whole at the
+    /// next commit).
+    fn restore_group(&mut self, key: Vec<u8>, value: &[u8]) -> Result<(), String> {
+        let shown = || String::from_utf8_lossy(&key).into_owned();
+        let (header, panes, legacy) = if value.first() == Some(&b'{') {
+            let entry: GroupEntry =
+                serde_json::from_slice(value).map_err(|e| format!("alarm state entry {:?}: {e}", shown()))?;
+            check_version(entry.version, &shown())?;
+            if !entry.panes.iter().zip(entry.panes.iter().skip(1)).all(|(a, b)| a.index < b.index) {
+                return Err(format!("alarm state entry {:?}: panes are not in increasing order", shown()));
+            }
+            let header = state::GroupHeader {
+                rule: entry.rule,
+                group_by: entry.group_by,
+                slide_ms: entry.slide_ms,
+                group_key: entry.group_key,
+                values: entry.values,
+                alarm: entry.alarm,
+            };
+            (header, entry.panes, true)
+        } else {
+            let header = state::decode_header(value).map_err(|e| format!("alarm state entry {:?}: {e}", shown()))?;
+            (header, VecDeque::new(), false)
+        };
+        if group_state_key(&header.rule, &header.group_key) != key {
+            return Err(format!(
+                "alarm state entry {:?} holds rule {:?} group {:?}: key and value disagree",
+                shown(),
+                header.rule,
+                header.group_key
+            ));
+        }
+        let found = self
+            .rules
+            .iter()
+            .position(|r| r.name == header.rule && r.slide_ms == header.slide_ms && r.group_by == header.group_by);
+        let Some(ri) = found else {
+            self.obsolete.push(key);
+            return Ok(());
+        };
+        if header.values.len() != header.group_by.len() {
+            return Err(format!("alarm state entry {:?}: group values do not match group_by", shown()));
+        }
+        let Some(groups) = self.groups.get_mut(ri) else { return Ok(()) };
+        let mut group = Group {
+            values: header.values,
+            panes,
+            alarm: header.alarm,
+            dirty: legacy,
+            header_dirty: legacy,
+            pruned: Vec::new(),
+        };
+        if legacy {
+            for pane in &mut group.panes {
+                pane.dirty = true;
+            }
+            self.dirty.push((ri, header.group_key.clone()));
+        }
+        let active = group.alarm.is_some();
+        if groups.insert(header.group_key, group).is_none() {
+            self.group_count += 1;
+            if active {
+                self.active_alarms += 1;
             }
         }
         Ok(())
@@ -729,10 +810,13 @@ pub fn routed_meta_key(partition: u32) -> Vec<u8> {
 }
 
 fn check_version(version: u32, key: &str) -> Result<(), String> {
-    if version == STATE_VERSION {
+    if (OLDEST_STATE_VERSION..=STATE_VERSION).contains(&version) {
         Ok(())
     } else {
-        Err(format!("alarm state entry {key:?} has version {version}, this LUX reads version {STATE_VERSION}"))
+        Err(format!(
+            "alarm state entry {key:?} has version {version}, this LUX reads versions {OLDEST_STATE_VERSION} to \
+             {STATE_VERSION}: run it with the LUX version that wrote it"
+        ))
     }
 }
 
@@ -743,10 +827,11 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 /// Evaluates the windows of one group ending at indices in `(from, to]` (closed: the watermark
-/// passed their end), then, for a count rule without an alarm, the open window `to + 1`, which
-/// may already reach the threshold (early firing). Appends the alarm records to `out`. Returns
-/// whether the group's alarm state changed.
+/// passed their end); when that clears the group's alarm, a count rule's open windows may raise
+/// at once ([`raise_early`]). Appends the alarm records to `out`. Returns whether the group's
+/// alarm state changed.
 fn evaluate_group(rule: &Rule, key: &str, group: &mut Group, from: Option<i64>, to: i64, out: &mut Vec<Alarm>) -> bool {
+    let raised_before = group.alarm.is_some();
     let extra = match (&group.alarm, from) {
         (Some(_), Some(f)) => Some(f.saturating_add(1)),
         _ => None,
@@ -765,22 +850,42 @@ fn evaluate_group(rule: &Rule, key: &str, group: &mut Group, from: Option<i64>, 
             k += 1;
         }
     }
-    if group.alarm.is_none() && rule.level.fires_early() {
-        let open = to.saturating_add(1);
-        let w = slider.window(&group.panes, rule.n, open);
-        group.open = Some((open, w.failures));
-        changed |= step(rule, key, group, open, w, false, out);
+    // Cleared by this evaluation: a later open window may already hold the threshold (its
+    // failures came while the alarm was raised, so nothing checked it), and raises now.
+    if raised_before && group.alarm.is_none() {
+        let last = group.panes.back().map_or(to, |p| p.index.saturating_add(rule.n));
+        changed |= raise_early(rule, key, group, to.saturating_add(1), last, out);
     }
     changed
 }
 
+/// Early firing of a count rule on a group without an alarm: raises on the first window ending
+/// at an index in `first..=last` (all open) whose failures reach the threshold, with the counts
+/// so far. Returns whether it raised.
+///
+/// Which window that is depends only on the events counted so far, never on where the
+/// watermark stands (an event that is not late lies in no closed window), so that a restart or
+/// another batching of the same input raises on the same window. A count only grows, so the
+/// window's close gives an `updated` record with its final counts, never a clear; windows that
+/// close before it are not evaluated against the alarm (see [`step`]). A ratio rule never
+/// fires early: more successes may still bring its ratio down.
+fn raise_early(rule: &Rule, key: &str, group: &mut Group, first: i64, last: i64, out: &mut Vec<Alarm>) -> bool {
+    if !rule.level.fires_early() || group.alarm.is_some() {
+        return false;
+    }
+    let Some((k, w)) = group.first_window_reaching(rule.n, first, last, |w| rule.level.raises(w.failures, w.total))
+    else {
+        return false;
+    };
+    step(rule, key, group, k, w, false, out)
+}
+
 /// One lifecycle step of a group on its window ending at index `k`, of counts `w`. A `closed`
 /// window (the watermark passed its end) raises, updates or clears; an open one can only raise,
-/// and only for a count rule (early firing: its failures can only grow, so the window the
-/// watermark closes next that reaches the threshold is the one evaluation would raise on). A
-/// raise on an open window carries the counts so far; when the window closes, an `updated`
-/// record follows if its final counts differ. Appends the record to `out`; returns whether
-/// the alarm state changed.
+/// and only for a count rule (early firing, see [`raise_early`]). A raise on an open window
+/// carries the counts so far; the windows closing before it are skipped, and when it closes an
+/// `updated` record follows if its final counts differ. Appends the record to `out`; returns
+/// whether the alarm state changed.
 fn step(
     rule: &Rule,
     key: &str,
@@ -794,8 +899,13 @@ fn step(
         None if rule.level.raises(w.failures, w.total) && (closed || rule.level.fires_early()) => AlarmState::Raised,
         None => return false,
         Some(_) if !closed => return false,
+        // Raised early on a later window: the windows closing before it neither update nor
+        // clear it (they would depend on how far the watermark had gone at the raise).
+        Some(active) if active.open_window.is_some_and(|o| k < o) => return false,
         Some(active) => {
+            let mut completed = false;
             if let Some(o) = active.open_window.filter(|&o| o <= k) {
+                completed = true;
                 // The raise window is complete: its first failure is final now. It is read from
                 // the raise window's own panes, [o - n, o): the first window evaluated after it
                 // may be a later one (which depends on how the watermark advanced, e.g. across a
@@ -813,7 +923,13 @@ fn step(
             } else if w.failures != active.count || w.total != active.total {
                 AlarmState::Updated
             } else {
-                return false;
+                // No record, but a completed raise window changed the alarm (its first failure,
+                // no open window): its entry must be written, or a restart would read the
+                // early values back, once the raise window's panes are gone.
+                if completed {
+                    group.header_dirty = true;
+                }
+                return completed;
             }
         }
     };
@@ -881,5 +997,6 @@ fn step(
     if state == AlarmState::Cleared {
         group.alarm = None;
     }
+    group.header_dirty = true;
     true
 }

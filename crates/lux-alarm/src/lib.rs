@@ -11,12 +11,18 @@
 //!   (the latest closed one is evaluated again); one further behind is late: counted, never
 //!   added, and written unchanged to the `late` topic by the route stage.
 //! - A window `[end - window, end)` is evaluated (closed) once the watermark reaches `end`. A
-//!   count rule raises earlier, the moment an event brings the window the watermark closes next
-//!   to its threshold (early firing); an `updated` record gives the window's final counts when
-//!   it closes, if they changed. A ratio rule (`threshold_ratio`, `min_events`) raises when its
-//!   window closes.
-//! - With no allowed lateness, the alarms do not depend on how partitions interleave, up to the
-//!   counts of an early `raised` record (merged with its window's final `updated` record, equal).
+//!   count rule raises earlier, the moment a failure brings any open window holding it to the
+//!   threshold (early firing: the first such window, by end); an `updated` record gives that
+//!   window's final counts when it closes, if they changed, and the windows closing before it
+//!   leave the alarm alone. A ratio rule (`threshold_ratio`, `min_events`) raises only when its
+//!   window closes: its ratio is not monotone (more successes may still bring it under).
+//! - For a given input order, the alarms do not depend on where the watermark stood when each
+//!   event came (batching, restarts), with one exception: an alarm cleared by a window that
+//!   closes after the failures that would raise the next one (the next raise then waits for
+//!   the clear, and is made on the first open window at the threshold by then).
+//! - Early firing makes a raise depend on arrival order: across partitions interleaved
+//!   differently, an alarm may be raised on a later window than the first one whose final count
+//!   reaches the threshold (failures of that window arriving after those of a later one).
 //!
 //! [`stage::AlarmRouteStage`] and [`stage::AlarmStage`] wrap the engine as the two halves of the
 //! alarm stage, which meet in a routed topic keyed by group so that the stage scales out by
@@ -31,6 +37,6 @@ mod window;
 
 pub use config::{AlarmConfig, Level, RuleConfig, DEFAULT_MIN_EVENTS, MAX_PANES_PER_WINDOW, SEVERITIES};
 pub use engine::{
-    alarm_key, routed_meta_key, state_is_finished, AlarmEngine, AlarmStats, EventOutcome, InvalidConfig, RuleCounters,
-    RuleStats, GROUP_KEY_PREFIX, META_KEY,
+    alarm_key, routed_meta_key, state_is_finished, state_routing_key, AlarmEngine, AlarmStats, EventOutcome,
+    InvalidConfig, RuleCounters, RuleStats, GROUP_KEY_PREFIX, META_KEY, PANE_KEY_PREFIX,
 };

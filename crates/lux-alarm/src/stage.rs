@@ -279,18 +279,15 @@ impl Processor for AlarmStage {
         if let Some(board) = &self.board {
             board.retain(&partitions.iter().map(|tp| tp.partition).collect::<Vec<_>>());
         }
-        // Each entry goes to the engine of its partition: a group's entry is `group/` and the key
-        // of the group's routed records, a meta entry names its partition.
+        // Each entry goes to the engine of its partition: a group's and its panes' entries hold
+        // the key of the group's routed records, a meta entry names its partition.
         let mut per_partition: BTreeMap<u32, Vec<StateEntry>> = BTreeMap::new();
         for (key, value) in state {
             let partition = std::str::from_utf8(&key)
                 .ok()
                 .and_then(|k| k.strip_prefix("meta/"))
                 .and_then(|p| p.parse::<u32>().ok())
-                .unwrap_or_else(|| {
-                    let routing_key = key.strip_prefix(crate::GROUP_KEY_PREFIX).unwrap_or(&key);
-                    lux_log::partition_for_key(routing_key, self.routed_partitions)
-                });
+                .unwrap_or_else(|| lux_log::partition_for_key(crate::state_routing_key(&key), self.routed_partitions));
             per_partition.entry(partition).or_default().push((key, value));
         }
         for tp in partitions {

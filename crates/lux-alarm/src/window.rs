@@ -25,6 +25,9 @@ pub(crate) struct Pane {
     /// that millisecond, so that arrival order does not matter).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_intervention: Option<String>,
+    /// Changed since its state entry was last written.
+    #[serde(skip)]
+    pub dirty: bool,
 }
 
 impl Pane {
@@ -37,10 +40,12 @@ impl Pane {
             last_failure: None,
             last_suppress: false,
             last_intervention: None,
+            dirty: false,
         }
     }
 
     fn add(&mut self, time: i64, failure: bool, suppress: bool, intervention: Option<&str>) {
+        self.dirty = true;
         self.total = self.total.saturating_add(1);
         if !failure {
             return;
@@ -94,11 +99,12 @@ pub(crate) struct Group {
     /// Panes with at least one event, in increasing index order.
     pub panes: VecDeque<Pane>,
     pub alarm: Option<ActiveAlarm>,
-    /// Changed since the last `take_changes`.
+    /// Changed since the last `take_changes` (listed in the engine's dirty groups).
     pub dirty: bool,
-    /// The open window the watermark closes next (end index) and its failures so far, kept as
-    /// events come so that early firing costs one addition per event (not persisted).
-    pub open: Option<(i64, u64)>,
+    /// The group's own entry (values, alarm) changed since it was last written.
+    pub header_dirty: bool,
+    /// Indices of the panes dropped since the last `take_changes` (their entries to delete).
+    pub pruned: Vec<i64>,
 }
 
 /// The failures and events of one window, with where its panes are in [`Group::panes`].
@@ -113,7 +119,7 @@ pub(crate) struct WindowCounts {
 
 impl Group {
     pub fn new(values: Vec<String>) -> Group {
-        Group { values, panes: VecDeque::new(), alarm: None, dirty: false, open: None }
+        Group { values, panes: VecDeque::new(), alarm: None, dirty: false, header_dirty: true, pruned: Vec::new() }
     }
 
     /// Counts one event of pane `index`.
@@ -165,6 +171,42 @@ impl Group {
         ranges
     }
 
+    /// The first window ending at an index in `first..=last` whose counts satisfy `reaches`, with
+    /// its counts. Only the indices where a pane enters or leaves the window are tried.
+    pub fn first_window_reaching(
+        &self,
+        n: i64,
+        first: i64,
+        last: i64,
+        reaches: impl Fn(&WindowCounts) -> bool,
+    ) -> Option<(i64, WindowCounts)> {
+        let mut slider = Slider::new();
+        // Skip the panes before the first window at once.
+        let start = self.panes.partition_point(|p| p.index < first.saturating_sub(n));
+        slider.lo = start;
+        slider.hi = start;
+        let mut k = first;
+        while k <= last {
+            let w = slider.window(&self.panes, n, k);
+            if reaches(&w) {
+                return Some((k, w));
+            }
+            // The window changes next when the pane after it enters or its first pane leaves.
+            let enters = self.panes.get(w.hi).map_or(i64::MAX, |p| p.index.saturating_add(1));
+            let leaves = self
+                .panes
+                .get(w.lo)
+                .filter(|_| w.lo < w.hi)
+                .map_or(i64::MAX, |p| p.index.saturating_add(n).saturating_add(1));
+            let next = enters.min(leaves);
+            if next == i64::MAX {
+                return None;
+            }
+            k = next.max(k.saturating_add(1));
+        }
+        None
+    }
+
     /// The earliest failure time in `panes[lo..hi]`.
     pub fn first_failure(&self, lo: usize, hi: usize) -> Option<i64> {
         self.panes.iter().skip(lo).take(hi.saturating_sub(lo)).find_map(|p| p.first_failure)
@@ -191,7 +233,9 @@ impl Group {
     pub fn prune(&mut self, n: i64, to: i64) -> bool {
         let mut dropped = false;
         while self.panes.front().is_some_and(|p| p.index.saturating_add(n).saturating_add(1) <= to) {
-            self.panes.pop_front();
+            if let Some(pane) = self.panes.pop_front() {
+                self.pruned.push(pane.index);
+            }
             dropped = true;
         }
         dropped

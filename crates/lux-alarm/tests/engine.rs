@@ -323,13 +323,13 @@ fn engine_watermark_is_the_minimum_over_active_partitions_and_idle_ones_release_
     let mut e = AlarmEngine::new(&cfg, &[0, 1]).unwrap();
     burst(&mut e, T0, "PAR", 10);
     e.on_event(0, &ok(T0 + 40_000, "PAR"), WALL);
-    // Partition 1 never sent anything and is not idle yet: no watermark, nothing evaluated.
-    assert!(e.advance(WALL + 29_999).is_empty());
+    // Partition 1 never sent anything and is not idle yet: no watermark, no window closed; the
+    // 10 failures raised at once all the same (early firing needs no watermark).
+    assert_eq!(states(&e.advance(WALL + 29_999)), vec![(AlarmState::Raised, 10, 10_000)]);
     assert_eq!(e.stats().watermark_ms, None);
-    // Partition 1 sends an old event: the watermark is its T0+5s. The window the watermark closes
-    // next, [T0-20s, T0+10s), already holds the 10 failures: raised at once (early firing).
+    // Partition 1 sends an old event: the watermark is its T0+5s. Nothing closes.
     e.on_event(1, &ok(T0 + 5_000, "LYO"), WALL + 29_999);
-    assert_eq!(states(&e.advance(WALL + 30_000)), vec![(AlarmState::Raised, 10, 10_000)]);
+    assert!(e.advance(WALL + 30_000).is_empty());
     assert_eq!(e.stats().watermark_ms, Some(T0 + 5_000));
     // 30s of wall time without a record from partition 1: it no longer holds the watermark back.
     let alarms = e.advance(WALL + 29_999 + 30_000);
@@ -349,9 +349,13 @@ fn a_partition_that_never_sends_is_idle_after_the_timeout_since_start() {
     let mut e = AlarmEngine::new(&cfg, &[0, 1, 2]).unwrap();
     burst(&mut e, T0, "PAR", 10);
     e.on_event(0, &ok(T0 + 10_000, "PAR"), WALL);
-    assert!(e.advance(WALL + 10_000).is_empty());
-    let alarms = e.advance(WALL + 30_000);
-    assert_eq!(states(&alarms), vec![(AlarmState::Raised, 10, 10_000)]);
+    // Raised at once; partitions 1 and 2 hold the watermark back.
+    assert_eq!(states(&e.advance(WALL + 10_000)), vec![(AlarmState::Raised, 10, 10_000)]);
+    assert_eq!(e.stats().watermark_ms, None);
+    // Silent for the idle timeout since the start: the watermark is partition 0's, the raise
+    // window closes with the counts it was raised with (no update).
+    assert!(e.advance(WALL + 30_000).is_empty());
+    assert_eq!(e.stats().watermark_ms, Some(T0 + 10_000));
 }
 
 #[test]
@@ -509,8 +513,11 @@ fn several_rules_sort_by_window_end_then_rule_then_group() {
     assert_eq!(
         got,
         vec![
+            // Raised early (at 3 failures), then the window's final counts.
             (5_000, "a-fast", "site=P1", AlarmState::Raised),
+            (5_000, "a-fast", "site=P1", AlarmState::Updated),
             (5_000, "a-fast", "site=P2", AlarmState::Raised),
+            (5_000, "a-fast", "site=P2", AlarmState::Updated),
             (10_000, "a-fast", "site=P1", AlarmState::Cleared),
             (10_000, "a-fast", "site=P2", AlarmState::Cleared),
             (10_000, "site-failures", "site=P1", AlarmState::Raised),
@@ -694,7 +701,7 @@ fn restore_rejects_bad_entries_and_drops_groups_of_removed_rules() {
     let mut e = engine(&cfg);
     burst(&mut e, T0, "PAR", 3);
     let changes: Vec<(Vec<u8>, Vec<u8>)> = e.take_changes().into_iter().filter_map(|(k, v)| Some((k, v?))).collect();
-    assert_eq!(changes.len(), 2);
+    assert_eq!(changes.len(), 3, "the group, its pane and meta");
 
     let mut fresh = engine(&cfg);
     let err = fresh.restore(vec![(b"group/site-failures/site=PAR".to_vec(), b"{not json".to_vec())]).unwrap_err();
@@ -720,7 +727,10 @@ fn restore_rejects_bad_entries_and_drops_groups_of_removed_rules() {
     other.restore(changes.clone()).unwrap();
     assert_eq!(other.stats().groups, 0);
     let deletions = other.take_changes();
-    assert_eq!(deletions, vec![(b"group/site-failures/site=PAR".to_vec(), None)]);
+    assert_eq!(
+        deletions,
+        vec![(b"group/site-failures/site=PAR".to_vec(), None), (pane_key("site=PAR", T0 / 10_000), None)]
+    );
 
     fresh.restore(changes).unwrap();
     assert_eq!(fresh.stats().groups, 1);
@@ -736,11 +746,22 @@ fn take_changes_reports_each_changed_entry_once() {
         e.on_event(0, &fail(T0 + i, "LYO"), WALL);
     }
     let keys: Vec<Vec<u8>> = e.take_changes().into_iter().map(|(k, _)| k).collect();
+    let pane = T0 / 10_000;
     assert_eq!(
         keys,
-        vec![b"group/site-failures/site=LYO".to_vec(), b"group/site-failures/site=PAR".to_vec(), b"meta".to_vec()]
+        vec![
+            b"group/site-failures/site=LYO".to_vec(),
+            b"group/site-failures/site=PAR".to_vec(),
+            b"meta".to_vec(),
+            pane_key("site=LYO", pane),
+            pane_key("site=PAR", pane),
+        ]
     );
     assert!(e.take_changes().is_empty());
+    // One more event: its pane only (the group's own entry is unchanged).
+    e.on_event(0, &fail(T0 + 9_000, "PAR"), WALL);
+    let keys: Vec<Vec<u8>> = e.take_changes().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, vec![b"meta".to_vec(), pane_key("site=PAR", pane)]);
     e.on_event(0, &ok(T0 + 60_000, "NEW"), WALL);
     e.advance(WALL);
     let changes = e.take_changes();
@@ -752,8 +773,18 @@ fn take_changes_reports_each_changed_entry_once() {
             (b"group/site-failures/site=NEW".to_vec(), true),
             (b"group/site-failures/site=PAR".to_vec(), false),
             (b"meta".to_vec(), true),
+            (pane_key("site=LYO", pane), false),
+            (pane_key("site=NEW", pane + 6), true),
+            (pane_key("site=PAR", pane), false),
         ]
     );
+}
+
+/// The state key of pane `index` of a group of rule `site-failures`.
+fn pane_key(group_key: &str, index: i64) -> Vec<u8> {
+    let mut key = format!("pane/site-failures/{group_key}/").into_bytes();
+    key.extend_from_slice(&((index as u64) ^ (1 << 63)).to_be_bytes());
+    key
 }
 
 #[test]
@@ -893,11 +924,11 @@ fn early_firing_raises_on_the_event_that_reaches_the_threshold_and_the_closed_wi
         (13, T0 + 500, alarms[0].alarm_id.as_str())
     );
 
-    // Failures of a later pane do not raise before the window they belong to is the next to close.
+    // Failures of a later pane raise on the first window holding them, at once.
     let mut e = engine(&cfg);
     e.on_event(0, &ok(T0, "PAR"), WALL);
     e.advance(WALL);
-    burst(&mut e, T0 + 10_000, "PAR", 10); // the watermark follows: window 20s is next at the end
+    burst(&mut e, T0 + 10_000, "PAR", 10);
     let alarms = e.advance(WALL);
     assert_eq!(states(&alarms), vec![(AlarmState::Raised, 10, 20_000)]);
     assert!(e.stats().watermark_ms < Some(T0 + 20_000));
@@ -1001,4 +1032,200 @@ fn the_route_stage_writes_events_beyond_lateness_unchanged_to_the_late_topic() {
     let counters = stage.counters();
     assert!(counters.contains(&("late_events".to_owned(), 2)), "{counters:?}");
     assert!(counters.contains(&("late_events.site-failures".to_owned(), 2)), "{counters:?}");
+}
+
+/// `config()` with 60s of out-of-orderness: the watermark stays a minute behind the newest event.
+fn lagging_config() -> AlarmConfig {
+    let mut cfg = config();
+    cfg.out_of_orderness = Duration::from_secs(60);
+    cfg
+}
+
+#[test]
+fn early_firing_raises_on_the_crossing_event_ahead_of_the_window_the_watermark_closes_next() {
+    let cfg = lagging_config();
+    let mut e = engine(&cfg);
+    e.on_event(0, &ok(T0 + 60_000, "PAR"), WALL);
+    assert!(e.advance(WALL).is_empty());
+    assert_eq!(e.stats().watermark_ms, Some(T0), "the window closing next ends at T0 + 10s");
+    // Failures 40s ahead of the watermark: in the windows ending at 50s, 60s and 70s only.
+    for i in 0..9 {
+        e.on_event(0, &fail(T0 + 40_000 + i * 1_000, "PAR"), WALL);
+    }
+    assert!(e.advance(WALL).is_empty(), "9 failures: under the threshold");
+    let mut crossing = fail(T0 + 49_000, "PAR");
+    crossing.event.received_at = T0 + 61_000;
+    assert_eq!(e.on_event(0, &crossing, WALL), EventOutcome::Counted);
+    let raised = e.advance(WALL);
+    assert_eq!(states(&raised), vec![(AlarmState::Raised, 10, 50_000)], "raised on the first window holding them");
+    assert_eq!(raised[0].first_seen, T0 + 40_000);
+    assert_eq!(e.take_raised_receptions(), vec![T0 + 61_000]);
+    assert_eq!(e.stats().watermark_ms, Some(T0), "raised 50s before the watermark reaches the window's end");
+    assert_eq!(e.stats().active_alarms, 1);
+}
+
+#[test]
+fn windows_closing_before_an_early_raise_window_neither_clear_nor_update_it() {
+    let cfg = lagging_config();
+    let mut e = engine(&cfg);
+    e.on_event(0, &ok(T0 + 60_000, "PAR"), WALL);
+    e.advance(WALL);
+    burst(&mut e, T0 + 40_000, "PAR", 10);
+    let raised = e.advance(WALL);
+    assert_eq!(states(&raised), vec![(AlarmState::Raised, 10, 50_000)]);
+    // Failures of an earlier pane, not late: the windows ending at 20s..40s reach the threshold
+    // too, but the alarm is raised already, on a later window.
+    burst(&mut e, T0 + 10_000, "PAR", 10);
+    // One more failure in the raise window, before it closes.
+    e.on_event(0, &fail(T0 + 45_500, "PAR"), WALL);
+    assert!(e.advance(WALL).is_empty());
+    // The watermark passes 10s..40s: those windows (empty, or with the earlier failures) are
+    // skipped, neither clearing nor updating the alarm.
+    e.on_event(0, &ok(T0 + 100_000, "PAR"), WALL);
+    assert!(e.advance(WALL).is_empty(), "the windows before the raise window leave the alarm alone");
+    assert_eq!(e.stats().active_alarms, 1);
+    // The raise window closes: its final counts (the raise window [20s, 50s) holds the pane at
+    // 40s only), then it holds until a window without enough failures clears it (the window
+    // ending at 70s holds the success at 60s too: updated).
+    e.on_event(0, &ok(T0 + 110_000, "PAR"), WALL);
+    let closed = e.advance(WALL);
+    assert_eq!(states(&closed), vec![(AlarmState::Updated, 11, 50_000)]);
+    assert_eq!(closed[0].alarm_id, raised[0].alarm_id);
+    assert_eq!(closed[0].first_seen, T0 + 40_000);
+    e.on_event(0, &ok(T0 + 140_000, "PAR"), WALL);
+    let rest = e.advance(WALL);
+    assert_eq!(states(&rest), vec![(AlarmState::Updated, 11, 70_000), (AlarmState::Cleared, 0, 80_000)]);
+    assert_eq!(rest[0].total, 12);
+    assert_eq!(e.stats().active_alarms, 0);
+}
+
+/// One partition over ten minutes, 3 sites, up to 15s of disorder, with failure storms per site
+/// that raise, hold and clear, separated by quiet periods longer than a window.
+fn disordered_sequence() -> Vec<EnrichedEvent> {
+    let mut events = Vec::new();
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    for i in 0..2_400i64 {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let jitter = ((state >> 33) % 15_000) as i64;
+        let time = T0 + i * 250 - jitter;
+        let site = ["PAR", "LYO", "MRS"][((state >> 20) % 3) as usize];
+        let storm = match site {
+            "PAR" => (60_000..150_000).contains(&(i * 250)) || (400_000..450_000).contains(&(i * 250)),
+            "LYO" => (200_000..260_000).contains(&(i * 250)),
+            _ => (100_000..130_000).contains(&(i * 250)),
+        };
+        let failure = if storm { (state >> 40) % 4 != 0 } else { (state >> 40) % 20 == 0 };
+        events.push(event(time, site, "IDF", failure));
+    }
+    events
+}
+
+/// Feeds `events` calling `advance` after each event `advance_at` accepts, and restarts the
+/// engine from its persisted state (only) after each event `restart_at` accepts. Returns each
+/// (rule, group)'s records in the order they were made.
+fn per_group(
+    cfg: &AlarmConfig,
+    events: &[EnrichedEvent],
+    advance_at: impl Fn(usize) -> bool,
+    restart_at: impl Fn(usize) -> bool,
+) -> BTreeMap<(String, String), Vec<Alarm>> {
+    let mut e = engine(cfg);
+    let mut store = Store::new();
+    let mut alarms = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        e.on_event(0, event, WALL);
+        if advance_at(i) {
+            alarms.extend(e.advance(WALL));
+        }
+        if restart_at(i) {
+            // A commit, then a crash: a new engine from the persisted state.
+            alarms.extend(e.advance(WALL));
+            apply(&mut store, e.take_changes());
+            e = engine(cfg);
+            e.restore(store.clone()).unwrap();
+        }
+    }
+    alarms.extend(e.advance(WALL + 1_000_000));
+    let mut out: BTreeMap<(String, String), Vec<Alarm>> = BTreeMap::new();
+    for alarm in alarms {
+        out.entry((alarm.rule.clone(), alarm.group_key.clone())).or_default().push(alarm);
+    }
+    out
+}
+
+/// Which events an `advance` or a restart follows.
+type Pick = Box<dyn Fn(usize) -> bool>;
+
+#[test]
+fn early_raises_do_not_depend_on_where_the_watermark_advanced_nor_on_restarts() {
+    let mut cfg = config();
+    cfg.out_of_orderness = Duration::from_secs(20);
+    cfg.rules[0].threshold = Some(20);
+    cfg.rules[0].clear = Some(8);
+    let events = disordered_sequence();
+    let reference = per_group(&cfg, &events, |_| true, |_| false);
+    let all: Vec<&Alarm> = reference.values().flatten().collect();
+    let raised = all.iter().filter(|a| a.state == AlarmState::Raised).count();
+    assert!(raised >= 4, "the data must raise several alarms: {all:#?}");
+    assert!(all.iter().any(|a| a.state == AlarmState::Cleared));
+    assert!(all.iter().any(|a| a.state == AlarmState::Updated));
+    let variants: Vec<(&str, Pick, Pick)> = vec![
+        ("every 7", Box::new(|i| i % 7 == 0), Box::new(|_| false)),
+        ("every 100", Box::new(|i| i % 100 == 99), Box::new(|_| false)),
+        ("irregular", Box::new(|i| (i * i) % 37 == 3), Box::new(|_| false)),
+        ("only at restarts", Box::new(|_| false), Box::new(|i| i % 400 == 399)),
+        ("restarts", Box::new(|i| i % 5 == 0), Box::new(|i| i % 331 == 17)),
+        ("restarts, rare advances", Box::new(|i| i % 211 == 0), Box::new(|i| i % 97 == 50)),
+    ];
+    for (name, advance_at, restart_at) in variants {
+        let got = per_group(&cfg, &events, advance_at, restart_at);
+        assert_eq!(got, reference, "records with advances {name}");
+    }
+}
+
+#[test]
+fn state_of_version_1_is_read_and_rewritten_and_a_newer_version_is_refused() {
+    let cfg = config();
+    // What LUX wrote before binary state: JSON, each group with its whole pane list.
+    let pane = T0 / 10_000;
+    let meta = format!(
+        r#"{{"version":1,"watermark":{T0},"partitions":{{"0":{T0}}},"late_events":0,"overflow_events":0,"rules":{{}}}}"#
+    );
+    let group = format!(
+        r#"{{"version":1,"rule":"site-failures","group_by":["site"],"slide_ms":10000,"group_key":"site=PAR",
+        "values":["PAR"],"panes":[{{"index":{pane},"failures":10,"total":10,"first_failure":{T0},
+        "last_failure":{t},"last_suppress":false}}],"alarm":{{"alarm_id":"a1","first_seen":{T0},"last_seen":{t},
+        "last_suppress":false,"count":10,"total":10,"open_window":{k}}}}}"#,
+        t = T0 + 9_000,
+        k = pane + 1
+    );
+    let v1 = vec![
+        (b"meta".to_vec(), meta.clone().into_bytes()),
+        (b"group/site-failures/site=PAR".to_vec(), group.into_bytes()),
+    ];
+    let mut e = engine(&cfg);
+    e.restore(v1).unwrap();
+    assert_eq!((e.stats().groups, e.stats().active_alarms, e.stats().watermark_ms), (1, 1, Some(T0)));
+    // Rewritten at the next commit: the group's entry, its pane and meta, in the new format.
+    let mut store = Store::new();
+    apply(&mut store, e.take_changes());
+    let keys: Vec<&Vec<u8>> = store.keys().collect();
+    assert_eq!(keys, [&b"group/site-failures/site=PAR".to_vec(), &b"meta".to_vec(), &pane_key("site=PAR", pane)]);
+    assert!(String::from_utf8_lossy(&store[&b"meta".to_vec()]).contains(r#""version":2"#));
+    // The engine restored from the rewritten state is the same, and carries on.
+    let mut again = engine(&cfg);
+    again.restore(store.clone()).unwrap();
+    assert_eq!(again.stats(), e.stats());
+    assert!(again.take_changes().is_empty());
+    for mut engine in [e, again] {
+        engine.on_event(0, &fail(T0 + 9_500, "PAR"), WALL);
+        engine.on_event(0, &ok(T0 + 20_000, "PAR"), WALL);
+        let alarms = engine.advance(WALL);
+        assert_eq!(states(&alarms), vec![(AlarmState::Updated, 11, 10_000)]);
+        assert_eq!(alarms[0].alarm_id, "a1");
+    }
+    // A state written by a later LUX is refused, saying why.
+    let newer = meta.replace(r#""version":1"#, r#""version":3"#);
+    let err = engine(&cfg).restore(vec![(b"meta".to_vec(), newer.into_bytes())]).unwrap_err();
+    assert!(err.contains("has version 3, this LUX reads versions 1 to 2"), "{err}");
 }

@@ -11,6 +11,13 @@
 //! transform stage: from reception to the enriched record being readable, measured by LUX
 //! itself, as in production), and from `/proc` its CPU time and peak memory.
 //!
+//! The traffic holds incidents (a site failing for [`INCIDENT_S`] seconds of event time, every
+//! [`INCIDENT_EVERY_S`] seconds, each on another of the largest sites) that cross the threshold
+//! of the bench's alarm rule, which the background failures never reach. After each step the
+//! bench also waits for the alarm stage, and reads the alarm latency off the same histogram of
+//! the `alarm` stage: from the reception of the event that brought a window to the threshold to
+//! the `raised` record being readable (early firing), one sample per alarm raised.
+//!
 //! Before the pipeline, each component is measured alone on one thread ([`components`]):
 //! decoding per format, the as-of join, the whole transform of a record, the embedded log.
 //!
@@ -70,6 +77,14 @@ pub struct StepResult {
     pub latency_p99_s: Option<f64>,
     /// The upper bound of the highest non-empty bucket of the step (`None` above 60 s).
     pub latency_max_s: Option<f64>,
+    /// Alarms raised in the step the moment their threshold was crossed (early firing): one
+    /// sample each of the alarm latency.
+    pub alarms_raised: u64,
+    /// Alarm latency (reception of the threshold-crossing event to the `raised` record
+    /// readable) percentiles, seconds, as bucket upper bounds; `None` when no alarm was raised.
+    pub alarm_latency_p50_s: Option<f64>,
+    pub alarm_latency_p99_s: Option<f64>,
+    pub alarm_latency_max_s: Option<f64>,
     /// CPU time (user + system) of the `lux run` process per million events processed.
     pub cpu_s_per_million: f64,
     /// Peak resident memory of the `lux run` process so far (VmHWM), MiB.
@@ -141,10 +156,18 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
 /// run out: the pipeline's work does not depend on their event times).
 fn generate_traffic(root: &Path, args: &BenchArgs, step: Duration) -> anyhow::Result<Vec<Vec<u8>>> {
     let out = root.join("gen");
-    let cfg = lux_generate::GeneratorConfig { rate: 20_000.0, ..lux_generate::GeneratorConfig::default() };
+    let mut cfg = lux_generate::GeneratorConfig { rate: 20_000.0, ..lux_generate::GeneratorConfig::default() };
     // Enough distinct lines for a few seconds of the fastest step; more would only cost memory.
     let seconds = (args.rates.iter().max().copied().unwrap_or(20_000) as f64 * step.as_secs_f64().min(10.0) / cfg.rate)
         .clamp(10.0, 120.0);
+    // The network first (a second of traffic), to pick the incidents' sites from it.
+    let probe = lux_generate::GenerateArgs {
+        duration: Duration::from_secs(1),
+        out: Some(out.clone()),
+        ..lux_generate::GenerateArgs::default()
+    };
+    lux_generate::generate(cfg.clone(), &probe).context("cannot generate the demo network")?;
+    cfg.incidents = incidents(&out.join("reference").join("equipment.csv"), seconds)?;
     let gen_args = lux_generate::GenerateArgs {
         duration: Duration::from_secs_f64(seconds),
         out: Some(out.clone()),
@@ -158,6 +181,56 @@ fn generate_traffic(root: &Path, args: &BenchArgs, step: Duration) -> anyhow::Re
         bail!("the generator wrote no syslog lines");
     }
     Ok(lines)
+}
+
+/// Event time between the starts of two incidents of the bench's traffic.
+const INCIDENT_EVERY_S: u64 = 2;
+/// How long each incident lasts (event time).
+const INCIDENT_S: u64 = 3;
+/// The sites incidents go round (the largest ones): an alarm has cleared by the time its site
+/// fails again (`INCIDENT_SITES x INCIDENT_EVERY_S` > the rule's window + slide + lateness).
+const INCIDENT_SITES: usize = 40;
+/// The bench's alarm rule: failures per site over a minute. The background failures of the
+/// largest sites stay far under the threshold (about a third of it); an incident on one of
+/// [`INCIDENT_SITES`] largest crosses it within its first two seconds.
+const ALARM_RULE: &str = r#"
+[[alarm.rules]]
+name = "site-failures"
+group_by = ["site"]
+window = "60s"
+slide = "10s"
+threshold = 300
+"#;
+
+/// An incident every [`INCIDENT_EVERY_S`] seconds of the `seconds` generated, each on the next
+/// of the [`INCIDENT_SITES`] sites with the most equipment in `equipment_csv`.
+fn incidents(equipment_csv: &Path, seconds: f64) -> anyhow::Result<Vec<lux_generate::IncidentConfig>> {
+    let text = std::fs::read_to_string(equipment_csv)
+        .with_context(|| format!("cannot read the generated {}", equipment_csv.display()))?;
+    let mut per_site: BTreeMap<&str, usize> = BTreeMap::new();
+    // Columns: equipment_id, hostname, ip_address, nas_identifier, model_id, site_id, ...
+    for line in text.lines().skip(1) {
+        if let Some(site) = line.split(',').nth(5) {
+            *per_site.entry(site).or_default() += 1;
+        }
+    }
+    let mut sites: Vec<(&str, usize)> = per_site.into_iter().collect();
+    sites.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    sites.truncate(INCIDENT_SITES);
+    if sites.is_empty() {
+        bail!("no site in the generated {}", equipment_csv.display());
+    }
+    let count = (seconds as u64).saturating_sub(INCIDENT_S + 1) / INCIDENT_EVERY_S;
+    Ok((0..count)
+        .zip(sites.iter().cycle())
+        .map(|(i, (site, _))| lux_generate::IncidentConfig {
+            scope: lux_generate::IncidentScope::Site,
+            target: Some((*site).to_owned()),
+            start_after: Duration::from_secs(1 + i * INCIDENT_EVERY_S),
+            duration: Duration::from_secs(INCIDENT_S),
+            failure_ratio: 0.9,
+        })
+        .collect())
 }
 
 /// The `lux run` child process and its addresses.
@@ -192,7 +265,7 @@ listen = "{metrics_addr}"
 protocol = "tcp"
 listen = "{collector}"
 source = "demo"
-"#,
+{ALARM_RULE}"#,
             data = toml_path(&root.join("data")),
             reference = toml_path(&root.join("gen").join("reference")),
         );
@@ -306,14 +379,14 @@ impl Metrics {
         self.0.get(series).copied().unwrap_or(0.0)
     }
 
-    /// The transform stage's reception latency buckets: (upper bound, cumulative count).
-    fn latency_buckets(&self) -> Vec<(f64, f64)> {
-        let prefix = "lux_stage_reception_latency_seconds_bucket{stage=\"transform\",le=\"";
+    /// A stage's reception latency buckets: (upper bound, cumulative count).
+    fn latency_buckets(&self, stage: &str) -> Vec<(f64, f64)> {
+        let prefix = format!("lux_stage_reception_latency_seconds_bucket{{stage=\"{stage}\",le=\"");
         let mut buckets: Vec<(f64, f64)> = self
             .0
             .iter()
             .filter_map(|(series, &count)| {
-                let le = series.strip_prefix(prefix)?.strip_suffix("\"}")?;
+                let le = series.strip_prefix(&prefix)?.strip_suffix("\"}")?;
                 Some((if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? }, count))
             })
             .collect();
@@ -322,11 +395,12 @@ impl Metrics {
     }
 }
 
-/// Reads latency percentiles off the difference of two scrapes' buckets.
-fn percentiles(before: &Metrics, after: &Metrics) -> (Option<f64>, Option<f64>, Option<f64>) {
-    let start: BTreeMap<u64, f64> = before.latency_buckets().into_iter().map(|(le, c)| (le.to_bits(), c)).collect();
+/// Reads a stage's latency percentiles off the difference of two scrapes' buckets.
+fn percentiles(stage: &str, before: &Metrics, after: &Metrics) -> (Option<f64>, Option<f64>, Option<f64>) {
+    let start: BTreeMap<u64, f64> =
+        before.latency_buckets(stage).into_iter().map(|(le, c)| (le.to_bits(), c)).collect();
     let step: Vec<(f64, f64)> = after
-        .latency_buckets()
+        .latency_buckets(stage)
         .into_iter()
         .map(|(le, c)| (le, c - start.get(&le.to_bits()).copied().unwrap_or(0.0)))
         .collect();
@@ -345,6 +419,11 @@ fn percentiles(before: &Metrics, after: &Metrics) -> (Option<f64>, Option<f64>, 
 const MAX_IN_FLIGHT: u64 = 100_000;
 
 const TRANSFORM_IN: &str = "lux_stage_records_in_total{stage=\"transform\"}";
+/// Early raises of the alarm stage: the samples of its reception latency histogram.
+const ALARMS_RAISED: &str = "lux_stage_reception_latency_seconds_count{stage=\"alarm\"}";
+/// The alarm stage's two halves, whose input lag the bench waits to fall to zero.
+const ALARM_LAGS: [&str; 2] =
+    ["lux_stage_lag_records{stage=\"alarm-route\"}", "lux_stage_lag_records{stage=\"alarm\"}"];
 
 fn measure(
     pipeline: &mut Pipeline,
@@ -367,10 +446,13 @@ fn measure(
         // much the collector's queue and the raw topic can hold.
         let sent = sender.send(rate, step, || Ok(pipeline.scrape()?.get(TRANSFORM_IN) as u64))?;
         let sent_at = Instant::now();
-        let (after, drained_at) = wait_until_processed(pipeline, sender.sent)?;
+        let (drained, drained_at) = wait_until_processed(pipeline, sender.sent)?;
         let cpu = pipeline.cpu_seconds()? - cpu_before;
-        let processed = after.get(TRANSFORM_IN) - before.get(TRANSFORM_IN);
-        let (p50, p99, max) = percentiles(&before, &after);
+        let processed = drained.get(TRANSFORM_IN) - before.get(TRANSFORM_IN);
+        let (p50, p99, max) = percentiles("transform", &before, &drained);
+        // The step's alarms: once the alarm stage has read everything the transform wrote.
+        let after = wait_until_alarms_caught_up(pipeline)?;
+        let (alarm_p50, alarm_p99, alarm_max) = percentiles("alarm", &before, &after);
         let result = StepResult {
             mode: if rate.is_some() { "paced" } else { "max" },
             offered_per_s: rate,
@@ -381,6 +463,10 @@ fn measure(
             latency_p50_s: p50,
             latency_p99_s: p99,
             latency_max_s: max,
+            alarms_raised: (after.get(ALARMS_RAISED) - before.get(ALARMS_RAISED)).max(0.0) as u64,
+            alarm_latency_p50_s: alarm_p50,
+            alarm_latency_p99_s: alarm_p99,
+            alarm_latency_max_s: alarm_max,
             cpu_s_per_million: if processed > 0.0 { cpu / processed * 1e6 } else { 0.0 },
             peak_memory_mib: pipeline.peak_memory_mib()?,
         };
@@ -411,6 +497,31 @@ fn wait_until_processed(pipeline: &mut Pipeline, sent: u64) -> anyhow::Result<(M
             );
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until both halves of the alarm stage have no record left to read (twice in a row, 50 ms
+/// apart: the lag is sampled at each poll); returns the scrape that showed it.
+fn wait_until_alarms_caught_up(pipeline: &mut Pipeline) -> anyhow::Result<Metrics> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut idle_scrapes = 0;
+    loop {
+        if let Some(status) = pipeline.child.try_wait()? {
+            bail!("`lux run` exited ({status}) during the bench; its log: {}", pipeline.log_file.display());
+        }
+        let metrics = pipeline.scrape()?;
+        let lag: f64 = ALARM_LAGS.iter().map(|series| metrics.get(series)).sum();
+        idle_scrapes = if lag <= 0.0 { idle_scrapes + 1 } else { 0 };
+        if idle_scrapes >= 2 {
+            return Ok(metrics);
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the alarm stage still had {lag} records to read after 300 s; the child's log: {}",
+                pipeline.log_file.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -514,7 +625,7 @@ fn ms(seconds: Option<f64>) -> String {
 
 fn row(r: &StepResult) -> String {
     format!(
-        "{:<7} {:>10} {:>10} {:>12.0} {:>8.2} {:>8} {:>8} {:>8} {:>10.1} {:>9.1}",
+        "{:<7} {:>10} {:>10} {:>12.0} {:>8.2} {:>8} {:>8} {:>8} {:>7} {:>8} {:>8} {:>8} {:>10.1} {:>9.1}",
         r.mode,
         r.offered_per_s.map_or_else(|| "max".to_owned(), |o| o.to_string()),
         r.processed,
@@ -523,6 +634,10 @@ fn row(r: &StepResult) -> String {
         ms(r.latency_p50_s),
         ms(r.latency_p99_s),
         ms(r.latency_max_s),
+        r.alarms_raised,
+        ms(r.alarm_latency_p50_s),
+        ms(r.alarm_latency_p99_s),
+        ms(r.alarm_latency_max_s),
         r.cpu_s_per_million,
         r.peak_memory_mib
     )
@@ -545,14 +660,31 @@ fn print_table(report: &BenchReport) {
         m.lux_version, m.cpus, m.cpu_model, m.memory_gib, m.load_average, report.step_s
     );
     println!(
-        "{:<7} {:>10} {:>10} {:>12} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9}",
-        "mode", "offered/s", "processed", "events/s", "drain s", "p50 ms", "p99 ms", "max ms", "CPU s/M", "peak MiB"
+        "{:<7} {:>10} {:>10} {:>12} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8} {:>8} {:>8} {:>10} {:>9}",
+        "mode",
+        "offered/s",
+        "processed",
+        "events/s",
+        "drain s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "alarms",
+        "a.p50",
+        "a.p99",
+        "a.max",
+        "CPU s/M",
+        "peak MiB"
     );
     for r in &report.steps {
         println!("{}", row(r));
     }
     println!(
         "latency: reception to the enriched record being readable, from the transform stage's \
-         histogram (bucket upper bounds); CPU s/M: CPU seconds of `lux run` per million events"
+         histogram (bucket upper bounds); alarms: raised in the step the moment an event crossed \
+         the threshold, and a.p50/a.p99/a.max their latency from that event's reception to the \
+         raised record being readable (the alarm stage's histogram; none once the traffic repeats: \
+         its event times are then behind the watermark); CPU s/M: CPU seconds of `lux run` per \
+         million events"
     );
 }

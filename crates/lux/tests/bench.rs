@@ -1,5 +1,5 @@
 //! `lux bench`: a short run measures every step and reports each figure, with every record sent
-//! accounted for.
+//! accounted for and the alarms its incidents raise.
 
 use std::process::Command;
 
@@ -40,7 +40,20 @@ fn a_short_bench_reports_every_figure_of_each_step() {
             assert!(step[figure].as_f64().is_some_and(|v| v > 0.0 && v <= 60.0), "{figure}: {step}");
         }
         assert!(step["latency_p50_s"].as_f64() <= step["latency_p99_s"].as_f64(), "{step}");
+        // The alarm latency is there for every alarm raised, and only then.
+        let raised = step["alarms_raised"].as_u64().unwrap_or_else(|| panic!("alarms_raised: {step}"));
+        for figure in ["alarm_latency_p50_s", "alarm_latency_p99_s", "alarm_latency_max_s"] {
+            if raised > 0 {
+                assert!(step[figure].as_f64().is_some_and(|v| v > 0.0 && v <= 60.0), "{figure}: {step}");
+            } else {
+                assert!(step[figure].is_null(), "{figure} without an alarm: {step}");
+            }
+        }
     }
+    // The traffic's incidents raise alarms (in this short run, mostly at the maximum rate: the
+    // paced steps send a fraction of a second of event time).
+    let raised: u64 = steps.iter().filter_map(|s| s["alarms_raised"].as_u64()).sum();
+    assert!(raised >= 2, "the bench's incidents should raise alarms: {report}");
     let paced = &steps[0];
     assert_eq!(paced["sent"], 2000, "2 s at 1,000 events/s");
 }

@@ -1,0 +1,326 @@
+//! The binary state entries of (rule, group)s: a group entry (`group/<rule>/<group_key>`: the
+//! rule's identity, the group's values and its alarm), written when the group is created or its
+//! alarm changes, and one entry per pane (`pane/<rule>/<group_key>/<index>`), written when an
+//! event is counted in it and deleted when it leaves the windows. A batch thus writes what it
+//! changed: one small pane entry per pane touched, never a group's whole pane list.
+//!
+//! Values start with a format byte ([`FORMAT`]); integers are LEB128 varints (zigzag for the
+//! signed), strings are a length and UTF-8 bytes. The JSON group entries of state version 1
+//! (whole pane lists, first byte `{`) are read by the engine and rewritten in this format.
+
+use crate::window::{ActiveAlarm, Pane};
+
+/// The first byte of every binary entry.
+pub(super) const FORMAT: u8 = 2;
+/// The prefix of the pane entries: `pane/<rule>/<group_key>/` and the pane index as 8 bytes.
+pub const PANE_KEY_PREFIX: &[u8] = b"pane/";
+/// The pane index in a key: big-endian with the sign bit flipped, so that keys sort by index.
+const INDEX_BYTES: usize = 8;
+
+/// The key of pane `index` of the (rule, group) whose routed records are keyed `alarm_key`.
+pub(super) fn pane_key(alarm_key: &[u8], index: i64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(PANE_KEY_PREFIX.len() + alarm_key.len() + 1 + INDEX_BYTES);
+    key.extend_from_slice(PANE_KEY_PREFIX);
+    key.extend_from_slice(alarm_key);
+    key.push(b'/');
+    key.extend_from_slice(&((index as u64) ^ (1 << 63)).to_be_bytes());
+    key
+}
+
+/// The alarm key and pane index of a pane entry's key (`None` if it is not one).
+pub(super) fn parse_pane_key(key: &[u8]) -> Option<(&[u8], i64)> {
+    let rest = key.strip_prefix(PANE_KEY_PREFIX)?;
+    let split = rest.len().checked_sub(INDEX_BYTES + 1)?;
+    let (alarm_key, tail) = rest.split_at(split);
+    let (slash, index) = tail.split_first()?;
+    if *slash != b'/' {
+        return None;
+    }
+    let index: [u8; INDEX_BYTES] = index.try_into().ok()?;
+    Some((alarm_key, (u64::from_be_bytes(index) ^ (1 << 63)) as i64))
+}
+
+/// What a (rule, group)'s entry says, besides its panes.
+#[derive(Debug)]
+pub(super) struct GroupHeader {
+    pub rule: String,
+    pub group_by: Vec<String>,
+    pub slide_ms: i64,
+    pub group_key: String,
+    pub values: Vec<String>,
+    pub alarm: Option<ActiveAlarm>,
+}
+
+pub(super) struct GroupHeaderRef<'a> {
+    pub rule: &'a str,
+    pub group_by: &'a [String],
+    pub slide_ms: i64,
+    pub group_key: &'a str,
+    pub values: &'a [String],
+    pub alarm: Option<&'a ActiveAlarm>,
+}
+
+pub(super) fn encode_header(h: &GroupHeaderRef<'_>, buf: &mut Vec<u8>) {
+    buf.push(FORMAT);
+    put_str(buf, h.rule);
+    put_strs(buf, h.group_by);
+    put_i64(buf, h.slide_ms);
+    put_str(buf, h.group_key);
+    put_strs(buf, h.values);
+    match h.alarm {
+        None => buf.push(0),
+        Some(a) => {
+            buf.push(1);
+            put_str(buf, &a.alarm_id);
+            put_i64(buf, a.first_seen);
+            put_i64(buf, a.last_seen);
+            buf.push(u8::from(a.last_suppress));
+            put_u64(buf, a.count);
+            put_u64(buf, a.total);
+            put_opt_str(buf, a.last_intervention.as_deref());
+            put_opt_i64(buf, a.open_window);
+        }
+    }
+}
+
+pub(super) fn decode_header(value: &[u8]) -> Result<GroupHeader, String> {
+    let mut r = Reader::new(value)?;
+    let header = GroupHeader {
+        rule: r.string()?,
+        group_by: r.strings()?,
+        slide_ms: r.i64()?,
+        group_key: r.string()?,
+        values: r.strings()?,
+        alarm: match r.byte()? {
+            0 => None,
+            1 => Some(ActiveAlarm {
+                alarm_id: r.string()?,
+                first_seen: r.i64()?,
+                last_seen: r.i64()?,
+                last_suppress: r.bool()?,
+                count: r.u64()?,
+                total: r.u64()?,
+                last_intervention: r.opt_string()?,
+                open_window: r.opt_i64()?,
+            }),
+            other => return Err(format!("bad alarm tag {other}")),
+        },
+    };
+    r.end()?;
+    Ok(header)
+}
+
+pub(super) fn encode_pane(pane: &Pane, buf: &mut Vec<u8>) {
+    buf.push(FORMAT);
+    put_u64(buf, pane.failures);
+    put_u64(buf, pane.total);
+    put_opt_i64(buf, pane.first_failure);
+    put_opt_i64(buf, pane.last_failure);
+    buf.push(u8::from(pane.last_suppress));
+    put_opt_str(buf, pane.last_intervention.as_deref());
+}
+
+pub(super) fn decode_pane(index: i64, value: &[u8]) -> Result<Pane, String> {
+    let mut r = Reader::new(value)?;
+    let pane = Pane {
+        index,
+        failures: r.u64()?,
+        total: r.u64()?,
+        first_failure: r.opt_i64()?,
+        last_failure: r.opt_i64()?,
+        last_suppress: r.bool()?,
+        last_intervention: r.opt_string()?,
+        dirty: false,
+    };
+    r.end()?;
+    Ok(pane)
+}
+
+fn put_u64(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+fn put_i64(buf: &mut Vec<u8>, v: i64) {
+    put_u64(buf, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+fn put_opt_i64(buf: &mut Vec<u8>, v: Option<i64>) {
+    match v {
+        None => buf.push(0),
+        Some(v) => {
+            buf.push(1);
+            put_i64(buf, v);
+        }
+    }
+}
+
+fn put_str(buf: &mut Vec<u8>, s: &str) {
+    put_u64(buf, s.len() as u64);
+    buf.extend_from_slice(s.as_bytes());
+}
+
+fn put_opt_str(buf: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        None => buf.push(0),
+        Some(s) => {
+            buf.push(1);
+            put_str(buf, s);
+        }
+    }
+}
+
+fn put_strs(buf: &mut Vec<u8>, strs: &[String]) {
+    put_u64(buf, strs.len() as u64);
+    for s in strs {
+        put_str(buf, s);
+    }
+}
+
+/// Reads a binary entry; every error says what was wrong (the caller adds the key).
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn new(value: &'a [u8]) -> Result<Reader<'a>, String> {
+        match value.split_first() {
+            Some((&FORMAT, rest)) => Ok(Reader { rest }),
+            Some((other, _)) => Err(format!("format {other}, this LUX reads format {FORMAT}")),
+            None => Err("empty value".to_owned()),
+        }
+    }
+
+    fn byte(&mut self) -> Result<u8, String> {
+        let (&b, rest) = self.rest.split_first().ok_or("truncated")?;
+        self.rest = rest;
+        Ok(b)
+    }
+
+    fn bool(&mut self) -> Result<bool, String> {
+        match self.byte()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(format!("bad flag {other}")),
+        }
+    }
+
+    fn u64(&mut self) -> Result<u64, String> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err("integer too long".to_owned())
+    }
+
+    fn i64(&mut self) -> Result<i64, String> {
+        let v = self.u64()?;
+        Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
+    }
+
+    fn opt_i64(&mut self) -> Result<Option<i64>, String> {
+        Ok(if self.bool()? { Some(self.i64()?) } else { None })
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        let len = usize::try_from(self.u64()?).map_err(|_| "string too long")?;
+        if len > self.rest.len() {
+            return Err("truncated".to_owned());
+        }
+        let (bytes, rest) = self.rest.split_at(len);
+        self.rest = rest;
+        String::from_utf8(bytes.to_vec()).map_err(|_| "a string is not UTF-8".to_owned())
+    }
+
+    fn opt_string(&mut self) -> Result<Option<String>, String> {
+        Ok(if self.bool()? { Some(self.string()?) } else { None })
+    }
+
+    fn strings(&mut self) -> Result<Vec<String>, String> {
+        let n = self.u64()?;
+        // Each string takes at least a byte: a count beyond what is left is corrupt.
+        if n > self.rest.len() as u64 {
+            return Err("truncated".to_owned());
+        }
+        (0..n).map(|_| self.string()).collect()
+    }
+
+    fn end(&self) -> Result<(), String> {
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} bytes after the end", self.rest.len()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pane_keys_sort_by_index_and_parse_back() {
+        let keys: Vec<Vec<u8>> =
+            [-5i64, -1, 0, 1, 7, i64::MAX, i64::MIN].iter().map(|&i| pane_key(b"r/g/x", i)).collect();
+        for (key, i) in keys.iter().zip([-5i64, -1, 0, 1, 7, i64::MAX, i64::MIN]) {
+            assert_eq!(parse_pane_key(key), Some((&b"r/g/x"[..], i)));
+        }
+        assert!(keys[0] < keys[1] && keys[1] < keys[2] && keys[2] < keys[3] && keys[6] < keys[0]);
+        assert_eq!(parse_pane_key(b"pane/short"), None);
+        assert_eq!(parse_pane_key(b"group/r/g/12345678"), None);
+    }
+
+    #[test]
+    fn entries_round_trip_and_corruption_is_an_error() {
+        let alarm = ActiveAlarm {
+            alarm_id: "a1".into(),
+            first_seen: -3,
+            last_seen: 1_767_607_200_000,
+            last_suppress: true,
+            count: 300,
+            total: u64::MAX,
+            last_intervention: Some("INT-1".into()),
+            open_window: Some(176_760_721),
+        };
+        let (group_by, values) = (vec!["site".to_owned()], vec!["PAR".to_owned()]);
+        let mut buf = Vec::new();
+        let h = GroupHeaderRef {
+            rule: "r",
+            group_by: &group_by,
+            slide_ms: 10_000,
+            group_key: "site=PAR",
+            values: &values,
+            alarm: Some(&alarm),
+        };
+        encode_header(&h, &mut buf);
+        let back = decode_header(&buf).unwrap();
+        assert_eq!((back.rule.as_str(), back.slide_ms, back.group_key.as_str()), ("r", 10_000, "site=PAR"));
+        assert_eq!((back.group_by, back.values, back.alarm), (group_by, values, Some(alarm)));
+        for cut in 0..buf.len() {
+            assert!(decode_header(&buf[..cut]).is_err());
+        }
+        let pane = Pane {
+            index: -2,
+            failures: 129,
+            total: 1 << 40,
+            first_failure: Some(-1),
+            last_failure: None,
+            last_suppress: false,
+            last_intervention: Some("I".into()),
+            dirty: false,
+        };
+        let mut buf = Vec::new();
+        encode_pane(&pane, &mut buf);
+        assert_eq!(decode_pane(-2, &buf).unwrap(), pane);
+        buf.push(0);
+        assert!(decode_pane(-2, &buf).unwrap_err().contains("after the end"));
+        assert!(decode_pane(0, b"{\"version\":1}").unwrap_err().contains("format 123"));
+    }
+}
