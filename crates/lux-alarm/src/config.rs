@@ -88,10 +88,13 @@ pub struct RuleConfig {
     #[schemars(with = "String")]
     pub slide: Duration,
     /// A count rule: failures in one window that raise the alarm (at least 1). The alarm is
-    /// raised the moment a failure brings any window holding it to the threshold (early firing,
-    /// on the first such window), not when that window ends. Set this or `threshold_ratio`, not
+    /// raised before the window ends, as `early_firing` says. Set this or `threshold_ratio`, not
     /// both.
     pub threshold: Option<u64>,
+    /// When a count rule raises: `any_window` (default) the moment a failure brings any open
+    /// window holding it to the threshold; `next_window` only when that window is the one the
+    /// watermark closes next (else when it does). See [`EarlyFiring`].
+    pub early_firing: EarlyFiring,
     /// A count rule's clear level: while raised, the alarm clears when a closed window holds
     /// fewer failures than this (and always when it holds none). Less than `threshold`.
     /// Default: `threshold / 2`.
@@ -126,6 +129,7 @@ impl Default for RuleConfig {
             slide: Duration::from_secs(10),
             // No threshold: a rule written without one must say which kind it is.
             threshold: None,
+            early_firing: EarlyFiring::AnyWindow,
             clear: None,
             threshold_ratio: None,
             clear_ratio: None,
@@ -134,6 +138,27 @@ impl Default for RuleConfig {
             suppress_during_interventions: true,
         }
     }
+}
+
+/// How early a count rule raises its alarm. Both raise before the window ends; they differ in
+/// what a second run over the same input (a replay, a scale-out or restarted run) gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EarlyFiring {
+    /// The moment a failure brings any open window holding it to the threshold (on the first
+    /// such window): the alarm follows the failure that crossed the threshold by the time it
+    /// takes to read it. Which window that is, and so the `alarm_id`, depends on the order in
+    /// which the group's events arrived: for a group whose events come from one partition
+    /// (`group_by` with `equipment`) that order is the log's, the same in every run; for a group
+    /// spanning partitions (a site, a region) it depends on how they interleave, so a replay may
+    /// raise the same burst of failures on a neighbouring window.
+    AnyWindow,
+    /// Only when a failure brings the window the watermark closes next to the threshold, else
+    /// when that window closes: the window evaluation raises on, whatever the interleaving, so
+    /// every run gives the same records (up to the counts of a `raised` record made early). The
+    /// alarm may come up to `slide` + `alarm.out_of_orderness` after the failure that crossed
+    /// the threshold.
+    NextWindow,
 }
 
 /// `prefix` with a trailing `.` when it has none (`alarm` and `alarm.` both give `alarm.`).
@@ -387,6 +412,7 @@ mod tests {
             window: Duration::from_secs(25),
             slide: Duration::from_secs(10),
             threshold: Some(10),
+            early_firing: EarlyFiring::NextWindow,
             clear: Some(10),
             threshold_ratio: None,
             clear_ratio: None,

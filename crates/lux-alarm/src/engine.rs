@@ -2,11 +2,12 @@
 //! groups, windows evaluated as the watermark passes their end, the raise / update / clear
 //! lifecycle, and the state entries that let a restarted engine carry on where it stopped.
 
-use crate::config::{AlarmConfig, Level};
+use crate::config::{AlarmConfig, EarlyFiring, Level};
 use crate::route::{RouteOutcome, Router, RuleEvent};
 use crate::window::{ActiveAlarm, Group, Slider, WindowCounts};
 use lux_model::{Alarm, AlarmState, ConfigProblem, EnrichedEvent};
 use lux_stage::watermark::PartitionWatermarks;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -100,6 +101,8 @@ pub(crate) struct Rule {
     n: i64,
     /// Threshold and clear level; an alarm always clears on a window without failures.
     level: Level,
+    /// Which open windows a count rule raises on.
+    early_firing: EarlyFiring,
     severity: String,
     suppress: bool,
 }
@@ -124,6 +127,7 @@ pub(crate) fn compile_rules(cfg: &AlarmConfig) -> Result<Vec<Rule>, InvalidConfi
                 slide_ms,
                 n: (window_ms / slide_ms).max(1),
                 level: r.level(),
+                early_firing: r.early_firing,
                 severity: r.severity.clone(),
                 suppress: r.suppress_during_interventions,
             }
@@ -240,8 +244,10 @@ pub(crate) fn millis(d: std::time::Duration) -> i64 {
 #[derive(Debug)]
 pub struct AlarmEngine {
     rules: Vec<Rule>,
-    /// Per rule (same order as `rules`): group key -> state.
-    groups: Vec<HashMap<String, Group>>,
+    /// Per rule (same order as `rules`): group key -> state. Fx hashing: a group is looked up
+    /// per event, and the keys (at most `max_groups` of them) come from reference data and
+    /// equipment ids, not from whoever wants to slow the map down.
+    groups: Vec<FxHashMap<String, Group>>,
     counters: Vec<RuleCounters>,
     group_count: usize,
     active_alarms: usize,
@@ -279,7 +285,7 @@ impl AlarmEngine {
     pub fn new(cfg: &AlarmConfig, partitions: &[u32]) -> Result<AlarmEngine, InvalidConfig> {
         let rules = compile_rules(cfg)?;
         Ok(AlarmEngine {
-            groups: rules.iter().map(|_| HashMap::new()).collect(),
+            groups: rules.iter().map(|_| FxHashMap::default()).collect(),
             counters: rules.iter().map(|_| RuleCounters::default()).collect(),
             rules,
             group_count: 0,
@@ -433,12 +439,20 @@ impl AlarmEngine {
                 step(rule, &event.group_key, group, to, w, true, &mut self.pending);
             }
             // Early firing: the first open window holding the event's pane that it brings to the
-            // threshold raises at once, whichever window the watermark closes next.
+            // threshold raises at once (`any_window`), or only the window the watermark closes
+            // next (`next_window`; none before the first watermark).
             if event.failure && group.alarm.is_none() {
-                let first = pane.saturating_add(1).max(to.saturating_add(1));
-                if raise_early(rule, &event.group_key, group, first, pane.saturating_add(n), &mut self.pending)
-                    && event.received_at > 0
-                {
+                let (first, last) = match rule.early_firing {
+                    EarlyFiring::AnyWindow => {
+                        (pane.saturating_add(1).max(to.saturating_add(1)), pane.saturating_add(n))
+                    }
+                    // That window holds panes `to + 1 - n ..= to`: a later pane is not in it.
+                    EarlyFiring::NextWindow if self.watermark.is_some() && pane <= to => {
+                        (to.saturating_add(1), to.saturating_add(1))
+                    }
+                    EarlyFiring::NextWindow => (1, 0),
+                };
+                if raise_early(rule, &event.group_key, group, first, last, &mut self.pending) && event.received_at > 0 {
                     self.raised_receptions.push(event.received_at);
                 }
             }
@@ -850,11 +864,21 @@ fn evaluate_group(rule: &Rule, key: &str, group: &mut Group, from: Option<i64>, 
             k += 1;
         }
     }
-    // Cleared by this evaluation: a later open window may already hold the threshold (its
-    // failures came while the alarm was raised, so nothing checked it), and raises now.
-    if raised_before && group.alarm.is_none() {
-        let last = group.panes.back().map_or(to, |p| p.index.saturating_add(rule.n));
-        changed |= raise_early(rule, key, group, to.saturating_add(1), last, out);
+    // Without an alarm, an open window may already hold the threshold: with `any_window`, after
+    // a clear by this evaluation (failures that came while the alarm was raised were not
+    // checked), any of them; with `next_window`, the one the watermark closes next, which may
+    // have reached it before it was next.
+    if group.alarm.is_none() {
+        match rule.early_firing {
+            EarlyFiring::AnyWindow if raised_before => {
+                let last = group.panes.back().map_or(to, |p| p.index.saturating_add(rule.n));
+                changed |= raise_early(rule, key, group, to.saturating_add(1), last, out);
+            }
+            EarlyFiring::NextWindow => {
+                changed |= raise_early(rule, key, group, to.saturating_add(1), to.saturating_add(1), out)
+            }
+            EarlyFiring::AnyWindow => {}
+        }
     }
     changed
 }
@@ -863,9 +887,10 @@ fn evaluate_group(rule: &Rule, key: &str, group: &mut Group, from: Option<i64>, 
 /// at an index in `first..=last` (all open) whose failures reach the threshold, with the counts
 /// so far. Returns whether it raised.
 ///
-/// Which window that is depends only on the events counted so far, never on where the
-/// watermark stands (an event that is not late lies in no closed window), so that a restart or
-/// another batching of the same input raises on the same window. A count only grows, so the
+/// Which window that is depends only on the events counted so far and in what order, never on
+/// where the watermark stands (an event that is not late lies in no closed window), so that a
+/// restart or another batching of the same input raises on the same window (see
+/// [`EarlyFiring`] for groups whose events interleave from several partitions). A count only grows, so the
 /// window's close gives an `updated` record with its final counts, never a clear; windows that
 /// close before it are not evaluated against the alarm (see [`step`]). A ratio rule never
 /// fires early: more successes may still bring its ratio down.

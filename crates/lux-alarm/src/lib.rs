@@ -35,7 +35,7 @@ pub mod route;
 pub mod stage;
 mod window;
 
-pub use config::{AlarmConfig, Level, RuleConfig, DEFAULT_MIN_EVENTS, MAX_PANES_PER_WINDOW, SEVERITIES};
+pub use config::{AlarmConfig, EarlyFiring, Level, RuleConfig, DEFAULT_MIN_EVENTS, MAX_PANES_PER_WINDOW, SEVERITIES};
 pub use engine::{
     alarm_key, routed_meta_key, state_is_finished, state_routing_key, AlarmEngine, AlarmStats, EventOutcome,
     InvalidConfig, RuleCounters, RuleStats, GROUP_KEY_PREFIX, META_KEY, PANE_KEY_PREFIX,

@@ -60,6 +60,10 @@ pub enum RouteRecord {
     /// An event for one rule's group, read from enriched partition `upstream`.
     Event {
         upstream: u32,
+        /// The enriched record's offset in `upstream` (none in records of an older LUX): named
+        /// in the `late` topic when the window half finds the event late.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offset: Option<u64>,
         #[serde(flatten)]
         event: RuleEvent,
     },

@@ -6,9 +6,9 @@
 //! alarm lost or duplicated by a restart). Each half scales out by partition on Kafka.
 
 use crate::route::{RouteOutcome, RouteRecord, Router, RuleEvent};
-use crate::{AlarmConfig, AlarmEngine};
+use crate::{AlarmConfig, AlarmEngine, EventOutcome};
 use lux_log::StoredRecord;
-use lux_model::{DeadLetter, EnrichedEvent};
+use lux_model::{DeadLetter, EnrichedEvent, LateForWindow};
 use lux_stage::{Context, Processor, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -135,8 +135,11 @@ impl Processor for AlarmRouteStage {
                 for rule_event in self.routed.drain(..) {
                     let key = crate::alarm_key(&rule_event.rule, &rule_event.group_key);
                     let time = rule_event.time;
-                    let value =
-                        serde_json::to_vec(&RouteRecord::Event { upstream: record.partition, event: rule_event })?;
+                    let value = serde_json::to_vec(&RouteRecord::Event {
+                        upstream: record.partition,
+                        offset: Some(record.offset),
+                        event: rule_event,
+                    })?;
                     ctx.emit(&self.topics.routed, &key, time, value);
                 }
             }
@@ -269,7 +272,7 @@ impl Processor for AlarmStage {
     }
 
     fn outputs(&self) -> Vec<String> {
-        vec![self.topics.alarms.clone(), self.topics.deadletter.clone()]
+        vec![self.topics.alarms.clone(), self.topics.deadletter.clone(), self.topics.late.clone()]
     }
 
     fn restore(&mut self, partitions: &[TopicPartition], state: Vec<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<()> {
@@ -317,8 +320,23 @@ impl Processor for AlarmStage {
         let now = ctx.now_wall_ms;
         let engine = self.engine(record.partition)?;
         match routed {
-            RouteRecord::Event { upstream, event } => {
-                engine.on_rule_event(upstream, &event, now);
+            RouteRecord::Event { upstream, offset, event } => {
+                if engine.on_rule_event(upstream, &event, now) == EventOutcome::Late {
+                    // Too late for the windows here (the route half found it in time): a trace
+                    // of it, naming the enriched record, in the `late` topic.
+                    let late = LateForWindow {
+                        schema: lux_model::schema::LATE_FOR_WINDOW.to_owned(),
+                        watermark: engine.stats().watermark_ms,
+                        rule: event.rule,
+                        group_key: event.group_key,
+                        event_time: event.time,
+                        topic: self.topics.enriched.clone(),
+                        partition: upstream,
+                        offset,
+                    };
+                    let key = record.key.as_deref().unwrap_or_default();
+                    ctx.emit(&self.topics.late, key, late.event_time, serde_json::to_vec(&late)?);
+                }
             }
             RouteRecord::Watermark { upstream, max_event_time } => engine.on_watermark(upstream, max_event_time, now),
         }

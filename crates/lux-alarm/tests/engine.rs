@@ -1,7 +1,7 @@
 //! Behaviour of the alarm engine on hand-built enriched events: lifecycle, grouping, filters,
 //! lateness, idleness, bounded groups, interleaving independence and restore.
 
-use lux_alarm::{state_is_finished, AlarmConfig, AlarmEngine, EventOutcome, RuleConfig};
+use lux_alarm::{state_is_finished, AlarmConfig, AlarmEngine, EarlyFiring, EventOutcome, RuleConfig};
 use lux_model::{
     Alarm, AlarmState, EnrichedEvent, EquipmentInfo, EquipmentKey, Event, EventKind, Format, MaintenanceInfo, Outcome,
     ReferenceInfo, ReferenceStatus,
@@ -68,6 +68,7 @@ fn config() -> AlarmConfig {
             window: Duration::from_secs(30),
             slide: Duration::from_secs(10),
             threshold: Some(10),
+            early_firing: EarlyFiring::AnyWindow,
             threshold_ratio: None,
             clear_ratio: None,
             min_events: None,
@@ -836,7 +837,7 @@ fn run_routed(
         for (queue, engine) in queues.iter_mut().zip(engines.iter_mut()) {
             for record in queue.drain(..) {
                 match record {
-                    RouteRecord::Event { upstream, event } => {
+                    RouteRecord::Event { upstream, event, .. } => {
                         engine.on_rule_event(upstream, &event, WALL);
                     }
                     RouteRecord::Watermark { upstream, max_event_time } => {
@@ -854,7 +855,7 @@ fn run_routed(
         active.insert(*p);
         for event in rule_events.drain(..) {
             let r = lux_log::partition_for_key(&lux_alarm::alarm_key(&event.rule, &event.group_key), routed);
-            queues[r as usize].push(RouteRecord::Event { upstream: *p, event });
+            queues[r as usize].push(RouteRecord::Event { upstream: *p, offset: None, event });
         }
         pos[which] += 1;
         if n % every == 0 {
@@ -886,6 +887,77 @@ fn routed_engines_raise_the_alarms_of_a_single_engine() {
         assert_eq!(late_here, late, "late events with {routed} routed partitions, every {every}");
         assert_eq!(canonical(alarms), reference, "alarms with {routed} routed partitions, every {every}");
     }
+}
+
+/// One site's failures from two partitions: one in [10s, 20s) on partition 0, two in [20s, 30s)
+/// and one in [30s, 40s) on partition 1. With a 20 s window (threshold 3) the windows ending at
+/// 30 s and at 40 s both reach the threshold; the one ending at 30 s does so only once partition
+/// 0's failure is in. Returns the records of partition `first` read first, then the other.
+fn two_partition_raise(early_firing: EarlyFiring, first: u32) -> Vec<Alarm> {
+    let mut cfg = config();
+    cfg.rules[0].window = Duration::from_secs(20);
+    cfg.rules[0].threshold = Some(3);
+    cfg.rules[0].clear = Some(1);
+    cfg.rules[0].early_firing = early_firing;
+    let mut e = AlarmEngine::new(&cfg, &[0, 1]).unwrap();
+    let by_partition = [
+        vec![fail(T0 + 15_000, "PAR")],
+        vec![fail(T0 + 21_000, "PAR"), fail(T0 + 22_000, "PAR"), fail(T0 + 31_000, "PAR")],
+    ];
+    let mut alarms = Vec::new();
+    for p in [first, 1 - first] {
+        for event in &by_partition[p as usize] {
+            assert_eq!(e.on_event(p, event, WALL), EventOutcome::Counted);
+            alarms.extend(e.advance(WALL));
+        }
+    }
+    alarms.extend(e.advance(WALL + 1_000_000));
+    canonical(alarms)
+}
+
+#[test]
+fn any_window_early_firing_follows_arrival_across_partitions_and_next_window_does_not() {
+    // any_window: partition 0 first gives the window ending at 30 s; partition 1 first reaches
+    // the threshold on the window ending at 40 s before partition 0's failure comes.
+    let raised = |alarms: &[Alarm]| alarms.iter().find(|a| a.state == AlarmState::Raised).map(|a| a.window_end - T0);
+    assert_eq!(raised(&two_partition_raise(EarlyFiring::AnyWindow, 0)), Some(30_000));
+    assert_eq!(raised(&two_partition_raise(EarlyFiring::AnyWindow, 1)), Some(40_000));
+    // next_window: the window evaluation raises on, whatever the order.
+    let first = two_partition_raise(EarlyFiring::NextWindow, 0);
+    assert_eq!(raised(&first), Some(30_000));
+    assert_eq!(two_partition_raise(EarlyFiring::NextWindow, 1), first);
+    assert_eq!(states(&first), vec![(AlarmState::Raised, 3, 30_000)]);
+}
+
+#[test]
+fn next_window_early_firing_raises_when_the_crossing_window_is_the_one_closing_next() {
+    let mut cfg = lagging_config();
+    cfg.rules[0].early_firing = EarlyFiring::NextWindow;
+    let mut e = engine(&cfg);
+    e.on_event(0, &ok(T0 + 60_000, "PAR"), WALL);
+    assert!(e.advance(WALL).is_empty());
+    assert_eq!(e.stats().watermark_ms, Some(T0), "the window closing next ends at T0 + 10s");
+    // Ten failures 40 s ahead of the watermark reach the threshold in the windows ending at 50 s
+    // to 70 s: none is the window closing next, so nothing yet.
+    burst(&mut e, T0 + 40_000, "PAR", 10);
+    assert!(e.advance(WALL).is_empty());
+    assert_eq!(e.stats().active_alarms, 0);
+    // The watermark moves to 30 s: the window ending at 40 s closes next and holds none of
+    // them; at 40 s, the window ending at 50 s (already at the threshold) closes next: raised.
+    e.on_event(0, &ok(T0 + 90_000, "PAR"), WALL);
+    assert!(e.advance(WALL).is_empty());
+    e.on_event(0, &ok(T0 + 100_000, "PAR"), WALL);
+    let raised = e.advance(WALL);
+    assert_eq!(states(&raised), vec![(AlarmState::Raised, 10, 50_000)]);
+    assert_eq!(e.stats().watermark_ms, Some(T0 + 40_000), "raised before its window closed");
+    // A failure in the window closing next raises at once: after a clear, on the next incident.
+    e.on_event(0, &ok(T0 + 160_000, "PAR"), WALL);
+    let cleared = e.advance(WALL);
+    assert_eq!(cleared.last().map(|a| a.state), Some(AlarmState::Cleared));
+    assert_eq!(e.stats().watermark_ms, Some(T0 + 100_000));
+    burst(&mut e, T0 + 100_000, "PAR", 10);
+    let again = e.advance(WALL);
+    assert_eq!(states(&again), vec![(AlarmState::Raised, 10, 110_000)]);
 }
 
 #[test]
@@ -1032,6 +1104,75 @@ fn the_route_stage_writes_events_beyond_lateness_unchanged_to_the_late_topic() {
     let counters = stage.counters();
     assert!(counters.contains(&("late_events".to_owned(), 2)), "{counters:?}");
     assert!(counters.contains(&("late_events.site-failures".to_owned(), 2)), "{counters:?}");
+}
+
+#[test]
+fn the_window_stage_traces_events_late_for_its_windows_in_the_late_topic() {
+    use lux_alarm::route::{RouteRecord, RuleEvent};
+    use lux_alarm::stage::{AlarmStage, AlarmTopics};
+    use lux_stage::{Context, Processor};
+    let cfg = config();
+    let topics = AlarmTopics {
+        enriched: "enriched".into(),
+        routed: "alarm-routed".into(),
+        alarms: "alarms".into(),
+        deadletter: "deadletter".into(),
+        late: "late".into(),
+    };
+    let mut stage = AlarmStage::new(&cfg, 1, 1, topics).unwrap();
+    let routed = lux_log::TopicPartition { topic: "alarm-routed".into(), partition: 0 };
+    stage.restore(&[routed], Vec::new()).unwrap();
+    assert!(stage.outputs().contains(&"late".to_owned()));
+    let rule_event = |time: i64| RuleEvent {
+        rule: "site-failures".into(),
+        group_key: "site=PAR".into(),
+        values: vec!["PAR".into()],
+        time,
+        failure: true,
+        suppress: false,
+        intervention: None,
+        received_at: 0,
+    };
+    let records = [
+        RouteRecord::Watermark { upstream: 0, max_event_time: T0 + 100_000 },
+        // Behind the watermark of T0 + 100s: late for the windows.
+        RouteRecord::Event { upstream: 0, offset: Some(41), event: rule_event(T0 + 10_000) },
+        RouteRecord::Event { upstream: 0, offset: Some(42), event: rule_event(T0 + 100_000) },
+    ];
+    let mut ctx = Context::default();
+    for (offset, routed) in records.iter().enumerate() {
+        if offset == 1 {
+            stage.end_batch(&mut ctx).unwrap();
+        }
+        let record = lux_log::StoredRecord {
+            topic: "alarm-routed".into(),
+            partition: 0,
+            offset: offset as u64,
+            key: Some(b"site-failures/site=PAR".to_vec()),
+            timestamp_ms: T0,
+            value: serde_json::to_vec(routed).unwrap(),
+        };
+        stage.process(&record, &mut ctx).unwrap();
+    }
+    stage.end_batch(&mut ctx).unwrap();
+    let late: Vec<&lux_log::OutputRecord> = ctx.outputs().iter().filter(|r| r.topic == "late").collect();
+    assert_eq!(late.len(), 1, "one event late: {late:?}");
+    let trace: lux_model::LateForWindow = serde_json::from_slice(&late[0].value).unwrap();
+    assert_eq!(
+        trace,
+        lux_model::LateForWindow {
+            schema: "lux.late-for-window.v1".into(),
+            rule: "site-failures".into(),
+            group_key: "site=PAR".into(),
+            event_time: T0 + 10_000,
+            watermark: Some(T0 + 100_000),
+            topic: "enriched".into(),
+            partition: 0,
+            offset: Some(41),
+        }
+    );
+    assert_eq!(late[0].key, b"site-failures/site=PAR");
+    assert_eq!(late[0].timestamp_ms, T0 + 10_000);
 }
 
 /// `config()` with 60s of out-of-orderness: the watermark stays a minute behind the newest event.

@@ -16,6 +16,31 @@ pub enum AlarmState {
     Cleared,
 }
 
+/// An event the window half of the alarm stage found too late for one rule's windows, in the
+/// `late` topic beside the enriched records the route half finds late. It happens when the
+/// idleness of the other partitions released the watermark while the event's partition was
+/// behind. The enriched record is `topic`/`partition`/`offset`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LateForWindow {
+    /// Always [`crate::schema::LATE_FOR_WINDOW`].
+    pub schema: String,
+    /// The rule whose windows it was too late for.
+    pub rule: String,
+    /// The group it would have been counted in.
+    pub group_key: String,
+    /// Its event time.
+    #[serde(with = "rfc3339")]
+    pub event_time: Millis,
+    /// The window engine's watermark when it came.
+    #[serde(with = "rfc3339::option")]
+    pub watermark: Option<Millis>,
+    /// Where the enriched record is: topic, partition and offset (none in routed records of an
+    /// older LUX).
+    pub topic: String,
+    pub partition: u32,
+    pub offset: Option<u64>,
+}
+
 /// One alarm lifecycle record. All records of one alarm share its `alarm_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alarm {

@@ -19,7 +19,7 @@ mod raw;
 mod text;
 mod time;
 
-pub use alarm::{Alarm, AlarmState, Ratio};
+pub use alarm::{Alarm, AlarmState, LateForWindow, Ratio};
 pub use attributes::{AttrRef, AttrText, AttrValue, AttributeList, Attributes, Copied, Scalar};
 pub use event::{
     EnrichedEvent, EquipmentInfo, EquipmentKey, ErrorInfo, Event, EventKind, MaintenanceInfo, Outcome, ReferenceInfo,
@@ -36,6 +36,7 @@ pub mod schema {
     pub const ENRICHED: &str = "lux.enriched.v1";
     pub const DEADLETTER: &str = "lux.deadletter.v1";
     pub const ALARM: &str = "lux.alarm.v1";
+    pub const LATE_FOR_WINDOW: &str = "lux.late-for-window.v1";
     pub const QOE: &str = "lux.qoe.v1";
 }
 
