@@ -263,6 +263,8 @@ pub struct AlarmEngine {
     dirty: Vec<(usize, String)>,
     /// State keys to delete at the next `take_changes` (restored entries no rule wants).
     obsolete: Vec<Vec<u8>>,
+    /// A group was removed since the last `take_changes` (its key may be listed twice).
+    removed_groups: bool,
     meta_dirty: bool,
     /// The key of this engine's meta entry ([`META_KEY`], or `meta/<partition>`).
     meta_key: Vec<u8>,
@@ -298,6 +300,7 @@ impl AlarmEngine {
             overflow_events: 0,
             dirty: Vec::new(),
             obsolete: Vec::new(),
+            removed_groups: false,
             meta_dirty: false,
             meta_key: META_KEY.to_vec(),
             router: Router::new(cfg)?,
@@ -528,6 +531,7 @@ impl AlarmEngine {
                     self.group_count = self.group_count.saturating_sub(1);
                     let alarm_key = alarm_key(&rule.name, &key);
                     self.obsolete.extend(group.pruned.iter().map(|&i| state::pane_key(&alarm_key, i)));
+                    self.removed_groups = true;
                     self.dirty.push((ri, key));
                 }
             }
@@ -535,13 +539,20 @@ impl AlarmEngine {
     }
 
     /// The state entries changed since the last call: key -> new value, `None` for a deleted
-    /// entry. Sorted by key. Persist them with the outputs of the same batch.
+    /// entry, each key once, in no particular order. Persist them with the outputs of the same
+    /// batch.
     pub fn take_changes(&mut self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         let mut out: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
         if self.meta_dirty {
             self.meta_dirty = false;
             out.push((self.meta_key.clone(), Some(encode(&self.meta_entry()))));
         }
+        // Without obsolete entries nor removed groups, every key below comes once: a group's
+        // entry is written once (its `dirty` flag), its panes are distinct, and a pane deleted
+        // by pruning is behind every event still counted, so never written again. Otherwise a
+        // key may come twice (a removed group listed again, a stale pane entry of a restored
+        // state rewritten): then the changes are sorted and the last change of a key counts.
+        let repeats = !self.obsolete.is_empty() || std::mem::take(&mut self.removed_groups);
         out.extend(std::mem::take(&mut self.obsolete).into_iter().map(|k| (k, None)));
         // Each group is listed once while its `dirty` flag is set (twice if it was removed and
         // made again): the flag tells the second time apart.
@@ -580,7 +591,11 @@ impl AlarmEngine {
                 out.push((state::pane_key(&alarm_key, pane.index), Some(value)));
             }
         }
-        // By key; of one key's several changes (a deleted entry written again) the last counts.
+        if !repeats {
+            return out;
+        }
+        // By key (stable); of one key's several changes (a deleted entry written again) the last
+        // counts.
         out.sort_by(|a, b| a.0.cmp(&b.0));
         let mut merged: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(out.len());
         for change in out {
@@ -650,6 +665,7 @@ impl AlarmEngine {
         self.overflow_events = 0;
         self.dirty.clear();
         self.obsolete.clear();
+        self.removed_groups = false;
         self.meta_dirty = false;
         self.pending.clear();
         self.raised_receptions.clear();
