@@ -47,7 +47,8 @@ pub struct Topology {
     pub alarms: String,
     /// The alarm stage's internal topic between its two halves, keyed by (rule, group).
     pub alarm_routed: String,
-    /// Enriched events too late for the alarm windows, unchanged.
+    /// Enriched events too late for the alarm windows, unchanged, and traces of those the
+    /// window half found late.
     pub late: String,
     /// The QoE indicators.
     pub qoe: String,
@@ -131,7 +132,7 @@ impl Topology {
         stages.push(StagePlan {
             name: "alarm".into(),
             inputs: vec![alarm_routed.clone()],
-            outputs: vec![alarms.clone(), deadletter.clone()],
+            outputs: vec![alarms.clone(), deadletter.clone(), late.clone()],
             detail: format!("{} sliding-window rule(s)", config.alarm.rules.len()),
         });
         if !config.notify.is_empty() {
