@@ -374,8 +374,8 @@ impl KafkaSession {
                 if records.is_empty() { deadline.saturating_duration_since(Instant::now()) } else { Duration::ZERO };
             let polled = consumer.poll(wait);
             match consumer.context().take_change() {
-                // Records polled in this call are void: the new assignment starts at the
-                // committed offsets (the runner commits every batch before it polls).
+                // Records polled in this call, and those of the runner's uncommitted batch, are
+                // void: the new assignment starts at the committed offsets.
                 Some(Change::Assigned(assigned)) => return self.assignment(assigned),
                 Some(Change::Revoked) => {
                     let assigned = self.wait_for_assignment(consumer, self.join_limit())?.unwrap_or_default();
