@@ -243,11 +243,12 @@ impl Batch {
     fn advance(&mut self, record: &StoredRecord) {
         self.records += 1;
         let next = record.offset + 1;
-        match self.next_offsets.iter_mut().find(|(tp, _)| tp.partition == record.partition && tp.topic == record.topic) {
+        match self.next_offsets.iter_mut().find(|(tp, _)| tp.partition == record.partition && tp.topic == record.topic)
+        {
             Some((_, offset)) => *offset = next,
-            None => {
-                self.next_offsets.push((TopicPartition { topic: record.topic.clone(), partition: record.partition }, next))
-            }
+            None => self
+                .next_offsets
+                .push((TopicPartition { topic: record.topic.clone(), partition: record.partition }, next)),
         }
     }
 }

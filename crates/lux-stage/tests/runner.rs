@@ -228,7 +228,11 @@ impl CentralLog for Observed {
     fn append_version(&self) -> u64 {
         self.inner.append_version()
     }
-    fn open_session(self: Arc<Self>, group: &str, inputs: &[String]) -> lux_log::Result<Box<dyn lux_log::StageSession>> {
+    fn open_session(
+        self: Arc<Self>,
+        group: &str,
+        inputs: &[String],
+    ) -> lux_log::Result<Box<dyn lux_log::StageSession>> {
         let inner = lux_log::WholeLogSession::open(self.inner.clone(), group, inputs)?;
         Ok(Box::new(ObservedSession {
             inner,
@@ -282,7 +286,10 @@ fn doubled(log: &dyn CentralLog) -> Vec<u64> {
     let mut values: Vec<u64> = Vec::new();
     for p in 0..out.partitions {
         values.extend(
-            log.fetch("out", p, 0, 100_000).unwrap().iter().map(|r| std::str::from_utf8(&r.value).unwrap().parse::<u64>().unwrap()),
+            log.fetch("out", p, 0, 100_000)
+                .unwrap()
+                .iter()
+                .map(|r| std::str::from_utf8(&r.value).unwrap().parse::<u64>().unwrap()),
         );
     }
     values.sort();
@@ -317,8 +324,14 @@ fn a_batch_spanning_several_polls_is_committed_once() {
     let dir = tempfile::tempdir().unwrap();
     let log = observed(dir.path(), 300, 50);
     let options = RunnerOptions { max_batch: 400, stop_when_idle: true, partitions: 1, ..Default::default() };
-    run_processor(log.clone(), Box::new(Doubler { sum: 0 }), options, Arc::new(StageMetrics::default()), Arc::new(AtomicBool::new(false)))
-        .unwrap();
+    run_processor(
+        log.clone(),
+        Box::new(Doubler { sum: 0 }),
+        options,
+        Arc::new(StageMetrics::default()),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap();
     assert_eq!(*log.commits.lock().unwrap(), [50, 50, 50, 50, 50, 50, 0]);
 }
 
@@ -340,7 +353,11 @@ impl Processor for StopsAfter {
     fn outputs(&self) -> Vec<String> {
         self.inner.outputs()
     }
-    fn restore(&mut self, partitions: &[lux_stage::TopicPartition], state: Vec<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<()> {
+    fn restore(
+        &mut self,
+        partitions: &[lux_stage::TopicPartition],
+        state: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> anyhow::Result<()> {
         self.inner.restore(partitions, state)
     }
     fn process(&mut self, record: &lux_log::StoredRecord, ctx: &mut Context) -> anyhow::Result<()> {
@@ -380,8 +397,14 @@ fn a_stop_in_the_middle_of_a_batch_commits_what_was_processed() {
     assert_eq!(log.load_state("doubler").unwrap()[0].1, sum.to_string().into_bytes(), "the state of those 150");
     // The restart reads the rest once.
     let options = RunnerOptions { stop_when_idle: true, ..options };
-    run_processor(log.clone(), Box::new(Doubler { sum: 0 }), options, Arc::new(StageMetrics::default()), Arc::new(AtomicBool::new(false)))
-        .unwrap();
+    run_processor(
+        log.clone(),
+        Box::new(Doubler { sum: 0 }),
+        options,
+        Arc::new(StageMetrics::default()),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap();
     assert_eq!(doubled(log.as_ref()), (0..1000).map(|i| 2 * i).collect::<Vec<_>>());
     assert_eq!(log.load_state("doubler").unwrap()[0].1, (0..1000u64).sum::<u64>().to_string().into_bytes());
 }

@@ -80,8 +80,7 @@ pub fn run(bench: &KafkaBench) -> anyhow::Result<KafkaReport> {
     if !(1..=lux_log::MAX_PARTITIONS).contains(&bench.partitions) {
         bail!("--partitions must be between 1 and {}", lux_log::MAX_PARTITIONS);
     }
-    let commit_interval =
-        bench.commit_interval.unwrap_or_else(|| LogBackendKind::Kafka.default_commit_interval());
+    let commit_interval = bench.commit_interval.unwrap_or_else(|| LogBackendKind::Kafka.default_commit_interval());
     let commit_max_records = bench.commit_records.unwrap_or_else(|| LogBackendKind::Kafka.default_commit_max_records());
     if commit_interval > lux_log::MAX_COMMIT_INTERVAL {
         bail!("--commit-interval must be at most 60s");
@@ -188,9 +187,9 @@ pub fn run(bench: &KafkaBench) -> anyhow::Result<KafkaReport> {
         if handle.is_finished() || started.elapsed() > limit {
             stop.store(true, Ordering::Relaxed);
             let done = metrics.records_in.load(Ordering::Relaxed);
-            return Err(finish(handle)
-                .err()
-                .unwrap_or_else(|| anyhow::anyhow!("the transform stage read {done} of {} records in {limit:?}", bench.records)));
+            return Err(finish(handle).err().unwrap_or_else(|| {
+                anyhow::anyhow!("the transform stage read {done} of {} records in {limit:?}", bench.records)
+            }));
         }
         if last_progress.elapsed() >= Duration::from_secs(5) {
             eprintln!("lux bench: {} of {} records", metrics.records_in.load(Ordering::Relaxed), bench.records);
@@ -258,7 +257,6 @@ impl KafkaCounts {
             aborts: metrics.aborts.load(Ordering::Relaxed),
         }
     }
-
 }
 
 /// The demo operator's reference data and 6,000 of its raw records (2,000 of each format) as
