@@ -259,9 +259,12 @@ impl KafkaCounts {
     }
 }
 
+/// A raw record as the collectors write it: key and JSON value.
+type KeyValue = (Vec<u8>, Vec<u8>);
+
 /// The demo operator's reference data and 6,000 of its raw records (2,000 of each format) as
 /// the collectors write them (key, JSON value), keyed by their peer.
-fn demo_records() -> anyhow::Result<(lux_reference::ReferenceHandle, Vec<(Vec<u8>, Vec<u8>)>)> {
+fn demo_records() -> anyhow::Result<(lux_reference::ReferenceHandle, Vec<KeyValue>)> {
     let (rfc5424, rfc3164, radius) = lux_generate::samples::by_format(2_000).map_err(anyhow::Error::msg)?;
     let dir = tempfile::Builder::new().prefix("lux-bench-reference-").tempdir()?;
     let cfg = lux_generate::samples::config();
