@@ -210,13 +210,26 @@ pub fn run_processor(
             metrics.gauge.store(value, Ordering::Relaxed);
         }
         if last_lag.elapsed() >= Duration::from_secs(1) || consumed == 0 {
-            let lag = session.lag().with_context(|| format!("stage {name}: lag"))?;
-            metrics.lag.store(lag, Ordering::Relaxed);
             last_lag = Instant::now();
-            // Only a batch that held nothing ends a bounded run: one that held records was
-            // followed by its end_batch, and the stage hears of the input's end at the next.
-            if batch_records == 0 && lag == 0 && options.stop_when_idle {
-                break;
+            // The lag is for the metrics (and the end of a bounded run): a log that cannot say
+            // it for now (a broker unreachable) does not stop a live stage.
+            match session.lag() {
+                Ok(lag) => {
+                    metrics.lag.store(lag, Ordering::Relaxed);
+                    // Only a batch that held nothing ends a bounded run: one that held records
+                    // was followed by its end_batch, and the stage hears of the input's end at
+                    // the next.
+                    if batch_records == 0 && lag == 0 && options.stop_when_idle {
+                        break;
+                    }
+                }
+                // A bounded run needs the lag to know its end.
+                Err(error) if options.stop_when_idle => {
+                    return Err(error).with_context(|| format!("stage {name}: lag"));
+                }
+                Err(error) => {
+                    tracing::warn!(stage = %name, %error, "cannot read the stage's lag; trying again later");
+                }
             }
         }
     }
