@@ -14,11 +14,17 @@ pub fn is_rfc5424(payload: &[u8]) -> bool {
 /// The generator's records by format: (RFC 5424 lines, RFC 3164 lines, RADIUS packets).
 pub type Batches = (Vec<RawRecord>, Vec<RawRecord>, Vec<RawRecord>);
 
+/// The generator settings the samples come from: the demo operator (its reference data is
+/// `Network::generate_at(&config(), config().start_ms()?)`) at 20,000 records/s.
+pub fn config() -> GeneratorConfig {
+    GeneratorConfig { rate: 20_000.0, daily_curve: false, ..GeneratorConfig::default() }
+}
+
 /// At least `batch` of each of (RFC 5424 lines, RFC 3164 lines, RADIUS packets) from the demo
 /// generator (the operator's BNG, OLT, DSLAM and CPE traffic, the default incident included), or
 /// what went wrong.
 pub fn by_format(batch: usize) -> Result<Batches, String> {
-    let cfg = GeneratorConfig { rate: 20_000.0, daily_curve: false, ..GeneratorConfig::default() };
+    let cfg = config();
     let start = cfg.start_ms().map_err(|e| e.to_string())?;
     let network = Network::generate_at(&cfg, start).map_err(|e| e.to_string())?;
     let traffic = Traffic::new(&network, &cfg, start).map_err(|e| e.to_string())?;

@@ -62,6 +62,24 @@ pub struct LogConfig {
     #[serde(with = "humantime_serde")]
     #[schemars(with = "Option<String>")]
     pub retention_age: Option<Duration>,
+    /// How long a stage may keep reading into one batch, from the batch's first record, before
+    /// it commits it (outputs, input offsets and state in one step), e.g. `100ms`; as Kafka
+    /// Streams' `commit.interval.ms`. A batch also ends when it holds `commit_max_records`
+    /// records or its input has nothing more. The trade-off: a stage's outputs become readable
+    /// only when its batch is committed, so this adds up to that much latency at each stage,
+    /// while each commit has a fixed cost (a Kafka transaction costs the brokers some
+    /// milliseconds to a hundred, whatever its size), so longer batches carry more records per
+    /// second. Watermarks advance and alarm windows fire at each commit. Unset: `0s` on the
+    /// embedded log (commit after every read: its commits are cheap), `100ms` on Kafka. At most
+    /// `60s`. Sources (generator, collectors) commit after every read whatever this says.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
+    pub commit_interval: Option<Duration>,
+    /// Most input records one commit of a stage covers (see `commit_interval`); also the most
+    /// records a source commits at once. Larger batches mean fewer commits and more memory: a
+    /// stage holds its batch's outputs until the commit. Unset: 2,000 on the embedded log,
+    /// 50,000 on Kafka. Between 1 and 1,000,000.
+    pub commit_max_records: Option<u64>,
     /// Retention of particular topics, by name without `topic_prefix`: `[log.topics.raw]` with
     /// `retention_bytes` and/or `retention_age`, meaning what `log.retention_bytes` and
     /// `log.retention_age` mean; a key set there replaces the `[log]` one for that topic, an
@@ -290,15 +308,69 @@ impl Default for LogConfig {
             segment_bytes: 128 << 20,
             retention_bytes: None,
             retention_age: None,
+            commit_interval: None,
+            commit_max_records: None,
             topics: BTreeMap::new(),
             kafka: KafkaConfig::default(),
         }
     }
 }
 
+/// The longest `log.commit_interval` allowed.
+pub const MAX_COMMIT_INTERVAL: Duration = Duration::from_secs(60);
+/// The most records `log.commit_max_records` allows.
+pub const MAX_COMMIT_RECORDS: u64 = 1_000_000;
+
+impl LogBackendKind {
+    /// The backend's default `log.commit_interval`.
+    pub fn default_commit_interval(self) -> Duration {
+        match self {
+            LogBackendKind::Embedded => Duration::ZERO,
+            LogBackendKind::Kafka => Duration::from_millis(100),
+        }
+    }
+
+    /// The backend's default `log.commit_max_records`.
+    pub fn default_commit_max_records(self) -> u64 {
+        match self {
+            LogBackendKind::Embedded => 2_000,
+            LogBackendKind::Kafka => 50_000,
+        }
+    }
+}
+
 impl LogConfig {
+    /// `commit_interval`, or the backend's default when unset.
+    pub fn commit_interval(&self) -> Duration {
+        self.commit_interval.unwrap_or_else(|| self.backend.default_commit_interval())
+    }
+
+    /// `commit_max_records`, or the backend's default when unset.
+    pub fn commit_max_records(&self) -> usize {
+        let records = self.commit_max_records.unwrap_or_else(|| self.backend.default_commit_max_records());
+        usize::try_from(records.clamp(1, MAX_COMMIT_RECORDS)).unwrap_or(2_000)
+    }
+
     pub fn validate(&self, prefix: &str) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
+        if self.commit_interval.is_some_and(|interval| interval > MAX_COMMIT_INTERVAL) {
+            problems.push(ConfigProblem::new(
+                lux_model::config_key(prefix, "commit_interval"),
+                format!(
+                    "must be at most 60s (outputs become readable only at each commit), not {}s; \
+                     100ms is a good start on Kafka",
+                    self.commit_interval.unwrap_or_default().as_secs_f64()
+                ),
+            ));
+        }
+        if let Some(records) = self.commit_max_records.filter(|r| !(1..=MAX_COMMIT_RECORDS).contains(r)) {
+            problems.push(ConfigProblem::new(
+                lux_model::config_key(prefix, "commit_max_records"),
+                format!(
+                    "must be between 1 and 1000000 (a batch's outputs are held in memory until its commit), not {records}"
+                ),
+            ));
+        }
         if self.partitions == 0 || self.partitions > 1024 {
             problems.push(ConfigProblem::new(
                 lux_model::config_key(prefix, "partitions"),
@@ -375,6 +447,24 @@ mod tests {
         config.topics.insert("bad name".into(), TopicRetention::default());
         let keys: Vec<String> = config.validate("log").into_iter().map(|p| p.key).collect();
         assert_eq!(keys, ["log.retention_bytes", "log.topics.bad name", "log.topics.raw.retention_age"]);
+    }
+
+    #[test]
+    fn commit_batches_default_per_backend_and_are_validated() {
+        let mut config = LogConfig::default();
+        assert_eq!((config.commit_interval(), config.commit_max_records()), (Duration::ZERO, 2_000));
+        config.backend = LogBackendKind::Kafka;
+        assert_eq!((config.commit_interval(), config.commit_max_records()), (Duration::from_millis(100), 50_000));
+        config.commit_interval = Some(Duration::from_millis(20));
+        config.commit_max_records = Some(10_000);
+        assert_eq!((config.commit_interval(), config.commit_max_records()), (Duration::from_millis(20), 10_000));
+        assert!(config.validate("log").is_empty());
+        config.commit_interval = Some(Duration::from_secs(61));
+        config.commit_max_records = Some(0);
+        let keys: Vec<String> = config.validate("log").into_iter().map(|p| p.key).collect();
+        assert_eq!(keys, ["log.commit_interval", "log.commit_max_records"]);
+        config.commit_max_records = Some(MAX_COMMIT_RECORDS + 1);
+        assert_eq!(config.validate("log").len(), 2);
     }
 
     #[test]

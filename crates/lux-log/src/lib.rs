@@ -15,7 +15,9 @@ pub mod kafka;
 mod partitioner;
 mod session;
 
-pub use config::{Durability, KafkaConfig, LogBackendKind, LogConfig, TopicRetention};
+pub use config::{
+    Durability, KafkaConfig, LogBackendKind, LogConfig, TopicRetention, MAX_COMMIT_INTERVAL, MAX_COMMIT_RECORDS,
+};
 pub use partitioner::{murmur2, partition_for_key};
 pub use session::{Assignment, Polled, StageSession, StateChange, WholeLogSession};
 use std::sync::Arc;

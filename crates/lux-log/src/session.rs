@@ -10,11 +10,13 @@
 //!    owns and the stage state that lives with them. The runner builds the stage from that state.
 //! 2. Later polls return records of owned partitions, in offset order per partition, starting at
 //!    the group's committed offsets.
-//! 3. After each batch the runner calls [`StageSession::commit`]: outputs, input offsets and state
-//!    changes, all or nothing (one journal entry on the embedded log, one transaction on Kafka).
-//! 4. When the assignment changes, a poll returns [`Polled::Assigned`] again. Nothing is pending
-//!    then, because the runner commits every batch before it polls the next: the runner drops the
-//!    stage and builds it again from the state of the new assignment.
+//! 3. After each batch (the records of one poll or of several) the runner calls
+//!    [`StageSession::commit`]: outputs, input offsets and state changes, all or nothing (one
+//!    journal entry on the embedded log, one transaction on Kafka).
+//! 4. When the assignment changes, a poll returns [`Polled::Assigned`] again. A batch the runner
+//!    had in hand then is void: nothing of it was committed, and the new assignment starts at the
+//!    committed offsets, so its records are read again. The runner drops the batch and the
+//!    stage, and builds the stage again from the state of the new assignment.
 //!
 //! A commit can fail with [`crate::LogError::Fenced`] when this instance lost its partitions in
 //! the meantime (another instance took over). Nothing of that batch was committed, so the runner

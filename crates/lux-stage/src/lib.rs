@@ -86,8 +86,9 @@ pub trait Processor: Send {
     /// error here stops the stage (a bug or a broken invariant), and nothing of the batch is
     /// committed.
     fn process(&mut self, record: &StoredRecord, ctx: &mut Context) -> anyhow::Result<()>;
-    /// Called after each batch, and every `tick` while input is idle: advance watermarks, fire
-    /// windows, hand over changed state.
+    /// Called at the end of each batch, just before its commit (a batch is the records of one
+    /// poll or of several: see [`RunnerOptions::commit_interval`]), and every `tick` while input
+    /// is idle: advance watermarks, fire windows, hand over changed state.
     fn end_batch(&mut self, ctx: &mut Context) -> anyhow::Result<()>;
     /// A gauge shown in the live summary (e.g. active alarms); `None` when the stage has none.
     fn gauge(&self) -> Option<(&'static str, u64)> {

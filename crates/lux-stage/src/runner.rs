@@ -1,8 +1,9 @@
-//! The runner: drives a stage against a central log, batch by batch, one atomic commit each.
+//! The runner: drives a stage against a central log, batch by batch, one atomic commit each (a
+//! processor's batch may span several polls: see [`RunnerOptions::commit_interval`]).
 
 use crate::{Context, Processor, Source, SourcePoll, StageMetrics};
 use anyhow::Context as _;
-use lux_log::{CentralLog, Commit, LogError, Polled, StageSession, TopicPartition};
+use lux_log::{CentralLog, Commit, LogError, Polled, StageSession, StoredRecord, TopicPartition};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -12,6 +13,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub struct RunnerOptions {
     /// Most records read (or generated) per commit.
     pub max_batch: usize,
+    /// How long a processor may keep reading into one batch, from its first record, before it
+    /// commits (a batch also ends when it holds `max_batch` records or its input is idle). Zero:
+    /// one commit per poll. Sources commit after every poll whatever this says.
+    pub commit_interval: Duration,
     /// How often `end_batch` runs while the input is idle (watermark idleness, timers).
     pub tick: Duration,
     /// Partitions of the topics the runner creates.
@@ -26,6 +31,7 @@ impl Default for RunnerOptions {
     fn default() -> Self {
         RunnerOptions {
             max_batch: 2000,
+            commit_interval: Duration::ZERO,
             tick: Duration::from_millis(500),
             partitions: 3,
             deadletter_topic: "deadletter".into(),
@@ -91,9 +97,14 @@ fn commit_with_retry(
 /// Runs a processor until `stop` is set (finishing and committing the batch in hand), or until
 /// its input is exhausted when `options.stop_when_idle`.
 ///
+/// A batch covers one poll or several: the runner keeps polling and processing until the batch
+/// holds `options.max_batch` records, `options.commit_interval` has passed since its first
+/// record, a poll finds nothing new, or `stop` is set; then it calls the stage's `end_batch` and
+/// commits the batch's outputs, input offsets and state in one step.
+///
 /// The stage is (re)built from the committed state whenever its session brings an assignment:
-/// at the start, and after every rebalance on Kafka. Each batch is committed before the next
-/// poll, so nothing is pending when the assignment changes.
+/// at the start, and after every rebalance on Kafka. A batch in hand then is void (nothing of it
+/// was committed, and the new assignment reads its records again from the committed offsets).
 pub fn run_processor(
     log: Arc<dyn CentralLog>,
     mut stage: Box<dyn Processor>,
@@ -107,19 +118,38 @@ pub fn run_processor(
     }
     let mut session =
         log.open_session(&name, &stage.inputs()).with_context(|| format!("stage {name}: cannot join the log"))?;
+    let max_batch = options.max_batch.max(1);
     let mut ctx = Context::default();
     let mut received = Vec::new();
+    let mut batch = Batch::default();
     let mut last_tick = Instant::now();
     let mut last_lag = Instant::now() - Duration::from_secs(10);
     let mut assigned = false;
     loop {
-        if stop.load(Ordering::Relaxed) {
+        let stopping = stop.load(Ordering::Relaxed);
+        if stopping && batch.is_empty() {
             break;
         }
-        let wait = if assigned { options.tick } else { Duration::ZERO };
-        let records = match session.poll(options.max_batch, wait).with_context(|| format!("stage {name}: poll"))? {
+        // Inside a batch, a poll waits no longer than what is left of the commit interval.
+        let wait = match batch.started {
+            _ if !assigned => Duration::ZERO,
+            Some(started) => options.tick.min(options.commit_interval.saturating_sub(started.elapsed())),
+            None => options.tick,
+        };
+        let room = max_batch.saturating_sub(batch.records).max(1);
+        // Asked to stop with a batch in hand: no more reading, the batch is committed.
+        let polled = if stopping {
+            Polled::Records(Vec::new())
+        } else {
+            session.poll(room, wait).with_context(|| format!("stage {name}: poll"))?
+        };
+        let records = match polled {
             Polled::Assigned(assignment) => {
                 tracing::info!(stage = %name, partitions = assignment.partitions.len(), state_entries = assignment.state.len(), "partitions assigned");
+                if !batch.is_empty() {
+                    tracing::info!(stage = %name, records = batch.records, "the batch in hand is void: the new assignment reads it again");
+                }
+                batch = Batch::default();
                 ctx = Context::default();
                 stage
                     .restore(&assignment.partitions, assignment.state)
@@ -131,28 +161,37 @@ pub fn run_processor(
             Polled::Records(records) => records,
         };
         ctx.now_wall_ms = now_ms();
-        let mut next_offsets: Vec<(TopicPartition, u64)> = Vec::new();
         for record in &records {
             stage.process(record, &mut ctx).with_context(|| {
                 format!("stage {name}: record {}/{}/{}", record.topic, record.partition, record.offset)
             })?;
-            let next = record.offset + 1;
-            match next_offsets.iter_mut().find(|(tp, _)| tp.partition == record.partition && tp.topic == record.topic) {
-                Some((_, offset)) => *offset = next,
-                None => next_offsets
-                    .push((TopicPartition { topic: record.topic.clone(), partition: record.partition }, next)),
-            }
+            batch.advance(record);
         }
         let consumed = records.len();
+        if consumed > 0 && batch.started.is_none() {
+            batch.started = Some(Instant::now());
+        }
+        // The batch ends when it is full, old enough, its input is idle (a poll found nothing),
+        // or the stage is asked to stop.
+        let due = batch.records >= max_batch
+            || batch.started.is_some_and(|started| started.elapsed() >= options.commit_interval)
+            || consumed == 0
+            || stopping
+            || stop.load(Ordering::Relaxed);
+        if !due {
+            continue;
+        }
+        let batch_records = batch.records;
         let ticked = last_tick.elapsed() >= options.tick;
         // An empty poll of a bounded input is its end: the stage hears of it (end_batch) then.
-        if consumed > 0 || ticked || options.stop_when_idle {
+        if batch_records > 0 || ticked || options.stop_when_idle {
             stage.end_batch(&mut ctx)?;
             last_tick = Instant::now();
         }
         let (outputs, state) = ctx.take();
         ctx.take_received(&mut received);
-        if consumed > 0 || !outputs.is_empty() || !state.is_empty() {
+        let next_offsets = std::mem::take(&mut batch).next_offsets;
+        if batch_records > 0 || !outputs.is_empty() || !state.is_empty() {
             let out_count = outputs.len() as u64;
             let dead = outputs.iter().filter(|o| o.topic == options.deadletter_topic).count() as u64;
             let commit = Commit { group: name.clone(), next_offsets, outputs, state };
@@ -162,7 +201,7 @@ pub fn run_processor(
                 Committed::Fenced => continue,
             }
             metrics.record_receptions(&received, now_ms());
-            metrics.records_in.fetch_add(consumed as u64, Ordering::Relaxed);
+            metrics.records_in.fetch_add(batch_records as u64, Ordering::Relaxed);
             metrics.records_out.fetch_add(out_count, Ordering::Relaxed);
             metrics.dead_letters.fetch_add(dead, Ordering::Relaxed);
             metrics.set_counters(stage.counters());
@@ -171,16 +210,60 @@ pub fn run_processor(
             metrics.gauge.store(value, Ordering::Relaxed);
         }
         if last_lag.elapsed() >= Duration::from_secs(1) || consumed == 0 {
-            let lag = session.lag().with_context(|| format!("stage {name}: lag"))?;
-            metrics.lag.store(lag, Ordering::Relaxed);
             last_lag = Instant::now();
-            if consumed == 0 && lag == 0 && options.stop_when_idle {
-                break;
+            // The lag is for the metrics (and the end of a bounded run): a log that cannot say
+            // it for now (a broker unreachable) does not stop a live stage.
+            match session.lag() {
+                Ok(lag) => {
+                    metrics.lag.store(lag, Ordering::Relaxed);
+                    // Only a batch that held nothing ends a bounded run: one that held records
+                    // was followed by its end_batch, and the stage hears of the input's end at
+                    // the next.
+                    if batch_records == 0 && lag == 0 && options.stop_when_idle {
+                        break;
+                    }
+                }
+                // A bounded run needs the lag to know its end.
+                Err(error) if options.stop_when_idle => {
+                    return Err(error).with_context(|| format!("stage {name}: lag"));
+                }
+                Err(error) => {
+                    tracing::warn!(stage = %name, %error, "cannot read the stage's lag; trying again later");
+                }
             }
         }
     }
     tracing::info!(stage = %name, "stage stopped");
     Ok(())
+}
+
+/// The records a processor has read and not committed yet.
+#[derive(Default)]
+struct Batch {
+    /// Records read.
+    records: usize,
+    /// When the first of them was read (`None`: none yet).
+    started: Option<Instant>,
+    /// For each input partition read, the offset of the next record.
+    next_offsets: Vec<(TopicPartition, u64)>,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    fn advance(&mut self, record: &StoredRecord) {
+        self.records += 1;
+        let next = record.offset + 1;
+        match self.next_offsets.iter_mut().find(|(tp, _)| tp.partition == record.partition && tp.topic == record.topic)
+        {
+            Some((_, offset)) => *offset = next,
+            None => self
+                .next_offsets
+                .push((TopicPartition { topic: record.topic.clone(), partition: record.partition }, next)),
+        }
+    }
 }
 
 /// Runs a source until `stop` is set or the source is finished.

@@ -190,3 +190,221 @@ fn a_stopping_source_commits_what_it_holds_first() {
     assert_eq!(counters.get("intake_open"), Some(&0));
     assert_eq!(counters.get("polls"), Some(&(1000 / 64 + 2)), "64 per poll, then the empty poll that ends it");
 }
+
+/// The embedded log seen through sessions whose polls bring at most `per_poll` records and
+/// whose commits are recorded (the input records each covered), to watch how the runner
+/// groups polls into commits.
+struct Observed {
+    inner: Arc<dyn CentralLog>,
+    per_poll: usize,
+    commits: Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+impl CentralLog for Observed {
+    fn ensure_topic(&self, name: &str, partitions: u32) -> lux_log::Result<()> {
+        self.inner.ensure_topic(name, partitions)
+    }
+    fn topics(&self) -> lux_log::Result<Vec<lux_log::TopicInfo>> {
+        self.inner.topics()
+    }
+    fn topic(&self, name: &str) -> lux_log::Result<lux_log::TopicInfo> {
+        self.inner.topic(name)
+    }
+    fn fetch(&self, topic: &str, partition: u32, from: u64, max: usize) -> lux_log::Result<Vec<lux_log::StoredRecord>> {
+        self.inner.fetch(topic, partition, from, max)
+    }
+    fn committed_offset(&self, group: &str, tp: &TopicPartition) -> lux_log::Result<Option<u64>> {
+        self.inner.committed_offset(group, tp)
+    }
+    fn load_state(&self, group: &str) -> lux_log::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.inner.load_state(group)
+    }
+    fn commit(&self, commit: lux_log::Commit) -> lux_log::Result<()> {
+        self.inner.commit(commit)
+    }
+    fn wait_for_appends(&self, seen_version: u64, timeout: std::time::Duration) -> u64 {
+        self.inner.wait_for_appends(seen_version, timeout)
+    }
+    fn append_version(&self) -> u64 {
+        self.inner.append_version()
+    }
+    fn open_session(
+        self: Arc<Self>,
+        group: &str,
+        inputs: &[String],
+    ) -> lux_log::Result<Box<dyn lux_log::StageSession>> {
+        let inner = lux_log::WholeLogSession::open(self.inner.clone(), group, inputs)?;
+        Ok(Box::new(ObservedSession {
+            inner,
+            per_poll: self.per_poll,
+            commits: self.commits.clone(),
+            positions: Default::default(),
+        }))
+    }
+}
+
+struct ObservedSession {
+    inner: lux_log::WholeLogSession,
+    per_poll: usize,
+    commits: Arc<std::sync::Mutex<Vec<usize>>>,
+    /// The committed next offset of each partition (all start at 0).
+    positions: std::collections::HashMap<TopicPartition, u64>,
+}
+
+impl lux_log::StageSession for ObservedSession {
+    fn poll(&mut self, max: usize, timeout: std::time::Duration) -> lux_log::Result<lux_log::Polled> {
+        self.inner.poll(max.min(self.per_poll), timeout)
+    }
+    fn commit(&mut self, commit: &lux_log::Commit) -> lux_log::Result<()> {
+        self.inner.commit(commit)?;
+        let mut covered = 0;
+        for (tp, next) in &commit.next_offsets {
+            let at = self.positions.insert(tp.clone(), *next).unwrap_or(0);
+            covered += (*next - at) as usize;
+        }
+        self.commits.lock().unwrap().push(covered);
+        Ok(())
+    }
+    fn lag(&mut self) -> lux_log::Result<u64> {
+        self.inner.lag()
+    }
+}
+
+/// Fills `in` (one partition) with 0..n (on the plain embedded log) and returns the observed log over it.
+fn observed(dir: &std::path::Path, n: u64, per_poll: usize) -> Arc<Observed> {
+    let inner: Arc<dyn CentralLog> = Arc::new(EmbeddedLog::open(dir, Durability::Group).unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    let options = RunnerOptions { partitions: 1, ..options() };
+    run_source(inner.clone(), Box::new(Numbers { next: 0, end: n }), options, Arc::new(StageMetrics::default()), stop)
+        .unwrap();
+    Arc::new(Observed { inner, per_poll, commits: Default::default() })
+}
+
+/// The doubled values in `out`, sorted.
+fn doubled(log: &dyn CentralLog) -> Vec<u64> {
+    let out = log.topic("out").unwrap();
+    let mut values: Vec<u64> = Vec::new();
+    for p in 0..out.partitions {
+        values.extend(
+            log.fetch("out", p, 0, 100_000)
+                .unwrap()
+                .iter()
+                .map(|r| std::str::from_utf8(&r.value).unwrap().parse::<u64>().unwrap()),
+        );
+    }
+    values.sort();
+    values
+}
+
+/// With a commit interval, a batch spans polls: the runner commits once per `max_batch`
+/// records (and once for the rest when the input runs dry), not once per poll.
+#[test]
+fn a_batch_spanning_several_polls_is_committed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = observed(dir.path(), 1000, 50);
+    let options = RunnerOptions {
+        max_batch: 400,
+        commit_interval: std::time::Duration::from_secs(3600),
+        stop_when_idle: true,
+        partitions: 1,
+        ..Default::default()
+    };
+    let metrics = Arc::new(StageMetrics::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    run_processor(log.clone(), Box::new(Doubler { sum: 0 }), options, metrics.clone(), stop).unwrap();
+    // 8 polls of 50 per commit; the last batch ends when a poll finds nothing, and the end of
+    // the input (the next empty poll) is one more end_batch, committing its state alone.
+    assert_eq!(*log.commits.lock().unwrap(), [400, 400, 200, 0]);
+    let snapshot = metrics.snapshot();
+    assert_eq!((snapshot.records_in, snapshot.records_out, snapshot.commits), (1000, 1000, 4));
+    assert_eq!(doubled(log.as_ref()), (0..1000).map(|i| 2 * i).collect::<Vec<_>>());
+    let state = log.load_state("doubler").unwrap();
+    assert_eq!(state[0].1, (0..1000u64).sum::<u64>().to_string().into_bytes(), "end_batch ran before each commit");
+    // With no interval, every poll is a commit, as before.
+    let dir = tempfile::tempdir().unwrap();
+    let log = observed(dir.path(), 300, 50);
+    let options = RunnerOptions { max_batch: 400, stop_when_idle: true, partitions: 1, ..Default::default() };
+    run_processor(
+        log.clone(),
+        Box::new(Doubler { sum: 0 }),
+        options,
+        Arc::new(StageMetrics::default()),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap();
+    assert_eq!(*log.commits.lock().unwrap(), [50, 50, 50, 50, 50, 50, 0]);
+}
+
+/// Sets `stop` once it has seen `after` records: a stop arriving mid-batch.
+struct StopsAfter {
+    inner: Doubler,
+    seen: u64,
+    after: u64,
+    stop: Arc<AtomicBool>,
+}
+
+impl Processor for StopsAfter {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn inputs(&self) -> Vec<String> {
+        self.inner.inputs()
+    }
+    fn outputs(&self) -> Vec<String> {
+        self.inner.outputs()
+    }
+    fn restore(
+        &mut self,
+        partitions: &[lux_stage::TopicPartition],
+        state: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> anyhow::Result<()> {
+        self.inner.restore(partitions, state)
+    }
+    fn process(&mut self, record: &lux_log::StoredRecord, ctx: &mut Context) -> anyhow::Result<()> {
+        self.seen += 1;
+        if self.seen == self.after {
+            self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.inner.process(record, ctx)
+    }
+    fn end_batch(&mut self, ctx: &mut Context) -> anyhow::Result<()> {
+        self.inner.end_batch(ctx)
+    }
+}
+
+/// A stop in the middle of a batch: the poll in hand is finished, the batch committed (outputs,
+/// offsets, state), nothing more read; a restart goes on from there and ends with every record
+/// once.
+#[test]
+fn a_stop_in_the_middle_of_a_batch_commits_what_was_processed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = observed(dir.path(), 1000, 50);
+    let options = RunnerOptions {
+        max_batch: 10_000,
+        commit_interval: std::time::Duration::from_secs(3600),
+        partitions: 1,
+        ..Default::default()
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let stage = StopsAfter { inner: Doubler { sum: 0 }, seen: 0, after: 120, stop: stop.clone() };
+    let metrics = Arc::new(StageMetrics::default());
+    run_processor(log.clone(), Box::new(stage), options.clone(), metrics.clone(), stop).unwrap();
+    assert_eq!(*log.commits.lock().unwrap(), [150], "three polls of 50, one commit");
+    assert_eq!(metrics.snapshot().records_in, 150);
+    let values = doubled(log.as_ref());
+    assert_eq!(values.len(), 150);
+    let sum: u64 = values.iter().sum::<u64>() / 2;
+    assert_eq!(log.load_state("doubler").unwrap()[0].1, sum.to_string().into_bytes(), "the state of those 150");
+    // The restart reads the rest once.
+    let options = RunnerOptions { stop_when_idle: true, ..options };
+    run_processor(
+        log.clone(),
+        Box::new(Doubler { sum: 0 }),
+        options,
+        Arc::new(StageMetrics::default()),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap();
+    assert_eq!(doubled(log.as_ref()), (0..1000).map(|i| 2 * i).collect::<Vec<_>>());
+    assert_eq!(log.load_state("doubler").unwrap()[0].1, (0..1000u64).sum::<u64>().to_string().into_bytes());
+}

@@ -23,8 +23,12 @@
 //!
 //! Percentiles are read off the histogram's buckets (about 1.5x apart): each is the upper bound
 //! of the bucket that holds it. Output: a table, and JSON with `--json FILE`.
+//!
+//! `lux bench --kafka` measures the transform stage with exactly-once on a Kafka-protocol broker
+//! instead ([`kafka`]).
 
 mod components;
+mod kafka;
 
 use anyhow::{bail, Context as _};
 pub use components::ComponentResult;
@@ -53,6 +57,29 @@ pub struct BenchArgs {
     /// Keep the temporary directory (data, generated traffic, the child's log) and print it.
     #[arg(long)]
     pub keep: bool,
+    /// Instead of the pipeline: the transform stage with exactly-once on Kafka. Starts a tansu
+    /// broker on a free port (or uses `--brokers`), fills `raw` with `--records` records and
+    /// reports events/s, the CPU seconds of LUX and of the broker, the transactions and their
+    /// latency.
+    #[arg(long)]
+    pub kafka: bool,
+    /// With `--kafka`: the brokers to use (`host:port,...`) instead of starting tansu; the
+    /// bench writes topics of its own (`lux-bench-<time>-<pid>.raw`, ...). The broker's CPU is
+    /// not measured then.
+    #[arg(long, value_name = "HOST:PORT,...", requires = "kafka")]
+    pub brokers: Option<String>,
+    /// With `--kafka`: raw records to transform.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000, requires = "kafka")]
+    pub records: u64,
+    /// With `--kafka`: partitions of the topics.
+    #[arg(long, value_name = "N", default_value_t = 3, requires = "kafka")]
+    pub partitions: u32,
+    /// With `--kafka`: `log.commit_interval` of the stage (default: Kafka's, 100ms).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "kafka")]
+    pub commit_interval: Option<Duration>,
+    /// With `--kafka`: `log.commit_max_records` of the stage (default: Kafka's, 50000).
+    #[arg(long, value_name = "N", requires = "kafka")]
+    pub commit_records: Option<u64>,
 }
 
 /// What one step measured.
@@ -113,6 +140,25 @@ pub struct Machine {
 
 /// Runs the bench and prints its report.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.kafka {
+        let report = kafka::run(&kafka::KafkaBench {
+            brokers: args.brokers.clone(),
+            records: args.records,
+            partitions: args.partitions,
+            commit_interval: args.commit_interval,
+            commit_records: args.commit_records,
+        })?;
+        match args.json.as_deref() {
+            Some(path) if path == Path::new("-") => println!("{}", serde_json::to_string_pretty(&report)?),
+            Some(path) => {
+                std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                kafka::print(&report);
+            }
+            None => kafka::print(&report),
+        }
+        return Ok(());
+    }
     let step = args.step.unwrap_or(if args.quick { Duration::from_secs(8) } else { Duration::from_secs(30) });
     if step < Duration::from_secs(1) {
         bail!("--step must be at least 1s");
@@ -310,15 +356,7 @@ source = "demo"
 
     /// CPU seconds (user + system) of the child so far.
     fn cpu_seconds(&self) -> anyhow::Result<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))?;
-        // The fields after the command name (in parentheses, which may hold spaces).
-        let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-        // SAFETY: sysconf takes an integer and touches no memory.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-        Ok((ticks(11) + ticks(12)) / hz)
+        cpu_seconds_of(self.pid)
     }
 
     /// Peak resident memory of the child (VmHWM), MiB.
@@ -343,6 +381,20 @@ source = "demo"
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// CPU seconds (user + system) of a process so far, from `/proc/<pid>/stat`.
+fn cpu_seconds_of(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("cannot read the CPU time of process {pid}"))?;
+    // The fields after the command name (in parentheses, which may hold spaces).
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    // SAFETY: sysconf takes an integer and touches no memory.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Ok((ticks(11) + ticks(12)) / hz)
 }
 
 /// The value of a `/proc` line `<name> <n> kB` (`/proc/meminfo`, `/proc/PID/status`), in KiB.

@@ -31,7 +31,12 @@ pub fn collect(
     registry.register(stages.clone());
     let log: Arc<dyn CentralLog> = crate::run::open_log_observed(config, data_dir, Some(&registry))?;
     let raw = config.log.topic("raw");
-    let runner = RunnerOptions { partitions: config.log.partitions, ..Default::default() };
+    let runner = RunnerOptions {
+        partitions: config.log.partitions,
+        max_batch: config.log.commit_max_records(),
+        commit_interval: config.log.commit_interval(),
+        ..Default::default()
+    };
     let sources = lux_collect::start(&config.collect, &raw)?;
     let mut running = Vec::new();
     for source in sources {

@@ -140,7 +140,8 @@ enum Command {
     },
     /// Measure the whole pipeline on this machine: `lux run` fed syslog over loopback at fixed
     /// rates and at its maximum; throughput, end-to-end latency, CPU per million events, peak
-    /// memory (see BENCHMARKS.md).
+    /// memory; or with `--kafka`, the transform stage with exactly-once on a Kafka broker (see
+    /// BENCHMARKS.md).
     Bench(bench::BenchArgs),
     /// Print the events (and dead letters, with reasons) LUX would make of raw input, as JSON lines.
     Decode {

@@ -244,6 +244,8 @@ pub fn replay(
         );
         let runner = RunnerOptions {
             partitions: config.log.partitions,
+            max_batch: config.log.commit_max_records(),
+            commit_interval: config.log.commit_interval(),
             deadletter_topic: deadletter.clone(),
             stop_when_idle: true,
             ..Default::default()

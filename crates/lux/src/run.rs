@@ -446,6 +446,8 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
     };
     let runner = RunnerOptions {
         partitions: config.log.partitions,
+        max_batch: config.log.commit_max_records(),
+        commit_interval: config.log.commit_interval(),
         deadletter_topic: topology.deadletter.clone(),
         ..Default::default()
     };

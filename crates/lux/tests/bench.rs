@@ -57,3 +57,30 @@ fn a_short_bench_reports_every_figure_of_each_step() {
     let paced = &steps[0];
     assert_eq!(paced["sent"], 2000, "2 s at 1,000 events/s");
 }
+
+/// `lux bench --kafka` on the tansu broker it starts: every record transformed in committed
+/// transactions, with the CPU of LUX and of the broker reported.
+#[test]
+fn the_kafka_bench_transforms_every_record_and_reports_both_cpus() {
+    // The tansu binary of ./scripts/test, as the Kafka tests use.
+    if let Err(problem) = lux_log::kafka::testing::tansu_binary() {
+        panic!("{problem}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_lux"))
+        .args(["bench", "--kafka", "--records", "30000", "--commit-records", "10000", "--json", "-"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run lux bench --kafka: {e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "lux bench --kafka failed: {stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stderr}"));
+    assert_eq!(report["processed"], 30_000, "{report}");
+    assert_eq!(report["written"], 30_000, "{report}");
+    assert_eq!(report["commit_max_records"], 10_000, "{report}");
+    // At least 3 transactions of at most 10,000 records each.
+    assert!(report["commits"].as_u64().is_some_and(|n| n >= 3), "{report}");
+    assert_eq!(report["aborts"], 0, "{report}");
+    for figure in ["events_per_s", "lux_cpu_s", "broker_cpu_s", "commit_mean_ms", "seconds"] {
+        assert!(report[figure].as_f64().is_some_and(|v| v > 0.0), "{figure}: {report}");
+    }
+}

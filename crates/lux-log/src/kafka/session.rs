@@ -226,7 +226,22 @@ pub(crate) fn run_transaction(
         }
         send(producer, record)?;
     }
+    wait_for_deliveries(producer, timeout);
     retried(log, "commit the transaction", || producer.commit_transaction(timeout))
+}
+
+/// Waits, in steps of a millisecond and for at most `timeout`, until every record sent is
+/// delivered (the producer's own thread serves the delivery reports).
+///
+/// `commit_transaction` flushes first, and the `rdkafka` crate's flush sleeps in polls of 100 ms
+/// while any record is in flight: that cost every transaction a fixed 100 ms on top of the
+/// broker's work (measured: 100.8 ms of a 102 ms commit of 2,000 records on tansu). With the
+/// records delivered beforehand, its flush returns at once.
+fn wait_for_deliveries(producer: &ThreadedProducer<DefaultProducerContext>, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while producer.in_flight_count() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Enqueues a record, waiting while librdkafka's queue is full.
@@ -374,8 +389,8 @@ impl KafkaSession {
                 if records.is_empty() { deadline.saturating_duration_since(Instant::now()) } else { Duration::ZERO };
             let polled = consumer.poll(wait);
             match consumer.context().take_change() {
-                // Records polled in this call are void: the new assignment starts at the
-                // committed offsets (the runner commits every batch before it polls).
+                // Records polled in this call, and those of the runner's uncommitted batch, are
+                // void: the new assignment starts at the committed offsets.
                 Some(Change::Assigned(assigned)) => return self.assignment(assigned),
                 Some(Change::Revoked) => {
                     let assigned = self.wait_for_assignment(consumer, self.join_limit())?.unwrap_or_default();
