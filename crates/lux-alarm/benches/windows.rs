@@ -6,8 +6,9 @@
 //! - `window_stage`: what the `alarm` stage does per routed event: [`AlarmEngine::on_rule_event`],
 //!   then per batch of 1,000 events one watermark marker per partition and `advance`.
 //! - `window_stage+state/N`: the same, serialising the changed state entries once every `N`
-//!   events, as the runner's commit does with commits of `N` records: 2,000 is the embedded
-//!   log's default (`log.commit_max_records`), 50,000 Kafka's.
+//!   events, as the runner's commit does with commits of `N` records (`log.commit_max_records`:
+//!   10,000 by default on the embedded log, 50,000 on Kafka; 2,000 was the embedded log's
+//!   commit before batches spanned polls).
 //! - `route+window`: [`AlarmEngine::on_event`] on enriched events (routing, group keys, windows
 //!   in one engine), `advance` per batch.
 //!

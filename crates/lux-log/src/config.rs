@@ -69,15 +69,16 @@ pub struct LogConfig {
     /// only when its batch is committed, so this adds up to that much latency at each stage,
     /// while each commit has a fixed cost (a Kafka transaction costs the brokers some
     /// milliseconds to a hundred, whatever its size), so longer batches carry more records per
-    /// second. Watermarks advance and alarm windows fire at each commit. Unset: `0s` on the
-    /// embedded log (commit after every read: its commits are cheap), `100ms` on Kafka. At most
-    /// `60s`. Sources (generator, collectors) commit after every read whatever this says.
+    /// second, and a stage's state (alarm panes, QoE cells) is written once per commit for all
+    /// the records that touched it. Watermarks advance and alarm windows fire at each commit.
+    /// Unset: `50ms` on the embedded log, `100ms` on Kafka. `0s` commits after every read. At
+    /// most `60s`. Sources (generator, collectors) commit after every read whatever this says.
     #[serde(with = "humantime_serde")]
     #[schemars(with = "Option<String>")]
     pub commit_interval: Option<Duration>,
     /// Most input records one commit of a stage covers (see `commit_interval`); also the most
     /// records a source commits at once. Larger batches mean fewer commits and more memory: a
-    /// stage holds its batch's outputs until the commit. Unset: 2,000 on the embedded log,
+    /// stage holds its batch's outputs until the commit. Unset: 10,000 on the embedded log,
     /// 50,000 on Kafka. Between 1 and 1,000,000.
     pub commit_max_records: Option<u64>,
     /// Retention of particular topics, by name without `topic_prefix`: `[log.topics.raw]` with
@@ -325,7 +326,10 @@ impl LogBackendKind {
     /// The backend's default `log.commit_interval`.
     pub fn default_commit_interval(self) -> Duration {
         match self {
-            LogBackendKind::Embedded => Duration::ZERO,
+            // Measured (`lux bench --quick`, release, one run each): against 0s and 2,000,
+            // 26% less CPU per event at the pipeline's maximum and 31% less at 40,000 events/s,
+            // for up to 50 ms more latency per stage.
+            LogBackendKind::Embedded => Duration::from_millis(50),
             LogBackendKind::Kafka => Duration::from_millis(100),
         }
     }
@@ -333,7 +337,7 @@ impl LogBackendKind {
     /// The backend's default `log.commit_max_records`.
     pub fn default_commit_max_records(self) -> u64 {
         match self {
-            LogBackendKind::Embedded => 2_000,
+            LogBackendKind::Embedded => 10_000,
             LogBackendKind::Kafka => 50_000,
         }
     }
@@ -452,7 +456,7 @@ mod tests {
     #[test]
     fn commit_batches_default_per_backend_and_are_validated() {
         let mut config = LogConfig::default();
-        assert_eq!((config.commit_interval(), config.commit_max_records()), (Duration::ZERO, 2_000));
+        assert_eq!((config.commit_interval(), config.commit_max_records()), (Duration::from_millis(50), 10_000));
         config.backend = LogBackendKind::Kafka;
         assert_eq!((config.commit_interval(), config.commit_max_records()), (Duration::from_millis(100), 50_000));
         config.commit_interval = Some(Duration::from_millis(20));

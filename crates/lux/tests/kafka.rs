@@ -259,10 +259,10 @@ impl Setting {
         let (dir, log) = (self.dir(), &self.log);
         // The survivors take over the partitions and finish: every event enriched, every window
         // evaluated (the alarm state is finished once the input is idle).
-        wait_for(dir, "every event enriched", Duration::from_secs(180), || {
+        wait_for(dir, "every event enriched", Duration::from_secs(300), || {
             common::try_read(log, "enriched").is_ok_and(|p| event_ids(&p).len() >= self.expected_ids.len())
         });
-        wait_for(dir, "the last windows evaluated", Duration::from_secs(120), || {
+        wait_for(dir, "the last windows evaluated", Duration::from_secs(240), || {
             let routed_done = log.topic("alarm-routed").is_ok_and(|info| {
                 (0..info.partitions).all(|p| {
                     let tp = lux_log::TopicPartition { topic: "alarm-routed".into(), partition: p };
@@ -277,7 +277,7 @@ impl Setting {
         });
         if self.check_metrics_when_done.get() {
             // The metrics are published after each commit: the last ones within a tick.
-            wait_for(dir, "the survivors' metrics to show no lag", Duration::from_secs(30), || {
+            wait_for(dir, "the survivors' metrics to show no lag", Duration::from_secs(60), || {
                 ["transform-2", "alarm-2"].iter().all(|name| {
                     scrape(dir, name).iter().any(|(k, v)| k.starts_with("lux_stage_lag_records") && *v == 0.0)
                 })
