@@ -552,7 +552,8 @@ impl AlarmEngine {
         // by pruning is behind every event still counted, so never written again. Otherwise a
         // key may come twice (a removed group listed again, a stale pane entry of a restored
         // state rewritten): then the changes are sorted and the last change of a key counts.
-        let repeats = !self.obsolete.is_empty() || std::mem::take(&mut self.removed_groups);
+        let removed = std::mem::take(&mut self.removed_groups);
+        let repeats = removed || !self.obsolete.is_empty();
         out.extend(std::mem::take(&mut self.obsolete).into_iter().map(|k| (k, None)));
         // Each group is listed once while its `dirty` flag is set (twice if it was removed and
         // made again): the flag tells the second time apart.
