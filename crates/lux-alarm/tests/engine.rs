@@ -1063,19 +1063,23 @@ fn events_within_allowed_lateness_update_the_closed_window_and_later_ones_are_la
     assert_eq!(e.on_event(0, &fail(T0 + 90_000, "PAR"), WALL), EventOutcome::Counted);
 }
 
-#[test]
-fn the_route_stage_writes_events_beyond_lateness_unchanged_to_the_late_topic() {
-    use lux_alarm::stage::{AlarmRouteStage, AlarmTopics};
-    use lux_stage::{Context, Processor};
-    let cfg = lateness_config();
-    let topics = AlarmTopics {
+/// The alarm stage's topics under their default names.
+fn stage_topics() -> lux_alarm::stage::AlarmTopics {
+    lux_alarm::stage::AlarmTopics {
         enriched: "enriched".into(),
         routed: "alarm-routed".into(),
         alarms: "alarms".into(),
         deadletter: "deadletter".into(),
         late: "late".into(),
-    };
-    let mut stage = AlarmRouteStage::new(&cfg, 2, topics).unwrap();
+    }
+}
+
+#[test]
+fn the_route_stage_writes_events_beyond_lateness_unchanged_to_the_late_topic() {
+    use lux_alarm::stage::AlarmRouteStage;
+    use lux_stage::{Context, Processor};
+    let cfg = lateness_config();
+    let mut stage = AlarmRouteStage::new(&cfg, 2, stage_topics()).unwrap();
     stage.restore(&[], Vec::new()).unwrap();
     assert!(stage.outputs().contains(&"late".to_owned()));
     let mut ctx = Context::default();
@@ -1114,17 +1118,10 @@ fn the_route_stage_writes_events_beyond_lateness_unchanged_to_the_late_topic() {
 #[test]
 fn the_window_stage_traces_events_late_for_its_windows_in_the_late_topic() {
     use lux_alarm::route::{RouteRecord, RuleEvent};
-    use lux_alarm::stage::{AlarmStage, AlarmTopics};
+    use lux_alarm::stage::AlarmStage;
     use lux_stage::{Context, Processor};
     let cfg = config();
-    let topics = AlarmTopics {
-        enriched: "enriched".into(),
-        routed: "alarm-routed".into(),
-        alarms: "alarms".into(),
-        deadletter: "deadletter".into(),
-        late: "late".into(),
-    };
-    let mut stage = AlarmStage::new(&cfg, 1, 1, topics).unwrap();
+    let mut stage = AlarmStage::new(&cfg, 1, 1, stage_topics()).unwrap();
     let routed = lux_log::TopicPartition { topic: "alarm-routed".into(), partition: 0 };
     stage.restore(&[routed], Vec::new()).unwrap();
     assert!(stage.outputs().contains(&"late".to_owned()));
