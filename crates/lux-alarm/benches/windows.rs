@@ -12,8 +12,9 @@
 //! - `route+window`: [`AlarmEngine::on_event`] on enriched events (routing, group keys, windows
 //!   in one engine), `advance` per batch.
 //!
-//! Events are 100,000 templates (two per group) fed in turn, their event time set as they are fed
-//! so that memory stays small. Run: `cargo bench -p lux-alarm --bench windows` (measured
+//! Each run starts from the steady state of the setting ([`warm_engine`], not measured): every
+//! group holds a full window of panes and its alarm, all committed. Events are 100,000 templates
+//! (two per group) fed in turn, their event time set as they are fed so that memory stays small. Run: `cargo bench -p lux-alarm --bench windows` (measured
 //! numbers: README, Known limits).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -100,6 +101,42 @@ fn config() -> AlarmConfig {
     cfg
 }
 
+/// The rule event of group `index` at `time`, from `partition`: a failure.
+fn warm_up_event(index: usize, time: i64) -> RuleEvent {
+    let site = site(index);
+    RuleEvent {
+        rule: "site-failures".to_owned(),
+        group_key: format!("site={site}"),
+        values: vec![site],
+        time,
+        failure: true,
+        suppress: false,
+        intervention: None,
+        received_at: T0,
+    }
+}
+
+/// An engine in the steady state of the setting, as after running longer than a window: every
+/// group has one failure in each of the 31 slides before `T0` (a full window of panes, as many
+/// as a long run keeps), the windows before `T0` are evaluated and the state is committed.
+fn warm_engine(cfg: &AlarmConfig) -> AlarmEngine {
+    let mut engine = AlarmEngine::new(cfg, &[0, 1, 2]).expect("valid config");
+    let mut events: Vec<RuleEvent> = (0..GROUPS).map(|index| warm_up_event(index, T0)).collect();
+    for slide in (1..=31).rev() {
+        let time = T0 - slide * 10_000;
+        for (index, event) in events.iter_mut().enumerate() {
+            event.time = time;
+            engine.on_rule_event((index % 3) as u32, event, 0);
+        }
+        for p in 0..3 {
+            engine.on_watermark(p, time, 0);
+        }
+        engine.advance(0);
+        engine.take_changes();
+    }
+    engine
+}
+
 fn windows(c: &mut Criterion) {
     let cfg = config();
     let shapes = shapes();
@@ -133,7 +170,7 @@ fn windows(c: &mut Criterion) {
     {
         group.bench_function(name, |b| {
             b.iter_batched(
-                || AlarmEngine::new(&cfg, &[0, 1, 2]).expect("valid config"),
+                || warm_engine(&cfg),
                 |mut engine| {
                     let mut out = 0usize;
                     let mut highest = [i64::MIN; 3];
@@ -161,7 +198,7 @@ fn windows(c: &mut Criterion) {
     }
     group.bench_function("route+window", |b| {
         b.iter_batched(
-            || AlarmEngine::new(&cfg, &[0, 1, 2]).expect("valid config"),
+            || warm_engine(&cfg),
             |mut engine| {
                 let mut out = 0usize;
                 for i in 0..EVENTS {

@@ -5,12 +5,13 @@
 use crate::config::{AlarmConfig, EarlyFiring, Level};
 use crate::route::{RouteOutcome, Router, RuleEvent};
 use crate::window::{ActiveAlarm, Group, Slider, WindowCounts};
+use groups::{RuleGroups, SlotId};
 use lux_model::{Alarm, AlarmState, ConfigProblem, EnrichedEvent};
 use lux_stage::watermark::PartitionWatermarks;
-use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
+mod groups;
 mod publish;
 mod state;
 
@@ -244,10 +245,8 @@ pub(crate) fn millis(d: std::time::Duration) -> i64 {
 #[derive(Debug)]
 pub struct AlarmEngine {
     rules: Vec<Rule>,
-    /// Per rule (same order as `rules`): group key -> state. Fx hashing: a group is looked up
-    /// per event, and the keys (at most `max_groups` of them) come from reference data and
-    /// equipment ids, not from whoever wants to slow the map down.
-    groups: Vec<FxHashMap<String, Group>>,
+    /// Per rule (same order as `rules`): the groups' state, by group key and by slot.
+    groups: Vec<RuleGroups>,
     counters: Vec<RuleCounters>,
     group_count: usize,
     active_alarms: usize,
@@ -259,12 +258,12 @@ pub struct AlarmEngine {
     watermark: Option<i64>,
     late_events: u64,
     overflow_events: u64,
-    /// (rule index, group key) changed since the last `take_changes` (may repeat).
-    dirty: Vec<(usize, String)>,
-    /// State keys to delete at the next `take_changes` (restored entries no rule wants).
+    /// (rule index, slot) of the groups changed since the last `take_changes` (may repeat, and
+    /// may name a slot emptied or reused since).
+    dirty: Vec<(usize, SlotId)>,
+    /// State keys to delete at the next `take_changes`: the entries of removed groups, and
+    /// restored entries no rule wants.
     obsolete: Vec<Vec<u8>>,
-    /// A group was removed since the last `take_changes` (its key may be listed twice).
-    removed_groups: bool,
     meta_dirty: bool,
     /// The key of this engine's meta entry ([`META_KEY`], or `meta/<partition>`).
     meta_key: Vec<u8>,
@@ -287,7 +286,7 @@ impl AlarmEngine {
     pub fn new(cfg: &AlarmConfig, partitions: &[u32]) -> Result<AlarmEngine, InvalidConfig> {
         let rules = compile_rules(cfg)?;
         Ok(AlarmEngine {
-            groups: rules.iter().map(|_| FxHashMap::default()).collect(),
+            groups: rules.iter().map(|_| RuleGroups::default()).collect(),
             counters: rules.iter().map(|_| RuleCounters::default()).collect(),
             rules,
             group_count: 0,
@@ -300,7 +299,6 @@ impl AlarmEngine {
             overflow_events: 0,
             dirty: Vec::new(),
             obsolete: Vec::new(),
-            removed_groups: false,
             meta_dirty: false,
             meta_key: META_KEY.to_vec(),
             router: Router::new(cfg)?,
@@ -411,22 +409,25 @@ impl AlarmEngine {
             counters.late = counters.late.saturating_add(1);
             return EventOutcome::Late;
         }
-        let group = match groups.get_mut(event.group_key.as_str()) {
-            Some(group) => group,
+        let id = match groups.find(&event.group_key) {
+            Some(id) => id,
             None => {
                 if self.group_count >= self.max_groups {
                     counters.overflow = counters.overflow.saturating_add(1);
                     return EventOutcome::Overflow;
                 }
                 self.group_count += 1;
-                groups.entry(event.group_key.clone()).or_insert_with(|| Group::new(event.values.clone()))
+                groups.insert(&event.group_key, Group::new(event.values.clone()))
             }
+        };
+        let Some(group) = groups.get_mut(id).map(|slot| &mut slot.group) else {
+            return EventOutcome::Filtered;
         };
         let pane = event.time.div_euclid(rule.slide_ms);
         group.add(pane, event.time, event.failure, event.suppress, event.intervention.as_deref());
         if !group.dirty {
             group.dirty = true;
-            self.dirty.push((ri, event.group_key.clone()));
+            self.dirty.push((ri, id));
         }
         counters.counted = counters.counted.saturating_add(1);
         {
@@ -510,7 +511,8 @@ impl AlarmEngine {
             // Panes stay while an event within the allowed lateness may still come for them.
             let purge_to = new_wm.saturating_sub(self.allowed_lateness_ms).div_euclid(rule.slide_ms);
             let mut emptied = Vec::new();
-            for (key, group) in groups.iter_mut() {
+            for (id, slot) in groups.iter_mut() {
+                let (key, group) = slot.parts();
                 let raised_before = group.alarm.is_some();
                 let changed = evaluate_group(rule, key, group, from, to, out) | group.prune(rule.n, purge_to);
                 match (raised_before, group.alarm.is_some()) {
@@ -520,19 +522,20 @@ impl AlarmEngine {
                 }
                 if changed && !group.dirty {
                     group.dirty = true;
-                    self.dirty.push((ri, key.clone()));
+                    self.dirty.push((ri, id));
                 }
                 if group.panes.is_empty() && group.alarm.is_none() {
-                    emptied.push(key.clone());
+                    emptied.push(id);
                 }
             }
-            for key in emptied {
-                if let Some(group) = groups.remove(&key) {
+            // A removed group's entries are deleted at the next commit (its slot may be reused
+            // before: the dirty list then names the new group).
+            for id in emptied {
+                if let Some(slot) = groups.remove(id) {
                     self.group_count = self.group_count.saturating_sub(1);
-                    let alarm_key = alarm_key(&rule.name, &key);
-                    self.obsolete.extend(group.pruned.iter().map(|&i| state::pane_key(&alarm_key, i)));
-                    self.removed_groups = true;
-                    self.dirty.push((ri, key));
+                    let key = slot.key();
+                    self.obsolete.push(group_state_key(&rule.name, key));
+                    self.obsolete.extend(slot.group.pruned.iter().map(|&i| state::pane_key(&rule.name, key, i)));
                 }
             }
         }
@@ -547,27 +550,25 @@ impl AlarmEngine {
             self.meta_dirty = false;
             out.push((self.meta_key.clone(), Some(encode(&self.meta_entry()))));
         }
-        // Without obsolete entries nor removed groups, every key below comes once: a group's
-        // entry is written once (its `dirty` flag), its panes are distinct, and a pane deleted
-        // by pruning is behind every event still counted, so never written again. Otherwise a
-        // key may come twice (a removed group listed again, a stale pane entry of a restored
-        // state rewritten): then the changes are sorted and the last change of a key counts.
-        let removed = std::mem::take(&mut self.removed_groups);
-        let repeats = removed || !self.obsolete.is_empty();
+        // Without obsolete entries, every key below comes once: a group's entry is written once
+        // (its `dirty` flag), its panes are distinct, and a pane deleted by pruning is behind
+        // every event still counted, so never written again. Otherwise a key may come twice (a
+        // removed group made again, a stale pane entry of a restored state rewritten): then the
+        // changes are sorted and the last change of a key counts.
+        let repeats = !self.obsolete.is_empty();
         out.extend(std::mem::take(&mut self.obsolete).into_iter().map(|k| (k, None)));
-        // Each group is listed once while its `dirty` flag is set (twice if it was removed and
-        // made again): the flag tells the second time apart.
-        for (ri, key) in std::mem::take(&mut self.dirty) {
+        // A slot is listed once while its group's `dirty` flag is set (again if its group was
+        // removed and the slot reused): the flag tells the second time apart.
+        let mut dirty = std::mem::take(&mut self.dirty);
+        // A group entry or a pane or two per changed group, mostly.
+        out.reserve(dirty.len().saturating_mul(2));
+        for (ri, id) in dirty.drain(..) {
             let (Some(rule), Some(groups)) = (self.rules.get(ri), self.groups.get_mut(ri)) else { continue };
-            let Some(group) = groups.get_mut(&key) else {
-                out.push((group_state_key(&rule.name, &key), None));
-                continue;
-            };
+            let Some((key, group)) = groups.get_mut(id).map(groups::Slot::parts) else { continue };
             if !group.dirty {
                 continue;
             }
             group.dirty = false;
-            let alarm_key = alarm_key(&rule.name, &key);
             if group.header_dirty {
                 group.header_dirty = false;
                 let mut value = Vec::with_capacity(64);
@@ -575,23 +576,27 @@ impl AlarmEngine {
                     rule: &rule.name,
                     group_by: &rule.group_by,
                     slide_ms: rule.slide_ms,
-                    group_key: &key,
+                    group_key: key,
                     values: &group.values,
-                    alarm: group.alarm.as_ref(),
+                    alarm: group.alarm.as_deref(),
                 };
                 state::encode_header(&header, &mut value);
-                out.push((group_state_key(&rule.name, &key), Some(value)));
+                out.push((group_state_key(&rule.name, key), Some(value)));
             }
             for index in group.pruned.drain(..) {
-                out.push((state::pane_key(&alarm_key, index), None));
+                out.push((state::pane_key(&rule.name, key, index), None));
             }
-            for pane in group.panes.iter_mut().filter(|p| p.dirty) {
+            // From the latest pane back (where events land): a search would read panes far
+            // from the cache.
+            let dirty_from = std::mem::replace(&mut group.dirty_from, i64::MAX);
+            for pane in group.panes.iter_mut().rev().take_while(|p| p.index >= dirty_from).filter(|p| p.dirty) {
                 pane.dirty = false;
-                let mut value = Vec::with_capacity(16);
+                let mut value = Vec::with_capacity(state::PANE_VALUE_CAPACITY);
                 state::encode_pane(pane, &mut value);
-                out.push((state::pane_key(&alarm_key, pane.index), Some(value)));
+                out.push((state::pane_key(&rule.name, key, pane.index), Some(value)));
             }
         }
+        self.dirty = dirty;
         if !repeats {
             return out;
         }
@@ -666,7 +671,6 @@ impl AlarmEngine {
         self.overflow_events = 0;
         self.dirty.clear();
         self.obsolete.clear();
-        self.removed_groups = false;
         self.meta_dirty = false;
         self.pending.clear();
         self.raised_receptions.clear();
@@ -708,8 +712,8 @@ impl AlarmEngine {
         }
         for (ri, rule) in self.rules.iter().enumerate() {
             let Some(groups) = self.groups.get_mut(ri) else { continue };
-            for (group_key, group) in groups.iter_mut() {
-                let Some(mut found) = panes.remove(&alarm_key(&rule.name, group_key)) else { continue };
+            for (key, group) in groups.iter_mut().map(|(_, slot)| slot.parts()) {
+                let Some(mut found) = panes.remove(&alarm_key(&rule.name, key)) else { continue };
                 found.sort_unstable_by_key(|(_, p)| p.index);
                 // A version 1 group entry had its panes inline: pane entries beside it are stale.
                 if group.panes.is_empty() {
@@ -768,26 +772,30 @@ impl AlarmEngine {
             return Err(format!("alarm state entry {:?}: group values do not match group_by", shown()));
         }
         let Some(groups) = self.groups.get_mut(ri) else { return Ok(()) };
-        let mut group = Group {
+        let group = Group {
             values: header.values,
             panes,
-            alarm: header.alarm,
+            alarm: header.alarm.map(Box::new),
             dirty: legacy,
+            dirty_from: if legacy { i64::MIN } else { i64::MAX },
             header_dirty: legacy,
             pruned: Vec::new(),
         };
-        if legacy {
-            for pane in &mut group.panes {
-                pane.dirty = true;
-            }
-            self.dirty.push((ri, header.group_key.clone()));
-        }
         let active = group.alarm.is_some();
-        if groups.insert(header.group_key, group).is_none() {
+        if groups.find(&header.group_key).is_none() {
             self.group_count += 1;
             if active {
                 self.active_alarms += 1;
             }
+        }
+        let id = groups.insert(&header.group_key, group);
+        if legacy {
+            if let Some(slot) = groups.get_mut(id) {
+                for pane in &mut slot.group.panes {
+                    pane.dirty = true;
+                }
+            }
+            self.dirty.push((ri, id));
         }
         Ok(())
     }
@@ -813,7 +821,7 @@ impl AlarmEngine {
                 rule: rule.name.clone(),
                 counters,
                 groups: groups.len(),
-                active_alarms: groups.values().filter(|g| g.alarm.is_some()).count(),
+                active_alarms: groups.iter().filter(|s| s.group.alarm.is_some()).count(),
             })
             .collect()
     }
@@ -991,7 +999,7 @@ fn step(
                 "lux.alarm.v1",
                 &[rule.name.as_bytes(), key.as_bytes(), &window_start.to_be_bytes()],
             );
-            group.alarm.insert(ActiveAlarm {
+            group.alarm.insert(Box::new(ActiveAlarm {
                 alarm_id,
                 first_seen,
                 last_seen,
@@ -1000,7 +1008,7 @@ fn step(
                 total: w.total,
                 last_intervention: latest_intervention,
                 open_window: (!closed).then_some(k),
-            })
+            }))
         }
         Some(active) => {
             if let Some((t, suppress)) = latest {

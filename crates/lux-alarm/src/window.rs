@@ -98,14 +98,22 @@ pub(crate) struct Group {
     pub values: Vec<String>,
     /// Panes with at least one event, in increasing index order.
     pub panes: VecDeque<Pane>,
-    pub alarm: Option<ActiveAlarm>,
+    /// Boxed: most groups of a large rule have none, and the group stays small in the cache.
+    pub alarm: Option<Box<ActiveAlarm>>,
     /// Changed since the last `take_changes` (listed in the engine's dirty groups).
     pub dirty: bool,
+    /// The lowest index of the panes changed since the last `take_changes` (`i64::MAX`: none),
+    /// so that a commit looks at the few latest panes an event usually lands in, not at all.
+    pub dirty_from: i64,
     /// The group's own entry (values, alarm) changed since it was last written.
     pub header_dirty: bool,
     /// Indices of the panes dropped since the last `take_changes` (their entries to delete).
     pub pruned: Vec<i64>,
 }
+
+/// Ranges of window end indices (inclusive), as [`Group::candidate_ranges`] gives them: inline
+/// up to 4 (a watermark passing a few slides at once), as it runs for every group at each slide.
+pub(crate) type WindowRanges = smallvec::SmallVec<[(i64, i64); 4]>;
 
 /// The failures and events of one window, with where its panes are in [`Group::panes`].
 #[derive(Debug, Clone, Copy)]
@@ -119,20 +127,39 @@ pub(crate) struct WindowCounts {
 
 impl Group {
     pub fn new(values: Vec<String>) -> Group {
-        Group { values, panes: VecDeque::new(), alarm: None, dirty: false, header_dirty: true, pruned: Vec::new() }
+        Group {
+            values,
+            panes: VecDeque::new(),
+            alarm: None,
+            dirty: false,
+            dirty_from: i64::MAX,
+            header_dirty: true,
+            pruned: Vec::new(),
+        }
     }
 
-    /// Counts one event of pane `index`.
+    /// Counts one event of pane `index`. Events mostly land in the latest pane, or start the
+    /// next one: those are found without searching (a search reads a pane per step, and the
+    /// panes of thousands of groups are far from the cache).
     pub fn add(&mut self, index: i64, time: i64, failure: bool, suppress: bool, intervention: Option<&str>) {
-        let pos = match self.panes.binary_search_by_key(&index, |p| p.index) {
-            Ok(pos) => pos,
-            Err(pos) => {
-                self.panes.insert(pos, Pane::new(index));
-                pos
+        let latest = self.panes.back().map(|p| p.index);
+        let pos = match latest {
+            Some(latest) if latest == index => self.panes.len() - 1,
+            Some(latest) if latest > index => match self.panes.binary_search_by_key(&index, |p| p.index) {
+                Ok(pos) => pos,
+                Err(pos) => {
+                    self.panes.insert(pos, Pane::new(index));
+                    pos
+                }
+            },
+            _ => {
+                self.panes.push_back(Pane::new(index));
+                self.panes.len() - 1
             }
         };
         if let Some(pane) = self.panes.get_mut(pos) {
             pane.add(time, failure, suppress, intervention);
+            self.dirty_from = self.dirty_from.min(index);
         }
     }
 
@@ -140,9 +167,9 @@ impl Group {
     /// the group's window content may change, in increasing order, as merged ranges: each pane
     /// `p` enters at `p + 1` and leaves at `p + n + 1`. Between them the window is empty or
     /// unchanged. `extra` adds one more index (to clear an alarm whose panes are all gone).
-    pub fn candidate_ranges(&self, n: i64, from: Option<i64>, to: i64, extra: Option<i64>) -> Vec<(i64, i64)> {
+    pub fn candidate_ranges(&self, n: i64, from: Option<i64>, to: i64, extra: Option<i64>) -> WindowRanges {
         let low = from.map_or(i64::MIN, |f| f.saturating_add(1));
-        let mut ranges: Vec<(i64, i64)> = Vec::new();
+        let mut ranges = WindowRanges::new();
         let mut push = |start: i64, end: i64| {
             let start = start.max(low);
             let end = end.min(to);
@@ -297,9 +324,9 @@ mod tests {
     fn candidate_ranges_merge_and_clip() {
         let g = group_with(&[5, 6, 20]);
         // n = 3: pane 5 -> 6..=9, pane 6 -> 7..=10, pane 20 -> 21..=24.
-        assert_eq!(g.candidate_ranges(3, None, 100, None), vec![(6, 10), (21, 24)]);
-        assert_eq!(g.candidate_ranges(3, Some(8), 22, None), vec![(9, 10), (21, 22)]);
-        assert_eq!(g.candidate_ranges(3, Some(8), 22, Some(15)), vec![(9, 10), (15, 15), (21, 22)]);
+        assert_eq!(g.candidate_ranges(3, None, 100, None).to_vec(), vec![(6, 10), (21, 24)]);
+        assert_eq!(g.candidate_ranges(3, Some(8), 22, None).to_vec(), vec![(9, 10), (21, 22)]);
+        assert_eq!(g.candidate_ranges(3, Some(8), 22, Some(15)).to_vec(), vec![(9, 10), (15, 15), (21, 22)]);
         assert!(g.candidate_ranges(3, Some(30), 40, None).is_empty());
     }
 

@@ -21,7 +21,8 @@ impl AlarmEngine {
                 let end = self.watermark.map(|w| w.div_euclid(rule.slide_ms));
                 let mut listed: Vec<GroupWindow> = groups
                     .iter()
-                    .map(|(key, group)| {
+                    .map(|slot| {
+                        let (key, group) = (slot.key(), &slot.group);
                         let (mut failures, mut events) = (0u64, 0u64);
                         if let Some(end) = end {
                             let first = end.saturating_sub(rule.n);
@@ -33,7 +34,12 @@ impl AlarmEngine {
                                 events = events.saturating_add(pane.total);
                             }
                         }
-                        GroupWindow { group_key: key.clone(), failures, events, alarm_active: group.alarm.is_some() }
+                        GroupWindow {
+                            group_key: key.to_string(),
+                            failures,
+                            events,
+                            alarm_active: group.alarm.is_some(),
+                        }
                     })
                     .collect();
                 let active_alarms = listed.iter().filter(|g| g.alarm_active).count();

@@ -17,11 +17,14 @@ pub const PANE_KEY_PREFIX: &[u8] = b"pane/";
 /// The pane index in a key: big-endian with the sign bit flipped, so that keys sort by index.
 const INDEX_BYTES: usize = 8;
 
-/// The key of pane `index` of the (rule, group) whose routed records are keyed `alarm_key`.
-pub(super) fn pane_key(alarm_key: &[u8], index: i64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(PANE_KEY_PREFIX.len() + alarm_key.len() + 1 + INDEX_BYTES);
+/// The key of pane `index` of the group `group_key` of `rule` (`pane/` and the alarm key of its
+/// routed records, `<rule>/<group_key>`, then `/` and the index), made in one allocation.
+pub(super) fn pane_key(rule: &str, group_key: &str, index: i64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(PANE_KEY_PREFIX.len() + rule.len() + 1 + group_key.len() + 1 + INDEX_BYTES);
     key.extend_from_slice(PANE_KEY_PREFIX);
-    key.extend_from_slice(alarm_key);
+    key.extend_from_slice(rule.as_bytes());
+    key.push(b'/');
+    key.extend_from_slice(group_key.as_bytes());
     key.push(b'/');
     key.extend_from_slice(&((index as u64) ^ (1 << 63)).to_be_bytes());
     key
@@ -109,6 +112,9 @@ pub(super) fn decode_header(value: &[u8]) -> Result<GroupHeader, String> {
     r.end()?;
     Ok(header)
 }
+
+/// Room for a pane's value without growing: counts and two event times (7 bytes each).
+pub(super) const PANE_VALUE_CAPACITY: usize = 32;
 
 pub(super) fn encode_pane(pane: &Pane, buf: &mut Vec<u8>) {
     buf.push(FORMAT);
@@ -268,7 +274,7 @@ mod tests {
     #[test]
     fn pane_keys_sort_by_index_and_parse_back() {
         let keys: Vec<Vec<u8>> =
-            [-5i64, -1, 0, 1, 7, i64::MAX, i64::MIN].iter().map(|&i| pane_key(b"r/g/x", i)).collect();
+            [-5i64, -1, 0, 1, 7, i64::MAX, i64::MIN].iter().map(|&i| pane_key("r", "g/x", i)).collect();
         for (key, i) in keys.iter().zip([-5i64, -1, 0, 1, 7, i64::MAX, i64::MIN]) {
             assert_eq!(parse_pane_key(key), Some((&b"r/g/x"[..], i)));
         }
