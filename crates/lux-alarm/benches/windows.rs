@@ -25,6 +25,10 @@ use lux_model::{
 };
 use std::time::Duration;
 
+/// The `lux` binary's allocator, so that the figures are those of the stage.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const GROUPS: usize = 50_000;
 const EVENTS: usize = 2_000_000;
 /// Distinct events fed in turn (each with its own event time).
