@@ -436,6 +436,24 @@ impl Attributes {
         }
     }
 
+    /// [`Attributes::own`] of a fixed number of parts, inline: the room is reserved once and
+    /// constant parts (`sd.`) are copied without a call.
+    #[inline(always)]
+    fn own_n<const N: usize>(&mut self, parts: &[&str; N]) -> Text {
+        let start = self.text.len();
+        self.text.reserve(parts.iter().map(|p| p.len()).sum());
+        for part in parts {
+            self.text.push_str(part);
+        }
+        match (u32::try_from(start), u32::try_from(self.text.len())) {
+            (Ok(s), Ok(e)) => Text::Own(s, e),
+            _ => {
+                self.text.truncate(start);
+                Text::Static("")
+            }
+        }
+    }
+
     /// [`Attributes::own`] of one text, inline (the common case: a value).
     #[inline(always)]
     fn own_one(&mut self, text: &str) -> Text {
@@ -709,8 +727,8 @@ impl<'a> AttributeList<'a> {
 
     /// `parts` copied end to end into the list's buffer (`sd.` and a parameter name).
     #[inline]
-    pub fn concat(&mut self, parts: &[&str]) -> AttrText {
-        AttrText(self.attrs.own(parts))
+    pub fn concat<const N: usize>(&mut self, parts: &[&str; N]) -> AttrText {
+        AttrText(self.attrs.own_n(parts))
     }
 
     /// Copies `text` (a record) into the list's buffer, for [`AttributeList::range`] to take
@@ -777,13 +795,13 @@ impl<'a> AttributeList<'a> {
     }
 
     /// As [`Attributes::append`], for a name and value already in the buffer (or `'static`).
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, name: impl Into<AttrText>, value: impl Into<Scalar>) {
         let entry = self.attrs.entry(name.into().0, value.into().0);
         self.add(entry);
     }
 
-    #[inline]
+    #[inline(always)]
     fn add(&mut self, entry: Entry) {
         if self.attrs.entries.last().is_some_and(|last| last.prefix >= entry.prefix) {
             self.ascending = false;
