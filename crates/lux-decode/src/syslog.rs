@@ -939,12 +939,12 @@ fn rfc3164<'a>(
     pri_attributes(pri.unwrap_or(DEFAULT_PRI), &mut attrs);
     // Cisco without `service timestamps` hostname: `<189>4711: *Jan  5 10:00:00.123: %...`.
     if let Some(seq) = seq_number(token(cur)) {
-        attrs.insert(SmallStr::from_static("cisco.seq"), seq);
+        attrs.push_replacing("cisco.seq", seq);
         skip_token(cur);
     }
     if matches!(cur.peek(), Some(b'*' | b'.')) {
         // Cisco: `*` the clock was never synchronised, `.` it lost synchronisation.
-        attrs.insert(SmallStr::from_static("cisco.clock_unsynced"), true);
+        attrs.push_replacing("cisco.clock_unsynced", true);
         cur.bump();
     }
     let Some(time) = bsd_time(cur)? else {
@@ -981,7 +981,7 @@ fn rfc3164<'a>(
         skip_token(cur);
     }
     if let Some(seq) = seq_number(token(cur)) {
-        attrs.insert(SmallStr::from_static("cisco.seq"), seq);
+        attrs.push_replacing("cisco.seq", seq);
         skip_token(cur);
     }
     let mut code = None;
@@ -991,14 +991,18 @@ fn rfc3164<'a>(
         let c = SmallStr::concat(&[facility, "-", mnemonic]);
         kind_outcome = code_kind(&c);
         code = Some(c);
-        attrs.insert(SmallStr::from_static("cisco.facility"), facility);
-        attrs.insert(SmallStr::from_static("cisco.severity"), severity);
-        attrs.insert(SmallStr::from_static("cisco.mnemonic"), mnemonic);
+        let facility_text = attrs.text(facility);
+        attrs.push_replacing("cisco.facility", facility_text);
+        attrs.push_replacing("cisco.severity", severity);
+        let mnemonic_text = attrs.text(mnemonic);
+        attrs.push_replacing("cisco.mnemonic", mnemonic_text);
         skip_token(cur);
     } else if let Some((app, pid)) = bsd_tag(tag) {
-        attrs.insert(SmallStr::from_static("syslog.app_name"), app);
+        let app_text = attrs.text(app);
+        attrs.push_replacing("syslog.app_name", app_text);
         if let Some(pid) = pid {
-            attrs.insert(SmallStr::from_static("syslog.procid"), pid);
+            let pid_text = attrs.text(pid);
+            attrs.push_replacing("syslog.procid", pid_text);
         }
         skip_token(cur);
     }
@@ -1016,7 +1020,7 @@ fn rfc3164<'a>(
         Some(host) => equipment(&host),
         None => match ctx.peer.and_then(peer_ip) {
             Some(ip) => {
-                attrs.insert(SmallStr::from_static("syslog.hostname_from"), SmallStr::from_static("peer"));
+                attrs.push_replacing("syslog.hostname_from", "peer");
                 (ip_text(ip), EquipmentKey::IpAddress)
             }
             None => {
