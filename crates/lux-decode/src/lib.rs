@@ -39,17 +39,32 @@
 //! crates/lux-decode/scripts/decode-profile          # from the workspace root; all seven formats
 //! ```
 //!
-//! | format   | main 6618527 | main d941131 | e079961 | now |
-//! |----------|------:|------:|------:|------:|
-//! | RFC 5424 | 8,186 | 7,486 | 4,870 | 4,608 |
-//! | RFC 5424 simple | | | 3,126 | 2,854 |
-//! | RADIUS   | 7,550 | 6,709 | 5,142 | 3,864 |
-//! | RFC 3164 | 10,297 | 9,422 | 8,711 | 8,413 |
-//! | JSON     | 19,100 | 17,661 | 18,542 | 18,548 |
-//! | kv       | 13,938 | 13,077 | 13,148 | 13,156 |
-//! | binary   | 14,844 | 13,611 | 14,234 | 14,241 |
+//! | format   | main 6618527 | main d941131 | e079961 | main 62903b8 | now |
+//! |----------|------:|------:|------:|------:|------:|
+//! | RFC 5424 | 8,186 | 7,486 | 4,870 | 4,608 | 4,493 |
+//! | RFC 5424 simple | | | 3,126 | 2,855 | 2,790 |
+//! | RADIUS   | 7,550 | 6,709 | 5,142 | 3,863 | 3,631 |
+//! | RFC 3164 | 10,297 | 9,422 | 8,711 | 8,413 | 7,393 |
+//! | JSON     | 19,100 | 17,661 | 18,542 | 18,548 | 18,538 |
+//! | kv       | 13,938 | 13,077 | 13,148 | 13,156 | 13,122 |
+//! | binary   | 14,844 | 13,611 | 14,234 | 14,241 | 14,273 |
 //!
-//! From e079961 to now (each step a commit with its numbers): RADIUS IPv4 text from a table of
+//! From 62903b8 to now (branch `decode-speed`, each step a commit with its numbers): the
+//! RFC 3339 cache holds the checked `YYYY-MM-DDTHH:MM` (was the date), so a record of the same
+//! minute reads only its seconds, fraction and zone; short names' 8-byte sort prefixes and the
+//! last bytes of a scan gathered without `memcpy`/`memset` calls; a remembered sort order
+//! gathers the entries in one block copy (RADIUS -87); `AttributeList::concat` of a fixed
+//! number of parts reserves once and stores the constant `sd.` inline (RFC 5424 -88) and pushes
+//! are inlined (RADIUS -92); RFC 3164: `subscriber=` spans found lazily (no vector per text),
+//! pseudonyms written in place while redacting, `cisco.*`/`syslog.*` attributes pushed by their
+//! static names instead of the generic insert (-1,000). The one-pass RFC 5424 path is held to the
+//! full parser by a seeded property test (`syslog::tests`: 40,000 random lines, escapes,
+//! repeated names, ids to redact, BOM, NILVALUEs, byte edits). Tried and dropped (callgrind
+//! counted more): one redaction scan of the whole record after the header, by `memchr` or by the
+//! SWAR scan, instead of the message alone (values shorter than the needles are skipped anyway);
+//! the event id's input built in three copies instead of four (-1).
+//!
+//! From e079961 to 62903b8 (each step a commit with its numbers): RADIUS IPv4 text from a table of
 //! octet digits (-359); the attribute list fills and sorts the event's own
 //! attributes in place instead of moving them in and out, so no emptied attributes are made
 //! and dropped per record (RFC 5424 -214, RADIUS -295); RADIUS values typed inline and equal
@@ -61,8 +76,8 @@
 //! Against a bare parser on the same lines: `syslog_loose` (`parse_message`, RFC 5424 variant: a
 //! borrowed `Message`, no event, no id, no pseudonym) takes 6,620 instructions per demo line and
 //! 3,147 per simple line (`crates/lux-decode/scripts/decode-profile syslog_loose
-//! syslog_loose-simple`): LUX, decoding into full events, takes 30% fewer on the demo lines and
-//! 9% fewer on the simple ones.
+//! syslog_loose-simple`): LUX, decoding into full events, takes 32% fewer on the demo lines and
+//! 11% fewer on the simple ones.
 //!
 //! Records per second of CPU time (`decode_profile FORMAT cpu`: this thread's CPU time, median
 //! of five 1-second rounds, run one after the other on the 2-core VM at load 4.5 to 5): RFC 5424
@@ -77,8 +92,8 @@
 //! ~450 (SD-NAMEs by table, values by `memchr2`, the parameters' array), the redaction check
 //! of the message and values ~230 (`search::Needles`: candidates by their first two bytes, 8
 //! positions a step), the header ~280 (5 spaces and printable bytes, 8 bytes a step), the
-//! attributes ~550 (one copy of the record, the `sd.` names concatenated, ranges checked on
-//! character boundaries, pushes), the timestamp ~175, the equipment id and the event's fields
+//! attributes ~460 (one copy of the record, the `sd.` names concatenated, ranges checked on
+//! character boundaries, pushes), the timestamp ~65 (~175 before the minute cache), the equipment id and the event's fields
 //! ~180, the pseudonym ~100, the message copy ~50, and the rest spread thinly over bounds
 //! checks, slicing, option and result plumbing and `memcpy` calls of a few dozen bytes. RADIUS
 //! (~12 attributes a packet): ordering the attributes by name ~620 (in packet order, the order

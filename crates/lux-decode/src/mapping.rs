@@ -250,19 +250,20 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Finds `subscriber=VALUE` in free text (VALUE quoted with `"`, or up to the next space, `,`
 /// or `;`): the clear id, when there is one.
 pub fn find_subscriber(text: &str) -> Option<&str> {
-    subscriber_spans(text).into_iter().find_map(|(start, end)| text.get(start..end).filter(|v| !v.is_empty()))
+    subscriber_spans(text).find_map(|(start, end)| text.get(start..end).filter(|v| !v.is_empty()))
 }
 
 /// The searcher of `subscriber=`, built once.
 static SUBSCRIBER_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
     std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"subscriber="));
 
-/// Byte ranges of the values of every `subscriber=VALUE` in `text`.
-fn subscriber_spans(text: &str) -> Vec<(usize, usize)> {
+/// Byte ranges of the values of every `subscriber=VALUE` in `text`, found as they are asked
+/// for (no vector).
+fn subscriber_spans(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
     const KEY: &str = "subscriber=";
-    let mut spans = Vec::new();
     let mut from = 0;
-    while let Some(found) = text.get(from..).and_then(|rest| SUBSCRIBER_KEY.find(rest.as_bytes())) {
+    std::iter::from_fn(move || loop {
+        let found = text.get(from..).and_then(|rest| SUBSCRIBER_KEY.find(rest.as_bytes()))?;
         let key_start = from + found;
         let value_start = key_start + KEY.len();
         let boundary_ok = text[..key_start]
@@ -277,12 +278,11 @@ fn subscriber_spans(text: &str) -> Vec<(usize, usize)> {
             let len = rest.find(|c: char| c.is_whitespace() || c == ',' || c == ';').unwrap_or(rest.len());
             (value_start, value_start + len)
         };
-        if boundary_ok {
-            spans.push((start, end));
-        }
         from = end.max(value_start);
-    }
-    spans
+        if boundary_ok {
+            return Some((start, end));
+        }
+    })
 }
 
 /// `text` with the value of every `subscriber=VALUE` replaced by its pseudonym, and every other
@@ -308,7 +308,7 @@ fn redact_owned(text: &str, clear: Option<&str>, pseudonymiser: &Pseudonymiser) 
         if let (Some(before), Some(value)) = (text.get(last..start), text.get(start..end)) {
             out.push_str(before);
             if !value.is_empty() {
-                out.push_str(&pseudonymiser.pseudonym(value.as_bytes()));
+                out.push_str(&pseudonymiser.pseudonym_small(value.as_bytes()));
             }
             last = end;
         }
@@ -316,7 +316,7 @@ fn redact_owned(text: &str, clear: Option<&str>, pseudonymiser: &Pseudonymiser) 
     out.push_str(text.get(last..).unwrap_or(""));
     match clear {
         Some(clear) if !clear.is_empty() && out.contains(clear) => {
-            out.replace(clear, &pseudonymiser.pseudonym(clear.as_bytes()))
+            out.replace(clear, &pseudonymiser.pseudonym_small(clear.as_bytes()))
         }
         _ => out,
     }

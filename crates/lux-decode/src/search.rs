@@ -18,14 +18,11 @@ fn zero_bytes(w: u64) -> u64 {
 fn head(bytes: &[u8]) -> (u64, u64) {
     match bytes.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
         Some(word) => (u64::from_le_bytes(word), u64::MAX),
+        // Fewer than 8 bytes: gathered one by one (cheaper than copying them into a padded
+        // array), the first lowest.
         None => {
-            let mut word = [0u8; 8];
-            let mut mask = [0u8; 8];
-            for ((w, m), b) in word.iter_mut().zip(mask.iter_mut()).zip(bytes) {
-                *w = *b;
-                *m = 0xff;
-            }
-            (u64::from_le_bytes(word), u64::from_le_bytes(mask))
+            let word = bytes.iter().rev().fold(0u64, |w, b| w << 8 | u64::from(*b));
+            (word, u64::MAX.checked_shl(8 * bytes.len() as u32).map_or(u64::MAX, |m| !m))
         }
     }
 }
@@ -35,9 +32,11 @@ fn head(bytes: &[u8]) -> (u64, u64) {
 pub(crate) struct Needles<'n> {
     needles: [&'n [u8]; 2],
     heads: [(u64, u64); 2],
-    /// The first byte of each needle over a word, and its second (any byte: every bit set).
+    /// The first byte of each needle over a word, and its second.
     firsts: [u64; 2],
-    seconds: [Option<u64>; 2],
+    seconds: [u64; 2],
+    /// `HIGHS` for a needle of one byte (any second byte will do), else 0.
+    any_second: [u64; 2],
     /// Whether either needle is not empty.
     any: bool,
 }
@@ -48,8 +47,9 @@ impl<'n> Needles<'n> {
         let main = if needles[0].is_empty() { needles[1] } else { needles[0] };
         let own = needles.map(|n| if n.is_empty() { main } else { n });
         let firsts = own.map(|n| ONES * u64::from(n.first().copied().unwrap_or(0)));
-        let seconds = own.map(|n| n.get(1).map(|b| ONES * u64::from(*b)));
-        Needles { needles, heads: needles.map(head), firsts, seconds, any: !main.is_empty() }
+        let seconds = own.map(|n| ONES * u64::from(n.get(1).copied().unwrap_or(0)));
+        let any_second = own.map(|n| if n.len() < 2 { HIGHS } else { 0 });
+        Needles { needles, heads: needles.map(head), firsts, seconds, any_second, any: !main.is_empty() }
     }
 
     /// The length of the shorter non-empty needle (0 if both are empty).
@@ -74,11 +74,10 @@ impl<'n> Needles<'n> {
                 }
             }
         };
-        let [fa, fb] = self.firsts;
-        let [sa, sb] = self.seconds;
+        let ([fa, fb], [sa, sb], [anya, anyb]) = (self.firsts, self.seconds, self.any_second);
         let candidates = |w: u64, next: u64| {
-            let a = zero_bytes(w ^ fa) & sa.map_or(HIGHS, |s| zero_bytes(next ^ s));
-            let b = zero_bytes(w ^ fb) & sb.map_or(HIGHS, |s| zero_bytes(next ^ s));
+            let a = zero_bytes(w ^ fa) & (zero_bytes(next ^ sa) | anya);
+            let b = zero_bytes(w ^ fb) & (zero_bytes(next ^ sb) | anyb);
             a | b
         };
         let mut chunks = haystack.chunks_exact(8);
@@ -157,6 +156,23 @@ pub(crate) fn spaces_in_printable<const N: usize>(bytes: &[u8], at: usize) -> Op
 #[cfg(test)]
 mod tests {
     use super::each_occurrence;
+
+    #[test]
+    fn short_heads_are_zero_padded_words() {
+        let bytes = b"\x00\xffsub=x\x80\x01abc";
+        for start in 0..bytes.len() {
+            for end in start..bytes.len() {
+                let part = &bytes[start..end];
+                let (mut word, mut mask) = ([0u8; 8], [0u8; 8]);
+                for (i, b) in part.iter().take(8).enumerate() {
+                    word[i] = *b;
+                    mask[i] = 0xff;
+                }
+                let want = (u64::from_le_bytes(word), u64::from_le_bytes(mask));
+                assert_eq!(super::head(part), want, "{part:?}");
+            }
+        }
+    }
 
     #[test]
     fn header_spaces_as_a_byte_loop_finds_them() {

@@ -10,15 +10,19 @@ pub(crate) fn rfc3339_millis(text: &str) -> Result<Millis, chrono::ParseError> {
     rfc3339_millis_with(text, &mut DayCache::default())
 }
 
-/// The last date a decoder read (`YYYY-MM-DD`) and its day number: records of a stream mostly
-/// share their date.
+/// The date, hour and minute (`YYYY-MM-DDTHH:MM`) a decoder read last, checked, and their
+/// seconds since the epoch (before the zone offset): records of a stream mostly share their
+/// minute, whose date then is neither read nor checked again.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct DayCache {
-    date: [u8; 10],
-    days: i64,
+    /// Whether `minute` holds a checked one (the default holds none).
+    set: bool,
+    minute: [u8; 16],
+    secs: i64,
 }
 
-/// [`rfc3339_millis`], with the day number of the date taken from `cache` when it is the last one.
+/// [`rfc3339_millis`], with the date, hour and minute taken from `cache` when they are the last
+/// ones.
 pub(crate) fn rfc3339_millis_with(text: &str, cache: &mut DayCache) -> Result<Millis, chrono::ParseError> {
     match fast(text.as_bytes(), cache) {
         Some(ms) => Ok(ms),
@@ -58,38 +62,45 @@ fn days_in_month(year: i64, month: i64) -> i64 {
     }
 }
 
+/// The seconds since the epoch of `YYYY-MM-DDTHH:MM` (local to the offset that follows), every
+/// field in range; `None` for anything else.
+fn minute_secs(head: &[u8; 16]) -> Option<i64> {
+    let [y0, y1, y2, y3, dash1, mo0, mo1, dash2, d0, d1, t, h0, h1, colon1, mi0, mi1] = *head;
+    if dash1 != b'-' || dash2 != b'-' || t != b'T' || colon1 != b':' {
+        return None;
+    }
+    let values = [y0, y1, y2, y3, mo0, mo1, d0, d1, h0, h1, mi0, mi1].map(|c| c.wrapping_sub(b'0'));
+    if values.iter().fold(0u8, |acc, d| acc | u8::from(*d > 9)) != 0 {
+        return None;
+    }
+    let [y0, y1, y2, y3, mo0, mo1, d0, d1, h0, h1, mi0, mi1] = values.map(i64::from);
+    let (year, month, day) = (y0 * 1000 + y1 * 100 + y2 * 10 + y3, mo0 * 10 + mo1, d0 * 10 + d1);
+    let (hour, minute) = (h0 * 10 + h1, mi0 * 10 + mi1);
+    if hour > 23 || minute > 59 || !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60)
+}
+
 /// `YYYY-MM-DDTHH:MM:SS[.f+](Z|±HH:MM)`, every field in range; `None` for anything else.
 fn fast(b: &[u8], cache: &mut DayCache) -> Option<Millis> {
     if b.len() < 20 {
         return None;
     }
-    let head: [u8; 19] = b.get(..19)?.try_into().ok()?;
-    let [y0, y1, y2, y3, dash1, mo0, mo1, dash2, d0, d1, t, h0, h1, colon1, mi0, mi1, colon2, s0, s1] = head;
-    if dash1 != b'-' || dash2 != b'-' || t != b'T' || colon1 != b':' || colon2 != b':' {
-        return None;
-    }
-    let values = [y0, y1, y2, y3, mo0, mo1, d0, d1, h0, h1, mi0, mi1, s0, s1].map(|c| c.wrapping_sub(b'0'));
-    if values.iter().fold(0u8, |acc, d| acc | u8::from(*d > 9)) != 0 {
-        return None;
-    }
-    let [y0, y1, y2, y3, mo0, mo1, d0, d1, h0, h1, mi0, mi1, s0, s1] = values.map(i64::from);
-    let (year, month, day) = (y0 * 1000 + y1 * 100 + y2 * 10 + y3, mo0 * 10 + mo1, d0 * 10 + d1);
-    let (hour, minute, second) = (h0 * 10 + h1, mi0 * 10 + mi1, s0 * 10 + s1);
-    if hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
-    // Only valid dates are cached (the default, all zeros, is none).
-    let date: [u8; 10] = b.get(..10)?.try_into().ok()?;
-    let days = if cache.date == date {
-        cache.days
+    let head: [u8; 16] = b.get(..16)?.try_into().ok()?;
+    let minute = if cache.set && cache.minute == head {
+        cache.secs
     } else {
-        if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-            return None;
-        }
-        let days = days_from_civil(year, month, day);
-        *cache = DayCache { date, days };
-        days
+        let secs = minute_secs(&head)?;
+        *cache = DayCache { set: true, minute: head, secs };
+        secs
     };
+    let [colon2, s0, s1]: [u8; 3] = b.get(16..19)?.try_into().ok()?;
+    let (s0, s1) = (s0.wrapping_sub(b'0'), s1.wrapping_sub(b'0'));
+    if colon2 != b':' || s0 > 5 || s1 > 9 {
+        return None;
+    }
+    let second = i64::from(s0 * 10 + s1);
     let mut at = 19;
     let mut millis = 0;
     if b.get(at) == Some(&b'.') {
@@ -124,7 +135,7 @@ fn fast(b: &[u8], cache: &mut DayCache) -> Option<Millis> {
         }
         _ => return None,
     };
-    let secs = days * 86_400 + hour * 3_600 + minute * 60 + second - offset_minutes * 60;
+    let secs = minute + second - offset_minutes * 60;
     Some(secs * 1_000 + millis)
 }
 
@@ -177,6 +188,25 @@ mod tests {
                 ["Z", "+05:30", "-11:59", "+24:00", "-00:60"][rng.gen_range(0..5)],
             );
             assert_eq!(rfc3339_millis(&text).ok(), chrono_ms(&text), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_cached_minute_gives_the_times_chrono_gives() {
+        // A stream whose date, hour and minute mostly repeat (then only the seconds, fraction
+        // and zone are read), change, or are broken just after the cached part.
+        let mut cache = DayCache::default();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(16);
+        for _ in 0..50_000 {
+            let text = format!(
+                "{}{}{}{}",
+                ["2026-01-05T10:00", "2026-01-05T10:01", "2024-02-29T23:59", "2023-02-29T00:00", "2026-01-05T10:0x"]
+                    [rng.gen_range(0..5)],
+                [":00", ":59", ":60", ":61", ":5", "x00", ":0a", ":7", ":09"][rng.gen_range(0..9)],
+                ["", ".5", ".123", ".123456", "."][rng.gen_range(0..5)],
+                ["Z", "+01:00", "-05:30", "+24:00", "z", ""][rng.gen_range(0..6)],
+            );
+            assert_eq!(rfc3339_millis_with(&text, &mut cache).ok(), chrono_ms(&text), "{text}");
         }
     }
 

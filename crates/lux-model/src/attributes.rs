@@ -333,13 +333,8 @@ fn prefix(name: &str) -> u64 {
     let bytes = name.as_bytes();
     match bytes.get(..8) {
         Some(head) => u64::from_be_bytes(<[u8; 8]>::try_from(head).unwrap_or_default()),
-        None => {
-            let mut padded = [0u8; 8];
-            if let Some(slot) = padded.get_mut(..bytes.len()) {
-                slot.copy_from_slice(bytes);
-            }
-            u64::from_be_bytes(padded)
-        }
+        // Byte by byte (at most 7): cheaper than copying into a padded array.
+        None => bytes.iter().zip((8..64).step_by(8).rev()).fold(0, |p, (b, shift)| p | u64::from(*b) << shift),
     }
 }
 
@@ -432,6 +427,38 @@ impl Attributes {
         for part in parts {
             self.text.push_str(part);
         }
+        match (u32::try_from(start), u32::try_from(self.text.len())) {
+            (Ok(s), Ok(e)) => Text::Own(s, e),
+            _ => {
+                self.text.truncate(start);
+                Text::Static("")
+            }
+        }
+    }
+
+    /// [`Attributes::own`] of a fixed number of parts, inline: the room is reserved once and
+    /// constant parts (`sd.`) are copied without a call.
+    #[inline(always)]
+    fn own_n<const N: usize>(&mut self, parts: &[&str; N]) -> Text {
+        let start = self.text.len();
+        self.text.reserve(parts.iter().map(|p| p.len()).sum());
+        for part in parts {
+            self.text.push_str(part);
+        }
+        match (u32::try_from(start), u32::try_from(self.text.len())) {
+            (Ok(s), Ok(e)) => Text::Own(s, e),
+            _ => {
+                self.text.truncate(start);
+                Text::Static("")
+            }
+        }
+    }
+
+    /// [`Attributes::own`] of one text, inline (the common case: a value).
+    #[inline(always)]
+    fn own_one(&mut self, text: &str) -> Text {
+        let start = self.text.len();
+        self.text.push_str(text);
         match (u32::try_from(start), u32::try_from(self.text.len())) {
             (Ok(s), Ok(e)) => Text::Own(s, e),
             _ => {
@@ -695,13 +722,13 @@ impl<'a> AttributeList<'a> {
     /// `text` copied into the list's buffer, to push as a name or a value.
     #[inline]
     pub fn text(&mut self, text: &str) -> AttrText {
-        AttrText(self.attrs.own(&[text]))
+        AttrText(self.attrs.own_one(text))
     }
 
     /// `parts` copied end to end into the list's buffer (`sd.` and a parameter name).
     #[inline]
-    pub fn concat(&mut self, parts: &[&str]) -> AttrText {
-        AttrText(self.attrs.own(parts))
+    pub fn concat<const N: usize>(&mut self, parts: &[&str; N]) -> AttrText {
+        AttrText(self.attrs.own_n(parts))
     }
 
     /// Copies `text` (a record) into the list's buffer, for [`AttributeList::range`] to take
@@ -768,13 +795,13 @@ impl<'a> AttributeList<'a> {
     }
 
     /// As [`Attributes::append`], for a name and value already in the buffer (or `'static`).
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, name: impl Into<AttrText>, value: impl Into<Scalar>) {
         let entry = self.attrs.entry(name.into().0, value.into().0);
         self.add(entry);
     }
 
-    #[inline]
+    #[inline(always)]
     fn add(&mut self, entry: Entry) {
         if self.attrs.entries.last().is_some_and(|last| last.prefix >= entry.prefix) {
             self.ascending = false;
@@ -883,7 +910,14 @@ impl<'a> AttributeList<'a> {
         sorted.clear();
         let order = order.get(..n).unwrap_or_default();
         if !repeats {
-            sorted.extend(order.iter().filter_map(|&i| attrs.entries.get(usize::from(i)).copied()));
+            // The entries copied in one block, then each slot overwritten by its entry in name
+            // order: no capacity check per entry (`order` is a permutation of `0..n`).
+            sorted.extend_from_slice(&attrs.entries);
+            for (slot, &i) in sorted.iter_mut().zip(order) {
+                if let Some(e) = attrs.entries.get(usize::from(i)) {
+                    *slot = *e;
+                }
+            }
         } else {
             for &i in order {
                 let i = usize::from(i);
@@ -1247,6 +1281,17 @@ mod tests {
             list.finish();
             assert_eq!(reused, expected, "round {round}: {names:?}");
             assert_eq!(serde_json::to_string(&reused).unwrap(), serde_json::to_string(&expected).unwrap());
+        }
+    }
+
+    #[test]
+    fn prefixes_are_the_first_8_bytes_zero_padded() {
+        for name in ["", "a", "sd.port", "syslog.", "syslog.f", "Acct-Status-Type", "\u{e9}t\u{e9}", "ab\0"] {
+            let mut padded = [0u8; 8];
+            for (p, b) in padded.iter_mut().zip(name.bytes()) {
+                *p = b;
+            }
+            assert_eq!(prefix(name), u64::from_be_bytes(padded), "{name:?}");
         }
     }
 
