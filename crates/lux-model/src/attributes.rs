@@ -419,46 +419,22 @@ impl Attributes {
         }
     }
 
-    /// Copies `parts`, end to end, into the buffer. Text past 4 GiB in one event (no record is
-    /// that long) is dropped.
-    #[inline]
-    fn own(&mut self, parts: &[&str]) -> Text {
-        let start = self.text.len();
-        for part in parts {
-            self.text.push_str(part);
-        }
-        match (u32::try_from(start), u32::try_from(self.text.len())) {
-            (Ok(s), Ok(e)) => Text::Own(s, e),
-            _ => {
-                self.text.truncate(start);
-                Text::Static("")
-            }
-        }
-    }
-
-    /// [`Attributes::own`] of a fixed number of parts, inline: the room is reserved once and
+    /// Copies `parts`, end to end, into the buffer, inline: the room is reserved once and
     /// constant parts (`sd.`) are copied without a call.
     #[inline(always)]
-    fn own_n<const N: usize>(&mut self, parts: &[&str; N]) -> Text {
+    fn own<const N: usize>(&mut self, parts: &[&str; N]) -> Text {
         let start = self.text.len();
         self.text.reserve(parts.iter().map(|p| p.len()).sum());
         for part in parts {
             self.text.push_str(part);
         }
-        match (u32::try_from(start), u32::try_from(self.text.len())) {
-            (Ok(s), Ok(e)) => Text::Own(s, e),
-            _ => {
-                self.text.truncate(start);
-                Text::Static("")
-            }
-        }
+        self.text_since(start)
     }
 
-    /// [`Attributes::own`] of one text, inline (the common case: a value).
+    /// The text written into the buffer from `start` to its end. Text past 4 GiB in one event
+    /// (no record is that long) is dropped.
     #[inline(always)]
-    fn own_one(&mut self, text: &str) -> Text {
-        let start = self.text.len();
-        self.text.push_str(text);
+    fn text_since(&mut self, start: usize) -> Text {
         match (u32::try_from(start), u32::try_from(self.text.len())) {
             (Ok(s), Ok(e)) => Text::Own(s, e),
             _ => {
@@ -722,13 +698,13 @@ impl<'a> AttributeList<'a> {
     /// `text` copied into the list's buffer, to push as a name or a value.
     #[inline]
     pub fn text(&mut self, text: &str) -> AttrText {
-        AttrText(self.attrs.own_one(text))
+        AttrText(self.attrs.own(&[text]))
     }
 
     /// `parts` copied end to end into the list's buffer (`sd.` and a parameter name).
     #[inline]
     pub fn concat<const N: usize>(&mut self, parts: &[&str; N]) -> AttrText {
-        AttrText(self.attrs.own_n(parts))
+        AttrText(self.attrs.own(parts))
     }
 
     /// Copies `text` (a record) into the list's buffer, for [`AttributeList::range`] to take
@@ -765,13 +741,7 @@ impl<'a> AttributeList<'a> {
             self.attrs.text.push(char::from(DIGITS[usize::from(b >> 4)]));
             self.attrs.text.push(char::from(DIGITS[usize::from(b & 0x0f)]));
         }
-        match (u32::try_from(start), u32::try_from(self.attrs.text.len())) {
-            (Ok(s), Ok(e)) => AttrText(Text::Own(s, e)),
-            _ => {
-                self.attrs.text.truncate(start);
-                AttrText(Text::Static(""))
-            }
-        }
+        AttrText(self.attrs.text_since(start))
     }
 
     /// The text of `t`.
