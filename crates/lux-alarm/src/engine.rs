@@ -772,7 +772,7 @@ impl AlarmEngine {
             return Err(format!("alarm state entry {:?}: group values do not match group_by", shown()));
         }
         let Some(groups) = self.groups.get_mut(ri) else { return Ok(()) };
-        let group = Group {
+        let mut group = Group {
             values: header.values,
             panes,
             alarm: header.alarm.map(Box::new),
@@ -781,6 +781,11 @@ impl AlarmEngine {
             header_dirty: legacy,
             pruned: Vec::new(),
         };
+        if legacy {
+            for pane in &mut group.panes {
+                pane.dirty = true;
+            }
+        }
         let active = group.alarm.is_some();
         if groups.find(&header.group_key).is_none() {
             self.group_count += 1;
@@ -790,11 +795,6 @@ impl AlarmEngine {
         }
         let id = groups.insert(&header.group_key, group);
         if legacy {
-            if let Some(slot) = groups.get_mut(id) {
-                for pane in &mut slot.group.panes {
-                    pane.dirty = true;
-                }
-            }
             self.dirty.push((ri, id));
         }
         Ok(())
