@@ -11,6 +11,11 @@
 //!   commit before batches spanned polls).
 //! - `route+window`: [`AlarmEngine::on_event`] on enriched events (routing, group keys, windows
 //!   in one engine), `advance` per batch.
+//! - `stage/threads=T/commit=N`: the window half of the stage itself, [`AlarmStage`], on the
+//!   binary records of the routed topic (4 partitions, one engine each): polls of 2,000 records
+//!   through `process_batch`, with the route half's watermark markers among them, and every `N`
+//!   records the `end_batch` of a commit (alarms, state changes). Its engines run on `T`
+//!   threads (`alarm.threads`).
 //!
 //! Each run starts from the steady state of the setting ([`warm_engine`], not measured): every
 //! group holds a full window of panes and its alarm, all committed. Events are 100,000 templates
@@ -18,11 +23,14 @@
 //! numbers: README, Known limits).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use lux_alarm::route::RuleEvent;
+use lux_alarm::route::{encode_event, RouteRecord, RuleEvent};
+use lux_alarm::stage::{AlarmStage, AlarmTopics};
 use lux_alarm::{AlarmConfig, AlarmEngine};
+use lux_log::{StoredRecord, TopicPartition};
 use lux_model::{
     EnrichedEvent, EquipmentInfo, EquipmentKey, Event, EventKind, Format, Outcome, ReferenceInfo, ReferenceStatus,
 };
+use lux_stage::{Context, Processor};
 use std::time::Duration;
 
 /// The `lux` binary's allocator, so that the figures are those of the stage.
@@ -219,6 +227,119 @@ fn windows(c: &mut Criterion) {
         )
     });
     group.finish();
+
+    let records = routed_records(&shapes);
+    let mut group = c.benchmark_group("alarm_windows_50k_groups_5m_by_10s");
+    group.throughput(Throughput::Elements(EVENTS as u64));
+    group.sample_size(10);
+    for (threads, commit_every) in [(1, 10_000), (2, 10_000), (2, 50_000)] {
+        group.bench_function(format!("stage/threads={threads}/commit={commit_every}"), |b| {
+            b.iter_batched(
+                || warm_stage(&cfg, threads),
+                |mut stage| {
+                    let mut ctx = Context::default();
+                    let mut since_commit = 0;
+                    let mut out = 0usize;
+                    for poll in records.chunks(POLL) {
+                        stage.process_batch(poll, &mut ctx).expect("routed records");
+                        since_commit += poll.len();
+                        if since_commit >= commit_every {
+                            since_commit = 0;
+                            stage.end_batch(&mut ctx).expect("end of batch");
+                            // The commit takes the outputs and state changes.
+                            out += ctx.outputs().len();
+                            ctx = Context::default();
+                        }
+                    }
+                    (stage, out)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+}
+
+/// Partitions of the routed topic in the stage benchmarks: one engine each.
+const ROUTED_PARTITIONS: u32 = 4;
+/// Records per poll of the routed topic.
+const POLL: usize = 2_000;
+const ROUTED: &str = "alarm-routed";
+
+fn topics() -> AlarmTopics {
+    AlarmTopics {
+        enriched: "enriched".into(),
+        routed: ROUTED.into(),
+        alarms: "alarms".into(),
+        deadletter: "deadletter".into(),
+        late: "late".into(),
+    }
+}
+
+/// A record of the routed topic, in its group's partition (or `partition` for a marker).
+fn routed_record(partition: Option<u32>, offset: u64, event: Option<&RuleEvent>, value: Vec<u8>) -> StoredRecord {
+    let key = event.map(|e| lux_alarm::alarm_key(&e.rule, &e.group_key)).unwrap_or_default();
+    StoredRecord {
+        topic: ROUTED.into(),
+        partition: partition.unwrap_or_else(|| lux_log::partition_for_key(&key, ROUTED_PARTITIONS)),
+        offset,
+        key: Some(key),
+        timestamp_ms: event.map_or(T0, |e| e.time),
+        value,
+    }
+}
+
+/// The routed topic as the route half writes it for the setting's 2,000,000 events (offsets are
+/// not per partition: the window half does not read them).
+fn routed_records(shapes: &[(u32, bool, usize, i64)]) -> Vec<StoredRecord> {
+    let mut records = Vec::with_capacity(EVENTS + EVENTS / BATCH * 3 * ROUTED_PARTITIONS as usize);
+    let mut highest = [i64::MIN; 3];
+    for i in 0..EVENTS {
+        let (partition, failure, index, jitter) = shapes[i % TEMPLATES];
+        let event = RuleEvent { time: time_of(i, jitter), failure, ..warm_up_event(index, T0) };
+        highest[partition as usize] = highest[partition as usize].max(event.time);
+        let mut value = Vec::with_capacity(64);
+        encode_event(partition, Some(i as u64), &event, &mut value);
+        records.push(routed_record(None, i as u64, Some(&event), value));
+        if i % BATCH == BATCH - 1 {
+            for (upstream, &max_event_time) in highest.iter().enumerate() {
+                let marker = RouteRecord::Watermark { upstream: upstream as u32, max_event_time }.encode();
+                for p in 0..ROUTED_PARTITIONS {
+                    records.push(routed_record(Some(p), i as u64, None, marker.clone()));
+                }
+            }
+        }
+    }
+    records
+}
+
+/// The window half of the stage in the steady state of [`warm_engine`], fed through its own
+/// `process_batch` and `end_batch`.
+fn warm_stage(cfg: &AlarmConfig, threads: usize) -> AlarmStage {
+    let mut stage = AlarmStage::new(cfg, 3, ROUTED_PARTITIONS, topics()).expect("valid config").with_threads(threads);
+    let partitions: Vec<TopicPartition> =
+        (0..ROUTED_PARTITIONS).map(|partition| TopicPartition { topic: ROUTED.into(), partition }).collect();
+    stage.restore(&partitions, Vec::new()).expect("empty state");
+    let mut ctx = Context::default();
+    for slide in (1..=31).rev() {
+        let time = T0 - slide * 10_000;
+        let mut poll: Vec<StoredRecord> = (0..GROUPS)
+            .map(|index| {
+                let event = warm_up_event(index, time);
+                let mut value = Vec::with_capacity(64);
+                encode_event((index % 3) as u32, None, &event, &mut value);
+                routed_record(None, 0, Some(&event), value)
+            })
+            .collect();
+        for upstream in 0..3 {
+            let marker = RouteRecord::Watermark { upstream, max_event_time: time }.encode();
+            poll.extend((0..ROUTED_PARTITIONS).map(|p| routed_record(Some(p), 0, None, marker.clone())));
+        }
+        stage.process_batch(&poll, &mut ctx).expect("routed records");
+        stage.end_batch(&mut ctx).expect("end of batch");
+        ctx = Context::default();
+    }
+    stage
 }
 
 criterion_group!(benches, windows);

@@ -44,6 +44,11 @@ pub struct AlarmConfig {
     /// Most (rule, group) keys tracked at once. Events of a new group beyond it are counted as
     /// overflow events and not tracked.
     pub max_groups: usize,
+    /// Threads the window half of the stage counts events and evaluates windows on. Each
+    /// partition of the routed topic has its own engine, and the engines of a batch run side by
+    /// side on up to this many threads (a batch under a few hundred records stays on the
+    /// stage's thread). 0 (default): one per core. The alarms do not depend on it.
+    pub threads: usize,
     /// The threshold rules. Each counts failures per group in a sliding window.
     pub rules: Vec<RuleConfig>,
 }
@@ -55,6 +60,7 @@ impl Default for AlarmConfig {
             allowed_lateness: Duration::ZERO,
             idle_timeout: Duration::from_secs(30),
             max_groups: 100_000,
+            threads: 0,
             // threshold / 2 = 50 clears: `clear` is left unset so that it follows the threshold.
             rules: vec![RuleConfig { threshold: Some(100), ..RuleConfig::default() }],
         }

@@ -29,6 +29,7 @@
 //! partition ([`route`] explains how watermarks cross it).
 
 pub mod board;
+mod codec;
 mod config;
 mod engine;
 pub mod route;

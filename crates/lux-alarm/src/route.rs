@@ -23,6 +23,7 @@
 //! each lives with its partition: on Kafka, when an instance goes away, another takes its
 //! partitions over with their state.
 
+use crate::codec::{put_i64, put_opt_str, put_str, put_strs, put_u64, Reader};
 use crate::engine::{compile_rules, millis, InvalidConfig, Rule, RuleCounters};
 use crate::AlarmConfig;
 use lux_model::EnrichedEvent;
@@ -30,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One rule's view of an enriched event: what its window needs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleEvent {
     /// The rule's name.
@@ -69,6 +70,116 @@ pub enum RouteRecord {
     },
     /// Enriched partition `upstream` has been read up to events of time `max_event_time`.
     Watermark { upstream: u32, max_event_time: i64 },
+}
+
+/// The first byte of a binary routed record (the JSON records of an older LUX start with `{`).
+const ROUTED_FORMAT: u8 = 3;
+const EVENT_TAG: u8 = 1;
+const WATERMARK_TAG: u8 = 2;
+const FAILURE_FLAG: u8 = 1;
+const SUPPRESS_FLAG: u8 = 2;
+
+impl RouteRecord {
+    /// The record's value in the routed topic: binary ([`crate::codec`]), a few dozen bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut value = Vec::with_capacity(64);
+        match self {
+            RouteRecord::Event { upstream, offset, event } => encode_event(*upstream, *offset, event, &mut value),
+            RouteRecord::Watermark { upstream, max_event_time } => {
+                value.extend_from_slice(&[ROUTED_FORMAT, WATERMARK_TAG]);
+                put_u64(&mut value, u64::from(*upstream));
+                put_i64(&mut value, *max_event_time);
+            }
+        }
+        value
+    }
+
+    /// Reads a record of the routed topic: binary, or the JSON of an older LUX.
+    pub fn decode(value: &[u8]) -> Result<RouteRecord, String> {
+        let mut event = RuleEvent::default();
+        Ok(match decode_routed(value, &mut event)? {
+            Routed::Event { upstream, offset } => RouteRecord::Event { upstream, offset, event },
+            Routed::Watermark { upstream, max_event_time } => RouteRecord::Watermark { upstream, max_event_time },
+        })
+    }
+}
+
+/// Appends the binary routed record of `event`, read at `offset` of enriched partition
+/// `upstream`, to `value`.
+pub fn encode_event(upstream: u32, offset: Option<u64>, event: &RuleEvent, value: &mut Vec<u8>) {
+    value.extend_from_slice(&[ROUTED_FORMAT, EVENT_TAG]);
+    put_u64(value, u64::from(upstream));
+    match offset {
+        None => value.push(0),
+        Some(offset) => {
+            value.push(1);
+            put_u64(value, offset);
+        }
+    }
+    put_i64(value, event.time);
+    let mut flags = 0;
+    if event.failure {
+        flags |= FAILURE_FLAG;
+    }
+    if event.suppress {
+        flags |= SUPPRESS_FLAG;
+    }
+    value.push(flags);
+    put_i64(value, event.received_at);
+    put_str(value, &event.rule);
+    put_str(value, &event.group_key);
+    put_strs(value, &event.values);
+    put_opt_str(value, event.intervention.as_deref());
+}
+
+/// A record of the routed topic read by [`decode_routed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routed {
+    /// An event, read at `offset` of enriched partition `upstream`: its fields are in the
+    /// [`RuleEvent`] given to `decode_routed`.
+    Event { upstream: u32, offset: Option<u64> },
+    /// Enriched partition `upstream` has been read up to events of time `max_event_time`.
+    Watermark { upstream: u32, max_event_time: i64 },
+}
+
+/// Reads a record of the routed topic (binary, or the JSON of an older LUX). An event's fields
+/// go into `event`, whose buffers are reused: reading a binary event allocates nothing once the
+/// buffers have grown. On error, `event` holds nothing meaningful.
+pub fn decode_routed(value: &[u8], event: &mut RuleEvent) -> Result<Routed, String> {
+    if value.first() == Some(&b'{') {
+        return match serde_json::from_slice::<RouteRecord>(value).map_err(|e| e.to_string())? {
+            RouteRecord::Event { upstream, offset, event: read } => {
+                *event = read;
+                Ok(Routed::Event { upstream, offset })
+            }
+            RouteRecord::Watermark { upstream, max_event_time } => Ok(Routed::Watermark { upstream, max_event_time }),
+        };
+    }
+    let mut r = Reader::new(value, ROUTED_FORMAT)?;
+    let tag = r.byte()?;
+    let upstream = u32::try_from(r.u64()?).map_err(|_| "upstream partition out of range".to_owned())?;
+    let routed = match tag {
+        EVENT_TAG => {
+            let offset = if r.bool()? { Some(r.u64()?) } else { None };
+            event.time = r.i64()?;
+            let flags = r.byte()?;
+            if flags & !(FAILURE_FLAG | SUPPRESS_FLAG) != 0 {
+                return Err(format!("bad event flags {flags}"));
+            }
+            event.failure = flags & FAILURE_FLAG != 0;
+            event.suppress = flags & SUPPRESS_FLAG != 0;
+            event.received_at = r.i64()?;
+            r.string_into(&mut event.rule)?;
+            r.string_into(&mut event.group_key)?;
+            r.strings_into(&mut event.values)?;
+            r.opt_string_into(&mut event.intervention)?;
+            Routed::Event { upstream, offset }
+        }
+        WATERMARK_TAG => Routed::Watermark { upstream, max_event_time: r.i64()? },
+        other => return Err(format!("unknown routed record tag {other}")),
+    };
+    r.end()?;
+    Ok(routed)
 }
 
 /// What [`Router::route`] did with an event.
@@ -276,5 +387,85 @@ impl Router {
     pub(crate) fn reset(&mut self) {
         self.partitions.clear();
         self.dirty.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> RuleEvent {
+        RuleEvent {
+            rule: "site-failures".into(),
+            group_key: "site=PAR,model=MX960".into(),
+            values: vec!["PAR".into(), "MX960".into()],
+            time: -1_767_607_200_123,
+            failure: true,
+            suppress: true,
+            intervention: Some("INT-7".into()),
+            received_at: 1_767_607_200_456,
+        }
+    }
+
+    #[test]
+    fn routed_records_round_trip_and_reuse_the_event_buffers() {
+        let records = [
+            RouteRecord::Event { upstream: 5, offset: Some(u64::MAX), event: event() },
+            RouteRecord::Event { upstream: 0, offset: None, event: RuleEvent { intervention: None, ..event() } },
+            RouteRecord::Event { upstream: 1, offset: Some(0), event: RuleEvent::default() },
+            RouteRecord::Watermark { upstream: u32::MAX, max_event_time: i64::MIN },
+        ];
+        // One buffer for every read: fields of a previous event must not leak into the next.
+        let mut buf = event();
+        for record in &records {
+            let value = record.encode();
+            assert_eq!(RouteRecord::decode(&value).as_ref(), Ok(record));
+            match (decode_routed(&value, &mut buf), record) {
+                (Ok(Routed::Event { upstream: u, offset: o }), RouteRecord::Event { upstream, offset, event }) => {
+                    assert_eq!((u, o, &buf), (*upstream, *offset, event));
+                }
+                (
+                    Ok(Routed::Watermark { upstream: u, max_event_time: t }),
+                    RouteRecord::Watermark { upstream, max_event_time },
+                ) => {
+                    assert_eq!((u, t), (*upstream, *max_event_time));
+                }
+                (other, _) => panic!("{record:?} read back as {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_json_records_of_an_older_lux_are_read() {
+        let record = RouteRecord::Event { upstream: 2, offset: Some(41), event: event() };
+        let json = serde_json::to_vec(&record).unwrap();
+        assert_eq!(RouteRecord::decode(&json), Ok(record));
+        let marker = br#"{"type":"watermark","upstream":1,"max_event_time":7}"#;
+        assert_eq!(RouteRecord::decode(marker), Ok(RouteRecord::Watermark { upstream: 1, max_event_time: 7 }));
+    }
+
+    #[test]
+    fn a_damaged_routed_record_is_an_error_never_a_panic() {
+        let value = RouteRecord::Event { upstream: 2, offset: Some(41), event: event() }.encode();
+        let mut buf = RuleEvent::default();
+        for cut in 0..value.len() {
+            assert!(decode_routed(&value[..cut], &mut buf).is_err(), "cut at {cut}");
+        }
+        let mut longer = value.clone();
+        longer.push(0);
+        assert!(decode_routed(&longer, &mut buf).unwrap_err().contains("after the end"));
+        let mut bad_tag = value.clone();
+        bad_tag[1] = 9;
+        assert!(decode_routed(&bad_tag, &mut buf).unwrap_err().contains("tag 9"));
+        assert!(decode_routed(b"\x07", &mut buf).unwrap_err().contains("format 7"));
+        assert!(decode_routed(b"{\"type\":\"event\"}", &mut buf).is_err());
+        // Every byte value at every position: an error or a record, never a panic.
+        for i in 0..value.len() {
+            for b in 0..=255u8 {
+                let mut changed = value.clone();
+                changed[i] = b;
+                let _ = decode_routed(&changed, &mut buf);
+            }
+        }
     }
 }

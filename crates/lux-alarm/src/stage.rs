@@ -5,16 +5,21 @@
 //! window state to the runner so that it is committed atomically with the input offsets (no
 //! alarm lost or duplicated by a restart). Each half scales out by partition on Kafka.
 
-use crate::route::{RouteOutcome, RouteRecord, Router, RuleEvent};
+use crate::route::{decode_routed, encode_event, RouteOutcome, RouteRecord, Routed, Router, RuleEvent};
 use crate::{AlarmConfig, AlarmEngine, EventOutcome};
+use anyhow::Context as _;
 use lux_log::StoredRecord;
 use lux_model::{DeadLetter, EnrichedEvent, LateForWindow};
+use lux_stage::parallel::Workers;
 use lux_stage::{Context, Processor, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// How often (wall clock) the alarm stage publishes its window counters to its board, at most.
 const PUBLISH_EVERY_MS: i64 = 1000;
+/// Fewest records of a poll for the window half to spread them over threads: below, starting
+/// threads costs more than it saves.
+const SPREAD_FROM_RECORDS: usize = 256;
 
 /// A committed state entry: key, value.
 type StateEntry = (Vec<u8>, Vec<u8>);
@@ -134,13 +139,9 @@ impl Processor for AlarmRouteStage {
             RouteOutcome::Routed => {
                 for rule_event in self.routed.drain(..) {
                     let key = crate::alarm_key(&rule_event.rule, &rule_event.group_key);
-                    let time = rule_event.time;
-                    let value = serde_json::to_vec(&RouteRecord::Event {
-                        upstream: record.partition,
-                        offset: Some(record.offset),
-                        event: rule_event,
-                    })?;
-                    ctx.emit(&self.topics.routed, &key, time, value);
+                    let mut value = Vec::with_capacity(64);
+                    encode_event(record.partition, Some(record.offset), &rule_event, &mut value);
+                    ctx.emit(&self.topics.routed, &key, rule_event.time, value);
                 }
             }
             // Too late for the windows: the enriched record as it was read, with its key.
@@ -158,7 +159,7 @@ impl Processor for AlarmRouteStage {
     fn end_batch(&mut self, ctx: &mut Context) -> anyhow::Result<()> {
         for upstream in std::mem::take(&mut self.active) {
             let Some(max_event_time) = self.router.clock(upstream) else { continue };
-            let value = serde_json::to_vec(&RouteRecord::Watermark { upstream, max_event_time })?;
+            let value = RouteRecord::Watermark { upstream, max_event_time }.encode();
             for key in &self.marker_keys {
                 ctx.emit(&self.topics.routed, key, max_event_time, value.clone());
             }
@@ -182,6 +183,46 @@ impl Processor for AlarmRouteStage {
     }
 }
 
+/// Counts one record of the routed topic in `engine` (that of its partition), decoding it into
+/// `event` (a buffer reused from record to record). An event too late for the windows leaves a
+/// trace in the `late` topic; a record that is not a routed record goes to the dead letters.
+fn count_routed(
+    engine: &mut AlarmEngine,
+    record: &StoredRecord,
+    event: &mut RuleEvent,
+    ctx: &mut Context,
+    stage: &str,
+    topics: &AlarmTopics,
+) -> anyhow::Result<()> {
+    let key = record.key.as_deref().unwrap_or_default();
+    let now = ctx.now_wall_ms;
+    match decode_routed(&record.value, event) {
+        Ok(Routed::Event { upstream, offset }) => {
+            if engine.on_rule_event(upstream, event, now) == EventOutcome::Late {
+                // Too late for the windows here (the route half found it in time): a trace of
+                // it, naming the enriched record, in the `late` topic.
+                let late = LateForWindow {
+                    schema: lux_model::schema::LATE_FOR_WINDOW.to_owned(),
+                    watermark: engine.stats().watermark_ms,
+                    rule: event.rule.clone(),
+                    group_key: event.group_key.clone(),
+                    event_time: event.time,
+                    topic: topics.enriched.clone(),
+                    partition: upstream,
+                    offset,
+                };
+                ctx.emit(&topics.late, key, late.event_time, serde_json::to_vec(&late)?);
+            }
+        }
+        Ok(Routed::Watermark { upstream, max_event_time }) => engine.on_watermark(upstream, max_event_time, now),
+        Err(error) => {
+            let letter = bad_record(stage, record, format!("not a LUX routed alarm record: {error}"))?;
+            ctx.emit(&topics.deadletter, key, record.timestamp_ms, letter);
+        }
+    }
+    Ok(())
+}
+
 /// The second half of the alarm stage: the routed topic -> windows -> the `alarms` topic.
 pub struct AlarmStage {
     config: AlarmConfig,
@@ -203,6 +244,8 @@ pub struct AlarmStage {
     board: Option<Arc<crate::board::WindowBoard>>,
     /// Wall time of the last publication to `board`.
     published_ms: Option<i64>,
+    /// The threads the engines run on (`alarm.threads`).
+    workers: Workers,
 }
 
 impl AlarmStage {
@@ -228,12 +271,20 @@ impl AlarmStage {
             busy: false,
             board: None,
             published_ms: None,
+            workers: Workers::new("alarm", config.threads),
         })
     }
 
     /// The same stage under another consumer group (its offsets and state), e.g. a replay's.
     pub fn with_group(mut self, name: &str) -> Self {
         self.name = name.to_owned();
+        self
+    }
+
+    /// The same stage running its engines on `threads` threads (0: one per core), whatever
+    /// `alarm.threads` says.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.workers = Workers::new(&self.name, threads);
         self
     }
 
@@ -303,42 +354,44 @@ impl Processor for AlarmStage {
     }
 
     fn process(&mut self, record: &StoredRecord, ctx: &mut Context) -> anyhow::Result<()> {
+        self.process_batch(std::slice::from_ref(record), ctx)
+    }
+
+    /// Each partition's records go to its engine; the engines of the poll run side by side on
+    /// up to `threads` threads, each in its own [`Context`] share, absorbed in partition order.
+    fn process_batch(&mut self, records: &[StoredRecord], ctx: &mut Context) -> anyhow::Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
         self.busy = true;
-        let routed = match serde_json::from_slice::<RouteRecord>(&record.value) {
-            Ok(routed) => routed,
-            Err(error) => {
-                let letter = bad_record(&self.name, record, format!("not a LUX routed alarm record: {error}"))?;
-                ctx.emit(
-                    &self.topics.deadletter,
-                    record.key.as_deref().unwrap_or_default(),
-                    record.timestamp_ms,
-                    letter,
-                );
-                return Ok(());
+        let mut shares: BTreeMap<u32, Vec<&StoredRecord>> = BTreeMap::new();
+        for record in records {
+            shares.entry(record.partition).or_default().push(record);
+        }
+        for &partition in shares.keys() {
+            self.engine(partition)?;
+        }
+        let work: Vec<(&mut AlarmEngine, Vec<&StoredRecord>, Context)> = self
+            .engines
+            .iter_mut()
+            .filter_map(|(partition, engine)| shares.remove(partition).map(|share| (engine, share, ctx.share())))
+            .collect();
+        let (name, topics) = (&self.name, &self.topics);
+        let count = |(engine, share, mut share_ctx): (&mut AlarmEngine, Vec<&StoredRecord>, Context)| {
+            let mut event = RuleEvent::default();
+            for record in share {
+                count_routed(engine, record, &mut event, &mut share_ctx, name, topics)
+                    .with_context(|| format!("record {}/{}/{}", record.topic, record.partition, record.offset))?;
             }
+            Ok::<_, anyhow::Error>(share_ctx)
         };
-        let now = ctx.now_wall_ms;
-        let engine = self.engine(record.partition)?;
-        match routed {
-            RouteRecord::Event { upstream, offset, event } => {
-                if engine.on_rule_event(upstream, &event, now) == EventOutcome::Late {
-                    // Too late for the windows here (the route half found it in time): a trace
-                    // of it, naming the enriched record, in the `late` topic.
-                    let late = LateForWindow {
-                        schema: lux_model::schema::LATE_FOR_WINDOW.to_owned(),
-                        watermark: engine.stats().watermark_ms,
-                        rule: event.rule,
-                        group_key: event.group_key,
-                        event_time: event.time,
-                        topic: self.topics.enriched.clone(),
-                        partition: upstream,
-                        offset,
-                    };
-                    let key = record.key.as_deref().unwrap_or_default();
-                    ctx.emit(&self.topics.late, key, late.event_time, serde_json::to_vec(&late)?);
-                }
-            }
-            RouteRecord::Watermark { upstream, max_event_time } => engine.on_watermark(upstream, max_event_time, now),
+        let done: Vec<_> = if records.len() < SPREAD_FROM_RECORDS {
+            work.into_iter().map(count).collect()
+        } else {
+            self.workers.spread(work, count)
+        };
+        for share_ctx in done {
+            ctx.absorb(share_ctx?);
         }
         Ok(())
     }
@@ -346,23 +399,33 @@ impl Processor for AlarmStage {
     fn end_batch(&mut self, ctx: &mut Context) -> anyhow::Result<()> {
         let finish = self.bounded && !self.busy;
         self.busy = false;
-        let mut emitted = false;
-        for (&partition, engine) in self.engines.iter_mut() {
-            let alarms = if finish { engine.finish_input() } else { engine.advance(ctx.now_wall_ms) };
-            emitted |= !alarms.is_empty();
+        let work: Vec<(u32, &mut AlarmEngine, Context)> =
+            self.engines.iter_mut().map(|(&partition, engine)| (partition, engine, ctx.share())).collect();
+        let alarms_topic = &self.topics.alarms;
+        // Evaluating windows scans every group of an engine whose watermark crossed a slide.
+        let done = self.workers.spread(work, |(partition, engine, mut share_ctx): (u32, &mut AlarmEngine, Context)| {
+            let alarms = if finish { engine.finish_input() } else { engine.advance(share_ctx.now_wall_ms) };
+            let emitted = !alarms.is_empty();
             for alarm in alarms {
-                // Keyed like the group's routed records: with as many partitions as the routed
-                // topic, each alarms partition is written by one engine, in its order.
+                // Keyed like the group's routed records: with as many partitions as the
+                // routed topic, each alarms partition is written by one engine, in its order.
                 let key = crate::alarm_key(&alarm.rule, &alarm.group_key);
-                ctx.emit(&self.topics.alarms, &key, alarm.window_end, serde_json::to_vec(&alarm)?);
+                share_ctx.emit(alarms_topic, &key, alarm.window_end, serde_json::to_vec(&alarm)?);
             }
             // Early raises: their latency from the crossing event's reception, once committed.
             for received_at in engine.take_raised_receptions() {
-                ctx.received(received_at);
+                share_ctx.received(received_at);
             }
             for (key, value) in engine.take_changes() {
-                ctx.set_state(partition, key, value);
+                share_ctx.set_state(partition, key, value);
             }
+            Ok::<_, anyhow::Error>((share_ctx, emitted))
+        });
+        let mut emitted = false;
+        for result in done {
+            let (share_ctx, share_emitted) = result?;
+            ctx.absorb(share_ctx);
+            emitted |= share_emitted;
         }
         if let Some(board) = &self.board {
             let due = self.published_ms.is_none_or(|at| ctx.now_wall_ms.saturating_sub(at) >= PUBLISH_EVERY_MS);

@@ -61,6 +61,7 @@ fn config() -> AlarmConfig {
         allowed_lateness: Duration::ZERO,
         idle_timeout: Duration::from_secs(30),
         max_groups: 1000,
+        threads: 0,
         rules: vec![RuleConfig {
             name: "site-failures".to_owned(),
             filter: BTreeMap::new(),
@@ -1107,7 +1108,13 @@ fn the_route_stage_writes_events_beyond_lateness_unchanged_to_the_late_topic() {
     let routed = ctx
         .outputs()
         .iter()
-        .filter(|r| r.topic == "alarm-routed" && r.value.starts_with(b"{\"type\":\"event\""))
+        .filter(|r| {
+            r.topic == "alarm-routed"
+                && matches!(
+                    lux_alarm::route::RouteRecord::decode(&r.value),
+                    Ok(lux_alarm::route::RouteRecord::Event { .. })
+                )
+        })
         .count();
     assert_eq!(routed, 3);
     let counters = stage.counters();

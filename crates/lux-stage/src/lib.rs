@@ -10,12 +10,14 @@
 //! processed again from the same input.
 
 mod metrics;
+pub mod parallel;
 mod runner;
 pub mod watermark;
 
 pub use metrics::{LatencyHistogram, StageMetrics, StageSnapshot, COMMIT_LATENCY_BUCKETS, RECEPTION_LATENCY_BUCKETS};
 pub use runner::{run_processor, run_source, RunnerOptions};
 
+use anyhow::Context as _;
 use lux_log::{OutputRecord, StoredRecord};
 
 pub use lux_log::{StateChange, TopicPartition};
@@ -54,6 +56,19 @@ impl Context {
         self.received.push(received_at_ms);
     }
 
+    /// A context for a share of this step run on another thread ([`parallel::spread`]): the
+    /// same wall-clock time, nothing emitted yet. Hand it back with [`Context::absorb`].
+    pub fn share(&self) -> Context {
+        Context { now_wall_ms: self.now_wall_ms, ..Context::default() }
+    }
+
+    /// Takes over what `share` emitted, noted and changed, after what this context holds.
+    pub fn absorb(&mut self, mut share: Context) {
+        self.outputs.append(&mut share.outputs);
+        self.state.append(&mut share.state);
+        self.received.append(&mut share.received);
+    }
+
     /// The records emitted so far in this step.
     pub fn outputs(&self) -> &[OutputRecord] {
         &self.outputs
@@ -86,6 +101,16 @@ pub trait Processor: Send {
     /// error here stops the stage (a bug or a broken invariant), and nothing of the batch is
     /// committed.
     fn process(&mut self, record: &StoredRecord, ctx: &mut Context) -> anyhow::Result<()>;
+    /// Handles the records of one poll, in order. The default calls [`Processor::process`] on
+    /// each; a stage whose state is split by partition may instead spread them over threads
+    /// ([`parallel::spread`]), keeping each partition's records in their order.
+    fn process_batch(&mut self, records: &[StoredRecord], ctx: &mut Context) -> anyhow::Result<()> {
+        for record in records {
+            self.process(record, ctx)
+                .with_context(|| format!("record {}/{}/{}", record.topic, record.partition, record.offset))?;
+        }
+        Ok(())
+    }
     /// Called at the end of each batch, just before its commit (a batch is the records of one
     /// poll or of several: see [`RunnerOptions::commit_interval`]), and every `tick` while input
     /// is idle: advance watermarks, fire windows, hand over changed state.

@@ -161,10 +161,8 @@ pub fn run_processor(
             Polled::Records(records) => records,
         };
         ctx.now_wall_ms = now_ms();
+        stage.process_batch(&records, &mut ctx).with_context(|| format!("stage {name}"))?;
         for record in &records {
-            stage.process(record, &mut ctx).with_context(|| {
-                format!("stage {name}: record {}/{}/{}", record.topic, record.partition, record.offset)
-            })?;
             batch.advance(record);
         }
         let consumed = records.len();

@@ -136,6 +136,24 @@ impl Processor for Bounded {
         self.check_done();
         Ok(())
     }
+    /// The records within the replayed range go to the stage in one batch (it may spread them
+    /// over threads): all of them, mostly, as only the last poll reaches past the range.
+    fn process_batch(&mut self, records: &[StoredRecord], ctx: &mut Context) -> anyhow::Result<()> {
+        let within = |r: &StoredRecord| self.to.get(r.partition as usize).is_some_and(|&end| r.offset < end);
+        if records.iter().all(within) {
+            self.inner.process_batch(records, ctx)?;
+        } else {
+            let kept: Vec<StoredRecord> = records.iter().filter(|r| within(r)).cloned().collect();
+            self.inner.process_batch(&kept, ctx)?;
+        }
+        for record in records {
+            if let Some(next) = self.next.get_mut(record.partition as usize) {
+                *next = record.offset + 1;
+            }
+        }
+        self.check_done();
+        Ok(())
+    }
     fn end_batch(&mut self, ctx: &mut Context) -> anyhow::Result<()> {
         self.inner.end_batch(ctx)
     }

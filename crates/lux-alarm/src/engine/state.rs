@@ -8,6 +8,7 @@
 //! signed), strings are a length and UTF-8 bytes. The JSON group entries of state version 1
 //! (whole pane lists, first byte `{`) are read by the engine and rewritten in this format.
 
+use crate::codec::{put_i64, put_opt_i64, put_opt_str, put_str, put_strs, put_u64, Reader};
 use crate::window::{ActiveAlarm, Pane};
 
 /// The first byte of every binary entry.
@@ -87,7 +88,7 @@ pub(super) fn encode_header(h: &GroupHeaderRef<'_>, buf: &mut Vec<u8>) {
 }
 
 pub(super) fn decode_header(value: &[u8]) -> Result<GroupHeader, String> {
-    let mut r = Reader::new(value)?;
+    let mut r = Reader::new(value, FORMAT)?;
     let header = GroupHeader {
         rule: r.string()?,
         group_by: r.strings()?,
@@ -127,7 +128,7 @@ pub(super) fn encode_pane(pane: &Pane, buf: &mut Vec<u8>) {
 }
 
 pub(super) fn decode_pane(index: i64, value: &[u8]) -> Result<Pane, String> {
-    let mut r = Reader::new(value)?;
+    let mut r = Reader::new(value, FORMAT)?;
     let pane = Pane {
         index,
         failures: r.u64()?,
@@ -140,131 +141,6 @@ pub(super) fn decode_pane(index: i64, value: &[u8]) -> Result<Pane, String> {
     };
     r.end()?;
     Ok(pane)
-}
-
-fn put_u64(buf: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        buf.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.push(v as u8);
-}
-
-fn put_i64(buf: &mut Vec<u8>, v: i64) {
-    put_u64(buf, ((v << 1) ^ (v >> 63)) as u64);
-}
-
-fn put_opt_i64(buf: &mut Vec<u8>, v: Option<i64>) {
-    match v {
-        None => buf.push(0),
-        Some(v) => {
-            buf.push(1);
-            put_i64(buf, v);
-        }
-    }
-}
-
-fn put_str(buf: &mut Vec<u8>, s: &str) {
-    put_u64(buf, s.len() as u64);
-    buf.extend_from_slice(s.as_bytes());
-}
-
-fn put_opt_str(buf: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        None => buf.push(0),
-        Some(s) => {
-            buf.push(1);
-            put_str(buf, s);
-        }
-    }
-}
-
-fn put_strs(buf: &mut Vec<u8>, strs: &[String]) {
-    put_u64(buf, strs.len() as u64);
-    for s in strs {
-        put_str(buf, s);
-    }
-}
-
-/// Reads a binary entry; every error says what was wrong (the caller adds the key).
-struct Reader<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn new(value: &'a [u8]) -> Result<Reader<'a>, String> {
-        match value.split_first() {
-            Some((&FORMAT, rest)) => Ok(Reader { rest }),
-            Some((other, _)) => Err(format!("format {other}, this LUX reads format {FORMAT}")),
-            None => Err("empty value".to_owned()),
-        }
-    }
-
-    fn byte(&mut self) -> Result<u8, String> {
-        let (&b, rest) = self.rest.split_first().ok_or("truncated")?;
-        self.rest = rest;
-        Ok(b)
-    }
-
-    fn bool(&mut self) -> Result<bool, String> {
-        match self.byte()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            other => Err(format!("bad flag {other}")),
-        }
-    }
-
-    fn u64(&mut self) -> Result<u64, String> {
-        let mut v: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err("integer too long".to_owned())
-    }
-
-    fn i64(&mut self) -> Result<i64, String> {
-        let v = self.u64()?;
-        Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
-    }
-
-    fn opt_i64(&mut self) -> Result<Option<i64>, String> {
-        Ok(if self.bool()? { Some(self.i64()?) } else { None })
-    }
-
-    fn string(&mut self) -> Result<String, String> {
-        let len = usize::try_from(self.u64()?).map_err(|_| "string too long")?;
-        if len > self.rest.len() {
-            return Err("truncated".to_owned());
-        }
-        let (bytes, rest) = self.rest.split_at(len);
-        self.rest = rest;
-        String::from_utf8(bytes.to_vec()).map_err(|_| "a string is not UTF-8".to_owned())
-    }
-
-    fn opt_string(&mut self) -> Result<Option<String>, String> {
-        Ok(if self.bool()? { Some(self.string()?) } else { None })
-    }
-
-    fn strings(&mut self) -> Result<Vec<String>, String> {
-        let n = self.u64()?;
-        // Each string takes at least a byte: a count beyond what is left is corrupt.
-        if n > self.rest.len() as u64 {
-            return Err("truncated".to_owned());
-        }
-        (0..n).map(|_| self.string()).collect()
-    }
-
-    fn end(&self) -> Result<(), String> {
-        if self.rest.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("{} bytes after the end", self.rest.len()))
-        }
-    }
 }
 
 #[cfg(test)]
