@@ -12,7 +12,7 @@
 //! - `route+window`: [`AlarmEngine::on_event`] on enriched events (routing, group keys, windows
 //!   in one engine), `advance` per batch.
 //! - `stage/threads=T/commit=N`: the window half of the stage itself, [`AlarmStage`], on the
-//!   binary records of the routed topic (4 partitions, one engine each): polls of 2,000 records
+//!   binary records of the routed topic (12 partitions, the default, one engine each): polls of 2,000 records
 //!   through `process_batch`, with the route half's watermark markers among them, and every `N`
 //!   records the `end_batch` of a commit (alarms, state changes). Its engines run on `T`
 //!   threads (`alarm.threads`).
@@ -260,8 +260,9 @@ fn windows(c: &mut Criterion) {
     group.finish();
 }
 
-/// Partitions of the routed topic in the stage benchmarks: one engine each.
-const ROUTED_PARTITIONS: u32 = 4;
+/// Partitions of the routed topic in the stage benchmarks (`alarm.routed_partitions`' default):
+/// one engine each.
+const ROUTED_PARTITIONS: u32 = 12;
 /// Records per poll of the routed topic.
 const POLL: usize = 2_000;
 const ROUTED: &str = "alarm-routed";

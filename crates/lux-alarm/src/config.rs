@@ -49,6 +49,12 @@ pub struct AlarmConfig {
     /// side on up to this many threads (a batch under a few hundred records stays on the
     /// stage's thread). 0 (default): one per core. The alarms do not depend on it.
     pub threads: usize,
+    /// Partitions of the routed topic between the two halves of the stage (`alarm-routed`):
+    /// the units of work that the window half spreads over its threads, and over its instances
+    /// on Kafka (as Flink's key groups). Used when the topic is created; an existing topic keeps
+    /// its own count, which LUX follows (and logs, when it differs from this). Between 1 and
+    /// 1024.
+    pub routed_partitions: u32,
     /// The threshold rules. Each counts failures per group in a sliding window.
     pub rules: Vec<RuleConfig>,
 }
@@ -61,6 +67,7 @@ impl Default for AlarmConfig {
             idle_timeout: Duration::from_secs(30),
             max_groups: 100_000,
             threads: 0,
+            routed_partitions: 12,
             // threshold / 2 = 50 clears: `clear` is left unset so that it follows the threshold.
             rules: vec![RuleConfig { threshold: Some(100), ..RuleConfig::default() }],
         }
@@ -196,6 +203,12 @@ impl AlarmConfig {
         }
         if self.max_groups == 0 {
             problems.push(ConfigProblem::new(format!("{p}max_groups"), "must be at least 1"));
+        }
+        if !(1..=1024).contains(&self.routed_partitions) {
+            problems.push(ConfigProblem::new(
+                format!("{p}routed_partitions"),
+                format!("must be between 1 and 1024, not {}", self.routed_partitions),
+            ));
         }
         let mut names = BTreeSet::new();
         for (i, rule) in self.rules.iter().enumerate() {

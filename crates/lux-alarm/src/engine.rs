@@ -258,9 +258,11 @@ pub struct AlarmEngine {
     watermark: Option<i64>,
     late_events: u64,
     overflow_events: u64,
-    /// (rule index, slot) of the groups changed since the last `take_changes` (may repeat, and
-    /// may name a slot emptied or reused since).
+    /// (rule index, slot) of the groups whose own entry changed since the last `take_changes`
+    /// (may repeat, and may name a slot emptied or reused since).
     dirty: Vec<(usize, SlotId)>,
+    /// The pane entries changed since the last `take_changes`.
+    staged: state::Staged,
     /// State keys to delete at the next `take_changes`: the entries of removed groups, and
     /// restored entries no rule wants.
     obsolete: Vec<Vec<u8>>,
@@ -298,6 +300,7 @@ impl AlarmEngine {
             late_events: 0,
             overflow_events: 0,
             dirty: Vec::new(),
+            staged: state::Staged::default(),
             obsolete: Vec::new(),
             meta_dirty: false,
             meta_key: META_KEY.to_vec(),
@@ -424,10 +427,9 @@ impl AlarmEngine {
             return EventOutcome::Filtered;
         };
         let pane = event.time.div_euclid(rule.slide_ms);
-        group.add(pane, event.time, event.failure, event.suppress, event.intervention.as_deref());
-        if !group.dirty {
-            group.dirty = true;
-            self.dirty.push((ri, id));
+        if let Some(counted) = group.add(pane, event.time, event.failure, event.suppress, event.intervention.as_deref())
+        {
+            self.staged.write(&rule.name, &event.group_key, counted);
         }
         counters.counted = counters.counted.saturating_add(1);
         {
@@ -465,6 +467,10 @@ impl AlarmEngine {
                 (true, false) => self.active_alarms = self.active_alarms.saturating_sub(1),
                 _ => {}
             }
+        }
+        if group.header_dirty && !group.dirty {
+            group.dirty = true;
+            self.dirty.push((ri, id));
         }
         EventOutcome::Counted
     }
@@ -511,16 +517,18 @@ impl AlarmEngine {
             // Panes stay while an event within the allowed lateness may still come for them.
             let purge_to = new_wm.saturating_sub(self.allowed_lateness_ms).div_euclid(rule.slide_ms);
             let mut emptied = Vec::new();
+            let staged = &mut self.staged;
             for (id, slot) in groups.iter_mut() {
                 let (key, group) = slot.parts();
                 let raised_before = group.alarm.is_some();
-                let changed = evaluate_group(rule, key, group, from, to, out) | group.prune(rule.n, purge_to);
+                evaluate_group(rule, key, group, from, to, out);
+                group.prune(rule.n, purge_to, |pane| staged.delete(&rule.name, key, &pane));
                 match (raised_before, group.alarm.is_some()) {
                     (false, true) => self.active_alarms += 1,
                     (true, false) => self.active_alarms = self.active_alarms.saturating_sub(1),
                     _ => {}
                 }
-                if changed && !group.dirty {
+                if group.header_dirty && !group.dirty {
                     group.dirty = true;
                     self.dirty.push((ri, id));
                 }
@@ -533,9 +541,8 @@ impl AlarmEngine {
             for id in emptied {
                 if let Some(slot) = groups.remove(id) {
                     self.group_count = self.group_count.saturating_sub(1);
-                    let key = slot.key();
-                    self.obsolete.push(group_state_key(&rule.name, key));
-                    self.obsolete.extend(slot.group.pruned.iter().map(|&i| state::pane_key(&rule.name, key, i)));
+                    // Its panes' deletions were staged as they were pruned.
+                    self.obsolete.push(group_state_key(&rule.name, slot.key()));
                 }
             }
         }
@@ -545,23 +552,24 @@ impl AlarmEngine {
     /// entry, each key once, in no particular order. Persist them with the outputs of the same
     /// batch.
     pub fn take_changes(&mut self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        let mut out: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+        let mut out: Vec<state::Change> =
+            Vec::with_capacity(1 + self.obsolete.len() + self.staged.len() + self.dirty.len());
         if self.meta_dirty {
             self.meta_dirty = false;
             out.push((self.meta_key.clone(), Some(encode(&self.meta_entry()))));
         }
         // Without obsolete entries, every key below comes once: a group's entry is written once
-        // (its `dirty` flag), its panes are distinct, and a pane deleted by pruning is behind
-        // every event still counted, so never written again. Otherwise a key may come twice (a
-        // removed group made again, a stale pane entry of a restored state rewritten): then the
-        // changes are sorted and the last change of a key counts.
+        // (its `dirty` flag), a pane's is staged once per commit (again in place), and a pane
+        // deleted by pruning is behind every event still counted, so never written again.
+        // Otherwise a key may come twice (a removed group made again, a stale pane entry of a
+        // restored state rewritten): then the changes are sorted and the last change of a key
+        // counts, so the obsolete entries come first.
         let repeats = !self.obsolete.is_empty();
         out.extend(std::mem::take(&mut self.obsolete).into_iter().map(|k| (k, None)));
+        out.append(&mut self.staged.take());
         // A slot is listed once while its group's `dirty` flag is set (again if its group was
         // removed and the slot reused): the flag tells the second time apart.
         let mut dirty = std::mem::take(&mut self.dirty);
-        // A group entry or a pane or two per changed group, mostly.
-        out.reserve(dirty.len().saturating_mul(2));
         for (ri, id) in dirty.drain(..) {
             let (Some(rule), Some(groups)) = (self.rules.get(ri), self.groups.get_mut(ri)) else { continue };
             let Some((key, group)) = groups.get_mut(id).map(groups::Slot::parts) else { continue };
@@ -582,18 +590,6 @@ impl AlarmEngine {
                 };
                 state::encode_header(&header, &mut value);
                 out.push((group_state_key(&rule.name, key), Some(value)));
-            }
-            for index in group.pruned.drain(..) {
-                out.push((state::pane_key(&rule.name, key, index), None));
-            }
-            // From the latest pane back (where events land): a search would read panes far
-            // from the cache.
-            let dirty_from = std::mem::replace(&mut group.dirty_from, i64::MAX);
-            for pane in group.panes.iter_mut().rev().take_while(|p| p.index >= dirty_from).filter(|p| p.dirty) {
-                pane.dirty = false;
-                let mut value = Vec::with_capacity(state::PANE_VALUE_CAPACITY);
-                state::encode_pane(pane, &mut value);
-                out.push((state::pane_key(&rule.name, key, pane.index), Some(value)));
             }
         }
         self.dirty = dirty;
@@ -670,6 +666,7 @@ impl AlarmEngine {
         self.late_events = 0;
         self.overflow_events = 0;
         self.dirty.clear();
+        self.staged.clear();
         self.obsolete.clear();
         self.meta_dirty = false;
         self.pending.clear();
@@ -777,13 +774,11 @@ impl AlarmEngine {
             panes,
             alarm: header.alarm.map(Box::new),
             dirty: legacy,
-            dirty_from: if legacy { i64::MIN } else { i64::MAX },
             header_dirty: legacy,
-            pruned: Vec::new(),
         };
         if legacy {
             for pane in &mut group.panes {
-                pane.dirty = true;
+                self.staged.write(&header.rule, &header.group_key, pane);
             }
         }
         let active = group.alarm.is_some();

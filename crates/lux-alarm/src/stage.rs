@@ -70,6 +70,8 @@ pub struct AlarmRouteStage {
     name: String,
     /// One key per partition of the routed topic, for the watermark markers.
     marker_keys: Vec<Vec<u8>>,
+    /// Partitions of the routed topic.
+    routed_partitions: u32,
     /// Enriched partitions read in the batch in hand.
     active: BTreeSet<u32>,
     routed: Vec<RuleEvent>,
@@ -88,6 +90,7 @@ impl AlarmRouteStage {
             topics,
             name: "alarm-route".to_owned(),
             marker_keys: partition_keys(routed_partitions.max(1)),
+            routed_partitions: routed_partitions.max(1),
             active: BTreeSet::new(),
             routed: Vec::new(),
         })
@@ -111,6 +114,10 @@ impl Processor for AlarmRouteStage {
 
     fn outputs(&self) -> Vec<String> {
         vec![self.topics.routed.clone(), self.topics.deadletter.clone(), self.topics.late.clone()]
+    }
+
+    fn partitions(&self, topic: &str) -> Option<u32> {
+        (topic == self.topics.routed).then_some(self.routed_partitions)
     }
 
     fn restore(&mut self, _partitions: &[TopicPartition], state: Vec<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<()> {
@@ -324,6 +331,10 @@ impl Processor for AlarmStage {
 
     fn outputs(&self) -> Vec<String> {
         vec![self.topics.alarms.clone(), self.topics.deadletter.clone(), self.topics.late.clone()]
+    }
+
+    fn partitions(&self, topic: &str) -> Option<u32> {
+        (topic == self.topics.routed).then_some(self.routed_partitions)
     }
 
     fn restore(&mut self, partitions: &[TopicPartition], state: Vec<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<()> {

@@ -25,9 +25,18 @@ pub(crate) struct Pane {
     /// that millisecond, so that arrival order does not matter).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_intervention: Option<String>,
-    /// Changed since its state entry was last written.
+    /// Where its state entry was staged in the commit being made, if it was
+    /// ([`crate::engine::Staged`]).
     #[serde(skip)]
-    pub dirty: bool,
+    pub staged: StagedAt,
+}
+
+/// A pane's place among the state entries staged for a commit: valid only in the commit that
+/// `commit` marks (0: never staged).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct StagedAt {
+    pub commit: u64,
+    pub entry: u32,
 }
 
 impl Pane {
@@ -40,12 +49,11 @@ impl Pane {
             last_failure: None,
             last_suppress: false,
             last_intervention: None,
-            dirty: false,
+            staged: StagedAt::default(),
         }
     }
 
     fn add(&mut self, time: i64, failure: bool, suppress: bool, intervention: Option<&str>) {
-        self.dirty = true;
         self.total = self.total.saturating_add(1);
         if !failure {
             return;
@@ -100,15 +108,10 @@ pub(crate) struct Group {
     pub panes: VecDeque<Pane>,
     /// Boxed: most groups of a large rule have none, and the group stays small in the cache.
     pub alarm: Option<Box<ActiveAlarm>>,
-    /// Changed since the last `take_changes` (listed in the engine's dirty groups).
+    /// Listed in the engine's dirty groups (its entry to be written at the next commit).
     pub dirty: bool,
-    /// The lowest index of the panes changed since the last `take_changes` (`i64::MAX`: none),
-    /// so that a commit looks at the few latest panes an event usually lands in, not at all.
-    pub dirty_from: i64,
     /// The group's own entry (values, alarm) changed since it was last written.
     pub header_dirty: bool,
-    /// Indices of the panes dropped since the last `take_changes` (their entries to delete).
-    pub pruned: Vec<i64>,
 }
 
 /// Ranges of window end indices (inclusive), as [`Group::candidate_ranges`] gives them: inline
@@ -127,21 +130,20 @@ pub(crate) struct WindowCounts {
 
 impl Group {
     pub fn new(values: Vec<String>) -> Group {
-        Group {
-            values,
-            panes: VecDeque::new(),
-            alarm: None,
-            dirty: false,
-            dirty_from: i64::MAX,
-            header_dirty: true,
-            pruned: Vec::new(),
-        }
+        Group { values, panes: VecDeque::new(), alarm: None, dirty: false, header_dirty: true }
     }
 
-    /// Counts one event of pane `index`. Events mostly land in the latest pane, or start the
-    /// next one: those are found without searching (a search reads a pane per step, and the
-    /// panes of thousands of groups are far from the cache).
-    pub fn add(&mut self, index: i64, time: i64, failure: bool, suppress: bool, intervention: Option<&str>) {
+    /// Counts one event of pane `index`, and returns the pane. Events mostly land in the latest
+    /// pane, or start the next one: those are found without searching (a search reads a pane
+    /// per step, and the panes of thousands of groups are far from the cache).
+    pub fn add(
+        &mut self,
+        index: i64,
+        time: i64,
+        failure: bool,
+        suppress: bool,
+        intervention: Option<&str>,
+    ) -> Option<&mut Pane> {
         let latest = self.panes.back().map(|p| p.index);
         let pos = match latest {
             Some(latest) if latest == index => self.panes.len() - 1,
@@ -157,10 +159,9 @@ impl Group {
                 self.panes.len() - 1
             }
         };
-        if let Some(pane) = self.panes.get_mut(pos) {
-            pane.add(time, failure, suppress, intervention);
-            self.dirty_from = self.dirty_from.min(index);
-        }
+        let pane = self.panes.get_mut(pos)?;
+        pane.add(time, failure, suppress, intervention);
+        Some(pane)
     }
 
     /// The window end indices (`k`: the window is panes `k - n ..= k - 1`) in `(from, to]` at which
@@ -170,30 +171,38 @@ impl Group {
     pub fn candidate_ranges(&self, n: i64, from: Option<i64>, to: i64, extra: Option<i64>) -> WindowRanges {
         let low = from.map_or(i64::MIN, |f| f.saturating_add(1));
         let mut ranges = WindowRanges::new();
+        // Adds a range; returns whether the ranges now reach `to`.
         let mut push = |start: i64, end: i64| {
             let start = start.max(low);
             let end = end.min(to);
-            if start > end {
-                return;
+            if start <= end {
+                match ranges.last_mut() {
+                    Some(last) if start <= last.1.saturating_add(1) => last.1 = last.1.max(end),
+                    _ => ranges.push((start, end)),
+                }
             }
-            match ranges.last_mut() {
-                Some(last) if start <= last.1.saturating_add(1) => last.1 = last.1.max(end),
-                _ => ranges.push((start, end)),
-            }
+            ranges.last().is_some_and(|last| last.1 >= to)
         };
         let mut extra = extra;
-        for pane in &self.panes {
+        // Panes whose ranges end before `low` add nothing: skip them at once.
+        let first = self.panes.partition_point(|p| p.index.saturating_add(n).saturating_add(1) < low);
+        for pane in self.panes.range(first..) {
             let start = pane.index.saturating_add(1);
             if let Some(e) = extra {
                 if e <= start {
-                    push(e, e);
+                    let _ = push(e, e);
                     extra = None;
                 }
             }
-            push(start, pane.index.saturating_add(n).saturating_add(1));
+            // Once a range reaches `to`, the later panes' ranges (starting no earlier) and
+            // `extra` (after the panes seen) fall in it: a watermark one slide on stops here,
+            // at the first pane, instead of reading a whole window of panes.
+            if push(start, pane.index.saturating_add(n).saturating_add(1)) {
+                break;
+            }
         }
         if let Some(e) = extra {
-            push(e, e);
+            let _ = push(e, e);
         }
         ranges
     }
@@ -256,16 +265,13 @@ impl Group {
     }
 
     /// Drops the panes no window ending after index `to` contains, nor the first window
-    /// without them. Returns whether any was dropped.
-    pub fn prune(&mut self, n: i64, to: i64) -> bool {
-        let mut dropped = false;
+    /// without them, handing each to `dropped`.
+    pub fn prune(&mut self, n: i64, to: i64, mut dropped: impl FnMut(Pane)) {
         while self.panes.front().is_some_and(|p| p.index.saturating_add(n).saturating_add(1) <= to) {
             if let Some(pane) = self.panes.pop_front() {
-                self.pruned.push(pane.index);
+                dropped(pane);
             }
-            dropped = true;
         }
-        dropped
     }
 }
 
@@ -328,6 +334,45 @@ mod tests {
         assert_eq!(g.candidate_ranges(3, Some(8), 22, None).to_vec(), vec![(9, 10), (21, 22)]);
         assert_eq!(g.candidate_ranges(3, Some(8), 22, Some(15)).to_vec(), vec![(9, 10), (15, 15), (21, 22)]);
         assert!(g.candidate_ranges(3, Some(30), 40, None).is_empty());
+        // The scan stops at the first range reaching `to`; `extra` after it is inside it.
+        assert_eq!(g.candidate_ranges(3, Some(8), 9, Some(9)).to_vec(), vec![(9, 9)]);
+        assert_eq!(g.candidate_ranges(3, Some(5), 9, Some(7)).to_vec(), vec![(6, 9)]);
+        assert_eq!(g.candidate_ranges(3, Some(5), 9, Some(12)).to_vec(), vec![(6, 9)]);
+        assert_eq!(g.candidate_ranges(3, Some(10), 21, Some(12)).to_vec(), vec![(12, 12), (21, 21)]);
+    }
+
+    /// The ranges, the slow way: every index in `(from, to]` where a pane enters or leaves a
+    /// window, plus `extra`.
+    fn candidates_by_brute_force(g: &Group, n: i64, from: i64, to: i64, extra: Option<i64>) -> Vec<i64> {
+        (from + 1..=to)
+            .filter(|&k| Some(k) == extra || g.panes.iter().any(|p| p.index + 1 <= k && k <= p.index + n + 1))
+            .collect()
+    }
+
+    #[test]
+    fn candidate_ranges_hold_exactly_the_indices_where_a_window_may_change() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |m: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % m) as i64
+        };
+        for _ in 0..2_000 {
+            let mut indices: Vec<i64> = (0..next(6)).map(|_| next(40)).collect();
+            indices.sort_unstable();
+            let g = group_with(&indices);
+            let n = 1 + next(6);
+            let from = next(50) - 5;
+            let to = from + next(12);
+            let extra = if next(2) == 0 { Some(from + next(14)) } else { None };
+            let got: Vec<i64> = g.candidate_ranges(n, Some(from), to, extra).iter().flat_map(|&(a, b)| a..=b).collect();
+            assert_eq!(
+                got,
+                candidates_by_brute_force(&g, n, from, to, extra),
+                "{indices:?} n={n} ({from}, {to}] {extra:?}"
+            );
+        }
     }
 
     #[test]

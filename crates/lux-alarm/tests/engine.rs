@@ -62,6 +62,7 @@ fn config() -> AlarmConfig {
         idle_timeout: Duration::from_secs(30),
         max_groups: 1000,
         threads: 0,
+        routed_partitions: 12,
         rules: vec![RuleConfig {
             name: "site-failures".to_owned(),
             filter: BTreeMap::new(),
@@ -785,6 +786,15 @@ fn take_changes_reports_each_changed_entry_once() {
             (pane_key("site=PAR", pane), false),
         ]
     );
+    // A pane written, then dropped from the windows, in one commit: its deletion only, once.
+    e.on_event(0, &fail(T0 + 60_500, "NEW"), WALL);
+    e.on_event(0, &ok(T0 + 200_000, "NEW"), WALL);
+    e.advance(WALL);
+    let changes = sorted(e.take_changes());
+    let dropped: Vec<bool> =
+        changes.iter().filter(|(k, _)| *k == pane_key("site=NEW", pane + 6)).map(|(_, v)| v.is_some()).collect();
+    assert_eq!(dropped, vec![false], "{changes:?}");
+    assert_eq!(changes.iter().filter(|(k, _)| *k == pane_key("site=NEW", pane + 20)).count(), 1);
 }
 
 /// The state key of pane `index` of a group of rule `site-failures`.

@@ -93,6 +93,11 @@ pub trait Processor: Send {
     fn inputs(&self) -> Vec<String>;
     /// The topics it writes (created by the runner if missing).
     fn outputs(&self) -> Vec<String>;
+    /// The partition count of `topic` (one of its inputs or outputs) when the stage creates it
+    /// with a count of its own; `None` (the default): the runner's `log.partitions`.
+    fn partitions(&self, _topic: &str) -> Option<u32> {
+        None
+    }
     /// Resets the stage to own `partitions` with their last committed state entries: called
     /// before the first record, and again whenever the assignment changes (a rebalance on
     /// Kafka). Everything the stage held before is void.

@@ -114,7 +114,8 @@ pub fn run_processor(
 ) -> anyhow::Result<()> {
     let name = stage.name().to_owned();
     for topic in stage.inputs().iter().chain(stage.outputs().iter()) {
-        log.ensure_topic(topic, options.partitions).with_context(|| format!("stage {name}: topic {topic}"))?;
+        let partitions = stage.partitions(topic).unwrap_or(options.partitions);
+        log.ensure_topic(topic, partitions).with_context(|| format!("stage {name}: topic {topic}"))?;
     }
     let mut session =
         log.open_session(&name, &stage.inputs()).with_context(|| format!("stage {name}: cannot join the log"))?;

@@ -26,13 +26,14 @@ fn text(config: &LuxConfig, t: &Topology) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "central log: embedded, data directory {}, {} partition(s) per topic",
+        "central log: embedded, data directory {}, {} partition(s) per topic ({} for the alarm stage's routed topic)",
         config.log.data_dir.display(),
-        t.partitions
+        t.partitions,
+        t.routed_partitions
     );
     let _ = writeln!(out, "\ntopics:");
     for topic in &t.topics {
-        let _ = writeln!(out, "  {topic} ({} partitions)", t.partitions);
+        let _ = writeln!(out, "  {topic} ({} partitions)", t.partitions_of(topic));
     }
     let _ = writeln!(out, "\nstages:");
     for stage in &t.stages {
@@ -66,8 +67,11 @@ fn text(config: &LuxConfig, t: &Topology) -> String {
 fn dot(t: &Topology) -> String {
     let mut out = String::from("digraph lux {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n");
     for topic in &t.topics {
-        let _ =
-            writeln!(out, "  \"topic:{topic}\" [label=\"[{topic}]\\n{} partitions\", shape=cylinder];", t.partitions);
+        let _ = writeln!(
+            out,
+            "  \"topic:{topic}\" [label=\"[{topic}]\\n{} partitions\", shape=cylinder];",
+            t.partitions_of(topic)
+        );
     }
     for stage in &t.stages {
         let _ = writeln!(out, "  \"stage:{0}\" [label=\"{0}\", shape=box, style=rounded];", stage.name);

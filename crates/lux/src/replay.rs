@@ -316,8 +316,9 @@ pub fn replay(
             late: late.clone(),
         };
         let partitions = config.log.partitions;
+        let routed_partitions = crate::run::routed_partitions(log.as_ref(), &routed, &config.alarm);
         let progress = |m: &StageMetrics| Ok(m.records_in.load(Ordering::Relaxed));
-        let route = AlarmRouteStage::new(&config.alarm, partitions, topics.clone())
+        let route = AlarmRouteStage::new(&config.alarm, routed_partitions, topics.clone())
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .with_group(&route_group);
         let route_bar = bar("route", events);
@@ -333,7 +334,7 @@ pub fn replay(
         if stop.load(Ordering::Relaxed) {
             anyhow::bail!("interrupted: {routed} holds part of the range; replay into another prefix");
         }
-        let stage = AlarmStage::new(&config.alarm, partitions, partitions, topics)
+        let stage = AlarmStage::new(&config.alarm, partitions, routed_partitions, topics)
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .with_group(&alarm_group)
             .bounded();

@@ -40,7 +40,10 @@ pub struct StagePlan {
 
 /// The stages and topics `lux run` wires from a configuration.
 pub struct Topology {
+    /// Partitions of each topic but the routed one.
     pub partitions: u32,
+    /// Partitions of `alarm_routed` when LUX creates it (`alarm.routed_partitions`).
+    pub routed_partitions: u32,
     pub raw: String,
     pub enriched: String,
     pub deadletter: String,
@@ -57,6 +60,15 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// The partition count LUX creates `topic` with.
+    pub fn partitions_of(&self, topic: &str) -> u32 {
+        if topic == self.alarm_routed {
+            self.routed_partitions
+        } else {
+            self.partitions
+        }
+    }
+
     pub fn of(config: &LuxConfig) -> Topology {
         let log = &config.log;
         let (raw, enriched, deadletter, alarms) =
@@ -184,6 +196,7 @@ impl Topology {
         }
         Topology {
             partitions: log.partitions,
+            routed_partitions: config.alarm.routed_partitions,
             topics: vec![
                 raw.clone(),
                 enriched.clone(),
@@ -514,11 +527,10 @@ pub fn run(config: LuxConfig, options: RunOptions, stop: Arc<AtomicBool>) -> any
             deadletter: topology.deadletter.clone(),
             late: topology.late.clone(),
         };
-        let partitions = config.log.partitions;
-        let route =
-            AlarmRouteStage::new(&config.alarm, partitions, topics.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let routed = routed_partitions(log.as_ref(), &topics.routed, &config.alarm);
+        let route = AlarmRouteStage::new(&config.alarm, routed, topics.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
         let board = Arc::new(lux_alarm::board::WindowBoard::new(config.metrics.max_series_per_rule));
-        let stage = AlarmStage::new(&config.alarm, partitions, partitions, topics)
+        let stage = AlarmStage::new(&config.alarm, config.log.partitions, routed, topics)
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .with_window_board(board.clone());
         if options.runs("alarm-route") {
@@ -721,4 +733,23 @@ fn summary_line(
         parts.push(format!("active alarms {active}"));
     }
     parts.join(" | ")
+}
+
+/// The partition count of the alarm stage's routed topic: the topic's own if it exists (its
+/// count was set when it was created), else `alarm.routed_partitions`.
+pub(crate) fn routed_partitions(log: &dyn CentralLog, topic: &str, config: &lux_alarm::AlarmConfig) -> u32 {
+    match log.topic(topic) {
+        Ok(info) => {
+            if info.partitions != config.routed_partitions {
+                tracing::info!(
+                    topic,
+                    partitions = info.partitions,
+                    configured = config.routed_partitions,
+                    "the routed topic exists with another partition count than alarm.routed_partitions; LUX keeps the topic's"
+                );
+            }
+            info.partitions
+        }
+        Err(_) => config.routed_partitions,
+    }
 }

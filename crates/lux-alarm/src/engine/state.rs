@@ -9,7 +9,7 @@
 //! (whole pane lists, first byte `{`) are read by the engine and rewritten in this format.
 
 use crate::codec::{put_i64, put_opt_i64, put_opt_str, put_str, put_strs, put_u64, Reader};
-use crate::window::{ActiveAlarm, Pane};
+use crate::window::{ActiveAlarm, Pane, StagedAt};
 
 /// The first byte of every binary entry.
 pub(super) const FORMAT: u8 = 2;
@@ -114,6 +114,82 @@ pub(super) fn decode_header(value: &[u8]) -> Result<GroupHeader, String> {
     Ok(header)
 }
 
+/// A state change: key, and the new value (`None`: the entry is deleted).
+pub(super) type Change = (Vec<u8>, Option<Vec<u8>>);
+
+/// The pane entries changed since the last commit, encoded as they change: a pane's entry is
+/// staged the moment an event lands in it (its memory is then in the cache), and staged again in
+/// place when another does. A commit hands them over without visiting the groups again, which
+/// would read each group's panes from memory a second time.
+#[derive(Debug, Default)]
+pub(super) struct Staged {
+    entries: Vec<Change>,
+    /// Commits made: a pane's [`StagedAt`] is valid only while this is its `commit`.
+    commit: u64,
+}
+
+impl Staged {
+    /// The mark of this commit in a pane's [`StagedAt`] (0, the mark of a pane never staged,
+    /// would take 2^64 commits).
+    fn mark(&self) -> u64 {
+        self.commit.wrapping_add(1)
+    }
+
+    /// Where `pane`'s entry was staged in this commit, if it was.
+    fn entry_of(&mut self, pane: &Pane) -> Option<&mut Change> {
+        if pane.staged.commit == self.mark() {
+            self.entries.get_mut(pane.staged.entry as usize)
+        } else {
+            None
+        }
+    }
+
+    /// Stages the entry of `pane` of the group `group_key` of `rule`, in place of the one staged
+    /// for it earlier in this commit.
+    pub fn write(&mut self, rule: &str, group_key: &str, pane: &mut Pane) {
+        if let Some((_, value)) = self.entry_of(pane) {
+            let value = value.get_or_insert_with(|| Vec::with_capacity(PANE_VALUE_CAPACITY));
+            value.clear();
+            encode_pane(pane, value);
+            return;
+        }
+        let mut value = Vec::with_capacity(PANE_VALUE_CAPACITY);
+        encode_pane(pane, &mut value);
+        // Past 4 billion entries in one commit, a pane is staged anew each time (the commit
+        // sorts repeated keys).
+        if let Ok(entry) = u32::try_from(self.entries.len()) {
+            pane.staged = StagedAt { commit: self.mark(), entry };
+        }
+        self.entries.push((pane_key(rule, group_key, pane.index), Some(value)));
+    }
+
+    /// Stages the deletion of the entry of `pane`, dropped from the windows: in place of its
+    /// entry staged in this commit, if any.
+    pub fn delete(&mut self, rule: &str, group_key: &str, pane: &Pane) {
+        if let Some((_, value)) = self.entry_of(pane) {
+            *value = None;
+            return;
+        }
+        self.entries.push((pane_key(rule, group_key, pane.index), None));
+    }
+
+    /// The entries staged since the last call, in the order first staged; the next ones belong
+    /// to a new commit.
+    pub fn take(&mut self) -> Vec<Change> {
+        self.commit = self.commit.wrapping_add(1);
+        std::mem::take(&mut self.entries)
+    }
+
+    /// Drops the staged entries (the engine is rebuilt).
+    pub fn clear(&mut self) {
+        self.take();
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
 /// Room for a pane's value without growing: counts and two event times (7 bytes each).
 pub(super) const PANE_VALUE_CAPACITY: usize = 32;
 
@@ -137,7 +213,7 @@ pub(super) fn decode_pane(index: i64, value: &[u8]) -> Result<Pane, String> {
         last_failure: r.opt_i64()?,
         last_suppress: r.bool()?,
         last_intervention: r.opt_string()?,
-        dirty: false,
+        staged: StagedAt::default(),
     };
     r.end()?;
     Ok(pane)
@@ -196,7 +272,7 @@ mod tests {
             last_failure: None,
             last_suppress: false,
             last_intervention: Some("I".into()),
-            dirty: false,
+            staged: StagedAt::default(),
         };
         let mut buf = Vec::new();
         encode_pane(&pane, &mut buf);
