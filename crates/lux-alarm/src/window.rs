@@ -345,7 +345,7 @@ mod tests {
     /// window, plus `extra`.
     fn candidates_by_brute_force(g: &Group, n: i64, from: i64, to: i64, extra: Option<i64>) -> Vec<i64> {
         (from + 1..=to)
-            .filter(|&k| Some(k) == extra || g.panes.iter().any(|p| p.index + 1 <= k && k <= p.index + n + 1))
+            .filter(|&k| Some(k) == extra || g.panes.iter().any(|p| p.index < k && k <= p.index + n + 1))
             .collect()
     }
 
