@@ -421,7 +421,10 @@ impl Processor for AlarmStage {
                 // Keyed like the group's routed records: with as many partitions as the
                 // routed topic, each alarms partition is written by one engine, in its order.
                 let key = crate::alarm_key(&alarm.rule, &alarm.group_key);
-                share_ctx.emit(alarms_topic, &key, alarm.window_end, serde_json::to_vec(&alarm)?);
+                // An alarm record takes 400 to 600 bytes: one allocation, not three.
+                let mut value = Vec::with_capacity(640);
+                serde_json::to_writer(&mut value, &alarm)?;
+                share_ctx.emit(alarms_topic, &key, alarm.window_end, value);
             }
             // Early raises: their latency from the crossing event's reception, once committed.
             for received_at in engine.take_raised_receptions() {
