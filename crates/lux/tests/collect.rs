@@ -1,6 +1,7 @@
 //! End-to-end tests of the collectors in the `lux` binary: `lux collect` alone, and inside
 //! `lux run` feeding the transform stage; both stopped with SIGTERM, after which everything the
-//! listeners had received is in the log.
+//! listeners had received is in the log. Through a collector, `lux run` also shows what becomes
+//! of events too late for the alarm windows (the `late` topic and its counters).
 
 mod common;
 
@@ -157,6 +158,83 @@ fn lux_run_with_a_collector_feeds_the_transform_stage() {
     assert!(status.success(), "lux run: {status}\n{stderr}");
     assert_eq!(count("raw"), 200);
     assert_eq!((count("enriched"), count("deadletter")), (200, 0), "every collected line was decoded");
+}
+
+/// The body of `GET /metrics` on `port`, if it answers.
+fn metrics(port: u16) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: lux\r\n\r\n").ok()?;
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).ok()?;
+    answer.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
+}
+
+/// The value of the sample `name{labels}` in a Prometheus text page.
+fn sample(page: &str, name_and_labels: &str) -> Option<f64> {
+    page.lines().find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
+}
+
+#[test]
+fn events_too_late_for_the_windows_go_unchanged_to_the_late_topic_and_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lux.toml");
+    let metrics_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "[[collect.syslog]]\nprotocol = \"tcp\"\nlisten = \"127.0.0.1:0\"\nsource = \"bras-tcp\"\n\n\
+             [run]\ngenerator = false\nsummary_interval = \"0s\"\n\n\
+             [transform]\nsubscriber_key = \"end-to-end-test-subscriber-key-0123456789\"\n\n\
+             [metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n"
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let args = ["run", "--config", config.to_str().unwrap(), "--data-dir", data.to_str().unwrap()];
+    let (child, addr, stderr) = start(&args, "address=");
+    // One equipment, so one enriched partition read in order: a minute of events, then 7 from ten
+    // minutes before, far behind that partition's watermark (5 s of out-of-orderness, no allowed
+    // lateness).
+    let on_time: Vec<String> =
+        (0..60).map(|i| format!("<134>1 2026-01-05T00:10:{i:02}Z bras-par001-01 ppp - - - session {i} up")).collect();
+    let late: Vec<String> =
+        (0..7).map(|i| format!("<134>1 2026-01-05T00:00:{i:02}Z bras-par001-01 ppp - - - late {i}")).collect();
+    send(addr, &on_time.iter().chain(&late).cloned().collect::<Vec<_>>());
+    let log = open_reader_when_ready(&data);
+    let count = |topic: &str| log.topic(topic).map(|t| t.record_count()).unwrap_or(0);
+    let started = Instant::now();
+    let counter = "lux_stage_counter_total{stage=\"alarm-route\",counter=\"late_events.site-failures\"}";
+    let late_counted = || metrics(metrics_port).and_then(|page| sample(&page, counter));
+    while count("late") < 7 || late_counted() != Some(7.0) {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "enriched {} late {} counter {:?}",
+            count("enriched"),
+            count("late"),
+            late_counted()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let page = metrics(metrics_port).unwrap();
+    let status = terminate(child);
+    let stderr = stderr.join().unwrap();
+    assert!(status.success(), "lux run: {status}\n{stderr}");
+    assert_eq!(sample(&page, "lux_stage_counter_total{stage=\"alarm-route\",counter=\"late_events\"}"), Some(7.0));
+    // The enriched records as they were, each once: the ones of the late lines, in their order.
+    let messages: Vec<String> = read(&log, "late")
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let event: lux_model::EnrichedEvent = serde_json::from_slice(&r.value).unwrap();
+            assert_eq!(event.event.equipment_id.as_str(), "bras-par001-01");
+            event.event.message.unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(messages, (0..7).map(|i| format!("late {i}")).collect::<Vec<_>>());
+    assert_eq!((count("enriched"), count("late")), (67, 7));
 }
 
 #[test]
