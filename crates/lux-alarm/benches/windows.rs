@@ -21,8 +21,9 @@
 //!
 //! Each run starts from the steady state of the setting ([`warm_engine`], not measured): every
 //! group holds a full window of panes and its alarm, all committed. Events are 100,000 templates
-//! (two per group) fed in turn, their event time set as they are fed so that memory stays small. Run: `cargo bench -p lux-alarm --bench windows` (measured
-//! numbers: README, Known limits).
+//! (two per group) fed in turn, their event time set as they are fed so that memory stays small.
+//! Run: `cargo bench -p lux-alarm --bench windows` (measured numbers: BENCHMARKS.md, Alarm
+//! windows).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use lux_alarm::route::{encode_event, RouteRecord, RuleEvent};
