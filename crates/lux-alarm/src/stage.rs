@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 /// How often (wall clock) the alarm stage publishes its window counters to its board, at most.
 const PUBLISH_EVERY_MS: i64 = 1000;
-/// Fewest records of a poll for the window half to spread them over threads: below, starting
-/// threads costs more than it saves.
+/// Fewest records of a poll for the window half to spread them over its threads: below, handing
+/// the work over costs more than it saves.
 const SPREAD_FROM_RECORDS: usize = 256;
 
 /// A committed state entry: key, value.
@@ -418,8 +418,8 @@ impl Processor for AlarmStage {
             let alarms = if finish { engine.finish_input() } else { engine.advance(share_ctx.now_wall_ms) };
             let emitted = !alarms.is_empty();
             for alarm in alarms {
-                // Keyed like the group's routed records: with as many partitions as the
-                // routed topic, each alarms partition is written by one engine, in its order.
+                // Keyed like the group's routed records: an alarm's records all go to one
+                // partition of `alarms`, in the order its group's engine made them.
                 let key = crate::alarm_key(&alarm.rule, &alarm.group_key);
                 // An alarm record takes 400 to 600 bytes: one allocation, not three.
                 let mut value = Vec::with_capacity(640);
