@@ -35,6 +35,7 @@ mod engine;
 pub mod route;
 pub mod stage;
 mod window;
+pub mod workload;
 
 pub use config::{AlarmConfig, EarlyFiring, Level, RuleConfig, DEFAULT_MIN_EVENTS, MAX_PANES_PER_WINDOW, SEVERITIES};
 pub use engine::{

@@ -18,12 +18,13 @@ fn a_short_bench_reports_every_figure_of_each_step() {
         report["components"].as_array().into_iter().flatten().filter_map(|c| c["component"].as_str()).collect();
     assert_eq!(
         components,
-        ["decode rfc5424", "decode rfc3164", "decode radius", "enrich", "transform", "embedded log"],
+        ["decode rfc5424", "decode rfc3164", "decode radius", "enrich", "transform", "embedded log", "alarm windows"],
         "{report}"
     );
     for c in report["components"].as_array().into_iter().flatten() {
         assert!(c["per_core_per_s"].as_f64().is_some_and(|r| r > 0.0), "{c}");
         assert!(c["records"].as_u64().is_some_and(|n| n > 0), "{c}");
+        assert!(c["wall_per_s"].as_f64().is_some_and(|r| r > 0.0), "{c}");
     }
     let steps = report["steps"].as_array().unwrap_or_else(|| panic!("no steps: {report}"));
     let modes: Vec<(&str, Option<u64>)> =

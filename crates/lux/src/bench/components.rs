@@ -1,9 +1,11 @@
 //! `lux bench`'s component figures: each piece of the pipeline alone, on one thread, on the demo
 //! operator's records: decoding per format, the as-of join, the whole transform of a record
-//! (decode, join, JSON), and the embedded log's append and commit.
+//! (decode, join, JSON), and the embedded log's append and commit; then the alarm stage's window
+//! half on every core, in issue 8's setting ([`lux_alarm::workload`]).
 //!
 //! Rates are per core: records over the measuring thread's CPU time (which other processes on
 //! a shared machine disturb much less than wall time); the wall-clock rate is given beside it.
+//! For the window half, which runs on several threads, the CPU time is the whole process's.
 
 use anyhow::Context as _;
 use lux_decode::{DecodeConfig, Decoder};
@@ -52,14 +54,24 @@ pub fn measure(reference: &Path, dir: &Path, each: Duration) -> anyhow::Result<V
     results.push(enrich(&snapshot, &decoder, &mixed, each)?);
     results.push(transform(&snapshot, &decoder, &mixed, each)?);
     results.push(log_append(dir, each)?);
+    results.push(alarm_windows()?);
     Ok(results)
 }
 
 /// CPU time of the calling thread.
 fn thread_cpu() -> Duration {
+    cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// CPU time of the whole process.
+fn process_cpu() -> Duration {
+    cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+fn cpu_clock(clock: libc::clockid_t) -> Duration {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes into the timespec given to it.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     Duration::new(u64::try_from(ts.tv_sec).unwrap_or(0), u32::try_from(ts.tv_nsec).unwrap_or(0))
 }
 
@@ -166,4 +178,31 @@ fn log_append(dir: &Path, each: Duration) -> anyhow::Result<ComponentResult> {
     drop(log);
     let _ = std::fs::remove_dir_all(&path);
     result
+}
+
+/// The window half of the alarm stage in issue 8's setting, one run of its 2,000,000 events from
+/// the steady state, on one thread per core (about 5 s, whatever `each`: the setting's windows
+/// slide every 400,000 events). The wall-clock rate counts the stage's calls only; the per-core
+/// rate divides by all the CPU the process used meanwhile, making the polls included.
+fn alarm_windows() -> anyhow::Result<ComponentResult> {
+    use lux_alarm::workload;
+    const COMMIT: usize = 10_000;
+    let cfg = workload::config();
+    let records = workload::routed_records(&cfg, &workload::shapes());
+    let threads = lux_stage::parallel::available_threads();
+    let mut stage = workload::warm_stage(&cfg, threads).context("the alarm windows' setting")?;
+    let cpu = process_cpu();
+    let spent = workload::feed(&mut stage, &records, COMMIT)?;
+    let cpu = (process_cpu() - cpu).as_secs_f64();
+    let events = workload::EVENTS as u64;
+    Ok(ComponentResult {
+        component: "alarm windows".to_owned(),
+        per_core_per_s: events as f64 / cpu.max(1e-9),
+        wall_per_s: events as f64 / spent.as_secs_f64().max(1e-9),
+        records: events,
+        detail: format!(
+            "the alarm stage's window half on {threads} thread(s): {} groups, 5 min windows by 10 s, commits of {COMMIT}",
+            workload::GROUPS
+        ),
+    })
 }
