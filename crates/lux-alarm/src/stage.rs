@@ -127,7 +127,8 @@ impl Processor for AlarmRouteStage {
     }
 
     fn process(&mut self, record: &StoredRecord, ctx: &mut Context) -> anyhow::Result<()> {
-        let event = match serde_json::from_slice::<EnrichedEvent>(&record.value) {
+        // The route needs neither the event's attributes nor its message: skipped unparsed.
+        let event = match EnrichedEvent::from_json_skimmed(&record.value) {
             Ok(event) => event,
             Err(error) => {
                 let letter = bad_record(&self.name, record, format!("not a LUX enriched event: {error}"))?;
