@@ -80,7 +80,8 @@ const FAILURE_FLAG: u8 = 1;
 const SUPPRESS_FLAG: u8 = 2;
 
 impl RouteRecord {
-    /// The record's value in the routed topic: binary ([`crate::codec`]), a few dozen bytes.
+    /// The record's value in the routed topic: binary (a format byte, varints, strings), a few
+    /// dozen bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut value = Vec::with_capacity(64);
         match self {

@@ -228,7 +228,7 @@ pub struct ReferenceInfo {
 /// A decoded event joined with reference data: the records of the `enriched` topic.
 ///
 /// Serialised with the event's fields at the top level (`flatten`); read back through
-/// [`EnrichedWire`], which lists them at one level, because a flattened field makes serde
+/// `EnrichedWire`, which lists them at one level, because a flattened field makes serde
 /// buffer every field of the record before reading it (a third of the alarm stage's time).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(from = "FullWire")]

@@ -56,8 +56,9 @@ impl Context {
         self.received.push(received_at_ms);
     }
 
-    /// A context for a share of this step run on another thread ([`parallel::spread`]): the
-    /// same wall-clock time, nothing emitted yet. Hand it back with [`Context::absorb`].
+    /// A context for a share of this step run on another thread
+    /// ([`parallel::Workers::spread`]): the same wall-clock time, nothing emitted yet. Hand it
+    /// back with [`Context::absorb`].
     pub fn share(&self) -> Context {
         Context { now_wall_ms: self.now_wall_ms, ..Context::default() }
     }
@@ -108,7 +109,7 @@ pub trait Processor: Send {
     fn process(&mut self, record: &StoredRecord, ctx: &mut Context) -> anyhow::Result<()>;
     /// Handles the records of one poll, in order. The default calls [`Processor::process`] on
     /// each; a stage whose state is split by partition may instead spread them over threads
-    /// ([`parallel::spread`]), keeping each partition's records in their order.
+    /// ([`parallel::Workers::spread`]), keeping each partition's records in their order.
     fn process_batch(&mut self, records: &[StoredRecord], ctx: &mut Context) -> anyhow::Result<()> {
         for record in records {
             self.process(record, ctx)
