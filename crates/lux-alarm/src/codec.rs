@@ -144,15 +144,7 @@ impl<'a> Reader<'a> {
             *into = None;
             return Ok(());
         }
-        let s = self.str()?;
-        match into {
-            Some(into) => {
-                into.clear();
-                into.push_str(s);
-            }
-            None => *into = Some(s.to_owned()),
-        }
-        Ok(())
+        self.string_into(into.get_or_insert_with(String::new))
     }
 
     /// A list of strings into `into`, reusing its buffers.

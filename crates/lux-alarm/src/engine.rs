@@ -862,9 +862,9 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 /// Evaluates the windows of one group ending at indices in `(from, to]` (closed: the watermark
 /// passed their end); when that clears the group's alarm, a count rule's open windows may raise
-/// at once ([`raise_early`]). Appends the alarm records to `out`. Returns whether the group's
-/// alarm state changed.
-fn evaluate_group(rule: &Rule, key: &str, group: &mut Group, from: Option<i64>, to: i64, out: &mut Vec<Alarm>) -> bool {
+/// at once ([`raise_early`]). Appends the alarm records to `out`; a changed alarm marks the
+/// group's own entry to write (`header_dirty`).
+fn evaluate_group(rule: &Rule, key: &str, group: &mut Group, from: Option<i64>, to: i64, out: &mut Vec<Alarm>) {
     let raised_before = group.alarm.is_some();
     let extra = match (&group.alarm, from) {
         (Some(_), Some(f)) => Some(f.saturating_add(1)),
@@ -872,12 +872,11 @@ fn evaluate_group(rule: &Rule, key: &str, group: &mut Group, from: Option<i64>, 
     };
     let ranges = group.candidate_ranges(rule.n, from, to, extra);
     let mut slider = Slider::new();
-    let mut changed = false;
     for (start, end) in ranges {
         let mut k = start;
         loop {
             let w = slider.window(&group.panes, rule.n, k);
-            changed |= step(rule, key, group, k, w, true, out);
+            step(rule, key, group, k, w, true, out);
             if k >= end {
                 break;
             }
@@ -892,15 +891,14 @@ fn evaluate_group(rule: &Rule, key: &str, group: &mut Group, from: Option<i64>, 
         match rule.early_firing {
             EarlyFiring::AnyWindow if raised_before => {
                 let last = group.panes.back().map_or(to, |p| p.index.saturating_add(rule.n));
-                changed |= raise_early(rule, key, group, to.saturating_add(1), last, out);
+                raise_early(rule, key, group, to.saturating_add(1), last, out);
             }
             EarlyFiring::NextWindow => {
-                changed |= raise_early(rule, key, group, to.saturating_add(1), to.saturating_add(1), out)
+                raise_early(rule, key, group, to.saturating_add(1), to.saturating_add(1), out);
             }
             EarlyFiring::AnyWindow => {}
         }
     }
-    changed
 }
 
 /// Early firing of a count rule on a group without an alarm: raises on the first window ending

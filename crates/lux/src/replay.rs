@@ -126,15 +126,7 @@ impl Processor for Bounded {
         self.inner.restore(partitions, state)
     }
     fn process(&mut self, record: &StoredRecord, ctx: &mut Context) -> anyhow::Result<()> {
-        let p = record.partition as usize;
-        if let Some(next) = self.next.get_mut(p) {
-            *next = record.offset + 1;
-        }
-        if self.to.get(p).is_some_and(|&end| record.offset < end) {
-            self.inner.process(record, ctx)?;
-        }
-        self.check_done();
-        Ok(())
+        self.process_batch(std::slice::from_ref(record), ctx)
     }
     /// The records within the replayed range go to the stage in one batch (it may spread them
     /// over threads): all of them, mostly, as only the last poll reaches past the range.
