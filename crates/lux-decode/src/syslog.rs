@@ -4,7 +4,7 @@
 
 use crate::cursor::{ascii_number, utf8, Cursor};
 use crate::mapping::{code_kind, find_subscriber, ip_text, msgid_kind, redact, Pseudonymiser};
-use crate::search::{each_occurrence, spaces_in_printable, Needles};
+use crate::search::{each_occurrence, spaces_in_printable, value_end, Needles};
 use crate::{err, Clear, DecodeError, Out};
 use chrono::{FixedOffset, NaiveDate, TimeZone};
 use lux_model::{AttrText, AttributeList, DeadLetterReason as R, EquipmentKey, EventKind, Millis, Outcome, SmallStr};
@@ -414,7 +414,7 @@ fn rfc5424_common<'a>(bytes: &'a [u8], at: usize, pri: u64, out: &mut Out<'_>) -
                         return None;
                     }
                     let value_start = name.1 + 2;
-                    let len = memchr::memchr2(b'"', b'\\', bytes.get(value_start..)?)?;
+                    let len = value_end(bytes, value_start)?;
                     if bytes.get(value_start + len) != Some(&b'"') {
                         return None;
                     }
@@ -453,15 +453,15 @@ fn rfc5424_common<'a>(bytes: &'a [u8], at: usize, pri: u64, out: &mut Out<'_>) -
     // clear id occurs in them.
     let needles = Needles::new([b"subscriber=", subscriber.unwrap_or_default().as_bytes()]);
     let shortest = needles.shortest();
-    let redactable = |span: &[u8]| {
+    let redactable = |(start, end): Span| {
         let mut found = false;
-        if span.len() >= shortest {
-            needles.each_in(span, |_, _| found = true);
+        if end - start >= shortest {
+            needles.each_in_range(bytes, start, end, |_, _| found = true);
         }
         found
     };
-    if message.is_some_and(|(_, m)| redactable(m.as_bytes()))
-        || params.iter().any(|p| span(p.1) != b"subscriber" && redactable(span(p.2)))
+    if message.is_some_and(|(start, _)| redactable((start, bytes.len())))
+        || params.iter().any(|p| span(p.1) != b"subscriber" && redactable(p.2))
     {
         return None;
     }
