@@ -1,19 +1,15 @@
-//! Every occurrence of two short needles (`subscriber=` and the record's clear subscriber id) in
-//! one pass over a record: candidates are the positions holding a needle's first two bytes,
-//! found 16 positions per step with SSE2 on x86_64 (8 per step elsewhere, by a SWAR scan), each
-//! candidate then compared. Records are short and their needles shorter: building a
-//! `memchr::memmem` searcher per record costs more than this whole scan. The same 16-byte blocks
-//! find the end of a structured-data parameter value ([`value_end`]).
-
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-/// The high bit of every byte of `w` that is zero (and possibly of some bytes above a zero one,
-/// which the caller's comparison weeds out; a zero byte is never missed).
-#[cfg(not(target_arch = "x86_64"))]
-fn zero_bytes(w: u64) -> u64 {
-    w.wrapping_sub(ONES) & !w & HIGHS
-}
+//! The byte scans of the RFC 5424 fast path, 16 positions per step with SSE2 on x86_64 (one
+//! byte at a time elsewhere, [`portable`]):
+//!
+//! - every occurrence of two short needles (`subscriber=` and the record's clear subscriber id):
+//!   candidates are the positions holding a needle's first two bytes, each then compared.
+//!   Records are short and their needles shorter: building a `memchr::memmem` searcher per
+//!   record costs more than this whole scan;
+//! - the header's first spaces, with every byte before them printable ([`spaces_in_printable`]);
+//! - the end of a structured-data parameter value ([`value_end`]).
+//!
+//! The blocks are read in place from the record, past the end of the field scanned where the
+//! record goes on; only a block crossing the record's end is copied (zero-padded).
 
 /// The first (up to) 8 bytes of `bytes` as a little-endian word, zero-padded, and the mask of
 /// the bytes present.
@@ -31,15 +27,13 @@ fn head(bytes: &[u8]) -> (u64, u64) {
 }
 
 /// Two short needles, prepared once for several [`Needles::each_in`] scans: the first two bytes
-/// of each, repeated over a word, and the first (up to) 8 bytes with their mask.
+/// of each, and the first (up to) 8 bytes with their mask.
 pub(crate) struct Needles<'n> {
     needles: [&'n [u8]; 2],
     heads: [(u64, u64); 2],
-    /// The first byte of each needle over a word, and its second.
-    firsts: [u64; 2],
-    seconds: [u64; 2],
-    /// `HIGHS` for a needle of one byte (any second byte will do), else 0.
-    any_second: [u64; 2],
+    /// The first byte of each needle, and its second (any byte for a needle of one byte).
+    firsts: [u8; 2],
+    seconds: [Option<u8>; 2],
     /// Whether either needle is not empty.
     any: bool,
 }
@@ -49,10 +43,9 @@ impl<'n> Needles<'n> {
         // An empty needle occurs nowhere: it takes the other's bytes (and never matches, below).
         let main = if needles[0].is_empty() { needles[1] } else { needles[0] };
         let own = needles.map(|n| if n.is_empty() { main } else { n });
-        let firsts = own.map(|n| ONES * u64::from(n.first().copied().unwrap_or(0)));
-        let seconds = own.map(|n| ONES * u64::from(n.get(1).copied().unwrap_or(0)));
-        let any_second = own.map(|n| if n.len() < 2 { HIGHS } else { 0 });
-        Needles { needles, heads: needles.map(head), firsts, seconds, any_second, any: !main.is_empty() }
+        let firsts = own.map(|n| n.first().copied().unwrap_or(0));
+        let seconds = own.map(|n| n.get(1).copied());
+        Needles { needles, heads: needles.map(head), firsts, seconds, any: !main.is_empty() }
     }
 
     /// The length of the shorter non-empty needle (0 if both are empty).
@@ -104,37 +97,13 @@ impl<'n> Needles<'n> {
     /// of a needle (the first alone for a needle of one byte).
     #[inline(always)]
     fn candidates(&self, bytes: &[u8], at: usize) -> u32 {
-        let ([fa, fb], [sa, sb], [anya, anyb]) = (self.firsts, self.seconds, self.any_second);
         #[cfg(target_arch = "x86_64")]
         {
-            use std::arch::x86_64::{_mm_and_si128, _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8};
-            let (here, next) = (block::load(bytes, at), block::load(bytes, at + 1));
-            let byte = |word: u64| word as u8 as i8;
-            let any = |word: u64| if word == 0 { 0i8 } else { -1 };
-            // SAFETY: SSE2 is part of the x86_64 baseline; these intrinsics only compute.
-            unsafe {
-                let a = _mm_and_si128(
-                    _mm_cmpeq_epi8(here, _mm_set1_epi8(byte(fa))),
-                    _mm_or_si128(_mm_cmpeq_epi8(next, _mm_set1_epi8(byte(sa))), _mm_set1_epi8(any(anya))),
-                );
-                let b = _mm_and_si128(
-                    _mm_cmpeq_epi8(here, _mm_set1_epi8(byte(fb))),
-                    _mm_or_si128(_mm_cmpeq_epi8(next, _mm_set1_epi8(byte(sb))), _mm_set1_epi8(any(anyb))),
-                );
-                _mm_movemask_epi8(_mm_or_si128(a, b)) as u32 & 0xffff
-            }
+            sse2::candidates(bytes, at, self.firsts, self.seconds)
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let word = |at: usize| head(bytes.get(at..).unwrap_or_default()).0;
-            let half = |w: u64, next: u64| {
-                let a = zero_bytes(w ^ fa) & (zero_bytes(next ^ sa) | anya);
-                let b = zero_bytes(w ^ fb) & (zero_bytes(next ^ sb) | anyb);
-                // The high bit of byte i to bit i.
-                let bits = (a | b) >> 7;
-                (0..8).fold(0u32, |m, i| m | (((bits >> (8 * i)) & 1) as u32) << i)
-            };
-            half(word(at), word(at + 1)) | half(word(at + 8), word(at + 9)) << 8
+            portable::candidates(bytes, at, self.firsts, self.seconds)
         }
     }
 }
@@ -160,48 +129,11 @@ pub(crate) fn value_end(bytes: &[u8], at: usize) -> Option<usize> {
 fn quote_or_backslash(bytes: &[u8], at: usize) -> u32 {
     #[cfg(target_arch = "x86_64")]
     {
-        use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8};
-        let here = block::load(bytes, at);
-        // SAFETY: SSE2 is part of the x86_64 baseline; these intrinsics only compute.
-        unsafe {
-            let hits = _mm_or_si128(
-                _mm_cmpeq_epi8(here, _mm_set1_epi8(b'"' as i8)),
-                _mm_cmpeq_epi8(here, _mm_set1_epi8(b'\\' as i8)),
-            );
-            _mm_movemask_epi8(hits) as u32 & 0xffff
-        }
+        sse2::quote_or_backslash(bytes, at)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let mut hits = 0u32;
-        for (i, b) in bytes.iter().skip(at).take(16).enumerate() {
-            hits |= u32::from(matches!(b, b'"' | b'\\')) << i;
-        }
-        hits
-    }
-}
-
-/// 16-byte blocks of a record for SSE2.
-#[cfg(target_arch = "x86_64")]
-mod block {
-    use std::arch::x86_64::{__m128i, _mm_loadu_si128};
-
-    /// The 16 bytes of `bytes` from `at`, zero-padded past its end (a copy only then).
-    #[inline(always)]
-    pub(super) fn load(bytes: &[u8], at: usize) -> __m128i {
-        match bytes.get(at..).and_then(|rest| rest.get(..16)) {
-            // SAFETY: `block` is 16 readable bytes; an unaligned load needs no alignment.
-            Some(block) => unsafe { _mm_loadu_si128(block.as_ptr().cast()) },
-            None => {
-                let mut padded = [0u8; 16];
-                let rest = bytes.get(at..).unwrap_or_default();
-                for (slot, b) in padded.iter_mut().zip(rest) {
-                    *slot = *b;
-                }
-                // SAFETY: as above, on the padded copy.
-                unsafe { _mm_loadu_si128(padded.as_ptr().cast()) }
-            }
-        }
+        portable::quote_or_backslash(bytes, at)
     }
 }
 
@@ -251,36 +183,173 @@ pub(crate) fn spaces_in_printable<const N: usize>(bytes: &[u8], at: usize) -> Op
 fn spaces_and_unprintable(bytes: &[u8], at: usize) -> (u32, u32) {
     #[cfg(target_arch = "x86_64")]
     {
-        use std::arch::x86_64::{
-            _mm_andnot_si128, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-        };
-        let here = block::load(bytes, at);
-        // SAFETY: SSE2 is part of the x86_64 baseline; these intrinsics only compute.
-        unsafe {
-            let space = _mm_cmpeq_epi8(here, _mm_set1_epi8(b' ' as i8));
-            // Signed: bytes from 0x80 on are negative, so below `!` too.
-            let below = _mm_cmplt_epi8(here, _mm_set1_epi8(b'!' as i8));
-            let bad = _mm_or_si128(_mm_andnot_si128(space, below), _mm_cmpeq_epi8(here, _mm_set1_epi8(0x7f)));
-            (_mm_movemask_epi8(space) as u32 & 0xffff, _mm_movemask_epi8(bad) as u32 & 0xffff)
-        }
+        sse2::spaces_and_unprintable(bytes, at)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let (mut space, mut bad) = (0u32, 0u32);
-        for i in 0..16 {
-            match bytes.get(at + i) {
-                Some(b' ') => space |= 1 << i,
-                Some(b'!'..=b'~') => {}
-                _ => bad |= 1 << i,
+        portable::spaces_and_unprintable(bytes, at)
+    }
+}
+
+/// The 16-position masks of the scans, with SSE2 (part of the x86_64 baseline: no detection).
+/// Each function gives what its namesake in [`portable`] gives (`tests` compare them).
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use std::arch::x86_64::{
+        __m128i, _mm_and_si128, _mm_andnot_si128, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
+        _mm_or_si128, _mm_set1_epi8,
+    };
+
+    /// The 16 bytes of `bytes` from `at`, zero-padded past its end (a copy only then).
+    #[inline(always)]
+    fn load(bytes: &[u8], at: usize) -> __m128i {
+        match bytes.get(at..).and_then(|rest| rest.get(..16)) {
+            // SAFETY: `block` is 16 readable bytes; an unaligned load needs no alignment.
+            Some(block) => unsafe { _mm_loadu_si128(block.as_ptr().cast()) },
+            None => {
+                let mut padded = [0u8; 16];
+                let rest = bytes.get(at..).unwrap_or_default();
+                for (slot, b) in padded.iter_mut().zip(rest) {
+                    *slot = *b;
+                }
+                // SAFETY: as above, on the padded copy.
+                unsafe { _mm_loadu_si128(padded.as_ptr().cast()) }
             }
         }
-        (space, bad)
+    }
+
+    /// The lanes set in `lanes`, as bits.
+    #[inline(always)]
+    fn bits(lanes: __m128i) -> u32 {
+        // SAFETY: SSE2 only computes.
+        unsafe { _mm_movemask_epi8(lanes) as u32 & 0xffff }
+    }
+
+    #[inline(always)]
+    fn splat(byte: u8) -> __m128i {
+        // SAFETY: SSE2 only computes.
+        unsafe { _mm_set1_epi8(byte as i8) }
+    }
+
+    #[inline(always)]
+    pub(super) fn candidates(bytes: &[u8], at: usize, firsts: [u8; 2], seconds: [Option<u8>; 2]) -> u32 {
+        let (here, next) = (load(bytes, at), load(bytes, at + 1));
+        let needle = |first: u8, second: Option<u8>| {
+            // SAFETY: SSE2 only computes.
+            unsafe {
+                let first = _mm_cmpeq_epi8(here, splat(first));
+                match second {
+                    Some(second) => _mm_and_si128(first, _mm_cmpeq_epi8(next, splat(second))),
+                    None => first,
+                }
+            }
+        };
+        let [(fa, sa), (fb, sb)] = [(firsts[0], seconds[0]), (firsts[1], seconds[1])];
+        // SAFETY: SSE2 only computes.
+        bits(unsafe { _mm_or_si128(needle(fa, sa), needle(fb, sb)) })
+    }
+
+    #[inline(always)]
+    pub(super) fn quote_or_backslash(bytes: &[u8], at: usize) -> u32 {
+        let here = load(bytes, at);
+        // SAFETY: SSE2 only computes.
+        bits(unsafe { _mm_or_si128(_mm_cmpeq_epi8(here, splat(b'"')), _mm_cmpeq_epi8(here, splat(b'\\'))) })
+    }
+
+    #[inline(always)]
+    pub(super) fn spaces_and_unprintable(bytes: &[u8], at: usize) -> (u32, u32) {
+        let here = load(bytes, at);
+        // SAFETY: SSE2 only computes.
+        unsafe {
+            let space = _mm_cmpeq_epi8(here, splat(b' '));
+            // Signed: bytes from 0x80 on are negative, so below `!` too.
+            let below = _mm_cmplt_epi8(here, splat(b'!'));
+            let bad = _mm_or_si128(_mm_andnot_si128(space, below), _mm_cmpeq_epi8(here, splat(0x7f)));
+            (bits(space), bits(bad))
+        }
+    }
+}
+
+/// The scans' masks one byte at a time: the definition the [`sse2`] ones are held to, and what
+/// other targets run.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+mod portable {
+    /// Byte `i` of `bytes`, 0 past its end (the zero padding of a block).
+    fn byte(bytes: &[u8], i: usize) -> u8 {
+        bytes.get(i).copied().unwrap_or(0)
+    }
+
+    /// Bit `i` for each of positions `at..at + 16` where `hit(position)`.
+    fn mask(at: usize, hit: impl Fn(usize) -> bool) -> u32 {
+        (0..16).fold(0, |m, i| m | u32::from(hit(at + i)) << i)
+    }
+
+    pub(super) fn candidates(bytes: &[u8], at: usize, firsts: [u8; 2], seconds: [Option<u8>; 2]) -> u32 {
+        mask(at, |p| {
+            firsts.iter().zip(seconds).any(|(f, s)| byte(bytes, p) == *f && s.is_none_or(|s| byte(bytes, p + 1) == s))
+        })
+    }
+
+    pub(super) fn quote_or_backslash(bytes: &[u8], at: usize) -> u32 {
+        mask(at, |p| matches!(byte(bytes, p), b'"' | b'\\'))
+    }
+
+    pub(super) fn spaces_and_unprintable(bytes: &[u8], at: usize) -> (u32, u32) {
+        (mask(at, |p| byte(bytes, p) == b' '), mask(at, |p| !matches!(byte(bytes, p), b' '..=b'~')))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::each_occurrence;
+
+    /// The SSE2 masks are the portable ones, on random bytes of every kind at every offset
+    /// (blocks inside the record and crossing its end).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_sse2_masks_are_the_portable_ones() {
+        use super::{portable, sse2};
+        let alphabet = [b' ', b'!', b'~', 0x7f, 0x1f, 0x80, 0xff, 0, b'"', b'\\', b's', b'u', b'b', b'='];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..3000 {
+            let len = (next() % 48) as usize;
+            let bytes: Vec<u8> = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+            let firsts = [alphabet[(next() % 14) as usize], alphabet[(next() % 14) as usize]];
+            let seconds = [0, 1].map(|_| (next() % 3 != 0).then(|| alphabet[(next() % 14) as usize]));
+            for at in 0..=len + 1 {
+                assert_eq!(
+                    sse2::candidates(&bytes, at, firsts, seconds),
+                    portable::candidates(&bytes, at, firsts, seconds),
+                    "candidates of {firsts:?} {seconds:?} in {bytes:?} at {at}"
+                );
+                assert_eq!(
+                    sse2::quote_or_backslash(&bytes, at),
+                    portable::quote_or_backslash(&bytes, at),
+                    "{bytes:?} at {at}"
+                );
+                assert_eq!(
+                    sse2::spaces_and_unprintable(&bytes, at),
+                    portable::spaces_and_unprintable(&bytes, at),
+                    "{bytes:?} at {at}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn value_ends_are_the_first_quote_or_backslash() {
+        let line = br#"[x@1 a="value" b="with "escape"" c="a long value, longer than one block of 16" d=""]"#;
+        for at in 0..=line.len() {
+            let want = line.iter().skip(at).position(|b| matches!(b, b'"' | b'\\'));
+            assert_eq!(super::value_end(line, at), want, "from {at}");
+        }
+    }
 
     #[test]
     fn short_heads_are_zero_padded_words() {
