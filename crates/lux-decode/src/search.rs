@@ -124,6 +124,36 @@ pub(crate) fn value_end(bytes: &[u8], at: usize) -> Option<usize> {
     None
 }
 
+/// The length of the SD-NAME (RFC 5424: 1 to 32 printable US-ASCII bytes but `=`, `]` and `"`)
+/// starting at `at`, if there is one there: its bytes up to the first other byte or the end.
+#[inline]
+pub(crate) fn sd_name_len(bytes: &[u8], at: usize) -> Option<usize> {
+    // Three blocks at most: a 33rd name byte makes the name too long.
+    let mut len = 0;
+    while len <= 32 {
+        let ends = not_in_sd_name(bytes, at + len);
+        if ends != 0 {
+            len += ends.trailing_zeros() as usize;
+            break;
+        }
+        len += 16;
+    }
+    (1..=32).contains(&len).then_some(len)
+}
+
+/// Bit `i`: byte `at + i` of `bytes` (zero-padded past its end) cannot be in an SD-NAME.
+#[inline(always)]
+fn not_in_sd_name(bytes: &[u8], at: usize) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        sse2::not_in_sd_name(bytes, at)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        portable::not_in_sd_name(bytes, at)
+    }
+}
+
 /// Bit `i`: byte `at + i` of `bytes` (zero-padded past its end) is `"` or a backslash.
 #[inline(always)]
 fn quote_or_backslash(bytes: &[u8], at: usize) -> u32 {
@@ -257,6 +287,21 @@ mod sse2 {
     }
 
     #[inline(always)]
+    pub(super) fn not_in_sd_name(bytes: &[u8], at: usize) -> u32 {
+        let here = load(bytes, at);
+        let is = |byte: u8| {
+            // SAFETY: SSE2 only computes.
+            unsafe { _mm_cmpeq_epi8(here, splat(byte)) }
+        };
+        // SAFETY: SSE2 only computes.
+        bits(unsafe {
+            // Signed: bytes from 0x80 on are negative, so below `!` too.
+            let outside = _mm_or_si128(_mm_cmplt_epi8(here, splat(b'!')), is(0x7f));
+            _mm_or_si128(outside, _mm_or_si128(is(b'='), _mm_or_si128(is(b']'), is(b'"'))))
+        })
+    }
+
+    #[inline(always)]
     pub(super) fn spaces_and_unprintable(bytes: &[u8], at: usize) -> (u32, u32) {
         let here = load(bytes, at);
         // SAFETY: SSE2 only computes.
@@ -294,6 +339,10 @@ mod portable {
         mask(at, |p| matches!(byte(bytes, p), b'"' | b'\\'))
     }
 
+    pub(super) fn not_in_sd_name(bytes: &[u8], at: usize) -> u32 {
+        mask(at, |p| !matches!(byte(bytes, p), b'!'..=b'~') || matches!(byte(bytes, p), b'=' | b']' | b'"'))
+    }
+
     pub(super) fn spaces_and_unprintable(bytes: &[u8], at: usize) -> (u32, u32) {
         (mask(at, |p| byte(bytes, p) == b' '), mask(at, |p| !matches!(byte(bytes, p), b' '..=b'~')))
     }
@@ -309,7 +358,7 @@ mod tests {
     #[test]
     fn the_sse2_masks_are_the_portable_ones() {
         use super::{portable, sse2};
-        let alphabet = [b' ', b'!', b'~', 0x7f, 0x1f, 0x80, 0xff, 0, b'"', b'\\', b's', b'u', b'b', b'='];
+        let alphabet = [b' ', b'!', b'~', 0x7f, 0x1f, 0x80, 0xff, 0, b'"', b'\\', b's', b'u', b']', b'='];
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move || {
             state ^= state << 13;
@@ -333,11 +382,33 @@ mod tests {
                     portable::quote_or_backslash(&bytes, at),
                     "{bytes:?} at {at}"
                 );
+                assert_eq!(sse2::not_in_sd_name(&bytes, at), portable::not_in_sd_name(&bytes, at), "{bytes:?} at {at}");
                 assert_eq!(
                     sse2::spaces_and_unprintable(&bytes, at),
                     portable::spaces_and_unprintable(&bytes, at),
                     "{bytes:?} at {at}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn sd_names_are_1_to_32_name_bytes() {
+        let naive = |bytes: &[u8], at: usize| {
+            let len = bytes.iter().skip(at).take_while(|b| (33..=126).contains(*b) && !b"=]\"".contains(b)).count();
+            (1..=32).contains(&len).then_some(len)
+        };
+        let mut lines: Vec<Vec<u8>> = vec![b"[origin@32473 ip=\"1\"]".to_vec(), b"x".repeat(40), b"".to_vec()];
+        for len in [15, 16, 17, 31, 32, 33, 34, 47, 48, 49] {
+            let mut line = b"a".repeat(len);
+            lines.push(line.clone());
+            line.extend_from_slice(b"=\"v\"");
+            lines.push(line);
+        }
+        lines.push("na\u{e9}me=".as_bytes().to_vec());
+        for line in &lines {
+            for at in 0..=line.len() + 1 {
+                assert_eq!(super::sd_name_len(line, at), naive(line, at), "{line:?} at {at}");
             }
         }
     }

@@ -4,7 +4,7 @@
 
 use crate::cursor::{ascii_number, utf8, Cursor};
 use crate::mapping::{code_kind, find_subscriber, ip_text, msgid_kind, redact, Pseudonymiser};
-use crate::search::{each_occurrence, spaces_in_printable, value_end, Needles};
+use crate::search::{each_occurrence, sd_name_len, spaces_in_printable, value_end, Needles};
 use crate::{err, Clear, DecodeError, Out};
 use chrono::{FixedOffset, NaiveDate, TimeZone};
 use lux_model::{AttrText, AttributeList, DeadLetterReason as R, EquipmentKey, EventKind, Millis, Outcome, SmallStr};
@@ -499,24 +499,10 @@ fn rfc5424_common<'a>(bytes: &'a [u8], at: usize, pri: u64, out: &mut Out<'_>) -
     Some(subscriber.map(|s| Cow::Borrowed(s.as_bytes())))
 }
 
-/// The bytes an SD-NAME may have: printable US-ASCII but `=`, `]` and `"`.
-static SD_NAME_BYTE: [bool; 256] = {
-    let mut ok = [false; 256];
-    let mut b = 33;
-    while b <= 126 {
-        ok[b] = !matches!(b as u8, b'=' | b']' | b'"');
-        b += 1;
-    }
-    ok
-};
-
 /// An SD-NAME from byte `at` ([`sd_name`]'s rule): its span, if it is one.
+#[inline]
 fn sd_name_common(bytes: &[u8], at: usize) -> Option<Span> {
-    // 33 bytes at most are looked at: a 33rd name byte makes the name too long.
-    let rest = bytes.get(at..)?;
-    let rest = rest.get(..33).unwrap_or(rest);
-    let len = rest.iter().position(|b| !SD_NAME_BYTE[usize::from(*b)]).unwrap_or(rest.len());
-    (1..=32).contains(&len).then_some((at, at + len))
+    sd_name_len(bytes, at).map(|len| (at, at + len))
 }
 
 /// Where the record may need redacting: the starts of every `subscriber=` and of every
