@@ -844,9 +844,27 @@ impl<'a> AttributeList<'a> {
     fn finish_short(self) {
         let AttributeList { attrs, replace, .. } = self;
         let n = attrs.entries.len();
+        // The common case, names in an order seen lately, none repeated: the entries gathered
+        // straight in the remembered order.
+        let seen = attrs.memo.slots.iter().find(|slot| slot.matches(&attrs.entries, &attrs.text));
+        if let Some(slot) = seen.filter(|slot| !slot.repeats) {
+            let mut sorted = std::mem::take(&mut attrs.spare);
+            sorted.clear();
+            let entries = &attrs.entries;
+            // One block copy, then each slot overwritten by its entry (`order` is a permutation
+            // of `0..n`): no capacity check per entry.
+            sorted.extend_from_slice(entries);
+            for (place, &i) in sorted.iter_mut().zip(&slot.order) {
+                if let Some(e) = entries.get(usize::from(i)) {
+                    *place = *e;
+                }
+            }
+            attrs.spare = std::mem::replace(&mut attrs.entries, sorted);
+            return;
+        }
         let mut order = [0u8; 64];
         // Whether some names are equal (then their entries are merged).
-        let repeats = match attrs.memo.slots.iter().find(|slot| slot.matches(&attrs.entries, &attrs.text)) {
+        let repeats = match seen {
             Some(slot) => {
                 for (o, i) in order.iter_mut().zip(&slot.order) {
                     *o = *i;
