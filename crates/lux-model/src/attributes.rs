@@ -849,16 +849,7 @@ impl<'a> AttributeList<'a> {
         let seen = attrs.memo.slots.iter().find(|slot| slot.matches(&attrs.entries, &attrs.text));
         if let Some(slot) = seen.filter(|slot| !slot.repeats) {
             let mut sorted = std::mem::take(&mut attrs.spare);
-            sorted.clear();
-            let entries = &attrs.entries;
-            // One block copy, then each slot overwritten by its entry (`order` is a permutation
-            // of `0..n`): no capacity check per entry.
-            sorted.extend_from_slice(entries);
-            for (place, &i) in sorted.iter_mut().zip(&slot.order) {
-                if let Some(e) = entries.get(usize::from(i)) {
-                    *place = *e;
-                }
-            }
+            gather(&attrs.entries, &slot.order, &mut sorted);
             attrs.spare = std::mem::replace(&mut attrs.entries, sorted);
             return;
         }
@@ -898,14 +889,7 @@ impl<'a> AttributeList<'a> {
         sorted.clear();
         let order = order.get(..n).unwrap_or_default();
         if !repeats {
-            // The entries copied in one block, then each slot overwritten by its entry in name
-            // order: no capacity check per entry (`order` is a permutation of `0..n`).
-            sorted.extend_from_slice(&attrs.entries);
-            for (slot, &i) in sorted.iter_mut().zip(order) {
-                if let Some(e) = attrs.entries.get(usize::from(i)) {
-                    *slot = *e;
-                }
-            }
+            gather(&attrs.entries, order, &mut sorted);
         } else {
             for &i in order {
                 let i = usize::from(i);
@@ -1076,6 +1060,19 @@ impl SortMemo {
         }
         slot.order.extend_from_slice(order);
         slot.repeats = repeats;
+    }
+}
+
+/// `entries` in `order` (a permutation of their indexes) into `sorted` (emptied first): copied
+/// in one block, then each slot overwritten by its entry, with no capacity check per entry.
+#[inline]
+fn gather(entries: &[Entry], order: &[u8], sorted: &mut Vec<Entry>) {
+    sorted.clear();
+    sorted.extend_from_slice(entries);
+    for (slot, &i) in sorted.iter_mut().zip(order) {
+        if let Some(e) = entries.get(usize::from(i)) {
+            *slot = *e;
+        }
     }
 }
 
