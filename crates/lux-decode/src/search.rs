@@ -11,26 +11,10 @@
 //! The blocks are read in place from the record, past the end of the field scanned where the
 //! record goes on; only a block crossing the record's end is copied (zero-padded).
 
-/// The first (up to) 8 bytes of `bytes` as a little-endian word, zero-padded, and the mask of
-/// the bytes present.
-#[inline]
-fn head(bytes: &[u8]) -> (u64, u64) {
-    match bytes.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
-        Some(word) => (u64::from_le_bytes(word), u64::MAX),
-        // Fewer than 8 bytes: gathered one by one (cheaper than copying them into a padded
-        // array), the first lowest.
-        None => {
-            let word = bytes.iter().rev().fold(0u64, |w, b| w << 8 | u64::from(*b));
-            (word, u64::MAX.checked_shl(8 * bytes.len() as u32).map_or(u64::MAX, |m| !m))
-        }
-    }
-}
-
 /// Two short needles, prepared once for several [`Needles::each_in`] scans: the first two bytes
-/// of each, and the first (up to) 8 bytes with their mask.
+/// of each.
 pub(crate) struct Needles<'n> {
     needles: [&'n [u8]; 2],
-    heads: [(u64, u64); 2],
     /// The first byte of each needle, and its second (any byte for a needle of one byte).
     firsts: [u8; 2],
     seconds: [Option<u8>; 2],
@@ -45,7 +29,7 @@ impl<'n> Needles<'n> {
         let own = needles.map(|n| if n.is_empty() { main } else { n });
         let firsts = own.map(|n| n.first().copied().unwrap_or(0));
         let seconds = own.map(|n| n.get(1).copied());
-        Needles { needles, heads: needles.map(head), firsts, seconds, any: !main.is_empty() }
+        Needles { needles, firsts, seconds, any: !main.is_empty() }
     }
 
     /// The length of the shorter non-empty needle (0 if both are empty).
@@ -69,18 +53,24 @@ impl<'n> Needles<'n> {
             return;
         }
         let haystack = bytes.get(..end).unwrap_or_default();
+        // Candidates are rare (a needle's first two bytes): each is compared whole.
         let mut check = |at: usize| {
             let tail = haystack.get(at..).unwrap_or(&[]);
-            let word = head(tail).0;
-            for (n, (needle, (prefix, mask))) in self.needles.iter().zip(self.heads).enumerate() {
-                if word & mask == prefix && !needle.is_empty() && tail.starts_with(needle) {
+            for (n, needle) in self.needles.iter().enumerate() {
+                if !needle.is_empty() && tail.starts_with(needle) {
                     found(n, at);
                 }
             }
         };
         let mut base = start;
         while base < end {
-            let mut hits = self.candidates(bytes, base);
+            // The bytes of a block and the next one's first are read in place where the record
+            // holds them all.
+            let mut hits = if base + 17 <= bytes.len() {
+                self.candidates(bytes, base)
+            } else {
+                self.candidates_at_end(bytes, base)
+            };
             // Only positions before `end` are candidates.
             if end - base < 16 {
                 hits &= (1u32 << (end - base)) - 1;
@@ -90,6 +80,21 @@ impl<'n> Needles<'n> {
                 hits &= hits - 1;
             }
             base += 16;
+        }
+    }
+
+    /// [`Needles::candidates`] of the positions before the end of `bytes` (none past it), for a
+    /// block at its end.
+    #[inline(always)]
+    fn candidates_at_end(&self, bytes: &[u8], at: usize) -> u32 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            sse2::candidates_at_end(bytes, at, self.firsts, self.seconds)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let before_end = bytes.len().saturating_sub(at).min(16);
+            portable::candidates(bytes, at, self.firsts, self.seconds) & ((1u32 << before_end) - 1)
         }
     }
 
@@ -227,7 +232,7 @@ fn spaces_and_unprintable(bytes: &[u8], at: usize) -> (u32, u32) {
 mod sse2 {
     use std::arch::x86_64::{
         __m128i, _mm_and_si128, _mm_andnot_si128, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
-        _mm_or_si128, _mm_set1_epi8,
+        _mm_or_si128, _mm_set1_epi8, _mm_srli_si128,
     };
 
     /// The 16 bytes of `bytes` from `at`, zero-padded past its end (a copy only then).
@@ -263,7 +268,33 @@ mod sse2 {
 
     #[inline(always)]
     pub(super) fn candidates(bytes: &[u8], at: usize, firsts: [u8; 2], seconds: [Option<u8>; 2]) -> u32 {
-        let (here, next) = (load(bytes, at), load(bytes, at + 1));
+        candidate_bits(load(bytes, at), load(bytes, at + 1), firsts, seconds)
+    }
+
+    /// [`candidates`] of the positions before the end of `bytes` (none past it): for a block
+    /// at most 16 bytes from the end of a record of 16 bytes or more, the last 16 bytes read in
+    /// place and their bits shifted down to `at` (no copy).
+    #[inline(always)]
+    pub(super) fn candidates_at_end(bytes: &[u8], at: usize, firsts: [u8; 2], seconds: [Option<u8>; 2]) -> u32 {
+        let last = bytes.len().checked_sub(16).filter(|last| *last <= at);
+        match last.and_then(|last| Some((last, bytes.get(last..)?))) {
+            Some((last, block)) => {
+                // SAFETY: `block` is the last 16 bytes; an unaligned load needs no alignment.
+                let here = unsafe { _mm_loadu_si128(block.as_ptr().cast()) };
+                // SAFETY: SSE2 only computes. The byte shifted in stands past the end.
+                let next = unsafe { _mm_srli_si128::<1>(here) };
+                candidate_bits(here, next, firsts, seconds).checked_shr((at - last) as u32).unwrap_or(0)
+            }
+            None => {
+                let before_end = bytes.len().saturating_sub(at).min(16);
+                candidates(bytes, at, firsts, seconds) & ((1u32 << before_end) - 1)
+            }
+        }
+    }
+
+    /// The positions of `here` (its next bytes in `next`) holding a needle's first two bytes.
+    #[inline(always)]
+    fn candidate_bits(here: __m128i, next: __m128i, firsts: [u8; 2], seconds: [Option<u8>; 2]) -> u32 {
         let needle = |first: u8, second: Option<u8>| {
             // SAFETY: SSE2 only computes.
             unsafe {
@@ -382,6 +413,12 @@ mod tests {
                     portable::quote_or_backslash(&bytes, at),
                     "{bytes:?} at {at}"
                 );
+                let before_end = len.saturating_sub(at).min(16);
+                assert_eq!(
+                    sse2::candidates_at_end(&bytes, at, firsts, seconds),
+                    portable::candidates(&bytes, at, firsts, seconds) & ((1u32 << before_end) - 1),
+                    "candidates at the end of {bytes:?} at {at}"
+                );
                 assert_eq!(sse2::not_in_sd_name(&bytes, at), portable::not_in_sd_name(&bytes, at), "{bytes:?} at {at}");
                 assert_eq!(
                     sse2::spaces_and_unprintable(&bytes, at),
@@ -419,23 +456,6 @@ mod tests {
         for at in 0..=line.len() {
             let want = line.iter().skip(at).position(|b| matches!(b, b'"' | b'\\'));
             assert_eq!(super::value_end(line, at), want, "from {at}");
-        }
-    }
-
-    #[test]
-    fn short_heads_are_zero_padded_words() {
-        let bytes = b"\x00\xffsub=x\x80\x01abc";
-        for start in 0..bytes.len() {
-            for end in start..bytes.len() {
-                let part = &bytes[start..end];
-                let (mut word, mut mask) = ([0u8; 8], [0u8; 8]);
-                for (i, b) in part.iter().take(8).enumerate() {
-                    word[i] = *b;
-                    mask[i] = 0xff;
-                }
-                let want = (u64::from_le_bytes(word), u64::from_le_bytes(mask));
-                assert_eq!(super::head(part), want, "{part:?}");
-            }
         }
     }
 
