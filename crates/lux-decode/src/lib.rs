@@ -41,13 +41,13 @@
 //!
 //! | format   | main 6618527 | main d941131 | e079961 | main 62903b8 | main 7461ccd | now |
 //! |----------|------:|------:|------:|------:|------:|------:|
-//! | RFC 5424 | 8,186 | 7,486 | 4,870 | 4,608 | 4,493 | 4,067 |
-//! | RFC 5424 simple | | | 3,126 | 2,855 | 2,790 | 2,584 |
-//! | RADIUS   | 7,550 | 6,709 | 5,142 | 3,863 | 3,631 | 3,594 |
-//! | RFC 3164 | 10,297 | 9,422 | 8,711 | 8,413 | 7,393 | 7,372 |
-//! | JSON     | 19,100 | 17,661 | 18,542 | 18,548 | 18,538 | 18,613 |
-//! | kv       | 13,938 | 13,077 | 13,148 | 13,156 | 13,122 | 13,240 |
-//! | binary   | 14,844 | 13,611 | 14,234 | 14,241 | 14,273 | 14,281 |
+//! | RFC 5424 | 8,186 | 7,486 | 4,870 | 4,608 | 4,493 | 3,929 |
+//! | RFC 5424 simple | | | 3,126 | 2,855 | 2,790 | 2,433 |
+//! | RADIUS   | 7,550 | 6,709 | 5,142 | 3,863 | 3,631 | 3,522 |
+//! | RFC 3164 | 10,297 | 9,422 | 8,711 | 8,413 | 7,393 | 7,304 |
+//! | JSON     | 19,100 | 17,661 | 18,542 | 18,548 | 18,538 | 18,551 |
+//! | kv       | 13,938 | 13,077 | 13,148 | 13,156 | 13,122 | 13,178 |
+//! | binary   | 14,844 | 13,611 | 14,234 | 14,241 | 14,273 | 14,218 |
 //!
 //! From 7461ccd to now (each step a commit with its numbers): the RFC 5424 fast path's byte scans
 //! take 16 positions a step with SSE2 (`search::sse2`, held by tests to the byte-at-a-time
@@ -55,10 +55,14 @@
 //! printable bytes (was 8 a step, SWAR), the ends of parameter values (was a `memchr2` call
 //! each, whose dispatch costs more than a short value), SD-NAMEs (was a table lookup a byte),
 //! and the redaction candidates, read in place from the record instead of per field (RFC 5424
-//! -426); a RADIUS packet's attributes in a remembered name order are gathered straight from
-//! it (-28). Tried and dropped: reading the last 16 bytes of the record for a block that
-//! crosses its end, instead of a zero-padded copy (+210: the bookkeeping cost more than the
-//! copy). The JSON, kv and binary rows moved by under 1% with the code they run unchanged.
+//! -426); the redaction candidates of the block at the record's end read from its last 16
+//! bytes, shifted, instead of a zero-padded copy, and compared whole with no 8-byte prefilter,
+//! candidates being rare (-75); the event id's hex digits all at once with SSE2 (-63, every
+//! format); a RADIUS packet's attributes in a remembered name order gathered straight from it
+//! (-37). Tried and dropped: the same shifted read of the last 16 bytes for every scan, through
+//! one block type (+210: its bookkeeping cost more than the copies); the event id's input with
+//! its domain and length as one 20-byte block (-1). The JSON, kv and binary rows moved by under
+//! 1%, by the hex digits and by code layout.
 //!
 //! From 62903b8 to 7461ccd (branch `decode-speed`, each step a commit with its numbers): the
 //! RFC 3339 cache holds the checked `YYYY-MM-DDTHH:MM` (was the date), so a record of the same
@@ -91,12 +95,10 @@
 //! 11% fewer on the simple ones.
 //!
 //! Records per second of CPU time at 7461ccd and now (`decode_profile FORMAT cpu`, both binaries
-//! run one after the other, twice, on the 2-core VM with a fuzzer on the other core,
-//! 2026-11-27): RFC 5424 1.03 M and 1.07 M against 1.38 M and 1.31 M; simple lines 2.36 M and
-//! 2.38 M against 2.38 M and 2.45 M, where `syslog_loose` parsed 2.10 M and 2.03 M; RADIUS
-//! swung from 0.95 M to 1.58 M in both builds. This VM ran `syslog_loose` at 2.1 M simple lines
-//! per CPU second that day, where the issue saw 5.5 M: the rates are the machine's of the day,
-//! their ratios the measure.
+//! and `syslog_loose` run one after the other, three times, on the 2-core VM at load 1.3 to
+//! 0.5, 2026-11-27): RFC 5424 1.68 to 1.87 M against 1.74 to 2.03 M (`syslog_loose` 1.19 to
+//! 1.32 M on the same lines); simple lines 2.89 to 3.01 M against 3.31 to 3.51 M
+//! (`syslog_loose` 3.09 to 3.19 M); RADIUS 2.04 to 2.39 M against 2.08 to 2.31 M.
 //!
 //! Earlier, records per second of CPU time (`decode_profile FORMAT cpu`: this thread's CPU time, median
 //! of five 1-second rounds, run one after the other on the 2-core VM at load 4.5 to 5): RFC 5424
@@ -106,12 +108,11 @@
 //! same run too (`decode` and `bare-parser/syslog_loose` in each RFC 5424 group), but its
 //! wall-clock times swung by 2x to 5x between runs at that load.
 //!
-//! Where the RFC 5424 cost goes now (callgrind, per record): the event id ~445 (XXH3-128 of the
-//! domain-separated payload ~240, building its input ~110, hex ~70), the structured data
+//! Where the RFC 5424 cost goes now (callgrind, per record): the event id ~380 (XXH3-128 of the
+//! domain-separated payload ~240, building its input ~120, hex ~10), the structured data
 //! ~300 (SD-NAMEs and value ends 16 bytes a step, the parameters' array), the redaction check
-//! of the message and values ~290 (`search::Needles`: candidates by their first two bytes, 16
-//! positions a step; a block crossing the record's end is copied), the header ~150 (5 spaces
-//! and printable bytes, 16 bytes a step), the
+//! of the message and values ~220 (`search::Needles`: candidates by their first two bytes, 16
+//! positions a step), the header ~150 (5 spaces and printable bytes, 16 bytes a step), the
 //! attributes ~460 (one copy of the record, the `sd.` names concatenated, ranges checked on
 //! character boundaries, pushes), the timestamp ~65 (~175 before the minute cache), the equipment id and the event's fields
 //! ~180, the pseudonym ~100, the message copy ~50, and the rest spread thinly over bounds
@@ -144,7 +145,7 @@ pub use config::{
     MAX_RECORD_SIZE,
 };
 pub use dictionary::{standard as radius_attribute, value_name as radius_value_name, StdAttr, BUILT_IN_VENDORS};
-pub use mapping::{code_kind, msgid_kind, Pseudonymiser};
+pub use mapping::{code_kind, msgid_kind, Pseudonymiser, CACHE_MAX_ID_LEN, CACHE_SHARDS, CACHE_SHARD_ENTRIES};
 pub use source::TIME_SOURCE;
 
 use chrono::FixedOffset;
