@@ -67,9 +67,9 @@ impl<'n> Needles<'n> {
             // The bytes of a block and the next one's first are read in place where the record
             // holds them all.
             let mut hits = if base + 17 <= bytes.len() {
-                self.candidates(bytes, base)
+                masks::candidates(bytes, base, self.firsts, self.seconds)
             } else {
-                self.candidates_at_end(bytes, base)
+                masks::candidates_at_end(bytes, base, self.firsts, self.seconds)
             };
             // Only positions before `end` are candidates.
             if end - base < 16 {
@@ -82,35 +82,6 @@ impl<'n> Needles<'n> {
             base += 16;
         }
     }
-
-    /// [`Needles::candidates`] of the positions before the end of `bytes` (none past it), for a
-    /// block at its end.
-    #[inline(always)]
-    fn candidates_at_end(&self, bytes: &[u8], at: usize) -> u32 {
-        #[cfg(target_arch = "x86_64")]
-        {
-            sse2::candidates_at_end(bytes, at, self.firsts, self.seconds)
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let before_end = bytes.len().saturating_sub(at).min(16);
-            portable::candidates(bytes, at, self.firsts, self.seconds) & ((1u32 << before_end) - 1)
-        }
-    }
-
-    /// Bit `i`: position `at + i` of `bytes` (zero-padded past its end) holds the first two bytes
-    /// of a needle (the first alone for a needle of one byte).
-    #[inline(always)]
-    fn candidates(&self, bytes: &[u8], at: usize) -> u32 {
-        #[cfg(target_arch = "x86_64")]
-        {
-            sse2::candidates(bytes, at, self.firsts, self.seconds)
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            portable::candidates(bytes, at, self.firsts, self.seconds)
-        }
-    }
 }
 
 /// Where the value of a structured-data parameter starting at `at` ends: the offset of the
@@ -119,7 +90,7 @@ impl<'n> Needles<'n> {
 pub(crate) fn value_end(bytes: &[u8], at: usize) -> Option<usize> {
     let mut base = at;
     while base < bytes.len() {
-        let hits = quote_or_backslash(bytes, base);
+        let hits = masks::quote_or_backslash(bytes, base);
         if hits != 0 {
             // Padding is zeros: a hit is a byte of `bytes`.
             return Some(base + hits.trailing_zeros() as usize - at);
@@ -136,7 +107,7 @@ pub(crate) fn sd_name_len(bytes: &[u8], at: usize) -> Option<usize> {
     // Three blocks at most: a 33rd name byte makes the name too long.
     let mut len = 0;
     while len <= 32 {
-        let ends = not_in_sd_name(bytes, at + len);
+        let ends = masks::not_in_sd_name(bytes, at + len);
         if ends != 0 {
             len += ends.trailing_zeros() as usize;
             break;
@@ -144,32 +115,6 @@ pub(crate) fn sd_name_len(bytes: &[u8], at: usize) -> Option<usize> {
         len += 16;
     }
     (1..=32).contains(&len).then_some(len)
-}
-
-/// Bit `i`: byte `at + i` of `bytes` (zero-padded past its end) cannot be in an SD-NAME.
-#[inline(always)]
-fn not_in_sd_name(bytes: &[u8], at: usize) -> u32 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        sse2::not_in_sd_name(bytes, at)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        portable::not_in_sd_name(bytes, at)
-    }
-}
-
-/// Bit `i`: byte `at + i` of `bytes` (zero-padded past its end) is `"` or a backslash.
-#[inline(always)]
-fn quote_or_backslash(bytes: &[u8], at: usize) -> u32 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        sse2::quote_or_backslash(bytes, at)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        portable::quote_or_backslash(bytes, at)
-    }
 }
 
 /// Calls `found(n, start)` for every occurrence of `needles[n]` in `haystack`, left to right
@@ -190,7 +135,7 @@ pub(crate) fn spaces_in_printable<const N: usize>(bytes: &[u8], at: usize) -> Op
             return None;
         }
         // Past the end, the zero padding counts as a bad byte.
-        let (mut spaces, bad) = spaces_and_unprintable(bytes, base);
+        let (mut spaces, bad) = masks::spaces_and_unprintable(bytes, base);
         // Only the bytes before the N-th space count: `limit` masks them.
         let mut limit = u32::MAX;
         while spaces != 0 && n < N {
@@ -212,19 +157,11 @@ pub(crate) fn spaces_in_printable<const N: usize>(bytes: &[u8], at: usize) -> Op
     Some(found)
 }
 
-/// Bits `i` of the 16 bytes of `bytes` from `at` (zero-padded past its end): those that are a
-/// space, and those that are neither a space nor printable US-ASCII (`!`..`~`).
-#[inline(always)]
-fn spaces_and_unprintable(bytes: &[u8], at: usize) -> (u32, u32) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        sse2::spaces_and_unprintable(bytes, at)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        portable::spaces_and_unprintable(bytes, at)
-    }
-}
+// The masks the scans use: SSE2 on x86_64, byte by byte elsewhere.
+#[cfg(not(target_arch = "x86_64"))]
+use portable as masks;
+#[cfg(target_arch = "x86_64")]
+use sse2 as masks;
 
 /// The 16-position masks of the scans, with SSE2 (part of the x86_64 baseline: no detection).
 /// Each function gives what its namesake in [`portable`] gives (`tests` compare them).
@@ -366,6 +303,11 @@ mod portable {
         })
     }
 
+    pub(super) fn candidates_at_end(bytes: &[u8], at: usize, firsts: [u8; 2], seconds: [Option<u8>; 2]) -> u32 {
+        let before_end = bytes.len().saturating_sub(at).min(16);
+        candidates(bytes, at, firsts, seconds) & ((1u32 << before_end) - 1)
+    }
+
     pub(super) fn quote_or_backslash(bytes: &[u8], at: usize) -> u32 {
         mask(at, |p| matches!(byte(bytes, p), b'"' | b'\\'))
     }
@@ -413,10 +355,9 @@ mod tests {
                     portable::quote_or_backslash(&bytes, at),
                     "{bytes:?} at {at}"
                 );
-                let before_end = len.saturating_sub(at).min(16);
                 assert_eq!(
                     sse2::candidates_at_end(&bytes, at, firsts, seconds),
-                    portable::candidates(&bytes, at, firsts, seconds) & ((1u32 << before_end) - 1),
+                    portable::candidates_at_end(&bytes, at, firsts, seconds),
                     "candidates at the end of {bytes:?} at {at}"
                 );
                 assert_eq!(sse2::not_in_sd_name(&bytes, at), portable::not_in_sd_name(&bytes, at), "{bytes:?} at {at}");
