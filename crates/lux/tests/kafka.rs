@@ -186,9 +186,18 @@ fn logs(dir: &Path) -> String {
 
 /// Waits until `done` holds, failing with the processes' logs after `limit`.
 fn wait_for(dir: &Path, what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    wait_for_explained(dir, what, limit, || if done() { Ok(()) } else { Err(String::new()) })
+}
+
+/// [`wait_for`] of a condition that says what it still lacks (`Err`), said on failure.
+fn wait_for_explained(dir: &Path, what: &str, limit: Duration, mut done: impl FnMut() -> Result<(), String>) {
     let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}\n{}", logs(dir));
+    loop {
+        let lacking = match done() {
+            Ok(()) => return,
+            Err(lacking) => lacking,
+        };
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}; {lacking}\n{}", logs(dir));
         std::thread::sleep(Duration::from_millis(500));
     }
 }
@@ -265,18 +274,29 @@ impl Setting {
         wait_for(dir, "every event enriched", Duration::from_secs(300), || {
             common::try_read(log, "enriched").is_ok_and(|p| event_ids(&p).len() >= self.expected_ids.len())
         });
-        wait_for(dir, "the last windows evaluated", Duration::from_secs(240), || {
-            let routed_done = log.topic("alarm-routed").is_ok_and(|info| {
-                (0..info.partitions).all(|p| {
+        wait_for_explained(dir, "the last windows evaluated", Duration::from_secs(240), || {
+            let info = log.topic("alarm-routed").map_err(|e| format!("alarm-routed cannot be described: {e}"))?;
+            // Partitions whose committed offset is short of the end (which counts the marker that
+            // closes the last transaction): (partition, committed, end).
+            let behind: Vec<(u32, u64, u64)> = (0..info.partitions)
+                .filter_map(|p| {
                     let tp = lux_log::TopicPartition { topic: "alarm-routed".into(), partition: p };
-                    // The end offset counts the marker that closes the last transaction.
                     let end = info.end_offsets[p as usize];
-                    log.committed_offset("alarm", &tp).ok().flatten().unwrap_or(0) + 1 >= end
+                    let committed = log.committed_offset("alarm", &tp).ok().flatten().unwrap_or(0);
+                    (committed + 1 < end).then_some((p, committed, end))
                 })
-            });
-            routed_done
-                && lux_alarm::state_is_finished(&log.load_state("alarm").unwrap_or_default(), Duration::from_secs(5))
-                && common::try_read(log, "alarms").is_ok_and(|p| alarm_counts(&p).len() >= self.expected_alarms.len())
+                .collect();
+            if !behind.is_empty() {
+                return Err(format!("the alarm group's committed offsets short of alarm-routed's ends: {behind:?}"));
+            }
+            if !lux_alarm::state_is_finished(&log.load_state("alarm").unwrap_or_default(), Duration::from_secs(5)) {
+                return Err("the routed input is all read, and the alarm state has windows left open".into());
+            }
+            let alarms = common::try_read(log, "alarms").map(|p| alarm_counts(&p).len()).unwrap_or(0);
+            if alarms < self.expected_alarms.len() {
+                return Err(format!("{alarms} alarms of the {} expected", self.expected_alarms.len()));
+            }
+            Ok(())
         });
         if self.check_metrics_when_done.get() {
             // The metrics are published after each commit: the last ones within a tick.

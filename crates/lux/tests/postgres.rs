@@ -73,12 +73,15 @@ fn an_intervention_inserted_while_running_enriches_the_next_events() {
     let incidents: serde_json::Value =
         serde_json::from_slice(&std::fs::read(data.join("generator/incidents.json")).unwrap()).unwrap();
     let site = incidents[0]["target"].as_str().unwrap().to_owned();
-    let inserted_at = now_ms();
+    // The intervention starts at PostgreSQL's `now()`, between these two instants (starting
+    // `psql` can take a second on a loaded machine).
+    let insert_started = now_ms();
     psql(&format!(
         "INSERT INTO {}.interventions VALUES ('INT-E2E', 'site', '{site}', 'corrective', now(), now() + interval '1 hour', \
          now(), NULL, true, false)",
         schema.0
     ));
+    let inserted = now_ms();
     std::thread::sleep(Duration::from_secs(8));
     Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let output = child.wait_with_output().unwrap();
@@ -86,8 +89,13 @@ fn an_intervention_inserted_while_running_enriches_the_next_events() {
 
     let events = read_enriched(&data);
     let at_site: Vec<&serde_json::Value> = events.iter().filter(|e| e["equipment"]["site"] == site.as_str()).collect();
-    let before: Vec<_> = at_site.iter().filter(|e| millis(&e["event_time"]) < inserted_at - 1000).collect();
-    let after: Vec<_> = at_site.iter().filter(|e| millis(&e["received_at"]) >= inserted_at + 2000).collect();
+    let before: Vec<_> = at_site.iter().filter(|e| millis(&e["event_time"]) < insert_started - 1000).collect();
+    // After: events of the intervention's time (the join is as of the event's time), received
+    // once the change had 2 seconds to reach the running stages.
+    let after: Vec<_> = at_site
+        .iter()
+        .filter(|e| millis(&e["event_time"]) >= inserted && millis(&e["received_at"]) >= inserted + 2000)
+        .collect();
     assert!(before.len() > 20 && after.len() > 20, "{} before, {} after", before.len(), after.len());
     assert!(before.iter().all(|e| e["maintenance"]["intervention_id"] != "INT-E2E"), "not before its start");
     for event in &after {
