@@ -6,10 +6,12 @@
 //!   Records are short and their needles shorter: building a `memchr::memmem` searcher per
 //!   record costs more than this whole scan;
 //! - the header's first spaces, with every byte before them printable ([`spaces_in_printable`]);
-//! - the end of a structured-data parameter value ([`value_end`]).
+//! - SD-NAMEs ([`sd_name_len`]) and the end of a structured-data parameter value ([`value_end`]).
 //!
 //! The blocks are read in place from the record, past the end of the field scanned where the
-//! record goes on; only a block crossing the record's end is copied (zero-padded).
+//! record goes on. A block crossing the record's end is read from its last 16 bytes, shifted,
+//! for the redaction candidates (the message ends the record); for the other scans, whose
+//! blocks seldom cross it, it is copied, zero-padded.
 
 /// Two short needles, prepared once for several [`Needles::each_in`] scans: the first two bytes
 /// of each.
