@@ -74,9 +74,7 @@ impl<'n> Needles<'n> {
                 masks::candidates_at_end(bytes, base, self.firsts, self.seconds)
             };
             // Only positions before `end` are candidates.
-            if end - base < 16 {
-                hits &= (1u32 << (end - base)) - 1;
-            }
+            hits &= positions_before(base, end);
             while hits != 0 {
                 check(base + hits.trailing_zeros() as usize);
                 hits &= hits - 1;
@@ -159,6 +157,12 @@ pub(crate) fn spaces_in_printable<const N: usize>(bytes: &[u8], at: usize) -> Op
     Some(found)
 }
 
+/// The bits of the 16 positions from `at` that come before `end`.
+#[inline(always)]
+fn positions_before(at: usize, end: usize) -> u32 {
+    (1u32 << end.saturating_sub(at).min(16)) - 1
+}
+
 // The masks the scans use: SSE2 on x86_64, byte by byte elsewhere.
 #[cfg(not(target_arch = "x86_64"))]
 use portable as masks;
@@ -224,10 +228,7 @@ mod sse2 {
                 let next = unsafe { _mm_srli_si128::<1>(here) };
                 candidate_bits(here, next, firsts, seconds).checked_shr((at - last) as u32).unwrap_or(0)
             }
-            None => {
-                let before_end = bytes.len().saturating_sub(at).min(16);
-                candidates(bytes, at, firsts, seconds) & ((1u32 << before_end) - 1)
-            }
+            None => candidates(bytes, at, firsts, seconds) & super::positions_before(at, bytes.len()),
         }
     }
 
@@ -306,8 +307,7 @@ mod portable {
     }
 
     pub(super) fn candidates_at_end(bytes: &[u8], at: usize, firsts: [u8; 2], seconds: [Option<u8>; 2]) -> u32 {
-        let before_end = bytes.len().saturating_sub(at).min(16);
-        candidates(bytes, at, firsts, seconds) & ((1u32 << before_end) - 1)
+        candidates(bytes, at, firsts, seconds) & super::positions_before(at, bytes.len())
     }
 
     pub(super) fn quote_or_backslash(bytes: &[u8], at: usize) -> u32 {
