@@ -338,6 +338,24 @@ fn prefix(name: &str) -> u64 {
     }
 }
 
+/// A `'static` attribute name with its sort key computed once, for a decoder that pushes the
+/// same names record after record ([`AttributeList::push_static`]).
+#[derive(Debug, Clone, Copy)]
+pub struct StaticName {
+    name: &'static str,
+    prefix: u64,
+}
+
+impl StaticName {
+    pub fn new(name: &'static str) -> StaticName {
+        StaticName { name, prefix: prefix(name) }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        self.name
+    }
+}
+
 /// The text of `t`, whose `Own` ranges are ranges of `text` (an [`Attributes`]' buffer).
 #[inline]
 fn text_of(text: &str, t: Text) -> &str {
@@ -771,6 +789,12 @@ impl<'a> AttributeList<'a> {
         self.add(entry);
     }
 
+    /// As [`AttributeList::push`], for a name whose sort key is computed already.
+    #[inline(always)]
+    pub fn push_static(&mut self, name: StaticName, value: impl Into<Scalar>) {
+        self.add(Entry { prefix: name.prefix, name: Text::Static(name.name), value: value.into().0 });
+    }
+
     #[inline(always)]
     fn add(&mut self, entry: Entry) {
         if self.attrs.entries.last().is_some_and(|last| last.prefix >= entry.prefix) {
@@ -824,6 +848,13 @@ impl<'a> AttributeList<'a> {
             [x, y] => x.prefix < y.prefix || (x.prefix == y.prefix && a.str_of(x.name) < a.str_of(y.name)),
             _ => true,
         })
+    }
+
+    /// Ends a list whose names were pushed in strictly increasing order, each once: by a
+    /// decoder that knows the order of its names beforehand (checked in debug builds only).
+    #[inline]
+    pub fn finish_in_order(self) {
+        debug_assert!(self.in_order(), "attribute names pushed out of order");
     }
 
     /// Sorts the attributes by name, each name once (in the [`Attributes`] the list was made on).

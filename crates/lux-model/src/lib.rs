@@ -20,7 +20,7 @@ mod text;
 mod time;
 
 pub use alarm::{Alarm, AlarmState, LateForWindow, Ratio};
-pub use attributes::{AttrRef, AttrText, AttrValue, AttributeList, Attributes, Copied, Scalar};
+pub use attributes::{AttrRef, AttrText, AttrValue, AttributeList, Attributes, Copied, Scalar, StaticName};
 pub use event::{
     EnrichedEvent, EquipmentInfo, EquipmentKey, ErrorInfo, Event, EventKind, MaintenanceInfo, Outcome, ReferenceInfo,
     ReferenceStatus,

@@ -184,7 +184,25 @@ fn logs(dir: &Path) -> String {
     text
 }
 
-/// Waits until `done` holds, failing with the processes' logs after `limit`.
+/// The stage and Kafka metrics of every process that still answers, for a failure message: which
+/// stage lags, how often it was assigned partitions, how many transactions it committed.
+fn stage_metrics(dir: &Path) -> String {
+    let mut text = String::new();
+    for name in ["transform-1", "transform-2", "alarm-1", "alarm-2"] {
+        let samples: Vec<String> = scrape(dir, name)
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("lux_stage_") || k.starts_with("lux_kafka_"))
+            .filter(|(k, _)| !k.contains("_bucket"))
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        if !samples.is_empty() {
+            text.push_str(&format!("--- {name} metrics\n{}\n", samples.join("\n")));
+        }
+    }
+    text
+}
+
+/// Waits until `done` holds, failing with the processes' metrics and logs after `limit`.
 fn wait_for(dir: &Path, what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     wait_for_explained(dir, what, limit, || if done() { Ok(()) } else { Err(String::new()) })
 }
@@ -197,7 +215,12 @@ fn wait_for_explained(dir: &Path, what: &str, limit: Duration, mut done: impl Fn
             Ok(()) => return,
             Err(lacking) => lacking,
         };
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}; {lacking}\n{}", logs(dir));
+        assert!(
+            started.elapsed() < limit,
+            "{what}: not within {limit:?}; {lacking}\n{}{}",
+            stage_metrics(dir),
+            logs(dir)
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
@@ -287,7 +310,29 @@ impl Setting {
                 })
                 .collect();
             if !behind.is_empty() {
-                return Err(format!("the alarm group's committed offsets short of alarm-routed's ends: {behind:?}"));
+                // What a read_committed reader finds from the committed offset on: records
+                // there are committed and the alarm stage has not consumed them; none, an
+                // unfinished transaction holds them back.
+                let readable: Vec<String> = behind
+                    .iter()
+                    .map(|&(p, committed, _)| match log.fetch("alarm-routed", p, committed, 10) {
+                        Ok(records) => format!(
+                            "{p}: {:?}",
+                            records
+                                .iter()
+                                .map(|r| (
+                                    r.offset,
+                                    String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned()
+                                ))
+                                .collect::<Vec<_>>()
+                        ),
+                        Err(e) => format!("{p}: {e}"),
+                    })
+                    .collect();
+                return Err(format!(
+                    "the alarm group's committed offsets short of alarm-routed's ends (partition, committed, end): \
+                     {behind:?}; records readable there (offset, key): {readable:?}"
+                ));
             }
             if !lux_alarm::state_is_finished(&log.load_state("alarm").unwrap_or_default(), Duration::from_secs(5)) {
                 return Err("the routed input is all read, and the alarm state has windows left open".into());
