@@ -67,16 +67,39 @@ impl Target {
     }
 
     /// Decodes `data` as this format (and, for syslog and RADIUS, with format `auto` too) and
-    /// checks the invariants. Panics (a fuzz finding) when one does not hold.
+    /// checks the invariants, and that the transform stage's way of decoding gives the same
+    /// ([`same_when_reused`]). Panics (a fuzz finding) when one does not hold.
     pub fn run(self, data: &[u8]) {
         let decoder = decoder();
         let raw = self.record(data);
-        check(&raw, &decoder.decode(&raw));
+        let decoded = decoder.decode(&raw);
+        check(&raw, &decoded);
+        same_when_reused(&raw, &decoded);
         if matches!(self, Target::Syslog | Target::Radius) {
             let auto = RawRecord { format: Format::Auto, ..raw };
-            check(&auto, &decoder.decode(&auto));
+            let decoded = decoder.decode(&auto);
+            check(&auto, &decoded);
+            same_when_reused(&auto, &decoded);
         }
     }
+}
+
+/// Checks that a decoder of its own (its pseudonym cache and RADIUS plans, kept from input to
+/// input) decoding into one reused event, as the transform stage decodes, gives `decoded`: what
+/// the shared decoder gave, event or error.
+pub fn same_when_reused(raw: &RawRecord, decoded: &Result<Vec<Event>, DecodeError>) {
+    thread_local! {
+        static OWN: std::cell::RefCell<Option<(Decoder, Event)>> = const { std::cell::RefCell::new(None) };
+    }
+    OWN.with(|own| {
+        let mut own = own.borrow_mut();
+        let (own_decoder, event) = own.get_or_insert_with(|| (decoder().clone(), Event::default()));
+        match (decoded, own_decoder.decode_event(raw, event)) {
+            (Ok(events), Ok(())) => assert_eq!(events.first(), Some(&*event), "the reused event differs"),
+            (Err(shared), Err(reused)) => assert_eq!(shared, &reused, "the errors differ"),
+            (shared, reused) => panic!("shared decoder: {shared:?}; reused event: {reused:?}"),
+        }
+    });
 }
 
 /// The demo configuration; a broken one stops the fuzzer at its first input.
