@@ -651,12 +651,7 @@ impl KnownOrders {
         if self.seen_once.contains(&order) {
             return true;
         }
-        if self.seen_once.len() < PLANS {
-            self.seen_once.push(order);
-        } else if let Some(old) = self.seen_once.get_mut(self.next_seen) {
-            *old = order;
-            self.next_seen = (self.next_seen + 1) % PLANS;
-        }
+        remember(&mut self.seen_once, &mut self.next_seen, order);
         false
     }
 
@@ -686,13 +681,18 @@ impl KnownOrders {
                 && ev.error_code == decoded.error_code
                 && ev.message == decoded.message
         });
-        let slot = PlanSlot { count: frame.count, words: words(&frame.types), plan };
-        if self.slots.len() < PLANS {
-            self.slots.push(slot);
-        } else if let Some(old) = self.slots.get_mut(self.next) {
-            *old = slot;
-            self.next = (self.next + 1) % PLANS;
-        }
+        remember(&mut self.slots, &mut self.next, PlanSlot { count: frame.count, words: words(&frame.types), plan });
+    }
+}
+
+/// Adds `item` to `ring`, which holds at most [`PLANS`] items: once full, in place of the
+/// oldest (at `next`).
+fn remember<T>(ring: &mut Vec<T>, next: &mut usize, item: T) {
+    if ring.len() < PLANS {
+        ring.push(item);
+    } else if let Some(old) = ring.get_mut(*next) {
+        *old = item;
+        *next = (*next + 1) % PLANS;
     }
 }
 
