@@ -10,6 +10,9 @@
 //! tansu shows the records of aborted transactions to read_committed readers (it sends no
 //! aborted-transaction list), so duplicates are counted and reported, and asserted absent only
 //! where the broker hides aborted records (`LUX_KAFKA_HIDES_ABORTED=1`, e.g. Apache Kafka).
+//!
+//! The broker-outage test cuts the path to the broker for 10 s mid-stream (a proxy in front of
+//! tansu): the stages wait, retry and finish by themselves, with the same result.
 
 mod common;
 
@@ -468,13 +471,12 @@ fn two_instances_of_each_stage_share_the_work_and_one_is_sigkilled() {
 /// tansu then shows the aborted records: duplicates are asserted absent where the broker hides
 /// aborted transactions, and otherwise allowed only when a transaction was aborted.
 ///
-/// Ignored in the test command: it passed in 4 runs of 5 on a quiet machine, but in the clean CI
-/// run the cut also timed out librdkafka's flush (the transaction was aborted), the consumers'
-/// `max.poll.interval.ms` (they left the group) and an idempotent sequence (a fatal producer
-/// error), and the alarm stage had not finished 120 s later. Run it with
-/// `cargo test -p lux --test kafka -- --ignored outage`.
+/// Ignored in the test command until 2026-11-27: in a clean CI run the alarm stage had "not
+/// finished" 120 s after the cut. That was this test's own wait (see `finish_and_compare`: more
+/// than one control record can follow the last routed record, and no committed offset passes
+/// them); with it fixed, the test passed 4 runs of 4 with a CPU hog and a fuzzer on the 2-core
+/// VM, every run exactly once (no transaction aborted).
 #[test]
-#[ignore = "not robust on a loaded 2-core machine: a 10 s cut can also time out librdkafka's flush, the poll interval and the idempotent sequence, and the stages then did not finish within the test's wait"]
 fn a_broker_outage_of_ten_seconds_loses_nothing_and_the_stages_recover() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let broker = TansuBroker::start_behind_proxy().expect("tansu starts");
