@@ -7,6 +7,7 @@ use crate::time::{rfc3339, Millis};
 use crate::Format;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use std::sync::Arc;
 
 /// What happened, in the operator's vocabulary. New kinds may be added in later schema versions;
@@ -292,6 +293,9 @@ struct EnrichedWire<Id, Text, Message, Attrs> {
 type FullWire = EnrichedWire<SmallStr, SmallStr, String, Attributes>;
 /// An `enriched` record but its event's id, subscriber, message and attributes.
 type SkimWire = EnrichedWire<IgnoredAny, IgnoredAny, IgnoredAny, IgnoredAny>;
+/// An `enriched` record but its event's id and message, with its attributes held as the JSON
+/// text they were written as (borrowed from the record), to be parsed only if wanted.
+type IndicatorWire<'a> = EnrichedWire<IgnoredAny, SmallStr, IgnoredAny, Option<&'a RawValue>>;
 
 /// What an [`EnrichedWire`] holds of its event's id, subscriber, message and attributes.
 type Payload = (SmallStr, Option<SmallStr>, Option<String>, Attributes);
@@ -340,8 +344,25 @@ impl EnrichedEvent {
     /// use none of them, such as the alarm stage's route half, where they were half the cost of
     /// a record.
     pub fn from_json_skimmed(bytes: &[u8]) -> serde_json::Result<EnrichedEvent> {
-        let wire: SkimWire = serde_json::from_slice(bytes)?;
+        let wire: SkimWire = crate::from_json(bytes)?;
         Ok(wire.into_event(|_, _, _, _| (SmallStr::default(), None, None, Attributes::default())))
+    }
+
+    /// Reads an `enriched` record for a stage that uses its event's subscriber and, for some
+    /// kinds of event only, its attributes, such as the QoE stage (which needs the attributes
+    /// of session stops for their durations): the event's id and message are checked for
+    /// well-formed JSON and skipped unparsed (left empty), and the attributes are parsed only
+    /// when `attributes_wanted` holds for the event's kind (else checked and left empty).
+    pub fn from_json_for_indicators(
+        bytes: &[u8],
+        attributes_wanted: impl FnOnce(EventKind) -> bool,
+    ) -> serde_json::Result<EnrichedEvent> {
+        let wire: IndicatorWire = crate::from_json(bytes)?;
+        let attributes = match wire.attributes {
+            Some(raw) if attributes_wanted(wire.kind) => serde_json::from_str(raw.get())?,
+            _ => Attributes::default(),
+        };
+        Ok(wire.into_event(|_, subscriber, _, _| (SmallStr::default(), subscriber, None, attributes)))
     }
 
     /// The partitioning key of the `enriched` topic: the inventory's equipment id when known,
@@ -462,6 +483,49 @@ mod tests {
             assert!(serde_json::from_str::<EnrichedEvent>(&bad).is_err());
             assert!(EnrichedEvent::from_json_skimmed(bad.as_bytes()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_read_for_indicators_is_the_record_but_its_events_id_and_message_and_unwanted_attributes() {
+        let json = serde_json::to_vec(&full()).unwrap();
+        let mut expected = full();
+        expected.event.event_id = SmallStr::default();
+        expected.event.message = None;
+        let read = EnrichedEvent::from_json_for_indicators(&json, |kind| kind == EventKind::SessionStop).unwrap();
+        assert_eq!(read, expected);
+        expected.event.attributes = Attributes::default();
+        assert_eq!(EnrichedEvent::from_json_for_indicators(&json, |_| false).unwrap(), expected);
+        // Absent or null attributes read as none.
+        let text = String::from_utf8(json).unwrap();
+        let start = text.find(",\"attributes\"").unwrap();
+        let end = text.find(",\"is_failure\"").unwrap();
+        for edited in [
+            format!("{}{}", &text[..start], &text[end..]),
+            format!("{},\"attributes\":null{}", &text[..start], &text[end..]),
+        ] {
+            assert_eq!(EnrichedEvent::from_json_for_indicators(edited.as_bytes(), |_| true).unwrap(), expected);
+        }
+        // What a full read refuses, this read does too, wanted attributes or not.
+        for bad in [
+            text.replace("\"event_id\"", "\"id\""),
+            text.replace("\"lost carrier\"", "\"lost"),
+            text.replace("\"attributes\":{", "\"attributes\":{\"x\":[,"),
+            text[..50].to_owned(),
+        ] {
+            assert!(serde_json::from_str::<EnrichedEvent>(&bad).is_err());
+            for wanted in [true, false] {
+                assert!(EnrichedEvent::from_json_for_indicators(bad.as_bytes(), |_| wanted).is_err(), "{bad}");
+            }
+        }
+        // Invalid UTF-8, even in a skipped string, is refused.
+        let mut invalid = text.clone().into_bytes();
+        invalid[text.find("lost carrier").unwrap()] = 0xff;
+        assert!(EnrichedEvent::from_json_for_indicators(&invalid, |_| false).is_err());
+        assert!(EnrichedEvent::from_json_skimmed(&invalid).is_err());
+        // Attributes that are well-formed JSON but not attributes are refused when wanted.
+        let not_attributes = text.replace("\"attributes\":{", "\"attributes\":[{");
+        let not_attributes = not_attributes.replacen(",\"is_failure\"", "],\"is_failure\"", 1);
+        assert!(EnrichedEvent::from_json_for_indicators(not_attributes.as_bytes(), |_| true).is_err());
     }
 
     #[test]

@@ -40,6 +40,16 @@ pub mod schema {
     pub const QOE: &str = "lux.qoe.v1";
 }
 
+/// Reads one JSON record (of the log, of a file): its UTF-8 is checked once, for the whole
+/// record, and the parse then trusts it. `serde_json::from_slice` checks every string it reads
+/// one by one instead, which cost 17% of a skimmed read of an `enriched` record (callgrind),
+/// and does not check the strings it skips. Invalid UTF-8 anywhere is an error.
+pub fn from_json<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> serde_json::Result<T> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| <serde_json::Error as serde::de::Error>::custom(format!("not UTF-8 text: {e}")))?;
+    serde_json::from_str(text)
+}
+
 /// Deterministic 128-bit identifier (32 lowercase hex characters) of `parts`, hashed with SHA-256.
 ///
 /// The same parts always give the same id, across runs, machines and versions of LUX: this is

@@ -263,6 +263,12 @@ impl QoeEngine {
         self.cells
     }
 
+    /// Whether the engine reads the attributes of events of this kind: only session stops,
+    /// for their duration. The stage reads the attributes of no other event.
+    pub fn uses_attributes(kind: EventKind) -> bool {
+        kind == EventKind::SessionStop
+    }
+
     fn duration_s(&self, event: &EnrichedEvent) -> Option<u64> {
         match event.event.attributes.get(&self.duration_attribute)? {
             AttrRef::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),

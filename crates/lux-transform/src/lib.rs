@@ -135,7 +135,7 @@ impl Processor for TransformStage {
     }
 
     fn process(&mut self, record: &StoredRecord, ctx: &mut Context) -> anyhow::Result<()> {
-        let raw: RawRecord = match serde_json::from_slice(&record.value) {
+        let raw: RawRecord = match lux_model::from_json(&record.value) {
             Ok(raw) => raw,
             Err(error) => {
                 return self.dead_letter(
