@@ -10,11 +10,15 @@
 //! - `skimmed`: `EnrichedEvent::from_json_skimmed`, the alarm stage's route half's read;
 //! - `indicators`: `EnrichedEvent::from_json_for_indicators`, the QoE stage's read;
 //! - `raw-slice` and `raw`: a `raw` record of a syslog line (about 250 bytes) read by
-//!   `serde_json::from_slice` and by `lux_model::from_json` (the transform stage's read).
+//!   `serde_json::from_slice` and by `lux_model::from_json` (the transform stage's read);
+//! - `engine` and `engine-state`: no read, the first N events (already read) through the
+//!   engine with the default config, `advance` every 1,000 events as the bench does, and with
+//!   `engine-state` the changed cells' state entries taken too (`take_changes`): the
+//!   difference of the two is what writing the state costs.
 //!
 //! ```text
 //! cargo build --release -p lux-qoe --example read_profile
-//! valgrind --tool=callgrind --toggle-collect='read_profile::measured' --callgrind-out-file=/tmp/cg \
+//! valgrind --tool=callgrind --toggle-collect='read_profile::measured*' --callgrind-out-file=/tmp/cg \
 //!     target/release/examples/read_profile indicators 20000
 //! # instructions per record = the total Ir / 20000
 //! ```
@@ -29,9 +33,16 @@ use std::hint::black_box;
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(mode), Some(n)) = (args.next(), args.next().and_then(|n| n.parse::<usize>().ok())) else {
-        eprintln!("usage: read_profile full|full-checked-once|skimmed|indicators|raw-slice|raw N");
+        eprintln!("usage: read_profile full|full-checked-once|skimmed|indicators|raw-slice|raw|engine|engine-state N");
         std::process::exit(2);
     };
+    if mode.starts_with("engine") {
+        let events: Vec<_> = common::make_events().into_iter().take(n).collect();
+        let config = lux_qoe::QoeConfig::default();
+        let mut engine = QoeEngine::new(&config, &[0, 1, 2]).expect("the default config is valid");
+        measured_engine(&mut engine, &events, mode == "engine-state");
+        return;
+    }
     let records: Vec<Vec<u8>> = if mode.starts_with("raw") {
         (0..n)
             .map(|i| {
@@ -49,6 +60,19 @@ fn main() {
     if let Err(error) = measured(&mode, &records) {
         eprintln!("read_profile: {error}");
         std::process::exit(2);
+    }
+}
+
+#[inline(never)]
+fn measured_engine(engine: &mut QoeEngine, events: &[(u32, EnrichedEvent)], state: bool) {
+    for batch in events.chunks(1_000) {
+        for (partition, event) in batch {
+            engine.on_event(*partition, event, 0);
+        }
+        black_box(engine.advance(0));
+        if state {
+            black_box(engine.take_changes());
+        }
     }
 }
 

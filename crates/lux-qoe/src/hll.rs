@@ -121,46 +121,67 @@ impl HyperLogLog {
     /// base64 of its 4,096 registers.
     pub fn encode(&self) -> String {
         let engine = base64::engine::general_purpose::STANDARD_NO_PAD;
-        match self {
-            HyperLogLog::Sparse(registers) => {
-                let mut bytes = Vec::with_capacity(registers.len() * 3);
-                for &(i, r) in registers {
-                    bytes.extend_from_slice(&i.to_be_bytes());
-                    bytes.push(r);
-                }
-                format!("s{}", engine.encode(bytes))
-            }
-            HyperLogLog::Dense(registers) => format!("d{}", engine.encode(registers)),
-        }
+        let mut bytes = Vec::new();
+        let form = self.encode_bytes(&mut bytes);
+        format!("{}{}", char::from(form), engine.encode(bytes))
     }
 
     /// The sketch [`HyperLogLog::encode`] wrote; an error says what is wrong with the text.
     pub fn decode(text: &str) -> Result<HyperLogLog, String> {
         let engine = base64::engine::general_purpose::STANDARD_NO_PAD;
-        let max_rank = (64 - P + 1) as u8;
-        let bytes = |body: &str| engine.decode(body).map_err(|e| format!("subscriber sketch: bad base64: {e}"));
-        if let Some(body) = text.strip_prefix('s') {
-            let bytes = bytes(body)?;
-            if bytes.len() % 3 != 0 {
-                return Err("subscriber sketch: a sparse sketch is made of 3-byte entries".into());
-            }
-            let mut sketch = HyperLogLog::default();
-            for entry in bytes.chunks_exact(3) {
-                let (i, r) = (u16::from_be_bytes([entry[0], entry[1]]), entry[2]);
-                if usize::from(i) >= M || r == 0 || r > max_rank {
-                    return Err(format!("subscriber sketch: register {i} = {r} is out of range"));
+        let Some(&form) = text.as_bytes().first() else {
+            return Err("subscriber sketch: empty".into());
+        };
+        let body = text.get(1..).unwrap_or_default();
+        let bytes = engine.decode(body).map_err(|e| format!("subscriber sketch: bad base64: {e}"))?;
+        HyperLogLog::decode_bytes(form, &bytes)
+    }
+
+    /// Appends the sketch's bytes to `out` (sparse: its (index big-endian, rank) triples;
+    /// dense: its 4,096 registers) and returns its form: `b's'` or `b'd'`.
+    pub fn encode_bytes(&self, out: &mut Vec<u8>) -> u8 {
+        match self {
+            HyperLogLog::Sparse(registers) => {
+                out.reserve(registers.len() * 3);
+                for &(i, r) in registers {
+                    out.extend_from_slice(&i.to_be_bytes());
+                    out.push(r);
                 }
-                sketch.set_max(i, r);
+                b's'
             }
-            Ok(sketch)
-        } else if let Some(body) = text.strip_prefix('d') {
-            let bytes = bytes(body)?;
-            if bytes.len() != M || bytes.iter().any(|&r| r > max_rank) {
-                return Err(format!("subscriber sketch: a dense sketch has {M} registers of at most {max_rank}"));
+            HyperLogLog::Dense(registers) => {
+                out.extend_from_slice(registers);
+                b'd'
             }
-            Ok(HyperLogLog::Dense(bytes.into_boxed_slice()))
-        } else {
-            Err("subscriber sketch: starts with neither `s` (sparse) nor `d` (dense)".into())
+        }
+    }
+
+    /// The sketch of `form` whose bytes [`HyperLogLog::encode_bytes`] wrote; an error says what
+    /// is wrong with them.
+    pub fn decode_bytes(form: u8, bytes: &[u8]) -> Result<HyperLogLog, String> {
+        let max_rank = (64 - P + 1) as u8;
+        match form {
+            b's' => {
+                if bytes.len() % 3 != 0 {
+                    return Err("subscriber sketch: a sparse sketch is made of 3-byte entries".into());
+                }
+                let mut sketch = HyperLogLog::default();
+                for entry in bytes.chunks_exact(3) {
+                    let (i, r) = (u16::from_be_bytes([entry[0], entry[1]]), entry[2]);
+                    if usize::from(i) >= M || r == 0 || r > max_rank {
+                        return Err(format!("subscriber sketch: register {i} = {r} is out of range"));
+                    }
+                    sketch.set_max(i, r);
+                }
+                Ok(sketch)
+            }
+            b'd' => {
+                if bytes.len() != M || bytes.iter().any(|&r| r > max_rank) {
+                    return Err(format!("subscriber sketch: a dense sketch has {M} registers of at most {max_rank}"));
+                }
+                Ok(HyperLogLog::Dense(bytes.into()))
+            }
+            _ => Err("subscriber sketch: starts with neither `s` (sparse) nor `d` (dense)".into()),
         }
     }
 }

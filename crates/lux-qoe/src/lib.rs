@@ -24,13 +24,13 @@
 //! `qoe.short_session`; affected subscribers the distinct subscribers of failures
 //! (`is_failure`) and drops; top error codes those of failures and drops.
 //!
-//! Speed (`cargo bench -p lux-qoe --bench indicators`: 5,000 equipment on 500 sites, the five
-//! default dimensions, batches of 1,000 events; 2-core VM at load 6, noisy): 95 k events/s per
-//! core (70 to 137 k) with the changed cells serialised after each batch as the stage does,
-//! 281 k (218 to 360 k) without, in the same run: the state of the open cells, JSON with their
-//! sketches, written after every batch, costs two thirds of the time. Below the transform
-//! stage's rate: the first thing to improve (a binary state encoding, fewer writes of the large
-//! region and model cells).
+//! Speed, in instructions per event (callgrind, `examples/read_profile.rs`: the benchmark's
+//! 5,000 equipment on 500 sites, the five default dimensions, `advance` every 1,000 events):
+//! the engine 3,730; writing the changed cells' state entries after each batch 4,449 (19,992
+//! when they were JSON, their sketches base64: the cells are binary since format 2, see
+//! `engine/cell_entry.rs`, and their keys built without `format!`); the stage's read of an
+//! `enriched` record about 22,600 (`EnrichedEvent::from_json_for_indicators`), now the largest
+//! part. Wall clock: `cargo bench -p lux-qoe --bench indicators`.
 
 mod config;
 mod engine;
