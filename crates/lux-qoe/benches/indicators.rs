@@ -11,10 +11,8 @@ use lux_qoe::{QoeConfig, QoeEngine};
 
 mod common;
 
-use common::{make_events, EVENTS};
-
-/// Events between `advance` calls, as the stage runner's batches.
-const BATCH: usize = 1_000;
+use common::{drive, make_events, EVENTS};
+use std::borrow::Cow;
 
 fn bench(c: &mut Criterion) {
     let events = make_events();
@@ -22,41 +20,18 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("qoe");
     group.throughput(Throughput::Elements(EVENTS as u64));
     group.sample_size(10);
-    group.bench_function("on_event+advance+state, 5,000 equipment, 5 dimensions", |b| {
-        b.iter_batched(
-            || QoeEngine::new(&config, &[0, 1, 2]).expect("valid config"),
-            |mut engine| {
-                let mut written = 0usize;
-                for batch in events.chunks(BATCH) {
-                    for (partition, event) in batch {
-                        engine.on_event(*partition, event, 0);
-                    }
-                    written += engine.advance(0).len();
-                    written += engine.take_changes().len();
-                }
-                written += engine.finish_input().len();
-                written
-            },
-            BatchSize::PerIteration,
-        )
-    });
-    group.bench_function("on_event+advance, no state, 5,000 equipment, 5 dimensions", |b| {
-        b.iter_batched(
-            || QoeEngine::new(&config, &[0, 1, 2]).expect("valid config"),
-            |mut engine| {
-                let mut written = 0usize;
-                for batch in events.chunks(BATCH) {
-                    for (partition, event) in batch {
-                        engine.on_event(*partition, event, 0);
-                    }
-                    written += engine.advance(0).len();
-                }
-                written += engine.finish_input().len();
-                written
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    for (name, state) in [
+        ("on_event+advance+state, 5,000 equipment, 5 dimensions", true),
+        ("on_event+advance, no state, 5,000 equipment, 5 dimensions", false),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || QoeEngine::new(&config, &[0, 1, 2]).expect("valid config"),
+                |mut engine| drive(&mut engine, &events, Cow::Borrowed, state) + engine.finish_input().len(),
+                BatchSize::PerIteration,
+            )
+        });
+    }
     group.finish();
 
     // The stage's read of each record (the `enriched` JSON) before the engine, per event.
@@ -77,16 +52,8 @@ fn bench(c: &mut Criterion) {
             b.iter_batched(
                 || QoeEngine::new(&config, &[0, 1, 2]).expect("valid config"),
                 |mut engine| {
-                    let mut written = 0usize;
-                    for batch in records.chunks(BATCH) {
-                        for (partition, bytes) in batch {
-                            let event = read(bytes).expect("an enriched record");
-                            engine.on_event(*partition, &event, 0);
-                        }
-                        written += engine.advance(0).len();
-                    }
-                    written += engine.finish_input().len();
-                    written
+                    let read = |bytes: &Vec<u8>| Cow::Owned(read(bytes).expect("an enriched record"));
+                    drive(&mut engine, &records, read, false) + engine.finish_input().len()
                 },
                 BatchSize::PerIteration,
             )

@@ -12,7 +12,7 @@
 //! - `raw-slice` and `raw`: a `raw` record of a syslog line (about 250 bytes) read by
 //!   `serde_json::from_slice` and by `lux_model::from_json` (the transform stage's read);
 //! - `engine` and `engine-state`: no read, the first N events (already read) through the
-//!   engine with the default config, `advance` every 1,000 events as the bench does, and with
+//!   engine with the default config, `advance` every 1,000 events as the bench does (`common::drive`), and with
 //!   `engine-state` the changed cells' state entries taken too (`take_changes`): the
 //!   difference of the two is what writing the state costs.
 //!
@@ -28,6 +28,7 @@ mod common;
 
 use lux_model::{EnrichedEvent, RawRecord};
 use lux_qoe::QoeEngine;
+use std::borrow::Cow;
 use std::hint::black_box;
 
 fn main() {
@@ -65,15 +66,7 @@ fn main() {
 
 #[inline(never)]
 fn measured_engine(engine: &mut QoeEngine, events: &[(u32, EnrichedEvent)], state: bool) {
-    for batch in events.chunks(1_000) {
-        for (partition, event) in batch {
-            engine.on_event(*partition, event, 0);
-        }
-        black_box(engine.advance(0));
-        if state {
-            black_box(engine.take_changes());
-        }
-    }
+    black_box(common::drive(engine, events, Cow::Borrowed, state));
 }
 
 #[inline(never)]

@@ -11,7 +11,7 @@ mod cell_entry;
 
 use crate::hll::HyperLogLog;
 use crate::QoeConfig;
-use lux_model::{ratio, AttrRef, EnrichedEvent, ErrorCodeCount, EventKind, QoeIndicator, SessionDurations};
+use lux_model::{ratio, AttrRef, EnrichedEvent, ErrorCodeCount, EventKind, QoeIndicator, SessionDurations, SmallStr};
 use lux_stage::watermark::PartitionWatermarks;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -190,23 +190,13 @@ struct CellEntry {
 /// `cell/<start>/<dimension>/<value>`, built without `format!` (whose machinery was a quarter
 /// of the engine's time when it wrote its state).
 fn cell_key(start: i64, dimension: &str, value: &str) -> Vec<u8> {
+    let digits = SmallStr::decimal(start.unsigned_abs());
     let mut key = Vec::with_capacity(CELL_KEY_PREFIX.len() + 22 + dimension.len() + value.len());
     key.extend_from_slice(CELL_KEY_PREFIX.as_bytes());
     if start < 0 {
         key.push(b'-');
     }
-    let mut digits = [0u8; 20];
-    let mut n = start.unsigned_abs();
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    key.extend_from_slice(&digits[at..]);
+    key.extend_from_slice(digits.as_bytes());
     key.push(b'/');
     key.extend_from_slice(dimension.as_bytes());
     key.push(b'/');

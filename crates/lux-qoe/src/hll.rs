@@ -18,6 +18,9 @@ const M: usize = 1 << P;
 /// Past this many non-zero registers (3 bytes each) the dense array (1 byte each) is smaller.
 const SPARSE_MAX: usize = M / 3;
 
+/// The error of a sketch whose form is unknown.
+const NEITHER_FORM: &str = "subscriber sketch: starts with neither `s` (sparse) nor `d` (dense)";
+
 /// The sketch (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HyperLogLog {
@@ -129,10 +132,10 @@ impl HyperLogLog {
     /// The sketch [`HyperLogLog::encode`] wrote; an error says what is wrong with the text.
     pub fn decode(text: &str) -> Result<HyperLogLog, String> {
         let engine = base64::engine::general_purpose::STANDARD_NO_PAD;
-        let Some(&form) = text.as_bytes().first() else {
-            return Err("subscriber sketch: empty".into());
+        let (form, body) = match (text.as_bytes().first(), text.get(1..)) {
+            (Some(&form @ (b's' | b'd')), Some(body)) => (form, body),
+            _ => return Err(NEITHER_FORM.into()),
         };
-        let body = text.get(1..).unwrap_or_default();
         let bytes = engine.decode(body).map_err(|e| format!("subscriber sketch: bad base64: {e}"))?;
         HyperLogLog::decode_bytes(form, &bytes)
     }
@@ -181,7 +184,7 @@ impl HyperLogLog {
                 }
                 Ok(HyperLogLog::Dense(bytes.into()))
             }
-            _ => Err("subscriber sketch: starts with neither `s` (sparse) nor `d` (dense)".into()),
+            _ => Err(NEITHER_FORM.into()),
         }
     }
 }

@@ -26,7 +26,7 @@
 //!
 //! Speed, in instructions per event (callgrind, `examples/read_profile.rs`: the benchmark's
 //! 5,000 equipment on 500 sites, the five default dimensions, `advance` every 1,000 events):
-//! the engine 3,730; writing the changed cells' state entries after each batch 4,449 (19,992
+//! the engine 3,750; writing the changed cells' state entries after each batch 4,498 (19,992
 //! when they were JSON, their sketches base64: the cells are binary since format 2, see
 //! `engine/cell_entry.rs`, and their keys built without `format!`); the stage's read of an
 //! `enriched` record about 22,600 (`EnrichedEvent::from_json_for_indicators`), now the largest

@@ -3,11 +3,37 @@
 //! equipment on 500 sites in 10 regions, 1 ms apart in event time over 3 partitions.
 
 use lux_model::{EnrichedEvent, EquipmentInfo, ErrorInfo, Event, EventKind, Outcome, ReferenceInfo, ReferenceStatus};
+use lux_qoe::QoeEngine;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 pub const EQUIPMENT: usize = 5_000;
 pub const EVENTS: usize = 200_000;
 pub const T0: i64 = 1_767_607_200_000;
+/// Events between `advance` calls, as the stage runner's batches.
+pub const BATCH: usize = 1_000;
+
+/// Feeds `items` to `engine` as the stage does, each made an event by `event` (a read, or
+/// none): `advance` after every `BATCH` of them and, with `state`, the changed cells' state
+/// entries taken after it. Returns how many indicators and entries that made.
+pub fn drive<'a, T>(
+    engine: &mut QoeEngine,
+    items: &'a [(u32, T)],
+    event: impl Fn(&'a T) -> Cow<'a, EnrichedEvent>,
+    state: bool,
+) -> usize {
+    let mut written = 0;
+    for batch in items.chunks(BATCH) {
+        for (partition, item) in batch {
+            engine.on_event(*partition, &event(item), 0);
+        }
+        written += engine.advance(0).len();
+        if state {
+            written += engine.take_changes().len();
+        }
+    }
+    written
+}
 
 pub fn make_events() -> Vec<(u32, EnrichedEvent)> {
     let equipment: Vec<Arc<EquipmentInfo>> = (0..EQUIPMENT)
