@@ -145,9 +145,19 @@ pub struct KafkaConfig {
     /// (`security.protocol = "sasl_ssl"`, `"sasl.mechanism" = "SCRAM-SHA-512"`,
     /// `"sasl.username"`, `"sasl.password"`), tuning (`"linger.ms"`, `"compression.type"`, ...).
     /// The properties LUX sets itself for exactly-once (group, transactions, isolation, offsets,
-    /// timeouts above) are refused here.
+    /// timeouts above) are refused here. Where this sets nothing, LUX's stages use
+    /// `linger.ms = "5"`, `compression.type = "lz4"` (a third of the broker's work and bytes
+    /// for JSON records; every Kafka client reads it), `delivery.report.only.error = "true"`
+    /// (LUX waits for deliveries by count) and, for their consumers,
+    /// `fetch.queue.backoff.ms = "10"` (librdkafka's 1 s left a fast stage with nothing to read).
     pub properties: BTreeMap<String, String>,
 }
+
+/// librdkafka properties whose defaults LUX changes, for producers and for stages' consumers,
+/// unless `log.kafka.properties` sets them (measured with `lux bench --kafka`: BENCHMARKS.md).
+pub(crate) const PRODUCER_DEFAULTS: [(&str, &str); 3] =
+    [("linger.ms", "5"), ("compression.type", "lz4"), ("delivery.report.only.error", "true")];
+pub(crate) const CONSUMER_DEFAULTS: [(&str, &str); 1] = [("fetch.queue.backoff.ms", "10")];
 
 /// The librdkafka properties LUX sets itself: exactly-once depends on them, or a key of
 /// `[log.kafka]` sets them.

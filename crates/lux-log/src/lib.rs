@@ -19,7 +19,7 @@ pub use config::{
     Durability, KafkaConfig, LogBackendKind, LogConfig, TopicRetention, MAX_COMMIT_INTERVAL, MAX_COMMIT_RECORDS,
 };
 pub use partitioner::{murmur2, partition_for_key};
-pub use session::{Assignment, Polled, StageSession, StateChange, WholeLogSession};
+pub use session::{Assignment, CommitDone, Polled, StageSession, StateChange, WholeLogSession};
 use std::sync::Arc;
 
 /// A record as stored in a topic partition.

@@ -22,13 +22,23 @@
 //! the meantime (another instance took over). Nothing of that batch was committed, so the runner
 //! discards it and polls: the next poll returns the new assignment.
 //!
+//! A backend whose commit waits on the network (Kafka: a transaction is a few round trips to the
+//! brokers and the delivery of every record) may run it in the background:
+//! [`StageSession::begin_commit`] returns while the commit is in flight, the runner reads and
+//! processes its next batch meanwhile, and [`StageSession::end_commit`] gives the outcome before
+//! the next commit begins. Commits stay one at a time and in order. A commit in flight is
+//! finished before the partitions move (the session waits for it when the group rebalances),
+//! and when it fails the batch processed meanwhile is void with it: the runner then treats both
+//! as one failed commit (fenced: both are read again from the new assignment; a passing
+//! failure: the first is committed again, then the second).
+//!
 //! State is partitioned like records: a [`StateChange`] names the input partition it lives with,
 //! so that on Kafka it moves with that partition to whichever instance owns it (it is written to
 //! the partition of the same number of the stage's changelog topic).
 
 use crate::{CentralLog, Commit, Result, StoredRecord, TopicPartition};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A change of a stage's state, committed with the batch that caused it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +82,37 @@ pub trait StageSession: Send {
     fn commit(&mut self, commit: &Commit) -> Result<()>;
     /// How many records of the owned partitions are not read yet.
     fn lag(&mut self) -> Result<u64>;
+    /// Begins a commit that may finish in the background (see the module docs): `Some` when it
+    /// was committed before returning (the default, [`StageSession::commit`]), `None` when it
+    /// is in flight. The caller ends a commit in flight with [`StageSession::end_commit`] before
+    /// it begins the next one.
+    fn begin_commit(&mut self, commit: Arc<Commit>) -> Result<Option<CommitDone>> {
+        let started = Instant::now();
+        self.commit(&commit)?;
+        Ok(Some(CommitDone::since(started)))
+    }
+    /// Waits for the commit in flight, if any, and gives its outcome (`None`: none was in
+    /// flight). When a poll brought a new assignment meanwhile, the commit had finished before
+    /// it, and this gives its outcome all the same.
+    fn end_commit(&mut self) -> Result<Option<CommitDone>> {
+        Ok(None)
+    }
+}
+
+/// A commit that went through: how long it took and when it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitDone {
+    pub took: Duration,
+    /// The wall clock (milliseconds since the Unix epoch) when its outputs became readable.
+    pub at_ms: i64,
+}
+
+impl CommitDone {
+    /// A commit begun at `started` and ending now.
+    pub fn since(started: Instant) -> CommitDone {
+        let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        CommitDone { took: started.elapsed(), at_ms }
+    }
 }
 
 /// The session of a process that owns every partition of its inputs (the embedded log, which one

@@ -222,7 +222,8 @@ enum Report {
 }
 
 /// A stage instance: counts the records of each input partition in its state (`p<n>` ->
-/// count) and writes one output per input record; runs until `stop`.
+/// count) and writes one output per input record; runs until `stop`. It commits as the runner
+/// does: each batch's commit in flight while it polls the next, ended before the next begins.
 fn run_instance(
     log: Arc<KafkaLog>,
     instance: &'static str,
@@ -232,9 +233,15 @@ fn run_instance(
     std::thread::spawn(move || {
         let mut session = log.clone().open_session("counter", &["t.in".to_owned()]).unwrap();
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        let mut in_flight = false;
         while !stop.load(Ordering::Relaxed) {
             match session.poll(50, Duration::from_millis(200)).unwrap() {
                 Polled::Assigned(assignment) => {
+                    // The commit in flight finished before the partitions moved: the
+                    // assignment's state and offsets hold it if it went through.
+                    if std::mem::take(&mut in_flight) {
+                        let _ = session.end_commit();
+                    }
                     counts = assignment
                         .state
                         .into_iter()
@@ -243,8 +250,23 @@ fn run_instance(
                     let partitions = assignment.partitions.iter().map(|tp| tp.partition).collect();
                     let _ = reports.send(Report::Assigned { instance, partitions, state: counts.clone() });
                 }
-                Polled::Records(records) if records.is_empty() => {}
+                Polled::Records(records) if records.is_empty() => {
+                    if std::mem::take(&mut in_flight) {
+                        match session.end_commit() {
+                            Ok(_) | Err(LogError::Fenced { .. }) => {}
+                            Err(error) => panic!("{instance}: commit failed: {error}"),
+                        }
+                    }
+                }
                 Polled::Records(records) => {
+                    if std::mem::take(&mut in_flight) {
+                        match session.end_commit() {
+                            Ok(_) => {}
+                            // Void, with this batch: the next poll brings the new assignment.
+                            Err(LogError::Fenced { .. }) => continue,
+                            Err(error) => panic!("{instance}: commit failed: {error}"),
+                        }
+                    }
                     let mut state = Vec::new();
                     let mut outputs = Vec::new();
                     let mut updated = counts.clone();
@@ -264,12 +286,21 @@ fn run_instance(
                     }
                     let commit =
                         Commit { group: "counter".into(), next_offsets: next_offsets(&records), outputs, state };
-                    match session.commit(&commit) {
-                        Ok(()) => counts = updated,
+                    match session.begin_commit(Arc::new(commit)) {
+                        Ok(done) => {
+                            in_flight = done.is_none();
+                            counts = updated;
+                        }
                         Err(LogError::Fenced { .. }) => {}
                         Err(error) => panic!("{instance}: commit failed: {error}"),
                     }
                 }
+            }
+        }
+        if in_flight {
+            match session.end_commit() {
+                Ok(_) | Err(LogError::Fenced { .. }) => {}
+                Err(error) => panic!("{instance}: commit failed: {error}"),
             }
         }
     })

@@ -3,7 +3,7 @@
 
 use crate::{Context, Processor, Source, SourcePoll, StageMetrics};
 use anyhow::Context as _;
-use lux_log::{CentralLog, Commit, LogError, Polled, StageSession, StoredRecord, TopicPartition};
+use lux_log::{CentralLog, Commit, CommitDone, LogError, Polled, StageSession, StoredRecord, TopicPartition};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -52,6 +52,104 @@ enum Committed {
     /// The instance lost its partitions before the commit: nothing was committed, and the next
     /// poll brings the new assignment.
     Fenced,
+}
+
+/// A batch whose commit is in flight ([`StageSession::begin_commit`]), and what is counted
+/// once it is done.
+struct InFlight {
+    commit: Arc<Commit>,
+    records: u64,
+    outputs: u64,
+    dead_letters: u64,
+    received: Vec<i64>,
+}
+
+impl InFlight {
+    /// Counts the batch's records as committed at `at_ms`.
+    fn count(&self, metrics: &StageMetrics, at_ms: i64) {
+        metrics.record_receptions(&self.received, at_ms);
+        metrics.records_in.fetch_add(self.records, Ordering::Relaxed);
+        metrics.records_out.fetch_add(self.outputs, Ordering::Relaxed);
+        metrics.dead_letters.fetch_add(self.dead_letters, Ordering::Relaxed);
+    }
+
+    /// Counts the commit and the batch.
+    fn done(&self, metrics: &StageMetrics, done: CommitDone) {
+        metrics.commits.fetch_add(1, Ordering::Relaxed);
+        metrics.commit_latency.record(done.took);
+        self.count(metrics, done.at_ms);
+    }
+}
+
+/// Begins the commit of `batch`; `Some` when it is in flight (the caller ends it before the
+/// next), `None` when it is settled (committed in place, retried in place, or void).
+fn begin_commit(
+    session: &mut dyn StageSession,
+    batch: InFlight,
+    metrics: &StageMetrics,
+    stop: &AtomicBool,
+    stage: &str,
+) -> anyhow::Result<(Committed, Option<InFlight>)> {
+    match session.begin_commit(batch.commit.clone()) {
+        Ok(None) => Ok((Committed::Yes, Some(batch))),
+        Ok(Some(done)) => {
+            batch.done(metrics, done);
+            Ok((Committed::Yes, None))
+        }
+        Err(failure) => Ok((recommit(session, &batch, failure, metrics, stop, stage)?, None)),
+    }
+}
+
+/// Ends the commit in flight, if any.
+fn end_commit(
+    session: &mut dyn StageSession,
+    in_flight: &mut Option<InFlight>,
+    metrics: &StageMetrics,
+    stop: &AtomicBool,
+    stage: &str,
+) -> anyhow::Result<Committed> {
+    let Some(batch) = in_flight.take() else { return Ok(Committed::Yes) };
+    match session.end_commit() {
+        Ok(Some(done)) => {
+            batch.done(metrics, done);
+            Ok(Committed::Yes)
+        }
+        // The session had nothing in flight (it committed in place).
+        Ok(None) => Ok(Committed::Yes),
+        Err(failure) => recommit(session, &batch, failure, metrics, stop, stage),
+    }
+}
+
+/// After the commit of `batch` failed: a fenced batch is void (with the batch in hand, read
+/// after it: the session's next poll brings the new assignment); after a failure that can pass,
+/// the same batch is committed again, in place.
+fn recommit(
+    session: &mut dyn StageSession,
+    batch: &InFlight,
+    failure: LogError,
+    metrics: &StageMetrics,
+    stop: &AtomicBool,
+    stage: &str,
+) -> anyhow::Result<Committed> {
+    metrics.commit_failures.fetch_add(1, Ordering::Relaxed);
+    match failure {
+        LogError::Fenced { .. } => {
+            tracing::warn!(
+                stage,
+                "batch not committed: the partitions were reassigned; going on from the new assignment"
+            );
+            Ok(Committed::Fenced)
+        }
+        LogError::DiskFull { .. } | LogError::Storage { .. } | LogError::Kafka { .. } => {
+            tracing::warn!(stage, error = %failure, "commit failed; committing the batch again (nothing is lost: it is kept)");
+            let committed = commit_with_retry(session, &batch.commit, metrics, stop, stage)?;
+            if let Committed::Yes = committed {
+                batch.count(metrics, now_ms());
+            }
+            Ok(committed)
+        }
+        error => Err(error).with_context(|| format!("stage {stage}: commit failed")),
+    }
 }
 
 /// Commits, retrying while the failure is one that can pass (disk full, busy storage, an
@@ -126,15 +224,19 @@ pub fn run_processor(
     let mut last_tick = Instant::now();
     let mut last_lag = Instant::now() - Duration::from_secs(10);
     let mut assigned = false;
+    // The batch whose commit runs in the background while the next is read and processed.
+    let mut in_flight: Option<InFlight> = None;
     loop {
         let stopping = stop.load(Ordering::Relaxed);
         if stopping && batch.is_empty() {
             break;
         }
-        // Inside a batch, a poll waits no longer than what is left of the commit interval.
+        // Inside a batch, a poll waits no longer than what is left of the commit interval; with
+        // a commit in flight, no longer than the interval, so that an idle input ends it soon.
         let wait = match batch.started {
             _ if !assigned => Duration::ZERO,
             Some(started) => options.tick.min(options.commit_interval.saturating_sub(started.elapsed())),
+            None if in_flight.is_some() => options.tick.min(options.commit_interval.max(Duration::from_millis(10))),
             None => options.tick,
         };
         let room = max_batch.saturating_sub(batch.records).max(1);
@@ -146,6 +248,20 @@ pub fn run_processor(
         };
         let records = match polled {
             Polled::Assigned(assignment) => {
+                // A commit in flight finished before the partitions moved; the assignment's
+                // offsets and state include it if it went through, and its records are read
+                // again if not: either way it is settled (a fenced one brings another
+                // assignment at the next poll).
+                if let Some(flown) = in_flight.take() {
+                    match session.end_commit() {
+                        Ok(Some(done)) => flown.done(&metrics, done),
+                        Ok(None) => {}
+                        Err(error) => {
+                            tracing::warn!(stage = %name, %error, "the batch committing when the partitions moved was not committed; it is read again");
+                            metrics.commit_failures.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
                 tracing::info!(stage = %name, partitions = assignment.partitions.len(), state_entries = assignment.state.len(), "partitions assigned");
                 if !batch.is_empty() {
                     tracing::info!(stage = %name, records = batch.records, "the batch in hand is void: the new assignment reads it again");
@@ -190,19 +306,30 @@ pub fn run_processor(
         let (outputs, state) = ctx.take();
         ctx.take_received(&mut received);
         let next_offsets = std::mem::take(&mut batch).next_offsets;
-        if batch_records > 0 || !outputs.is_empty() || !state.is_empty() {
-            let out_count = outputs.len() as u64;
-            let dead = outputs.iter().filter(|o| o.topic == options.deadletter_topic).count() as u64;
-            let commit = Commit { group: name.clone(), next_offsets, outputs, state };
-            match commit_with_retry(session.as_mut(), &commit, &metrics, &stop, &name)? {
+        // Commits go one at a time, in order: the one in flight ends before the next begins (and
+        // when the input is idle, so that its records are counted without waiting for more).
+        let has_commit = batch_records > 0 || !outputs.is_empty() || !state.is_empty();
+        if has_commit || in_flight.is_some() {
+            match end_commit(session.as_mut(), &mut in_flight, &metrics, &stop, &name)? {
                 Committed::Yes => {}
                 Committed::Stopped => break,
+                // The batch in hand was read after the void one: it is void too.
                 Committed::Fenced => continue,
             }
-            metrics.record_receptions(&received, now_ms());
-            metrics.records_in.fetch_add(batch_records as u64, Ordering::Relaxed);
-            metrics.records_out.fetch_add(out_count, Ordering::Relaxed);
-            metrics.dead_letters.fetch_add(dead, Ordering::Relaxed);
+        }
+        if has_commit {
+            let batch = InFlight {
+                records: batch_records as u64,
+                outputs: outputs.len() as u64,
+                dead_letters: outputs.iter().filter(|o| o.topic == options.deadletter_topic).count() as u64,
+                commit: Arc::new(Commit { group: name.clone(), next_offsets, outputs, state }),
+                received: std::mem::take(&mut received),
+            };
+            match begin_commit(session.as_mut(), batch, &metrics, &stop, &name)? {
+                (Committed::Yes, flying) => in_flight = flying,
+                (Committed::Stopped, _) => break,
+                (Committed::Fenced, _) => continue,
+            }
             metrics.set_counters(stage.counters());
         }
         if let Some((_, value)) = stage.gauge() {
@@ -232,6 +359,8 @@ pub fn run_processor(
             }
         }
     }
+    // Stopped (or its bounded input done) with a commit in flight: it ends before the stage.
+    end_commit(session.as_mut(), &mut in_flight, &metrics, &stop, &name)?;
     tracing::info!(stage = %name, "stage stopped");
     Ok(())
 }

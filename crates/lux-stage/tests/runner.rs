@@ -2,7 +2,7 @@
 //! restarted stage resumes exactly where its last commit left it.
 
 use lux_log::embedded::EmbeddedLog;
-use lux_log::{CentralLog, Durability};
+use lux_log::{CentralLog, Durability, LogError};
 use lux_stage::*;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -187,6 +187,9 @@ struct Observed {
     inner: Arc<dyn CentralLog>,
     per_poll: usize,
     commits: Arc<std::sync::Mutex<Vec<usize>>>,
+    /// Commits in the background as Kafka's sessions do: `begin_commit` keeps the commit,
+    /// `end_commit` makes it, failing this many times first (a passing failure).
+    in_flight: Option<usize>,
 }
 
 impl CentralLog for Observed {
@@ -228,6 +231,7 @@ impl CentralLog for Observed {
             per_poll: self.per_poll,
             commits: self.commits.clone(),
             positions: Default::default(),
+            in_flight: self.in_flight.map(|failures| InFlightMode { failures, pending: None }),
         }))
     }
 }
@@ -238,6 +242,13 @@ struct ObservedSession {
     commits: Arc<std::sync::Mutex<Vec<usize>>>,
     /// The committed next offset of each partition (all start at 0).
     positions: std::collections::HashMap<TopicPartition, u64>,
+    in_flight: Option<InFlightMode>,
+}
+
+struct InFlightMode {
+    /// End_commits left to fail.
+    failures: usize,
+    pending: Option<Arc<lux_log::Commit>>,
 }
 
 impl lux_log::StageSession for ObservedSession {
@@ -257,6 +268,31 @@ impl lux_log::StageSession for ObservedSession {
     fn lag(&mut self) -> lux_log::Result<u64> {
         self.inner.lag()
     }
+    fn begin_commit(&mut self, commit: Arc<lux_log::Commit>) -> lux_log::Result<Option<lux_log::CommitDone>> {
+        match &mut self.in_flight {
+            Some(mode) => {
+                assert!(mode.pending.is_none(), "a commit began while another was in flight");
+                mode.pending = Some(commit);
+                Ok(None)
+            }
+            None => {
+                let started = std::time::Instant::now();
+                self.commit(&commit)?;
+                Ok(Some(lux_log::CommitDone::since(started)))
+            }
+        }
+    }
+    fn end_commit(&mut self) -> lux_log::Result<Option<lux_log::CommitDone>> {
+        let Some(mode) = &mut self.in_flight else { return Ok(None) };
+        let Some(commit) = mode.pending.take() else { return Ok(None) };
+        if mode.failures > 0 {
+            mode.failures -= 1;
+            return Err(LogError::Storage { path: "observed".into(), source: std::io::Error::other("busy") });
+        }
+        let started = std::time::Instant::now();
+        self.commit(&commit)?;
+        Ok(Some(lux_log::CommitDone::since(started)))
+    }
 }
 
 /// Fills `in` (one partition) with 0..n (on the plain embedded log) and returns the observed log over it.
@@ -266,7 +302,7 @@ fn observed(dir: &std::path::Path, n: u64, per_poll: usize) -> Arc<Observed> {
     let options = RunnerOptions { partitions: 1, ..options() };
     run_source(inner.clone(), Box::new(Numbers { next: 0, end: n }), options, Arc::new(StageMetrics::default()), stop)
         .unwrap();
-    Arc::new(Observed { inner, per_poll, commits: Default::default() })
+    Arc::new(Observed { inner, per_poll, commits: Default::default(), in_flight: None })
 }
 
 /// The doubled values in `out`, sorted.
@@ -322,6 +358,35 @@ fn a_batch_spanning_several_polls_is_committed_once() {
     )
     .unwrap();
     assert_eq!(*log.commits.lock().unwrap(), [50, 50, 50, 50, 50, 50, 0]);
+}
+
+/// On a log that commits in the background, the runner ends each commit before it begins the
+/// next (the session asserts it), ends the last one before it stops, and commits again, in
+/// place, one whose end failed: every record once, every batch counted once.
+#[test]
+fn commits_in_flight_are_ended_in_order_and_a_failed_one_is_committed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = observed(dir.path(), 1000, 50);
+    let log = Arc::new(Observed { in_flight: Some(2), ..Arc::try_unwrap(log).ok().unwrap() });
+    let options = RunnerOptions { max_batch: 100, stop_when_idle: true, partitions: 1, ..Default::default() };
+    let metrics = Arc::new(StageMetrics::default());
+    run_processor(
+        log.clone(),
+        Box::new(Doubler { sum: 0 }),
+        options,
+        metrics.clone(),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap();
+    assert_eq!(doubled(log.as_ref()), (0..1000).map(|i| 2 * i).collect::<Vec<_>>());
+    let commits = log.commits.lock().unwrap().clone();
+    assert_eq!(commits.iter().sum::<usize>(), 1000, "{commits:?}");
+    let snapshot = metrics.snapshot();
+    assert_eq!((snapshot.records_in, snapshot.records_out), (1000, 1000));
+    assert_eq!(snapshot.commits, commits.len() as u64);
+    assert_eq!(snapshot.commit_failures, 2);
+    let state = log.load_state("doubler").unwrap();
+    assert_eq!(state[0].1, (0..1000u64).sum::<u64>().to_string().into_bytes());
 }
 
 /// Sets `stop` once it has seen `after` records: a stop arriving mid-batch.

@@ -64,6 +64,9 @@ pub struct TransformStage {
     topics: TransformTopics,
     /// Dead letters written, per reason, since the stage started.
     dead_letters: BTreeMap<DeadLetterReason, u64>,
+    /// The size of the last enriched record: the next one's buffer starts a little larger, so
+    /// that serialising it seldom grows it (from 128 bytes, it grew three times a record).
+    record_size: usize,
 }
 
 impl TransformStage {
@@ -80,6 +83,7 @@ impl TransformStage {
             reference,
             topics,
             dead_letters: BTreeMap::new(),
+            record_size: 1024,
         }
     }
 
@@ -155,7 +159,10 @@ impl Processor for TransformStage {
                 let event = &self.event;
                 let joined = self.snapshot.join(event);
                 let key = joined.partition_key(event).as_bytes().to_vec();
-                ctx.emit(&self.topics.enriched, &key, event.event_time, serde_json::to_vec(&joined.record(event))?);
+                let mut value = Vec::with_capacity(self.record_size + self.record_size / 8);
+                serde_json::to_writer(&mut value, &joined.record(event))?;
+                self.record_size = value.len();
+                ctx.emit(&self.topics.enriched, &key, event.event_time, value);
                 ctx.received(raw.received_at);
                 Ok(())
             }

@@ -81,6 +81,20 @@ pub struct BenchArgs {
     /// With `--kafka`: `log.commit_max_records` of the stage (default: Kafka's, 50000).
     #[arg(long, value_name = "N", requires = "kafka")]
     pub commit_records: Option<u64>,
+    /// With `--kafka`: a librdkafka property for the bench's clients, as in
+    /// `log.kafka.properties` (`compression.type=lz4`, `linger.ms=20`, ...); repeat it for more.
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE", value_parser = parse_property, requires = "kafka")]
+    pub kafka_properties: Vec<(String, String)>,
+}
+
+/// `KEY=VALUE`, both non-empty.
+fn parse_property(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() && !value.is_empty() => {
+            Ok((key.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("expected KEY=VALUE (a librdkafka property, e.g. compression.type=lz4), not {text:?}")),
+    }
 }
 
 /// What one step measured.
@@ -148,6 +162,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             partitions: args.partitions,
             commit_interval: args.commit_interval,
             commit_records: args.commit_records,
+            properties: args.kafka_properties.iter().cloned().collect(),
         })?;
         match args.json.as_deref() {
             Some(path) if path == Path::new("-") => println!("{}", serde_json::to_string_pretty(&report)?),
@@ -386,8 +401,17 @@ source = "demo"
 
 /// CPU seconds (user + system) of a process so far, from `/proc/<pid>/stat`.
 fn cpu_seconds_of(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("cannot read the CPU time of process {pid}"))?;
+    cpu_seconds_in(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU seconds (user + system) of one thread of this process.
+fn thread_cpu_seconds(tid: i32) -> anyhow::Result<f64> {
+    cpu_seconds_in(&format!("/proc/self/task/{tid}/stat"))
+}
+
+/// The CPU seconds of a `/proc/.../stat` file.
+fn cpu_seconds_in(path: &str) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(path).with_context(|| format!("cannot read the CPU time in {path}"))?;
     // The fields after the command name (in parentheses, which may hold spaces).
     let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
     let fields: Vec<&str> = after.split_whitespace().collect();

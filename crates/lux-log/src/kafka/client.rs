@@ -26,6 +26,15 @@ pub(crate) fn base_config(config: &KafkaConfig) -> ClientConfig {
     client
 }
 
+/// Sets each of `defaults` that the user's `properties` leave unset.
+pub(crate) fn set_defaults(client: &mut ClientConfig, config: &KafkaConfig, defaults: &[(&str, &str)]) {
+    for (key, value) in defaults {
+        if !config.properties.contains_key(*key) {
+            client.set(*key, *value);
+        }
+    }
+}
+
 /// A consumer that reads committed records only and never commits on its own: the readers'
 /// (fetch, state restore, offsets of a group) and, with a subscription added, the stages'.
 pub(crate) fn consumer_config(config: &KafkaConfig, group_id: &str) -> ClientConfig {

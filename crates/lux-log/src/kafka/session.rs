@@ -6,7 +6,8 @@ use super::client::{consumer_config, error_code, kafka_error, kafka_problem, mil
 use super::reader::stored_record;
 use super::KafkaLog;
 use crate::{
-    partition_for_key, Assignment, Commit, LogError, Polled, Result, StageSession, StoredRecord, TopicPartition,
+    partition_for_key, Assignment, Commit, CommitDone, LogError, Polled, Result, StageSession, StoredRecord,
+    TopicPartition,
 };
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
@@ -28,16 +29,42 @@ enum Change {
 }
 
 /// The consumer's context: records every assignment change (eager protocol: everything is
-/// revoked, then the new assignment given).
+/// revoked, then the new assignment given), and holds the transaction in flight, which a
+/// rebalance waits for.
 #[derive(Default)]
 pub(crate) struct SessionContext {
     /// The latest change the session has not looked at yet.
     change: Mutex<Option<Change>>,
+    flight: Mutex<Flight>,
+}
+
+/// A transaction committing in the background while the stage reads and processes its next
+/// batch ([`StageSession::begin_commit`]).
+#[derive(Default)]
+enum Flight {
+    #[default]
+    Idle,
+    Running(std::thread::JoinHandle<Landed>),
+    /// Finished, its outcome not taken yet (a rebalance waited for it).
+    Landed(Landed),
+}
+
+/// A transaction, once finished.
+pub(crate) struct Landed {
+    /// The producer back, unless it must be recreated (after a fatal error).
+    producer: Option<Transactional>,
+    result: std::result::Result<CommitDone, TxnError>,
 }
 
 impl ClientContext for SessionContext {}
 
 impl ConsumerContext for SessionContext {
+    /// Before partitions move, the transaction in flight finishes: its offsets are then what
+    /// the next owner starts from, and its state what it restores.
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, _rebalance: &Rebalance<'_>) {
+        self.land();
+    }
+
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let change = match rebalance {
             Rebalance::Assign(tpl) => {
@@ -62,6 +89,34 @@ impl ConsumerContext for SessionContext {
 impl SessionContext {
     fn take_change(&self) -> Option<Change> {
         self.change.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    fn flight(&self) -> std::sync::MutexGuard<'_, Flight> {
+        self.flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for the transaction in flight, if any; its outcome stays for the session.
+    fn land(&self) {
+        let mut flight = self.flight();
+        if !matches!(*flight, Flight::Running(_)) {
+            return;
+        }
+        if let Flight::Running(thread) = std::mem::take(&mut *flight) {
+            *flight = Flight::Landed(thread.join().unwrap_or_else(|_| Landed {
+                producer: None,
+                result: Err(TxnError { error: KafkaError::Canceled, what: "commit (its thread panicked)" }),
+            }));
+        }
+    }
+
+    /// The outcome of the last transaction begun in the background, waiting for it if needed;
+    /// `None` when none is in flight or waiting to be taken.
+    fn take_landed(&self) -> Option<Landed> {
+        self.land();
+        match std::mem::take(&mut *self.flight()) {
+            Flight::Landed(landed) => Some(landed),
+            _ => None,
+        }
     }
 }
 
@@ -161,9 +216,7 @@ pub(crate) fn transactional_producer(log: &KafkaLog, id: &str) -> Result<Transac
         .set("transactional.id", id)
         .set("enable.idempotence", "true")
         .set("transaction.timeout.ms", millis(config.transaction_timeout).to_string());
-    if !config.properties.contains_key("linger.ms") {
-        client.set("linger.ms", "5");
-    }
+    super::client::set_defaults(&mut client, config, &crate::config::PRODUCER_DEFAULTS);
     let producer: ThreadedProducer<DefaultProducerContext> =
         client.create().map_err(|e| kafka_error(&config.brokers, "cannot create the transactional producer", &e))?;
     if let Err(error) = producer.init_transactions(config.request_timeout) {
@@ -293,6 +346,38 @@ pub struct KafkaSession {
     owned: Vec<TopicPartition>,
     /// The next poll answers with an assignment: at the start, and after a fenced batch.
     reassign: bool,
+    /// The outcome of a background transaction that a poll waited for (the group rebalanced),
+    /// until [`StageSession::end_commit`] takes it.
+    landed: Option<Landed>,
+}
+
+/// A transaction ready to run: everything it needs from the session.
+struct Prepared {
+    producer: Transactional,
+    output_partitions: HashMap<String, u32>,
+    offsets: TopicPartitionList,
+    metadata: Option<rdkafka::consumer::ConsumerGroupMetadata>,
+}
+
+/// Runs a prepared transaction (on the stage's thread or on its own), aborting it on failure.
+fn transact(log: &KafkaLog, prepared: Prepared, commit: &Commit, changelog: &str) -> Landed {
+    let Prepared { producer, output_partitions, offsets, metadata } = prepared;
+    let started = Instant::now();
+    let result = run_transaction(
+        log,
+        &producer.producer,
+        commit,
+        metadata.as_ref().map(|m| (&offsets, m)),
+        &output_partitions,
+        changelog,
+    );
+    match result {
+        Ok(()) => Landed { producer: Some(producer), result: Ok(CommitDone::since(started)) },
+        Err(failure) => {
+            let keep = abort(log, &producer.producer, &failure.error);
+            Landed { producer: keep.then_some(producer), result: Err(failure) }
+        }
+    }
 }
 
 impl KafkaSession {
@@ -316,10 +401,13 @@ impl KafkaSession {
             producer: Some(producer),
             owned: Vec::new(),
             reassign: true,
+            landed: None,
         })
     }
 
-    /// The assignment answer for `partitions`, with their state from the changelog.
+    /// The assignment answer for `partitions`, with their state from the changelog. A
+    /// transaction in flight has finished before (the rebalance callback waited for it); its
+    /// outcome is kept for [`StageSession::end_commit`].
     fn assignment(&mut self, partitions: Vec<TopicPartition>) -> Result<Polled> {
         let numbers: Vec<u32> = if self.consumer.is_none() {
             (0..self.changelog_partitions).collect()
@@ -391,8 +479,12 @@ impl KafkaSession {
             match consumer.context().take_change() {
                 // Records polled in this call, and those of the runner's uncommitted batch, are
                 // void: the new assignment starts at the committed offsets.
-                Some(Change::Assigned(assigned)) => return self.assignment(assigned),
+                Some(Change::Assigned(assigned)) => {
+                    self.keep_landed(consumer);
+                    return self.assignment(assigned);
+                }
                 Some(Change::Revoked) => {
+                    self.keep_landed(consumer);
                     let assigned = self.wait_for_assignment(consumer, self.join_limit())?.unwrap_or_default();
                     return self.assignment(assigned);
                 }
@@ -422,6 +514,70 @@ impl KafkaSession {
         Ok(Polled::Records(records))
     }
 
+    /// Keeps the outcome of a transaction that finished in the background (for `end_commit`).
+    fn keep_landed(&mut self, consumer: &BaseConsumer<SessionContext>) {
+        if let Some(landed) = consumer.context().take_landed() {
+            self.landed = Some(landed);
+        }
+    }
+
+    /// Everything a transaction of `commit` needs; `None` when there is nothing to commit.
+    fn prepare_transaction(&mut self, commit: &Commit) -> Result<Option<Prepared>> {
+        if commit.outputs.is_empty() && commit.state.is_empty() && commit.next_offsets.is_empty() {
+            return Ok(None);
+        }
+        let brokers = &self.log.config.brokers;
+        // Offsets of partitions this instance does not own (any more) would be a zombie's.
+        let lost = self.consumer.as_ref().is_some_and(|c| c.assignment_lost())
+            || commit.next_offsets.iter().any(|(tp, _)| !self.owned.contains(tp));
+        if lost {
+            return Err(self.fenced());
+        }
+        let output_partitions = prepare(&self.log, commit, &self.changelog, self.changelog_partitions)?;
+        let mut offsets = TopicPartitionList::new();
+        for (tp, next) in &commit.next_offsets {
+            offsets
+                .add_partition_offset(&tp.topic, tp.partition as i32, Offset::Offset(*next as i64))
+                .map_err(|e| kafka_error(brokers, "bad offset", &e))?;
+        }
+        let metadata = match &self.consumer {
+            Some(consumer) if offsets.count() > 0 => Some(
+                consumer
+                    .group_metadata()
+                    .ok_or_else(|| kafka_problem(brokers, "the consumer has no group metadata yet; retrying"))?,
+            ),
+            _ => None,
+        };
+        let producer = match self.producer.take() {
+            Some(producer) => producer,
+            None => transactional_producer(&self.log, &transactional_id(&self.log, &self.group, "stage"))?,
+        };
+        Ok(Some(Prepared { producer, output_partitions, offsets, metadata }))
+    }
+
+    /// What a finished transaction means for the runner: the producer back, the commit
+    /// counted, or the failure as a [`LogError`] (fenced: the consumer is renewed).
+    fn outcome(&mut self, landed: Landed) -> Result<CommitDone> {
+        if let Some(producer) = landed.producer {
+            self.producer = Some(producer);
+        }
+        match landed.result {
+            Ok(done) => {
+                self.log.metrics.record_commit(done.took);
+                Ok(done)
+            }
+            Err(TxnError { error, what }) => match classify(&error) {
+                Failure::Fenced => {
+                    tracing::warn!(group = %self.group, %error, "transaction refused: this instance was fenced");
+                    Err(self.fenced())
+                }
+                Failure::Retry => {
+                    Err(kafka_error(&self.log.config.brokers, &format!("cannot {what} (aborted)"), &error))
+                }
+            },
+        }
+    }
+
     /// After a void batch: a new member replaces the consumer, so that whatever this instance
     /// owns next starts at the group's committed offsets (the records of the void batch were
     /// polled, so the old consumer's positions are past them).
@@ -446,6 +602,15 @@ impl KafkaSession {
     }
 }
 
+impl Drop for KafkaSession {
+    /// A transaction in flight finishes before the session's clients close.
+    fn drop(&mut self) {
+        if let Some(consumer) = &self.consumer {
+            consumer.context().land();
+        }
+    }
+}
+
 /// A member of the stage's consumer group, subscribed to its inputs.
 fn group_consumer(log: &KafkaLog, group: &str, inputs: &[String]) -> Result<BaseConsumer<SessionContext>> {
     let brokers = &log.config.brokers;
@@ -456,6 +621,7 @@ fn group_consumer(log: &KafkaLog, group: &str, inputs: &[String]) -> Result<Base
         .set("max.poll.interval.ms", millis(log.config.max_poll_interval).to_string())
         .set("partition.assignment.strategy", "range")
         .set("fetch.wait.max.ms", "100");
+    super::client::set_defaults(&mut client, &log.config, &crate::config::CONSUMER_DEFAULTS);
     let consumer: BaseConsumer<SessionContext> = client
         .create_with_context(SessionContext::default())
         .map_err(|e| kafka_error(brokers, "cannot create the stage's consumer", &e))?;
@@ -481,63 +647,50 @@ impl StageSession for KafkaSession {
     }
 
     fn commit(&mut self, commit: &Commit) -> Result<()> {
-        if commit.outputs.is_empty() && commit.state.is_empty() && commit.next_offsets.is_empty() {
-            return Ok(());
+        debug_assert!(self.landed.is_none(), "the commit in flight is ended before the next begins");
+        match self.prepare_transaction(commit)? {
+            Some(prepared) => {
+                let landed = transact(&self.log, prepared, commit, &self.changelog);
+                self.outcome(landed).map(drop)
+            }
+            None => Ok(()),
         }
-        let brokers = self.log.config.brokers.clone();
-        // Offsets of partitions this instance does not own (any more) would be a zombie's.
-        let lost = self.consumer.as_ref().is_some_and(|c| c.assignment_lost())
-            || commit.next_offsets.iter().any(|(tp, _)| !self.owned.contains(tp));
-        if lost {
-            return Err(self.fenced());
-        }
-        let output_partitions = prepare(&self.log, commit, &self.changelog, self.changelog_partitions)?;
-        let mut offsets = TopicPartitionList::new();
-        for (tp, next) in &commit.next_offsets {
-            offsets
-                .add_partition_offset(&tp.topic, tp.partition as i32, Offset::Offset(*next as i64))
-                .map_err(|e| kafka_error(&brokers, "bad offset", &e))?;
-        }
-        let metadata = match &self.consumer {
-            Some(consumer) if offsets.count() > 0 => Some(
-                consumer
-                    .group_metadata()
-                    .ok_or_else(|| kafka_problem(&brokers, "the consumer has no group metadata yet; retrying"))?,
-            ),
-            _ => None,
-        };
-        let producer = match self.producer.take() {
-            Some(producer) => producer,
-            None => transactional_producer(&self.log, &transactional_id(&self.log, &self.group, "stage"))?,
-        };
+    }
+
+    /// A stage with inputs commits in the background; a source (whose commits acknowledge what
+    /// the network sent) in place.
+    fn begin_commit(&mut self, commit: Arc<Commit>) -> Result<Option<CommitDone>> {
         let started = Instant::now();
-        let result = run_transaction(
-            &self.log,
-            &producer.producer,
-            commit,
-            metadata.as_ref().map(|m| (&offsets, m)),
-            &output_partitions,
-            &self.changelog,
-        );
-        match result {
-            Ok(()) => {
-                self.producer = Some(producer);
-                self.log.metrics.record_commit(started.elapsed());
-                Ok(())
-            }
-            Err(TxnError { error, what }) => {
-                if abort(&self.log, &producer.producer, &error) {
-                    self.producer = Some(producer);
-                }
-                match classify(&error) {
-                    Failure::Fenced => {
-                        tracing::warn!(group = %self.group, %error, "transaction refused: this instance was fenced");
-                        Err(self.fenced())
-                    }
-                    Failure::Retry => Err(kafka_error(&brokers, &format!("cannot {what} (aborted)"), &error)),
-                }
-            }
+        if self.consumer.is_none() {
+            self.commit(&commit)?;
+            return Ok(Some(CommitDone::since(started)));
         }
+        // The runner ends each commit before it begins the next. Should one still be there, it
+        // is finished first; a failure then voids both batches (the consumer starts again at
+        // the committed offsets), which never loses or repeats a record.
+        match self.end_commit() {
+            Ok(_) => {}
+            Err(fenced @ LogError::Fenced { .. }) => return Err(fenced),
+            Err(_) => return Err(self.fenced()),
+        }
+        let Some(prepared) = self.prepare_transaction(&commit)? else { return Ok(Some(CommitDone::since(started))) };
+        let (log, changelog) = (self.log.clone(), self.changelog.clone());
+        let thread = std::thread::Builder::new()
+            .name("lux-kafka-commit".into())
+            .spawn(move || transact(&log, prepared, &commit, &changelog))
+            .map_err(|e| kafka_problem(&self.log.config.brokers, format!("cannot start a thread to commit: {e}")))?;
+        if let Some(consumer) = &self.consumer {
+            *consumer.context().flight() = Flight::Running(thread);
+        }
+        Ok(None)
+    }
+
+    fn end_commit(&mut self) -> Result<Option<CommitDone>> {
+        let landed = match self.landed.take() {
+            Some(landed) => Some(landed),
+            None => self.consumer.as_ref().and_then(|c| c.context().take_landed()),
+        };
+        landed.map(|landed| self.outcome(landed)).transpose()
     }
 
     fn lag(&mut self) -> Result<u64> {
@@ -580,4 +733,41 @@ pub(crate) fn prepare(
         });
     }
     Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rebalance_waits_for_the_transaction_in_flight_and_keeps_its_outcome_for_the_session() {
+        let context = SessionContext::default();
+        assert!(context.take_landed().is_none(), "nothing in flight yet");
+        let started = Instant::now();
+        let thread = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            Landed { producer: None, result: Ok(CommitDone::since(started)) }
+        });
+        *context.flight() = Flight::Running(thread);
+        // What pre_rebalance does: the partitions move only once the transaction is done.
+        context.land();
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(matches!(*context.flight(), Flight::Landed(_)));
+        // Landing again changes nothing; the session then takes the outcome, once.
+        context.land();
+        let landed = context.take_landed().expect("the outcome is kept");
+        assert!(landed.result.is_ok_and(|done| done.took >= Duration::from_millis(300)));
+        assert!(context.take_landed().is_none());
+    }
+
+    #[test]
+    fn a_committing_thread_that_panicked_lands_as_a_failure_to_retry() {
+        let context = SessionContext::default();
+        let thread = std::thread::spawn(|| -> Landed { panic!("boom") });
+        *context.flight() = Flight::Running(thread);
+        let landed = context.take_landed().expect("an outcome");
+        let failure = landed.result.expect_err("a failure");
+        assert!(matches!(classify(&failure.error), Failure::Retry));
+        assert!(landed.producer.is_none(), "the producer is recreated");
+    }
 }

@@ -15,7 +15,7 @@
 //! and `log.commit_max_records`; by default Kafka's defaults): `--commit-interval 0s
 //! --commit-records 2000` is the one-transaction-per-poll runner of before.
 
-use super::{cpu_seconds_of, Machine};
+use super::{cpu_seconds_of, thread_cpu_seconds, Machine};
 use anyhow::{bail, Context as _};
 use lux_log::kafka::testing::TansuBroker;
 use lux_log::kafka::{KafkaLog, KafkaMetrics};
@@ -41,6 +41,8 @@ pub struct KafkaReport {
     /// The batch of a commit: `log.commit_interval` (seconds) and `log.commit_max_records`.
     pub commit_interval_s: f64,
     pub commit_max_records: usize,
+    /// librdkafka properties given with `--kafka-property`.
+    pub properties: std::collections::BTreeMap<String, String>,
     /// Raw records put in `raw`, and how fast (records/s, transactions of 20,000).
     pub records: u64,
     pub fill_per_s: f64,
@@ -54,6 +56,9 @@ pub struct KafkaReport {
     /// CPU seconds (user + system) in those seconds: this process (the stage and librdkafka),
     /// and the broker (`None` with `--brokers`).
     pub lux_cpu_s: f64,
+    /// Of which the stage's own thread (decoding, joining, JSON; librdkafka's threads and the
+    /// committing one are the rest): the critical path while commits run beside it.
+    pub stage_cpu_s: f64,
     pub broker_cpu_s: Option<f64>,
     /// Transactions the stage committed, and their mean and longest latency (ms).
     pub commits: u64,
@@ -70,6 +75,8 @@ pub struct KafkaBench {
     pub partitions: u32,
     pub commit_interval: Option<Duration>,
     pub commit_records: Option<u64>,
+    /// librdkafka properties of the bench's clients (`log.kafka.properties`).
+    pub properties: std::collections::BTreeMap<String, String>,
 }
 
 /// Runs the bench; the broker it started is stopped before it returns.
@@ -109,6 +116,10 @@ pub fn run(bench: &KafkaBench) -> anyhow::Result<KafkaReport> {
         },
         (None, None) => bail!("no broker"),
     };
+    let config = KafkaConfig { properties: bench.properties.clone(), ..config };
+    if let Some(problem) = config.validate("log.kafka").first() {
+        bail!("--kafka-property: {} {}", problem.key, problem.message);
+    }
     // Topics of their own, so that a shared cluster's topics are left alone.
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
     let prefix = format!("lux-bench-{stamp}-{}.", std::process::id());
@@ -160,11 +171,15 @@ pub fn run(bench: &KafkaBench) -> anyhow::Result<KafkaReport> {
     };
     let metrics = Arc::new(StageMetrics::default());
     let stop = Arc::new(AtomicBool::new(false));
+    let stage_tid = Arc::new(std::sync::atomic::AtomicI32::new(0));
     let handle = {
         let (log, metrics, stop): (Arc<dyn CentralLog>, _, _) = (log.clone(), metrics.clone(), stop.clone());
-        std::thread::Builder::new()
-            .name("lux-transform".into())
-            .spawn(move || run_processor(log, Box::new(stage), options, metrics, stop))?
+        let stage_tid = stage_tid.clone();
+        std::thread::Builder::new().name("lux-transform".into()).spawn(move || {
+            // SAFETY: gettid takes nothing and touches no memory.
+            stage_tid.store(unsafe { libc::gettid() }, Ordering::Relaxed);
+            run_processor(log, Box::new(stage), options, metrics, stop)
+        })?
     };
     let self_pid = std::process::id();
     let broker_pid = broker.as_ref().map(TansuBroker::pid);
@@ -180,6 +195,7 @@ pub fn run(bench: &KafkaBench) -> anyhow::Result<KafkaReport> {
     }
     let started = Instant::now();
     let (lux_before, broker_before) = (cpu_seconds_of(self_pid)?, cpu(broker_pid)?);
+    let stage_before = thread_cpu_seconds(stage_tid.load(Ordering::Relaxed))?;
     let commits_before = metrics.commits.load(Ordering::Relaxed);
     let limit = Duration::from_secs(60) + Duration::from_secs_f64(bench.records as f64 / 1_000.0);
     let mut last_progress = Instant::now();
@@ -199,6 +215,7 @@ pub fn run(bench: &KafkaBench) -> anyhow::Result<KafkaReport> {
     }
     let seconds = started.elapsed().as_secs_f64();
     let (lux_after, broker_after) = (cpu_seconds_of(self_pid)?, cpu(broker_pid)?);
+    let stage_after = thread_cpu_seconds(stage_tid.load(Ordering::Relaxed))?;
     stop.store(true, Ordering::Relaxed);
     finish(handle)?;
     let kafka = KafkaCounts::of(log.metrics());
@@ -220,6 +237,7 @@ pub fn run(bench: &KafkaBench) -> anyhow::Result<KafkaReport> {
         partitions: bench.partitions,
         commit_interval_s: commit_interval.as_secs_f64(),
         commit_max_records: commit_max_records as usize,
+        properties: bench.properties.clone(),
         records: bench.records,
         fill_per_s,
         processed,
@@ -227,6 +245,7 @@ pub fn run(bench: &KafkaBench) -> anyhow::Result<KafkaReport> {
         seconds,
         events_per_s: processed as f64 / seconds.max(1e-9),
         lux_cpu_s: lux_after - lux_before,
+        stage_cpu_s: stage_after - stage_before,
         broker_cpu_s: broker_after.zip(broker_before).map(|(after, before)| after - before),
         commits: metrics.commits.load(Ordering::Relaxed) - commits_before,
         commit_mean_ms: if kafka.commits > 0 { kafka.micros as f64 / kafka.commits as f64 / 1000.0 } else { 0.0 },
@@ -303,16 +322,30 @@ pub fn print(report: &KafkaReport) {
         report.commit_interval_s * 1000.0,
         report.fill_per_s
     );
+    if !report.properties.is_empty() {
+        let properties: Vec<String> = report.properties.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("librdkafka properties: {}", properties.join(", "));
+    }
     println!(
-        "{:>10} {:>8} {:>10} {:>9} {:>10} {:>8} {:>14} {:>13} {:>7}",
-        "records", "s", "events/s", "lux CPU s", "broker CPU", "commits", "commit mean ms", "commit max ms", "aborts"
+        "{:>10} {:>8} {:>10} {:>9} {:>11} {:>10} {:>8} {:>14} {:>13} {:>7}",
+        "records",
+        "s",
+        "events/s",
+        "lux CPU s",
+        "stage CPU s",
+        "broker CPU",
+        "commits",
+        "commit mean ms",
+        "commit max ms",
+        "aborts"
     );
     println!(
-        "{:>10} {:>8.2} {:>10.0} {:>9.2} {:>10} {:>8} {:>14.1} {:>13.1} {:>7}",
+        "{:>10} {:>8.2} {:>10.0} {:>9.2} {:>11.2} {:>10} {:>8} {:>14.1} {:>13.1} {:>7}",
         report.processed,
         report.seconds,
         report.events_per_s,
         report.lux_cpu_s,
+        report.stage_cpu_s,
         report.broker_cpu_s.map_or_else(|| "-".to_owned(), |s| format!("{s:.2}")),
         report.commits,
         report.commit_mean_ms,
