@@ -158,11 +158,11 @@ impl Processor for TransformStage {
                 // record is serialised.
                 let event = &self.event;
                 let joined = self.snapshot.join(event);
-                let key = joined.partition_key(event).as_bytes().to_vec();
+                let key = joined.partition_key(event).as_bytes();
                 let mut value = Vec::with_capacity(self.record_size + self.record_size / 8);
                 serde_json::to_writer(&mut value, &joined.record(event))?;
                 self.record_size = value.len();
-                ctx.emit(&self.topics.enriched, &key, event.event_time, value);
+                ctx.emit(&self.topics.enriched, key, event.event_time, value);
                 ctx.received(raw.received_at);
                 Ok(())
             }
