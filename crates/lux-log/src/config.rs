@@ -146,8 +146,8 @@ pub struct KafkaConfig {
     /// `"sasl.username"`, `"sasl.password"`), tuning (`"linger.ms"`, `"compression.type"`, ...).
     /// The properties LUX sets itself for exactly-once (group, transactions, isolation, offsets,
     /// timeouts above) are refused here. Where this sets nothing, LUX's stages use
-    /// `linger.ms = "5"`, `compression.type = "lz4"` (a third of the broker's work and bytes
-    /// for JSON records; every Kafka client reads it), `delivery.report.only.error = "true"`
+    /// `linger.ms = "5"`, `compression.type = "lz4"` (with JSON records, a third of the broker's
+    /// CPU; every Kafka client reads it), `delivery.report.only.error = "true"`
     /// (LUX waits for deliveries by count) and, for their consumers,
     /// `fetch.queue.backoff.ms = "10"` (librdkafka's 1 s left a fast stage with nothing to read).
     pub properties: BTreeMap<String, String>,

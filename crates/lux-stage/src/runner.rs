@@ -81,8 +81,9 @@ impl InFlight {
     }
 }
 
-/// Begins the commit of `batch`; `Some` when it is in flight (the caller ends it before the
-/// next), `None` when it is settled (committed in place, retried in place, or void).
+/// Begins the commit of `batch`: what became of it, and the batch back when its commit is in
+/// flight (the caller ends it before the next begins); `None` when it is settled (committed in
+/// place, committed again after a failure, or void).
 fn begin_commit(
     session: &mut dyn StageSession,
     batch: InFlight,
