@@ -456,8 +456,11 @@ fn two_instances_of_each_stage_share_the_work_and_one_stops_with_sigterm() {
 /// windows), although librdkafka's committed-offset fetch answered at once ("0 unstable
 /// partitions") and a plain read-process-write loop of librdkafka 2.12 survives the same kill on
 /// tansu. The stall before the last alarm windows may have been this file's own wait, fixed
-/// since (see `finish_and_compare`); the stall on `raw` is tansu's open transaction. Run it
-/// against a broker that expires transactions: `cargo test -p lux --test kafka -- --ignored`.
+/// since (see `finish_and_compare`); the stall on `raw` is tansu's open transaction. On
+/// 2026-11-28, with each transaction committing beside the stage's next batch, it passed 5 runs
+/// of 5 against tansu on an idle machine (86 to 99 s); too few to put it back in the test
+/// command. Run it with `cargo nextest run -p lux --test kafka --run-ignored ignored-only`, and
+/// against a broker that expires transactions (`LUX_KAFKA_HIDES_ABORTED=1`).
 #[test]
 #[ignore = "tansu never expires the open transaction of a killed instance; the survivors stall in 2 runs of 3"]
 fn two_instances_of_each_stage_share_the_work_and_one_is_sigkilled() {
