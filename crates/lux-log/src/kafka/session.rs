@@ -346,9 +346,6 @@ pub struct KafkaSession {
     owned: Vec<TopicPartition>,
     /// The next poll answers with an assignment: at the start, and after a fenced batch.
     reassign: bool,
-    /// The outcome of a background transaction that a poll waited for (the group rebalanced),
-    /// until [`StageSession::end_commit`] takes it.
-    landed: Option<Landed>,
 }
 
 /// A transaction ready to run: everything it needs from the session.
@@ -401,7 +398,6 @@ impl KafkaSession {
             producer: Some(producer),
             owned: Vec::new(),
             reassign: true,
-            landed: None,
         })
     }
 
@@ -480,11 +476,11 @@ impl KafkaSession {
                 // Records polled in this call, and those of the runner's uncommitted batch, are
                 // void: the new assignment starts at the committed offsets.
                 Some(Change::Assigned(assigned)) => {
-                    self.keep_landed(consumer);
+                    consumer.context().land();
                     return self.assignment(assigned);
                 }
                 Some(Change::Revoked) => {
-                    self.keep_landed(consumer);
+                    consumer.context().land();
                     let assigned = self.wait_for_assignment(consumer, self.join_limit())?.unwrap_or_default();
                     return self.assignment(assigned);
                 }
@@ -512,13 +508,6 @@ impl KafkaSession {
             }
         }
         Ok(Polled::Records(records))
-    }
-
-    /// Keeps the outcome of a transaction that finished in the background (for `end_commit`).
-    fn keep_landed(&mut self, consumer: &BaseConsumer<SessionContext>) {
-        if let Some(landed) = consumer.context().take_landed() {
-            self.landed = Some(landed);
-        }
     }
 
     /// Everything a transaction of `commit` needs; `None` when there is nothing to commit.
@@ -647,7 +636,10 @@ impl StageSession for KafkaSession {
     }
 
     fn commit(&mut self, commit: &Commit) -> Result<()> {
-        debug_assert!(self.landed.is_none(), "the commit in flight is ended before the next begins");
+        debug_assert!(
+            self.consumer.as_ref().is_none_or(|c| matches!(*c.context().flight(), Flight::Idle)),
+            "the commit in flight is ended before the next begins"
+        );
         match self.prepare_transaction(commit)? {
             Some(prepared) => {
                 let landed = transact(&self.log, prepared, commit, &self.changelog);
@@ -686,10 +678,9 @@ impl StageSession for KafkaSession {
     }
 
     fn end_commit(&mut self) -> Result<Option<CommitDone>> {
-        let landed = match self.landed.take() {
-            Some(landed) => Some(landed),
-            None => self.consumer.as_ref().and_then(|c| c.context().take_landed()),
-        };
+        // A landed outcome stays in the consumer's context until taken here: the consumer is
+        // only renewed (fenced) after its outcome was taken.
+        let landed = self.consumer.as_ref().and_then(|c| c.context().take_landed());
         landed.map(|landed| self.outcome(landed)).transpose()
     }
 
