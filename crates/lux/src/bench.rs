@@ -131,6 +131,10 @@ pub struct StepResult {
     pub cpu_s_per_million: f64,
     /// Peak resident memory of the `lux run` process so far (VmHWM), MiB.
     pub peak_memory_mib: f64,
+    /// Where the CPU went: CPU seconds per million events of each group of the `lux run`
+    /// process's threads (a stage's thread, the collector's workers, ...), by thread name with
+    /// any `-<n>` suffix dropped, from the step's start until every stage had caught up.
+    pub cpu_s_per_million_by_thread: BTreeMap<String, f64>,
 }
 
 /// The whole run, as written with `--json`.
@@ -186,15 +190,19 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let root = dir.path().to_path_buf();
     eprintln!("lux bench: working in {}", root.display());
 
-    let lines = generate_traffic(&root, args, step)?;
-    eprintln!("lux bench: {} syslog lines of demo traffic generated", lines.len());
+    let mut traffic = generate_traffic(&root, args, step)?;
+    eprintln!(
+        "lux bench: {} syslog lines of demo traffic generated ({} s of event time)",
+        traffic.lines.len(),
+        traffic.span_s
+    );
     let each = if args.quick { Duration::from_secs(1) } else { Duration::from_secs(3) };
     let components = components::measure(&root.join("gen").join("reference"), &root, each)?;
     for c in &components {
         eprintln!("lux bench: {}", component_row(c));
     }
     let mut pipeline = Pipeline::start(&root)?;
-    let result = measure(&mut pipeline, &lines, args, step);
+    let result = measure(&mut pipeline, &mut traffic, args, step);
     pipeline.stop();
     if args.keep {
         let kept = dir.keep();
@@ -213,10 +221,60 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The generated syslog lines, sent in turn and again from the first when they run out, their
+/// event times then moved on by `span_s` ([`Traffic::move_on`]).
+struct Traffic {
+    lines: Vec<Vec<u8>>,
+    /// Seconds of event time the lines span, rounded up.
+    span_s: i64,
+}
+
+impl Traffic {
+    /// Moves every line's event time `span_s` on, so that lines sent again follow those sent
+    /// before in event time, as live traffic does: sent unchanged, they would be behind the
+    /// watermark, late, and take the alarm stage's path for late events instead of its windows.
+    fn move_on(&mut self) {
+        for line in &mut self.lines {
+            move_event_time(line, self.span_s);
+        }
+    }
+}
+
+/// Moves a generated syslog line's timestamp (RFC 5424's `2026-01-05T00:00:00.089Z` or RFC
+/// 3164's `Jan  5 00:00:01`, both of fixed width) `seconds` on, in place; a line with neither is
+/// left as it is.
+fn move_event_time(line: &mut [u8], seconds: i64) {
+    const RFC5424: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
+    // RFC 3164 names no year: any does for moving a time by seconds within the generated span.
+    const RFC3164: &str = "%Y %b %e %H:%M:%S";
+    let Some(start) = line.iter().take(5).position(|&b| b == b'>').map(|p| p + 1) else { return };
+    let by = chrono::Duration::seconds(seconds);
+    if line[start..].starts_with(b"1 ") {
+        let Some(field) = line.get_mut(start + 2..start + 26) else { return };
+        let Some(time) =
+            std::str::from_utf8(field).ok().and_then(|t| chrono::NaiveDateTime::parse_from_str(t, RFC5424).ok())
+        else {
+            return;
+        };
+        field.copy_from_slice((time + by).format(RFC5424).to_string().as_bytes());
+    } else {
+        let Some(field) = line.get_mut(start..start + 15) else { return };
+        let Some(time) = std::str::from_utf8(field)
+            .ok()
+            .and_then(|t| chrono::NaiveDateTime::parse_from_str(&format!("2026 {t}"), RFC3164).ok())
+        else {
+            return;
+        };
+        let moved = (time + by).format("%b %e %H:%M:%S").to_string();
+        if moved.len() == field.len() {
+            field.copy_from_slice(moved.as_bytes());
+        }
+    }
+}
+
 /// Writes the demo reference data to `root/gen/reference` and returns the syslog lines of enough
-/// demo traffic for the largest paced step (the lines are sent again from the start when they
-/// run out: the pipeline's work does not depend on their event times).
-fn generate_traffic(root: &Path, args: &BenchArgs, step: Duration) -> anyhow::Result<Vec<Vec<u8>>> {
+/// demo traffic for the largest paced step (sent again, later in event time, when they run out).
+fn generate_traffic(root: &Path, args: &BenchArgs, step: Duration) -> anyhow::Result<Traffic> {
     let out = root.join("gen");
     let mut cfg = lux_generate::GeneratorConfig { rate: 20_000.0, ..lux_generate::GeneratorConfig::default() };
     // Enough distinct lines for a few seconds of the fastest step; more would only cost memory.
@@ -242,7 +300,7 @@ fn generate_traffic(root: &Path, args: &BenchArgs, step: Duration) -> anyhow::Re
     if lines.is_empty() {
         bail!("the generator wrote no syslog lines");
     }
-    Ok(lines)
+    Ok(Traffic { lines, span_s: seconds.ceil() as i64 })
 }
 
 /// Event time between the starts of two incidents of the bench's traffic.
@@ -375,6 +433,23 @@ source = "demo"
         cpu_seconds_of(self.pid)
     }
 
+    /// CPU seconds so far of each group of the child's threads ([`thread_group`]).
+    fn cpu_seconds_by_thread(&self) -> anyhow::Result<BTreeMap<String, f64>> {
+        let mut groups = BTreeMap::new();
+        let tasks = format!("/proc/{}/task", self.pid);
+        for task in std::fs::read_dir(&tasks).with_context(|| format!("cannot list {tasks}"))? {
+            let path = task?.path();
+            // A thread that ended between the listing and the read is left out.
+            let (Ok(name), Ok(cpu)) =
+                (std::fs::read_to_string(path.join("comm")), cpu_seconds_in(&path.join("stat").to_string_lossy()))
+            else {
+                continue;
+            };
+            *groups.entry(thread_group(name.trim()).to_owned()).or_insert(0.0) += cpu;
+        }
+        Ok(groups)
+    }
+
     /// Peak resident memory of the child (VmHWM), MiB.
     fn peak_memory_mib(&self) -> anyhow::Result<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
@@ -420,6 +495,15 @@ fn cpu_seconds_in(path: &str) -> anyhow::Result<f64> {
     // SAFETY: sysconf takes an integer and touches no memory.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     Ok((ticks(11) + ticks(12)) / hz)
+}
+
+/// The group a thread's CPU is counted in: its name without a `-<n>` suffix (the workers of one
+/// pool: `lux-alarm-0`, `lux-alarm-1` are `lux-alarm`). Linux keeps 15 bytes of a thread's name.
+fn thread_group(name: &str) -> &str {
+    match name.rsplit_once('-') {
+        Some((group, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => group,
+        _ => name,
+    }
 }
 
 /// The value of a `/proc` line `<name> <n> kB` (`/proc/meminfo`, `/proc/PID/status`), in KiB.
@@ -498,18 +582,22 @@ const MAX_IN_FLIGHT: u64 = 100_000;
 const TRANSFORM_IN: &str = "lux_stage_records_in_total{stage=\"transform\"}";
 /// Early raises of the alarm stage: the samples of its reception latency histogram.
 const ALARMS_RAISED: &str = "lux_stage_reception_latency_seconds_count{stage=\"alarm\"}";
-/// The alarm stage's two halves, whose input lag the bench waits to fall to zero.
-const ALARM_LAGS: [&str; 2] =
-    ["lux_stage_lag_records{stage=\"alarm-route\"}", "lux_stage_lag_records{stage=\"alarm\"}"];
+/// The stages reading `enriched` (the alarm stage's two halves, the QoE stage), whose input
+/// lag the bench waits to fall to zero after each step.
+const READER_LAGS: [&str; 3] = [
+    "lux_stage_lag_records{stage=\"alarm-route\"}",
+    "lux_stage_lag_records{stage=\"alarm\"}",
+    "lux_stage_lag_records{stage=\"qoe\"}",
+];
 
 fn measure(
     pipeline: &mut Pipeline,
-    lines: &[Vec<u8>],
+    traffic: &mut Traffic,
     args: &BenchArgs,
     step: Duration,
 ) -> anyhow::Result<Vec<StepResult>> {
     let mut results = Vec::new();
-    let mut sender = Sender::connect(pipeline.collector, lines)?;
+    let mut sender = Sender::connect(pipeline.collector, traffic)?;
     // A short warm-up: caches, page faults of the log's first segments, the reference data.
     sender.send(Some(args.rates.first().copied().unwrap_or(20_000)), Duration::from_secs(2), || Ok(0))?;
     wait_until_processed(pipeline, sender.sent)?;
@@ -517,6 +605,7 @@ fn measure(
     for rate in steps {
         let before = pipeline.scrape()?;
         let cpu_before = pipeline.cpu_seconds()?;
+        let threads_before = pipeline.cpu_seconds_by_thread()?;
         let started = Instant::now();
         // At the maximum, the records sent and not yet read by the transform stage are kept
         // under MAX_IN_FLIGHT: what is measured is the rate the pipeline sustains, not how
@@ -528,8 +617,13 @@ fn measure(
         let processed = drained.get(TRANSFORM_IN) - before.get(TRANSFORM_IN);
         let (p50, p99, max) = percentiles("transform", &before, &drained);
         // The step's alarms: once the alarm stage has read everything the transform wrote.
-        let after = wait_until_alarms_caught_up(pipeline)?;
+        let after = wait_until_readers_caught_up(pipeline)?;
         let (alarm_p50, alarm_p99, alarm_max) = percentiles("alarm", &before, &after);
+        let per_million = |cpu: f64| if processed > 0.0 { cpu / processed * 1e6 } else { 0.0 };
+        let mut by_thread = pipeline.cpu_seconds_by_thread()?;
+        for (group, cpu) in by_thread.iter_mut() {
+            *cpu = per_million(*cpu - threads_before.get(group).copied().unwrap_or(0.0));
+        }
         let result = StepResult {
             mode: if rate.is_some() { "paced" } else { "max" },
             offered_per_s: rate,
@@ -544,8 +638,9 @@ fn measure(
             alarm_latency_p50_s: alarm_p50,
             alarm_latency_p99_s: alarm_p99,
             alarm_latency_max_s: alarm_max,
-            cpu_s_per_million: if processed > 0.0 { cpu / processed * 1e6 } else { 0.0 },
+            cpu_s_per_million: per_million(cpu),
             peak_memory_mib: pipeline.peak_memory_mib()?,
+            cpu_s_per_million_by_thread: by_thread,
         };
         eprintln!("lux bench: {}", row(&result));
         results.push(result);
@@ -577,9 +672,9 @@ fn wait_until_processed(pipeline: &mut Pipeline, sent: u64) -> anyhow::Result<(M
     }
 }
 
-/// Waits until both halves of the alarm stage have no record left to read (twice in a row, 50 ms
+/// Waits until the alarm stage's halves and the QoE stage have no record left to read (twice in a row, 50 ms
 /// apart: the lag is sampled at each poll); returns the scrape that showed it.
-fn wait_until_alarms_caught_up(pipeline: &mut Pipeline) -> anyhow::Result<Metrics> {
+fn wait_until_readers_caught_up(pipeline: &mut Pipeline) -> anyhow::Result<Metrics> {
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut idle_scrapes = 0;
     loop {
@@ -587,14 +682,14 @@ fn wait_until_alarms_caught_up(pipeline: &mut Pipeline) -> anyhow::Result<Metric
             bail!("`lux run` exited ({status}) during the bench; its log: {}", pipeline.log_file.display());
         }
         let metrics = pipeline.scrape()?;
-        let lag: f64 = ALARM_LAGS.iter().map(|series| metrics.get(series)).sum();
+        let lag: f64 = READER_LAGS.iter().map(|series| metrics.get(series)).sum();
         idle_scrapes = if lag <= 0.0 { idle_scrapes + 1 } else { 0 };
         if idle_scrapes >= 2 {
             return Ok(metrics);
         }
         if Instant::now() > deadline {
             bail!(
-                "the alarm stage still had {lag} records to read after 300 s; the child's log: {}",
+                "the alarm and QoE stages still had {lag} records to read after 300 s; the child's log: {}",
                 pipeline.log_file.display()
             );
         }
@@ -605,24 +700,28 @@ fn wait_until_alarms_caught_up(pipeline: &mut Pipeline) -> anyhow::Result<Metric
 /// Sends the generated lines over one TCP connection, paced or as fast as it takes them.
 struct Sender<'a> {
     stream: std::io::BufWriter<TcpStream>,
-    lines: &'a [Vec<u8>],
+    traffic: &'a mut Traffic,
     next: usize,
     /// Lines sent since the connection opened.
     sent: u64,
 }
 
 impl<'a> Sender<'a> {
-    fn connect(addr: SocketAddr, lines: &'a [Vec<u8>]) -> anyhow::Result<Sender<'a>> {
+    fn connect(addr: SocketAddr, traffic: &'a mut Traffic) -> anyhow::Result<Sender<'a>> {
         let stream = TcpStream::connect(addr).with_context(|| format!("cannot connect to the collector at {addr}"))?;
         stream.set_nodelay(true)?;
-        Ok(Sender { stream: std::io::BufWriter::with_capacity(256 * 1024, stream), lines, next: 0, sent: 0 })
+        Ok(Sender { stream: std::io::BufWriter::with_capacity(256 * 1024, stream), traffic, next: 0, sent: 0 })
     }
 
     fn send_one(&mut self) -> std::io::Result<()> {
-        let line = &self.lines[self.next];
-        self.next = (self.next + 1) % self.lines.len();
+        self.stream.write_all(&self.traffic.lines[self.next])?;
         self.sent += 1;
-        self.stream.write_all(line)
+        self.next += 1;
+        if self.next == self.traffic.lines.len() {
+            self.next = 0;
+            self.traffic.move_on();
+        }
+        Ok(())
     }
 
     /// Sends for `duration`: `rate` lines per second (checked every millisecond), or as fast as
@@ -724,6 +823,31 @@ fn component_row(c: &ComponentResult) -> String {
     format!("{:<17} {:>14.0} {:>12.0}  {}", c.component, c.per_core_per_s, c.wall_per_s, c.detail)
 }
 
+/// The steps' CPU seconds per million events by group of threads, a column each, the groups
+/// that took the most first.
+fn print_cpu_by_thread(steps: &[StepResult]) {
+    let mut totals: BTreeMap<&str, f64> = BTreeMap::new();
+    for step in steps {
+        for (group, cpu) in &step.cpu_s_per_million_by_thread {
+            *totals.entry(group.as_str()).or_insert(0.0) += cpu;
+        }
+    }
+    let mut groups: Vec<(&str, f64)> = totals.into_iter().filter(|(_, cpu)| *cpu > 0.0).collect();
+    groups.sort_by(|a, b| b.1.total_cmp(&a.1));
+    println!();
+    println!("CPU s/M by thread (from the step's start until every stage had caught up):");
+    let header: Vec<String> = groups.iter().map(|(g, _)| format!("{g:>15}")).collect();
+    println!("{:<7} {:>10} {}", "mode", "offered/s", header.join(" "));
+    for step in steps {
+        let cells: Vec<String> = groups
+            .iter()
+            .map(|(g, _)| format!("{:>15.2}", step.cpu_s_per_million_by_thread.get(*g).copied().unwrap_or(0.0)))
+            .collect();
+        let offered = step.offered_per_s.map_or_else(|| "max".to_owned(), |o| o.to_string());
+        println!("{:<7} {:>10} {}", step.mode, offered, cells.join(" "));
+    }
+}
+
 fn print_table(report: &BenchReport) {
     let m = &report.machine;
     println!("{:<17} {:>14} {:>12}  what", "component", "per core/s", "wall/s");
@@ -756,12 +880,45 @@ fn print_table(report: &BenchReport) {
     for r in &report.steps {
         println!("{}", row(r));
     }
+    print_cpu_by_thread(&report.steps);
     println!(
         "latency: reception to the enriched record being readable, from the transform stage's \
          histogram (bucket upper bounds); alarms: raised in the step the moment an event crossed \
          the threshold, and a.p50/a.p99/a.max their latency from that event's reception to the \
-         raised record being readable (the alarm stage's histogram; none once the traffic repeats: \
-         its event times are then behind the watermark); CPU s/M: CPU seconds of `lux run` per \
+         raised record being readable (the alarm stage's histogram); CPU s/M: CPU seconds of `lux run` per \
          million events"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{move_event_time, thread_group};
+
+    #[test]
+    fn event_times_move_on_in_both_syslog_formats() {
+        let mut rfc5424 = b"<134>1 2026-01-05T23:59:30.089Z bng-gre001-01 bng - SESSION_STOP - x\n".to_vec();
+        move_event_time(&mut rfc5424, 45);
+        assert_eq!(rfc5424, b"<134>1 2026-01-06T00:00:15.089Z bng-gre001-01 bng - SESSION_STOP - x\n");
+        let mut rfc3164 = b"<187>Jan  5 23:59:30 cpe-lrt002-00011 1134: %DHCP-3-NOOFFER: x\n".to_vec();
+        move_event_time(&mut rfc3164, 45);
+        assert_eq!(rfc3164, b"<187>Jan  6 00:00:15 cpe-lrt002-00011 1134: %DHCP-3-NOOFFER: x\n");
+        let mut rfc3164 = b"<187>Jan 31 23:59:59 cpe 1: x\n".to_vec();
+        move_event_time(&mut rfc3164, 1);
+        assert_eq!(rfc3164, b"<187>Feb  1 00:00:00 cpe 1: x\n");
+        for other in [&b"no priority\n"[..], b"<1>1 not-a-time", b"<1>", b""] {
+            let mut line = other.to_vec();
+            move_event_time(&mut line, 60);
+            assert_eq!(line, other);
+        }
+    }
+
+    #[test]
+    fn the_workers_of_one_pool_are_counted_together() {
+        assert_eq!(thread_group("lux-alarm-0"), "lux-alarm");
+        assert_eq!(thread_group("lux-alarm-12"), "lux-alarm");
+        assert_eq!(thread_group("lux-alarm-route"), "lux-alarm-route");
+        assert_eq!(thread_group("lux-collect"), "lux-collect");
+        assert_eq!(thread_group("lux-"), "lux-");
+        assert_eq!(thread_group("lux"), "lux");
+    }
 }
