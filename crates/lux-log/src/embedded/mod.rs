@@ -38,7 +38,9 @@
 //!   length, CRC32C, offset, timestamp and key (see `format.rs`). A new segment starts when
 //!   the active one passes `segment_bytes`.
 //! - `<base offset>.idx` beside it: a sparse index, one entry every 4 KiB of records (offset,
-//!   byte position, greatest timestamp so far), used to start fetches and time look-ups.
+//!   byte position, greatest timestamp so far), used to start fetches and time look-ups. In
+//!   memory the active segment's index is whole; a closed segment keeps one entry every
+//!   256 KiB (`catalog::CLOSED_INDEX_INTERVAL`), so that memory does not grow with the log.
 //! - `journal`: the commit journal (see `journal.rs`). A stage commit is one CRC-framed entry
 //!   holding the group, its input next-offsets, the committed end of every partition it
 //!   appended to, and its state changes. Records past a partition's committed end are not
@@ -673,6 +675,7 @@ fn attach_partition(partition: &mut Partition, writer: bool) -> Result<()> {
         segments.push(segment);
     }
     partition.segments = segments;
+    partition.close_all_but_last();
     Ok(())
 }
 
@@ -821,6 +824,7 @@ impl Inner {
                         extend_index(&mut partition.segments[i].index, &index_path, base, len, end_offset);
                     }
                 }
+                partition.close_all_but_last();
             }
         }
         tail.position += valid;
@@ -1015,6 +1019,9 @@ impl Inner {
                 partition.end = p.next_offset;
                 let len = p.len_after();
                 if p.new_segment {
+                    if let Some(last) = partition.segments.last_mut() {
+                        last.close();
+                    }
                     let mut segment = Segment::new(p.base, len);
                     segment.file = Some(p.file);
                     segment.index_file = Some(p.index_file);

@@ -198,3 +198,48 @@ fn default_offset_for_time_agrees_with_the_index() {
     assert_eq!(log.offset_for_time("t", 0, 4_321).unwrap(), 12_963);
     assert_eq!(log.offset_for_time("t", 0, 10_000).unwrap(), 30_000);
 }
+
+#[test]
+fn closed_segments_keep_a_thinned_index_in_memory_and_are_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = EmbeddedOptions { segment_bytes: 2 << 20, ..EmbeddedOptions::new(Durability::Group) };
+    let log = EmbeddedLog::open_with(dir.path(), options.clone()).unwrap();
+    log.ensure_topic("t", 1).unwrap();
+    // 70,000 records of about 100 bytes: four segments, three of them closed.
+    let value = |i: i64| format!("{i:>96}");
+    for batch in 0..70i64 {
+        let outputs = (batch * 1000..(batch + 1) * 1000)
+            .map(|i| OutputRecord { topic: "t".into(), key: b"k".to_vec(), timestamp_ms: i, value: value(i).into() })
+            .collect();
+        log.commit(Commit { group: "g".into(), outputs, ..Default::default() }).unwrap();
+    }
+    let indexes = |log: &EmbeddedLog| -> Vec<(bool, usize)> {
+        let catalog = log.inner.read();
+        let id = topic_id(&catalog, "t").unwrap();
+        let p = check_partition(&catalog, id, "t", 0).unwrap();
+        p.segments.iter().map(|s| (s.closed, s.index.len())).collect()
+    };
+    let check = |log: &EmbeddedLog| {
+        let segments = indexes(log);
+        assert!(segments.len() >= 4, "{segments:?}");
+        let (last, closed) = segments.split_last().unwrap();
+        assert!(!last.0 && last.1 > 20, "the active segment keeps every entry: {segments:?}");
+        for (is_closed, entries) in closed {
+            let most = (2 << 20) / super::catalog::CLOSED_INDEX_INTERVAL as usize + 2;
+            assert!(*is_closed && *entries >= 2 && *entries <= most, "{segments:?}");
+        }
+        for from in [0u64, 1, 9_999, 20_001, 35_555, 49_990, 69_999] {
+            let records = log.fetch("t", 0, from, 20).unwrap();
+            assert_eq!(records.len(), 20.min(70_000 - from as usize), "from {from}");
+            for (n, r) in records.iter().enumerate() {
+                assert_eq!(r.offset, from + n as u64);
+                assert_eq!(r.value, value(r.offset as i64).into_bytes());
+            }
+            assert_eq!(log.offset_for_time("t", 0, from as i64).unwrap(), from);
+        }
+    };
+    check(&log);
+    check(&EmbeddedLog::open_reader(dir.path()).unwrap());
+    drop(log);
+    check(&EmbeddedLog::open_with(dir.path(), options).unwrap());
+}
