@@ -252,24 +252,61 @@ pub struct BadRecord {
 
 /// Reads the records of `file` in `[from, to)`, calling `each(record, position)` until it
 /// returns false. `Ok(Err(bad))` when the bytes at some position are not a record.
+///
+/// Reads in chunks of [`FIRST_CHUNK`], doubling up to [`CHUNK`] (a fetch of a few records near
+/// the end of a partition reads a few kilobytes, a long one 1 MiB at a time), into a buffer
+/// kept by the thread: a fresh buffer each call was allocated, zeroed and faulted in each
+/// time (a fifth of the QoE stage's CPU at 150,000 events/s).
 pub fn scan(
+    file: &File,
+    from: u64,
+    to: u64,
+    each: impl FnMut(&RecordRef<'_>, u64) -> bool,
+) -> std::io::Result<std::result::Result<(), BadRecord>> {
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            let scanned = scan_with(&mut buf, file, from, to, each);
+            if buf.capacity() > 4 * CHUNK {
+                // A record far larger than a chunk was read: do not keep its memory.
+                *buf = Vec::new();
+            }
+            scanned
+        }
+        // Called from within `each`: a buffer of its own.
+        Err(_) => scan_with(&mut Vec::new(), file, from, to, each),
+    })
+}
+
+/// The first chunk [`scan`] reads.
+const FIRST_CHUNK: usize = 64 << 10;
+
+fn scan_with(
+    buf: &mut Vec<u8>,
     file: &File,
     from: u64,
     to: u64,
     mut each: impl FnMut(&RecordRef<'_>, u64) -> bool,
 ) -> std::io::Result<std::result::Result<(), BadRecord>> {
-    let mut buf = Vec::new();
     let mut pos = from;
+    let mut chunk = FIRST_CHUNK;
     while pos < to {
-        let want = (to - pos).min(CHUNK as u64) as usize;
-        buf.resize(want, 0);
-        read_exact_at(file, &mut buf, pos)?;
+        let want = (to - pos).min(chunk as u64) as usize;
+        chunk = (chunk * 2).min(CHUNK);
+        // Grows the buffer once; its bytes are overwritten by the read.
+        if buf.len() < want {
+            buf.resize(want, 0);
+        }
+        read_exact_at(file, &mut buf[..want], pos)?;
+        let mut filled = want;
         let mut at = 0usize;
         loop {
-            if at == buf.len() {
+            if at == filled {
                 break;
             }
-            match decode_record(&buf[at..]) {
+            match decode_record(&buf[at..filled]) {
                 Ok(record) => {
                     if !each(&record, pos + at as u64) {
                         return Ok(Ok(()));
@@ -285,8 +322,11 @@ pub fn scan(
                     }
                     if at == 0 {
                         // A record larger than the chunk: read it whole.
-                        buf.resize(needed, 0);
-                        read_exact_at(file, &mut buf, pos)?;
+                        if buf.len() < needed {
+                            buf.resize(needed, 0);
+                        }
+                        read_exact_at(file, &mut buf[..needed], pos)?;
+                        filled = needed;
                         continue;
                     }
                     break;
