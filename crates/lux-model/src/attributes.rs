@@ -1160,6 +1160,41 @@ impl Serialize for Attributes {
     }
 }
 
+impl Attributes {
+    /// Appends the attributes as the JSON object their `Serialize` gives with `serde_json`,
+    /// byte for byte, written by hand ([`crate::json`]).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (i, e) in self.entries.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            crate::json::write_str(out, self.str_of(e.name));
+            out.push(b':');
+            match e.value {
+                Val::Text(t) => crate::json::write_str(out, self.str_of(t)),
+                Val::Num(Num::U(u)) => crate::json::write_int(out, u),
+                Val::Num(Num::I(i)) => crate::json::write_int(out, i),
+                Val::Bool(b) => crate::json::write_bool(out, b),
+                // Floats and nested values are rare: serde_json writes them.
+                Val::Num(n @ Num::F(_)) => write_with_serde(out, &n.number()),
+                Val::Json(i) => write_with_serde(out, self.json.get(i as usize).unwrap_or(&Value::Null)),
+            }
+        }
+        out.push(b'}');
+    }
+}
+
+/// Appends a value as `serde_json` writes it (to a `Vec`, which cannot fail; a value that
+/// cannot be written, which a number or a `Value` never is, is written as `null`).
+fn write_with_serde(out: &mut Vec<u8>, value: &impl Serialize) {
+    let mark = out.len();
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        out.truncate(mark);
+        out.extend_from_slice(b"null");
+    }
+}
+
 impl<'de> Deserialize<'de> for Attributes {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct MapVisitor;
@@ -1184,6 +1219,19 @@ impl<'de> Deserialize<'de> for Attributes {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn written_by_hand_as_serde_json_writes_them() {
+        let text =
+            r#"{"a":"x\"y\n","b":1,"c":-2,"d":1.5,"e":true,"f":[1,{"g":null}],"h":1e300,"i":"","j":false,"k":-0.0}"#;
+        let attributes: Attributes = serde_json::from_str(text).unwrap();
+        let mut out = Vec::new();
+        attributes.write_json(&mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&attributes).unwrap());
+        let mut out = Vec::new();
+        Attributes::default().write_json(&mut out);
+        assert_eq!(out, b"{}");
+    }
 
     #[test]
     fn same_json_as_a_btreemap() {

@@ -87,6 +87,16 @@ pub enum Outcome {
     Info,
 }
 
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Info => "info",
+        }
+    }
+}
+
 /// Which identifier in the raw record named the equipment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -96,6 +106,18 @@ pub enum EquipmentKey {
     NasIpAddress,
     IpAddress,
     Field,
+}
+
+impl EquipmentKey {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EquipmentKey::Hostname => "hostname",
+            EquipmentKey::NasIdentifier => "nas_identifier",
+            EquipmentKey::NasIpAddress => "nas_ip_address",
+            EquipmentKey::IpAddress => "ip_address",
+            EquipmentKey::Field => "field",
+        }
+    }
 }
 
 /// An event decoded from a raw record, before enrichment.
@@ -217,12 +239,25 @@ pub enum ReferenceStatus {
     UnknownEquipmentAndErrorCode,
 }
 
+impl ReferenceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferenceStatus::Ok => "ok",
+            ReferenceStatus::UnknownEquipment => "unknown_equipment",
+            ReferenceStatus::UnknownErrorCode => "unknown_error_code",
+            ReferenceStatus::UnknownEquipmentAndErrorCode => "unknown_equipment_and_error_code",
+        }
+    }
+}
+
 /// Which reference data the event was joined with, so that results can be audited and replays
 /// reproduced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReferenceInfo {
     pub status: ReferenceStatus,
-    /// The version of the reference-data snapshot (a content hash), shared with the snapshot.
+    /// The version of the reference-data snapshot (a content hash), shared with the snapshot
+    /// (and, read back, between the records of one reading thread: `intern`).
+    #[serde(deserialize_with = "crate::intern::version")]
     pub version: Arc<str>,
 }
 
@@ -279,9 +314,10 @@ struct EnrichedWire<Id, Text, Message, Attrs> {
     #[serde(default)]
     attributes: Attrs,
     is_failure: bool,
-    #[serde(default)]
+    // Shared between the records of one reading thread (`intern`): not allocated anew each.
+    #[serde(default, deserialize_with = "crate::intern::equipment")]
     equipment: Option<Arc<EquipmentInfo>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::intern::error")]
     error: Option<Arc<ErrorInfo>>,
     #[serde(default)]
     maintenance: Option<Arc<MaintenanceInfo>>,
@@ -414,6 +450,46 @@ impl EnrichedEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_names_of_enum_values_are_those_of_their_json() {
+        let json = |v: &dyn erased::Named| v.json();
+        for kind in EventKind::ALL {
+            assert_eq!(json(&kind), kind.as_str());
+        }
+        for outcome in [Outcome::Success, Outcome::Failure, Outcome::Info] {
+            assert_eq!(json(&outcome), outcome.as_str());
+        }
+        for key in [
+            EquipmentKey::Hostname,
+            EquipmentKey::NasIdentifier,
+            EquipmentKey::NasIpAddress,
+            EquipmentKey::IpAddress,
+            EquipmentKey::Field,
+        ] {
+            assert_eq!(json(&key), key.as_str());
+        }
+        for status in [
+            ReferenceStatus::Ok,
+            ReferenceStatus::UnknownEquipment,
+            ReferenceStatus::UnknownErrorCode,
+            ReferenceStatus::UnknownEquipmentAndErrorCode,
+        ] {
+            assert_eq!(json(&status), status.as_str());
+        }
+    }
+
+    mod erased {
+        /// The JSON string a value serialises to, unquoted.
+        pub trait Named {
+            fn json(&self) -> String;
+        }
+        impl<T: serde::Serialize> Named for T {
+            fn json(&self) -> String {
+                serde_json::to_value(self).unwrap().as_str().unwrap().to_owned()
+            }
+        }
+    }
 
     fn full() -> EnrichedEvent {
         let mut attributes = Attributes::default();

@@ -14,6 +14,8 @@
 mod alarm;
 mod attributes;
 mod event;
+mod intern;
+pub mod json;
 mod qoe;
 mod raw;
 mod text;

@@ -385,6 +385,9 @@ fn the_record_serialises_as_the_enriched_event() {
                     let owned = s.enrich(e.clone());
                     let record = serde_json::to_string(&joined.record(&e)).unwrap_or_else(|x| panic!("{x}"));
                     assert_eq!(record, serde_json::to_string(&owned).unwrap_or_default(), "{key:?} {id} {at} {code:?}");
+                    let mut written = Vec::new();
+                    joined.record(&e).write_json(&mut written);
+                    assert_eq!(String::from_utf8_lossy(&written), record, "write_json: {key:?} {id} {at} {code:?}");
                     let back: EnrichedEvent = serde_json::from_str(&record).unwrap_or_else(|x| panic!("{x}"));
                     assert_eq!(back, owned);
                     assert_eq!(joined.partition_key(&e), owned.equipment_key());

@@ -160,7 +160,9 @@ impl Processor for TransformStage {
                 let joined = self.snapshot.join(event);
                 let key = joined.partition_key(event).as_bytes();
                 let mut value = Vec::with_capacity(self.record_size + self.record_size / 8);
-                serde_json::to_writer(&mut value, &joined.record(event))?;
+                // By hand: byte for byte serde_json's JSON of the record, at a fraction of the
+                // cost (lux_model::json).
+                joined.record(event).write_json(&mut value);
                 self.record_size = value.len();
                 ctx.emit(&self.topics.enriched, key, event.event_time, value);
                 ctx.received(raw.received_at);

@@ -70,3 +70,40 @@ fn enriches_good_records_and_dead_letters_bad_ones_with_their_reason() {
     assert_eq!(total, 3);
     assert!(counters.contains(&("dead_letters.truncated".to_owned(), 1)), "{counters:?}");
 }
+
+/// The enriched records are written by hand (`EnrichedRecord::write_json`): each is, byte for
+/// byte, what serde_json writes of the event read back from it, over a minute of the demo's
+/// traffic (every format, kind and attribute the generator makes).
+#[test]
+fn enriched_records_are_the_json_serde_writes() {
+    let cfg = lux_generate::GeneratorConfig::default();
+    let start = cfg.start_ms().unwrap();
+    let network = lux_generate::Network::generate_at(&cfg, start).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    network.write_csv(dir.path()).unwrap();
+    let snapshot = ReferenceHandle::fixed(Snapshot::load_csv_dir(dir.path()).unwrap());
+    let traffic = lux_generate::Traffic::new(&network, &cfg, start).unwrap();
+    let topics = TransformTopics { raw: "raw".into(), enriched: "enriched".into(), deadletter: "deadletter".into() };
+    let mut stage = TransformStage::new(&TransformConfig::default(), b"0123456789abcdef", snapshot, topics);
+    let mut ctx = Context::default();
+    let mut formats = std::collections::BTreeSet::new();
+    let mut offset = 0;
+    for second in 0..60 {
+        for record in traffic.second(second) {
+            formats.insert(format!("{:?}", record.format));
+            stage.process(&stored(offset, raw(record.format, &record.payload)), &mut ctx).unwrap();
+            offset += 1;
+        }
+    }
+    let (mut checked, mut kinds, mut with_attributes) = (0, std::collections::BTreeSet::new(), 0);
+    for out in ctx.outputs().iter().filter(|o| o.topic == "enriched") {
+        let event: EnrichedEvent = serde_json::from_slice(&out.value).unwrap();
+        let again = serde_json::to_vec(&event).unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.value), String::from_utf8_lossy(&again));
+        kinds.insert(event.event.kind);
+        with_attributes += usize::from(!event.event.attributes.is_empty());
+        checked += 1;
+    }
+    assert!(checked > 10_000 && with_attributes > 1_000, "{checked} records, {with_attributes} with attributes");
+    assert!(formats.len() >= 2 && kinds.len() >= 10, "{formats:?} {kinds:?}");
+}

@@ -394,7 +394,17 @@ source = "demo"
         let log_file = root.join("lux-run.log");
         let log = std::fs::File::create(&log_file).context("cannot create the child's log file")?;
         let exe = std::env::current_exe().context("cannot find the lux executable")?;
-        let child = Command::new(exe)
+        let mut command = Command::new(exe);
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent. The child is
+        // stopped if the bench dies (killed, interrupted) instead of running on unobserved.
+        unsafe {
+            use std::os::unix::process::CommandExt as _;
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let child = command
             .arg("run")
             .arg("--config")
             .arg(&config_file)
