@@ -255,9 +255,8 @@ impl ReferenceStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReferenceInfo {
     pub status: ReferenceStatus,
-    /// The version of the reference-data snapshot (a content hash), shared with the snapshot
-    /// (and, read back, between the records of one reading thread: `intern`).
-    #[serde(deserialize_with = "crate::intern::version")]
+    /// The version of the reference-data snapshot (a content hash), shared with the snapshot.
+
     pub version: Arc<str>,
 }
 
@@ -314,10 +313,9 @@ struct EnrichedWire<Id, Text, Message, Attrs> {
     #[serde(default)]
     attributes: Attrs,
     is_failure: bool,
-    // Shared between the records of one reading thread (`intern`): not allocated anew each.
-    #[serde(default, deserialize_with = "crate::intern::equipment")]
+    #[serde(default)]
     equipment: Option<Arc<EquipmentInfo>>,
-    #[serde(default, deserialize_with = "crate::intern::error")]
+    #[serde(default)]
     error: Option<Arc<ErrorInfo>>,
     #[serde(default)]
     maintenance: Option<Arc<MaintenanceInfo>>,

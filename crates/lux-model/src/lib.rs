@@ -14,7 +14,6 @@
 mod alarm;
 mod attributes;
 mod event;
-mod intern;
 pub mod json;
 mod qoe;
 mod raw;
