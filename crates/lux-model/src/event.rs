@@ -256,7 +256,6 @@ impl ReferenceStatus {
 pub struct ReferenceInfo {
     pub status: ReferenceStatus,
     /// The version of the reference-data snapshot (a content hash), shared with the snapshot.
-
     pub version: Arc<str>,
 }
 
