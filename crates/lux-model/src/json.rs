@@ -77,6 +77,46 @@ pub fn write_key(out: &mut Vec<u8>, name: &str) {
     out.extend_from_slice(b"\":");
 }
 
+/// Writes one JSON object, its fields in the order given: `{` when made, `}` at
+/// [`Object::end`].
+pub struct Object<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Object<'a> {
+    pub fn new(out: &'a mut Vec<u8>) -> Object<'a> {
+        out.push(b'{');
+        Object { out, first: true }
+    }
+
+    /// Starts a field: the comma before it, its name; returns the buffer to write its value to.
+    pub fn key(&mut self, name: &str) -> &mut Vec<u8> {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        write_key(self.out, name);
+        self.out
+    }
+
+    pub fn text(&mut self, name: &str, value: &str) {
+        write_str(self.key(name), value);
+    }
+
+    pub fn time(&mut self, name: &str, ms: Millis) {
+        write_time(self.key(name), ms);
+    }
+
+    pub fn bool(&mut self, name: &str, value: bool) {
+        write_bool(self.key(name), value);
+    }
+
+    pub fn end(self) {
+        self.out.push(b'}');
+    }
+}
+
 /// Appends a time as the quoted RFC 3339 text of [`format_rfc3339_millis`]
 /// (`"2026-01-05T10:00:00.123Z"`); computed without `chrono` for the years 0 to 9999.
 pub fn write_time(out: &mut Vec<u8>, ms: Millis) {

@@ -4,6 +4,7 @@
 //! [`lux_model::EnrichedEvent`], which is what consumers read it back as).
 
 use crate::snapshot::{EquipmentRow, Snapshot};
+use lux_model::json::Object;
 use lux_model::{EnrichedEvent, EquipmentInfo, ErrorInfo, Event, MaintenanceInfo, ReferenceInfo, ReferenceStatus};
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use std::sync::Arc;
@@ -194,127 +195,68 @@ impl EnrichedRecord<'_> {
     /// `Serialize`, the reference), written by hand ([`lux_model::json`]) at a fraction of the
     /// cost, for the transform stage, which writes one per event.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        use lux_model::json::{write_bool, write_key, write_str, write_time};
         let event = self.event;
-        out.push(b'{');
-        write_key(out, "schema");
-        write_str(out, self.schema);
-        out.push(b',');
-        write_key(out, "event_id");
-        write_str(out, &event.event_id);
-        out.push(b',');
-        write_key(out, "event_time");
-        write_time(out, event.event_time);
-        out.push(b',');
-        write_key(out, "received_at");
-        write_time(out, event.received_at);
-        out.push(b',');
-        write_key(out, "source");
-        write_str(out, &event.source);
-        out.push(b',');
-        write_key(out, "format");
-        write_str(out, event.format.as_str());
-        out.push(b',');
-        write_key(out, "equipment_id");
-        write_str(out, &event.equipment_id);
-        out.push(b',');
-        write_key(out, "equipment_key");
-        write_str(out, event.equipment_key.as_str());
-        out.push(b',');
-        write_key(out, "kind");
-        write_str(out, event.kind.as_str());
-        out.push(b',');
-        write_key(out, "outcome");
-        write_str(out, event.outcome.as_str());
+        let mut o = Object::new(out);
+        o.text("schema", self.schema);
+        o.text("event_id", &event.event_id);
+        o.time("event_time", event.event_time);
+        o.time("received_at", event.received_at);
+        o.text("source", &event.source);
+        o.text("format", event.format.as_str());
+        o.text("equipment_id", &event.equipment_id);
+        o.text("equipment_key", event.equipment_key.as_str());
+        o.text("kind", event.kind.as_str());
+        o.text("outcome", event.outcome.as_str());
         if let Some(code) = &event.error_code {
-            out.push(b',');
-            write_key(out, "error_code");
-            write_str(out, code);
+            o.text("error_code", code);
         }
         if let Some(subscriber) = &event.subscriber {
-            out.push(b',');
-            write_key(out, "subscriber");
-            write_str(out, subscriber);
+            o.text("subscriber", subscriber);
         }
         if let Some(message) = &event.message {
-            out.push(b',');
-            write_key(out, "message");
-            write_str(out, message);
+            o.text("message", message);
         }
         if !event.attributes.is_empty() {
-            out.push(b',');
-            write_key(out, "attributes");
-            event.attributes.write_json(out);
+            event.attributes.write_json(o.key("attributes"));
         }
-        out.push(b',');
-        write_key(out, "is_failure");
-        write_bool(out, self.is_failure);
-        if let Some(equipment) = &self.equipment {
-            out.push(b',');
-            write_key(out, "equipment");
-            let fields = [
-                ("equipment_id", equipment.equipment_id()),
-                ("equipment_type", equipment.equipment_type()),
-                ("model", equipment.model()),
-                ("manufacturer", equipment.manufacturer()),
-                ("site", equipment.site()),
-                ("region", equipment.region()),
-                ("technology", equipment.technology()),
-            ];
-            write_object(out, &fields, &[]);
+        o.bool("is_failure", self.is_failure);
+        if let Some(e) = &self.equipment {
+            let mut equipment = Object::new(o.key("equipment"));
+            equipment.text("equipment_id", e.equipment_id());
+            equipment.text("equipment_type", e.equipment_type());
+            equipment.text("model", e.model());
+            equipment.text("manufacturer", e.manufacturer());
+            equipment.text("site", e.site());
+            equipment.text("region", e.region());
+            equipment.text("technology", e.technology());
+            equipment.end();
         }
-        if let Some(error) = self.error {
-            out.push(b',');
-            write_key(out, "error");
-            let texts = [
-                ("code", error.code.as_str()),
-                ("label", error.label.as_str()),
-                ("category", error.category.as_str()),
-                ("severity", error.severity.as_str()),
-            ];
-            let flags = [
-                ("is_failure", error.is_failure),
-                ("is_drop", error.is_drop),
-                ("customer_impacting", error.customer_impacting),
-            ];
-            write_object(out, &texts, &flags);
+        if let Some(e) = self.error {
+            let mut error = Object::new(o.key("error"));
+            error.text("code", &e.code);
+            error.text("label", &e.label);
+            error.text("category", &e.category);
+            error.text("severity", &e.severity);
+            error.bool("is_failure", e.is_failure);
+            error.bool("is_drop", e.is_drop);
+            error.bool("customer_impacting", e.customer_impacting);
+            error.end();
         }
-        if let Some(maintenance) = self.maintenance {
-            out.push(b',');
-            write_key(out, "maintenance");
-            let texts = [
-                ("intervention_id", maintenance.intervention_id.as_str()),
-                ("kind", maintenance.kind.as_str()),
-                ("scope", maintenance.scope.as_str()),
-            ];
-            let flags =
-                [("suppress_alarms", maintenance.suppress_alarms), ("exclude_from_kpi", maintenance.exclude_from_kpi)];
-            write_object(out, &texts, &flags);
+        if let Some(m) = self.maintenance {
+            let mut maintenance = Object::new(o.key("maintenance"));
+            maintenance.text("intervention_id", &m.intervention_id);
+            maintenance.text("kind", &m.kind);
+            maintenance.text("scope", &m.scope);
+            maintenance.bool("suppress_alarms", m.suppress_alarms);
+            maintenance.bool("exclude_from_kpi", m.exclude_from_kpi);
+            maintenance.end();
         }
-        out.push(b',');
-        write_key(out, "ref");
-        write_object(out, &[("status", self.reference.status.as_str()), ("version", self.reference.version)], &[]);
-        out.push(b'}');
+        let mut reference = Object::new(o.key("ref"));
+        reference.text("status", self.reference.status.as_str());
+        reference.text("version", self.reference.version);
+        reference.end();
+        o.end();
     }
-}
-
-/// Appends a JSON object of text fields, then boolean fields, in the order given.
-fn write_object(out: &mut Vec<u8>, texts: &[(&str, &str)], flags: &[(&str, bool)]) {
-    use lux_model::json::{write_bool, write_key, write_str};
-    out.push(b'{');
-    for (i, (name, text)) in texts.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_key(out, name);
-        write_str(out, text);
-    }
-    for (name, flag) in flags {
-        out.push(b',');
-        write_key(out, name);
-        write_bool(out, *flag);
-    }
-    out.push(b'}');
 }
 
 /// Serialised as [`ReferenceInfo`] is.

@@ -15,21 +15,27 @@ fn raw(format: Format, payload: &[u8]) -> Vec<u8> {
     serde_json::to_vec(&RawRecord::new("demo", format, 1_767_571_200_000, None, payload.to_vec())).unwrap()
 }
 
-#[test]
-fn enriches_good_records_and_dead_letters_bad_ones_with_their_reason() {
-    // The demo referential, as `lux run` uses it.
+/// The demo network, the generator's settings and start, and a transform stage joining with
+/// the demo referential, as `lux run` uses it.
+fn demo() -> (lux_generate::Network, lux_generate::GeneratorConfig, i64, TransformStage) {
     let cfg = lux_generate::GeneratorConfig::default();
     let start = cfg.start_ms().unwrap();
     let network = lux_generate::Network::generate_at(&cfg, start).unwrap();
     let dir = tempfile::tempdir().unwrap();
     network.write_csv(dir.path()).unwrap();
     let snapshot = ReferenceHandle::fixed(Snapshot::load_csv_dir(dir.path()).unwrap());
+    let topics = TransformTopics { raw: "raw".into(), enriched: "enriched".into(), deadletter: "deadletter".into() };
+    let stage = TransformStage::new(&TransformConfig::default(), b"0123456789abcdef", snapshot, topics);
+    (network, cfg, start, stage)
+}
+
+#[test]
+fn enriches_good_records_and_dead_letters_bad_ones_with_their_reason() {
+    let (network, cfg, start, mut stage) = demo();
     let traffic = lux_generate::Traffic::new(&network, &cfg, start).unwrap();
     let records = traffic.second(3);
     assert!(records.len() > 100);
 
-    let topics = TransformTopics { raw: "raw".into(), enriched: "enriched".into(), deadletter: "deadletter".into() };
-    let mut stage = TransformStage::new(&TransformConfig::default(), b"0123456789abcdef", snapshot, topics);
     let mut ctx = Context::default();
     for (i, record) in records.iter().enumerate() {
         stage.process(&stored(i as u64, raw(record.format, &record.payload)), &mut ctx).unwrap();
@@ -76,15 +82,8 @@ fn enriches_good_records_and_dead_letters_bad_ones_with_their_reason() {
 /// traffic (every format, kind and attribute the generator makes).
 #[test]
 fn enriched_records_are_the_json_serde_writes() {
-    let cfg = lux_generate::GeneratorConfig::default();
-    let start = cfg.start_ms().unwrap();
-    let network = lux_generate::Network::generate_at(&cfg, start).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    network.write_csv(dir.path()).unwrap();
-    let snapshot = ReferenceHandle::fixed(Snapshot::load_csv_dir(dir.path()).unwrap());
+    let (network, cfg, start, mut stage) = demo();
     let traffic = lux_generate::Traffic::new(&network, &cfg, start).unwrap();
-    let topics = TransformTopics { raw: "raw".into(), enriched: "enriched".into(), deadletter: "deadletter".into() };
-    let mut stage = TransformStage::new(&TransformConfig::default(), b"0123456789abcdef", snapshot, topics);
     let mut ctx = Context::default();
     let mut formats = std::collections::BTreeSet::new();
     let mut offset = 0;
