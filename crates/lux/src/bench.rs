@@ -16,7 +16,13 @@
 //! of the bench's alarm rule, which the background failures never reach. After each step the
 //! bench also waits for the alarm stage, and reads the alarm latency off the same histogram of
 //! the `alarm` stage: from the reception of the event that brought a window to the threshold to
-//! the `raised` record being readable (early firing), one sample per alarm raised.
+//! the `raised` record being readable (early firing), one sample per alarm raised. The generated
+//! lines are sent again when they run out, their event times moved on by the span they cover,
+//! so that they stay ahead of the watermark as live traffic does ([`Traffic::move_on`]).
+//!
+//! Each step also reads the CPU time of each of the child's threads (`/proc/PID/task`), summed
+//! by group (a stage's thread, a pool's workers): the CPU seconds per million events that each
+//! stage costs, printed below the steps' table.
 //!
 //! Before the pipeline, each component is measured alone on one thread ([`components`]):
 //! decoding per format, the as-of join, the whole transform of a record, the embedded log; then
@@ -682,8 +688,8 @@ fn wait_until_processed(pipeline: &mut Pipeline, sent: u64) -> anyhow::Result<(M
     }
 }
 
-/// Waits until the alarm stage's halves and the QoE stage have no record left to read (twice in a row, 50 ms
-/// apart: the lag is sampled at each poll); returns the scrape that showed it.
+/// Waits until the alarm stage's halves and the QoE stage have no record left to read (twice in
+/// a row, 50 ms apart: the lag is sampled at each poll); returns the scrape that showed it.
 fn wait_until_readers_caught_up(pipeline: &mut Pipeline) -> anyhow::Result<Metrics> {
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut idle_scrapes = 0;
