@@ -293,7 +293,30 @@ fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
+/// Raises this process's soft limit of open files to its hard limit, as servers that keep many
+/// files open do (the Go runtime does it for every program): the embedded log keeps every
+/// segment file of its partitions open, one more every `log.segment_bytes` written, and the
+/// usual soft limit of 1,024 would be reached within hours at tens of thousands of events/s
+/// with no retention. Returns the limit in force.
+fn raise_open_files_limit() -> u64 {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit read and write the one struct passed, nothing else.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 0;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    limit.rlim_cur
+}
+
 fn main() -> ExitCode {
+    raise_open_files_limit();
     let cli = Cli::parse();
     let alone = cli.command.stages_alone();
     let result = match cli.command {
@@ -500,4 +523,18 @@ fn write_reference(path: &Path) -> anyhow::Result<()> {
     })?;
     std::fs::write(path, updated)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_soft_limit_of_open_files_is_raised_to_the_hard_limit() {
+        let raised = super::raise_open_files_limit();
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit writes the one struct passed.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+        assert_eq!(raised, limit.rlim_cur);
+        // An unlimited hard limit cannot be the soft one (the kernel caps open files).
+        assert!(limit.rlim_cur == limit.rlim_max || limit.rlim_max == libc::RLIM_INFINITY, "{raised}");
+    }
 }
