@@ -1019,13 +1019,11 @@ impl Inner {
                 partition.end = p.next_offset;
                 let len = p.len_after();
                 if p.new_segment {
-                    if let Some(last) = partition.segments.last_mut() {
-                        last.close();
-                    }
                     let mut segment = Segment::new(p.base, len);
                     segment.file = Some(p.file);
                     segment.index_file = Some(p.index_file);
                     partition.segments.push(segment);
+                    partition.close_all_but_last();
                 }
                 if let Some(segment) = partition.segments.last_mut() {
                     segment.len = len;
