@@ -449,23 +449,6 @@ source = "demo"
         cpu_seconds_of(self.pid)
     }
 
-    /// CPU seconds so far of each group of the child's threads ([`thread_group`]).
-    fn cpu_seconds_by_thread(&self) -> anyhow::Result<BTreeMap<String, f64>> {
-        let mut groups = BTreeMap::new();
-        let tasks = format!("/proc/{}/task", self.pid);
-        for task in std::fs::read_dir(&tasks).with_context(|| format!("cannot list {tasks}"))? {
-            let path = task?.path();
-            // A thread that ended between the listing and the read is left out.
-            let (Ok(name), Ok(cpu)) =
-                (std::fs::read_to_string(path.join("comm")), cpu_seconds_in(&path.join("stat").to_string_lossy()))
-            else {
-                continue;
-            };
-            *groups.entry(thread_group(name.trim()).to_owned()).or_insert(0.0) += cpu;
-        }
-        Ok(groups)
-    }
-
     /// Peak resident memory of the child (VmHWM), MiB.
     fn peak_memory_mib(&self) -> anyhow::Result<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
@@ -495,9 +478,21 @@ fn cpu_seconds_of(pid: u32) -> anyhow::Result<f64> {
     cpu_seconds_in(&format!("/proc/{pid}/stat"))
 }
 
-/// CPU seconds (user + system) of one thread of this process.
-fn thread_cpu_seconds(tid: i32) -> anyhow::Result<f64> {
-    cpu_seconds_in(&format!("/proc/self/task/{tid}/stat"))
+/// CPU seconds so far of each group of a process's threads ([`thread_group`]).
+fn cpu_seconds_by_thread(pid: u32) -> anyhow::Result<BTreeMap<String, f64>> {
+    let mut groups = BTreeMap::new();
+    let tasks = format!("/proc/{pid}/task");
+    for task in std::fs::read_dir(&tasks).with_context(|| format!("cannot list {tasks}"))? {
+        let path = task?.path();
+        // A thread that ended between the listing and the read is left out.
+        let (Ok(name), Ok(cpu)) =
+            (std::fs::read_to_string(path.join("comm")), cpu_seconds_in(&path.join("stat").to_string_lossy()))
+        else {
+            continue;
+        };
+        *groups.entry(thread_group(name.trim()).to_owned()).or_insert(0.0) += cpu;
+    }
+    Ok(groups)
 }
 
 /// The CPU seconds of a `/proc/.../stat` file.
@@ -621,7 +616,7 @@ fn measure(
     for rate in steps {
         let before = pipeline.scrape()?;
         let cpu_before = pipeline.cpu_seconds()?;
-        let threads_before = pipeline.cpu_seconds_by_thread()?;
+        let threads_before = cpu_seconds_by_thread(pipeline.pid)?;
         let started = Instant::now();
         // At the maximum, the records sent and not yet read by the transform stage are kept
         // under MAX_IN_FLIGHT: what is measured is the rate the pipeline sustains, not how
@@ -636,7 +631,7 @@ fn measure(
         let after = wait_until_readers_caught_up(pipeline)?;
         let (alarm_p50, alarm_p99, alarm_max) = percentiles("alarm", &before, &after);
         let per_million = |cpu: f64| if processed > 0.0 { cpu / processed * 1e6 } else { 0.0 };
-        let mut by_thread = pipeline.cpu_seconds_by_thread()?;
+        let mut by_thread = cpu_seconds_by_thread(pipeline.pid)?;
         for (group, cpu) in by_thread.iter_mut() {
             *cpu = per_million(*cpu - threads_before.get(group).copied().unwrap_or(0.0));
         }

@@ -15,7 +15,7 @@
 //! and `log.commit_max_records`; by default Kafka's defaults): `--commit-interval 0s
 //! --commit-records 2000` is the one-transaction-per-poll runner of before.
 
-use super::{cpu_seconds_of, thread_cpu_seconds, Machine};
+use super::{cpu_seconds_by_thread, cpu_seconds_of, Machine};
 use anyhow::{bail, Context as _};
 use lux_log::kafka::testing::TansuBroker;
 use lux_log::kafka::{KafkaLog, KafkaMetrics};
@@ -78,6 +78,9 @@ pub struct KafkaBench {
     /// librdkafka properties of the bench's clients (`log.kafka.properties`).
     pub properties: std::collections::BTreeMap<String, String>,
 }
+
+/// The name of the stage's thread (no other thread of the bench has it).
+const STAGE_THREAD: &str = "lux-transform";
 
 /// Runs the bench; the broker it started is stopped before it returns.
 pub fn run(bench: &KafkaBench) -> anyhow::Result<KafkaReport> {
@@ -171,17 +174,17 @@ pub fn run(bench: &KafkaBench) -> anyhow::Result<KafkaReport> {
     };
     let metrics = Arc::new(StageMetrics::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let stage_tid = Arc::new(std::sync::atomic::AtomicI32::new(0));
     let handle = {
         let (log, metrics, stop): (Arc<dyn CentralLog>, _, _) = (log.clone(), metrics.clone(), stop.clone());
-        let stage_tid = stage_tid.clone();
-        std::thread::Builder::new().name("lux-transform".into()).spawn(move || {
-            // SAFETY: gettid takes nothing and touches no memory.
-            stage_tid.store(unsafe { libc::gettid() }, Ordering::Relaxed);
-            run_processor(log, Box::new(stage), options, metrics, stop)
-        })?
+        std::thread::Builder::new()
+            .name(STAGE_THREAD.into())
+            .spawn(move || run_processor(log, Box::new(stage), options, metrics, stop))?
     };
     let self_pid = std::process::id();
+    // The stage's own thread, found by its name.
+    let stage_cpu = || -> anyhow::Result<f64> {
+        cpu_seconds_by_thread(self_pid)?.get(STAGE_THREAD).copied().context("the stage's thread is gone")
+    };
     let broker_pid = broker.as_ref().map(TansuBroker::pid);
     let cpu = |pid: Option<u32>| pid.map(cpu_seconds_of).transpose();
     // The clock starts once the stage has its partitions.
@@ -195,7 +198,7 @@ pub fn run(bench: &KafkaBench) -> anyhow::Result<KafkaReport> {
     }
     let started = Instant::now();
     let (lux_before, broker_before) = (cpu_seconds_of(self_pid)?, cpu(broker_pid)?);
-    let stage_before = thread_cpu_seconds(stage_tid.load(Ordering::Relaxed))?;
+    let stage_before = stage_cpu()?;
     let commits_before = metrics.commits.load(Ordering::Relaxed);
     let limit = Duration::from_secs(60) + Duration::from_secs_f64(bench.records as f64 / 1_000.0);
     let mut last_progress = Instant::now();
@@ -215,7 +218,7 @@ pub fn run(bench: &KafkaBench) -> anyhow::Result<KafkaReport> {
     }
     let seconds = started.elapsed().as_secs_f64();
     let (lux_after, broker_after) = (cpu_seconds_of(self_pid)?, cpu(broker_pid)?);
-    let stage_after = thread_cpu_seconds(stage_tid.load(Ordering::Relaxed))?;
+    let stage_after = stage_cpu()?;
     stop.store(true, Ordering::Relaxed);
     finish(handle)?;
     let kafka = KafkaCounts::of(log.metrics());
