@@ -9,7 +9,7 @@ use crate::route::{decode_routed, encode_event, RouteOutcome, RouteRecord, Route
 use crate::{AlarmConfig, AlarmEngine, EventOutcome};
 use anyhow::Context as _;
 use lux_log::StoredRecord;
-use lux_model::{DeadLetter, EnrichedEvent, LateForWindow};
+use lux_model::{DeadLetter, EnrichedEvent, LateForWindow, SkimmedEvent};
 use lux_stage::parallel::Workers;
 use lux_stage::{Context, Processor, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
@@ -127,23 +127,31 @@ impl Processor for AlarmRouteStage {
     }
 
     fn process(&mut self, record: &StoredRecord, ctx: &mut Context) -> anyhow::Result<()> {
-        // The route needs neither the event's attributes nor its message: skipped unparsed.
-        let event = match EnrichedEvent::from_json_skimmed(&record.value) {
-            Ok(event) => event,
-            Err(error) => {
-                let letter = bad_record(&self.name, record, format!("not a LUX enriched event: {error}"))?;
-                ctx.emit(
-                    &self.topics.deadletter,
-                    record.key.as_deref().unwrap_or_default(),
-                    record.timestamp_ms,
-                    letter,
-                );
-                return Ok(());
-            }
+        // The event as the transform stage of this process made it, when the log kept it; else
+        // parsed. The route needs neither its attributes nor its message.
+        let skimmed;
+        let event = match record.decoded.as_ref().and_then(|d| d.get::<SkimmedEvent>()) {
+            Some(SkimmedEvent(event)) => event,
+            None => match EnrichedEvent::from_json_skimmed(&record.value) {
+                Ok(event) => {
+                    skimmed = event;
+                    &skimmed
+                }
+                Err(error) => {
+                    let letter = bad_record(&self.name, record, format!("not a LUX enriched event: {error}"))?;
+                    ctx.emit(
+                        &self.topics.deadletter,
+                        record.key.as_deref().unwrap_or_default(),
+                        record.timestamp_ms,
+                        letter,
+                    );
+                    return Ok(());
+                }
+            },
         };
         self.active.insert(record.partition);
         self.routed.clear();
-        match self.router.route(record.partition, &event, &mut self.routed) {
+        match self.router.route(record.partition, event, &mut self.routed) {
             RouteOutcome::Routed => {
                 for rule_event in self.routed.drain(..) {
                     let key = crate::alarm_key(&rule_event.rule, &rule_event.group_key);

@@ -125,6 +125,7 @@ fn routed_record(partitions: u32, partition: Option<u32>, event: Option<&RuleEve
         key: Some(key),
         timestamp_ms: event.map_or(T0, |e| e.time),
         value,
+        decoded: None,
     }
 }
 

@@ -1108,6 +1108,7 @@ fn the_route_stage_writes_events_beyond_lateness_unchanged_to_the_late_topic() {
             key: Some(b"bng-PAR".to_vec()),
             timestamp_ms: time,
             value,
+            decoded: None,
         };
         stage.process(&record, &mut ctx).unwrap();
     }
@@ -1170,6 +1171,7 @@ fn the_window_stage_traces_events_late_for_its_windows_in_the_late_topic() {
             key: Some(b"site-failures/site=PAR".to_vec()),
             timestamp_ms: T0,
             value: serde_json::to_vec(routed).unwrap(),
+            decoded: None,
         };
         stage.process(&record, &mut ctx).unwrap();
     }

@@ -19,6 +19,7 @@ fn batch(first: u64, records: usize) -> Commit {
             key: format!("cpe-par001-{:05}", (first + i) % 5_000).into_bytes(),
             timestamp_ms: 1_767_607_200_000 + (first + i) as i64,
             value: value.clone(),
+            decoded: None,
         })
         .collect();
     Commit {

@@ -35,6 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 key: format!("eq-{}", i % 5000).into_bytes(),
                 timestamp_ms: 1_700_000_000_000,
                 value: value.clone(),
+                decoded: None,
             })
             .collect();
         log.commit(Commit { group: "feeder".into(), outputs, ..Default::default() })?;
@@ -64,6 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     key: r.key.clone().unwrap_or_default(),
                     timestamp_ms: r.timestamp_ms,
                     value: r.value.clone(),
+                    decoded: None,
                 }
             })
             .collect();

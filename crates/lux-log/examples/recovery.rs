@@ -39,6 +39,7 @@ fn write(dir: &Path) -> ! {
                 key: format!("cpe-{:05}", (i + n) % 5_000).into_bytes(),
                 timestamp_ms: (i + n) as i64,
                 value: value.clone(),
+                decoded: None,
             })
             .collect();
         i += 2_000;

@@ -32,6 +32,10 @@ pub struct StoredRecord {
     /// Milliseconds since the epoch: the record's event time when it has one, else append time.
     pub timestamp_ms: i64,
     pub value: Vec<u8>,
+    /// The value as its writer decoded it, when the log kept that beside the bytes
+    /// ([`Decoded`]); `None` from any other log, and for records the log no longer holds in
+    /// memory: the reader then decodes `value`.
+    pub decoded: Option<Decoded>,
 }
 
 /// A record a stage wants appended to a topic; the log picks the partition from the key.
@@ -41,7 +45,53 @@ pub struct OutputRecord {
     pub key: Vec<u8>,
     pub timestamp_ms: i64,
     pub value: Vec<u8>,
+    /// The value before it was encoded, for a log that keeps it ([`CentralLog::keeps_decoded`]).
+    pub decoded: Option<Decoded>,
 }
+
+impl OutputRecord {
+    /// A record to append to `topic`, partitioned by `key`.
+    pub fn new(topic: impl Into<String>, key: impl Into<Vec<u8>>, timestamp_ms: i64, value: Vec<u8>) -> OutputRecord {
+        OutputRecord { topic: topic.into(), key: key.into(), timestamp_ms, value, decoded: None }
+    }
+}
+
+/// The decoded form of a record's value, handed by the stage that wrote it to the stages that
+/// read it in the same process, so that these need not decode the bytes again (on the
+/// embedded log, the transform stage's `enriched` records, read by the alarm and QoE stages).
+///
+/// The bytes stay the truth: `decoded` always agrees with them (it is what decoding them gives,
+/// or the part of it that its type names, as `lux_model::SkimmedEvent`); a reader that finds no
+/// `decoded` (another process, a reader further behind, a Kafka log) decodes the bytes, and the
+/// two paths give the same result. It is ignored when records are compared.
+#[derive(Clone)]
+pub struct Decoded(Arc<dyn std::any::Any + Send + Sync>);
+
+impl Decoded {
+    pub fn new<T: std::any::Any + Send + Sync>(value: Arc<T>) -> Decoded {
+        Decoded(value)
+    }
+
+    /// The decoded value, if it is a `T`.
+    pub fn get<T: std::any::Any>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for Decoded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Decoded")
+    }
+}
+
+/// The decoded form is the bytes': two records are equal when their bytes are.
+impl PartialEq for Decoded {
+    fn eq(&self, _: &Decoded) -> bool {
+        true
+    }
+}
+
+impl Eq for Decoded {}
 
 /// A partition of a topic.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -77,6 +127,7 @@ impl Commit {
                     key: format!("cpe-par001-{:05}", i % 5_000).into_bytes(),
                     timestamp_ms: 1_767_607_200_000 + i as i64,
                     value: vec![b'x'; 200],
+                    decoded: None,
                 })
                 .collect(),
             state: vec![StateChange { partition: 0, key: b"position".to_vec(), value: Some(b"12345".to_vec()) }],
@@ -170,6 +221,12 @@ pub trait CentralLog: Send + Sync {
             }
             from = last.offset + 1;
         }
+    }
+    /// Whether the log keeps the [`OutputRecord::decoded`] form of appended records for the
+    /// readers of this process (the embedded log does, for its most recent records); when it
+    /// does not, a stage need not build it.
+    fn keeps_decoded(&self) -> bool {
+        false
     }
     /// Blocks until something is appended or `timeout` passes (returns early on new data).
     fn wait_for_appends(&self, seen_version: u64, timeout: std::time::Duration) -> u64;

@@ -44,6 +44,7 @@ fn batch(first: u64, n: u64) -> Commit {
                 key: format!("key-{}", i % 7).into_bytes(),
                 timestamp_ms: i as i64,
                 value: format!("{i:08}{}", "x".repeat(1000)).into_bytes(),
+                decoded: None,
             })
             .collect(),
         state: vec![StateChange {

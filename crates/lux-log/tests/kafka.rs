@@ -30,7 +30,13 @@ fn connect(broker: &TansuBroker) -> Arc<KafkaLog> {
 }
 
 fn output(topic: &str, key: &str, value: &str) -> OutputRecord {
-    OutputRecord { topic: topic.into(), key: key.into(), timestamp_ms: 1_700_000_000_000, value: value.into() }
+    OutputRecord {
+        topic: topic.into(),
+        key: key.into(),
+        timestamp_ms: 1_700_000_000_000,
+        value: value.into(),
+        decoded: None,
+    }
 }
 
 /// Appends `count` records keyed `eq-<i>` to `topic` in one transaction of a tool group.

@@ -23,6 +23,7 @@ fn batch(first: u64, n: u64) -> Commit {
                 key: b"one-key".to_vec(),
                 timestamp_ms: i as i64,
                 value: format!("record-{i:06}-{}", "x".repeat(150)).into_bytes(),
+                decoded: None,
             })
             .collect(),
         state: vec![StateChange {

@@ -7,7 +7,13 @@ use std::time::Duration;
 
 fn commit(log: &EmbeddedLog, first: u64, n: u64, timestamp_ms: i64) {
     let outputs = (first..first + n)
-        .map(|_| OutputRecord { topic: "t".into(), key: b"k".to_vec(), timestamp_ms, value: vec![b'v'; 200] })
+        .map(|_| OutputRecord {
+            topic: "t".into(),
+            key: b"k".to_vec(),
+            timestamp_ms,
+            value: vec![b'v'; 200],
+            decoded: None,
+        })
         .collect();
     log.commit(Commit { group: "g".into(), outputs, ..Default::default() }).unwrap();
 }
@@ -106,6 +112,7 @@ fn a_topic_can_have_its_own_retention() {
                 key: b"k".to_vec(),
                 timestamp_ms: 1_000,
                 value: vec![b'v'; 200],
+                decoded: None,
             })
             .collect();
         log.commit(Commit { group: "g".into(), outputs, ..Default::default() }).unwrap();

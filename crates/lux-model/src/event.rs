@@ -181,6 +181,45 @@ impl Default for Event {
     }
 }
 
+impl Event {
+    /// A copy of the event but its message and attributes, left `None` and empty (see
+    /// [`SkimmedEvent`]): its other fields are held in place, so it allocates nothing.
+    pub fn skim(&self) -> Event {
+        Event {
+            event_id: self.event_id.clone(),
+            event_time: self.event_time,
+            received_at: self.received_at,
+            source: self.source.clone(),
+            format: self.format,
+            equipment_id: self.equipment_id.clone(),
+            equipment_key: self.equipment_key,
+            kind: self.kind,
+            outcome: self.outcome,
+            error_code: self.error_code.clone(),
+            subscriber: self.subscriber.clone(),
+            message: None,
+            attributes: Attributes::default(),
+        }
+    }
+}
+
+/// An `enriched` event but its message and attributes (left `None` and empty): the form in
+/// which the transform stage hands its events to the alarm and QoE stages of its own process
+/// (`lux_log::Decoded`), so that they need not parse the records' JSON. The two fields left out
+/// are those that cost to copy, and few readers need them (the QoE stage reads the duration of
+/// session stops): such a reader reads the record's JSON instead.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkimmedEvent(pub EnrichedEvent);
+
+impl From<EnrichedEvent> for SkimmedEvent {
+    /// The event with its message and attributes dropped.
+    fn from(mut event: EnrichedEvent) -> SkimmedEvent {
+        event.event.message = None;
+        event.event.attributes = Attributes::default();
+        SkimmedEvent(event)
+    }
+}
+
 /// The equipment an event was joined with, as it was at the event's time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EquipmentInfo {

@@ -24,7 +24,7 @@ pub use alarm::{Alarm, AlarmState, LateForWindow, Ratio};
 pub use attributes::{AttrRef, AttrText, AttrValue, AttributeList, Attributes, Copied, Scalar, StaticName};
 pub use event::{
     EnrichedEvent, EquipmentInfo, EquipmentKey, ErrorInfo, Event, EventKind, MaintenanceInfo, Outcome, ReferenceInfo,
-    ReferenceStatus,
+    ReferenceStatus, SkimmedEvent,
 };
 pub use qoe::{ratio, ErrorCodeCount, QoeIndicator, SessionDurations, DURATION_BUCKETS_S};
 pub use raw::{DeadLetter, DeadLetterReason, Format, Payload, RawRecord};

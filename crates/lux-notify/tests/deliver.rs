@@ -122,6 +122,7 @@ fn write_alarms(log: &dyn CentralLog, alarms: &[Alarm], garbage: bool) {
             key: format!("{}/{}", a.rule, a.group_key).into_bytes(),
             timestamp_ms: a.window_end,
             value: serde_json::to_vec(a).unwrap(),
+            decoded: None,
         })
         .collect();
     if garbage {
@@ -130,6 +131,7 @@ fn write_alarms(log: &dyn CentralLog, alarms: &[Alarm], garbage: bool) {
             key: b"x".to_vec(),
             timestamp_ms: 0,
             value: b"{not json".to_vec(),
+            decoded: None,
         });
     }
     log.commit(Commit { group: "writer".into(), next_offsets: vec![], outputs, state: vec![] }).unwrap();

@@ -14,7 +14,7 @@
 use crate::engine::{EventOutcome, QoeEngine};
 use crate::QoeConfig;
 use lux_log::StoredRecord;
-use lux_model::{DeadLetter, EnrichedEvent};
+use lux_model::{DeadLetter, EnrichedEvent, SkimmedEvent};
 use lux_stage::{Context, Processor, TopicPartition};
 
 /// Topic names the QoE stage reads and writes.
@@ -103,6 +103,13 @@ impl Processor for QoeStage {
 
     fn process(&mut self, record: &StoredRecord, ctx: &mut Context) -> anyhow::Result<()> {
         self.busy = true;
+        // The event as the transform stage of this process made it, when the log kept it and
+        // the engine needs no attributes of it.
+        let skimmed = record.decoded.as_ref().and_then(|d| d.get::<SkimmedEvent>());
+        if let Some(SkimmedEvent(event)) = skimmed.filter(|s| !QoeEngine::uses_attributes(s.0.event.kind)) {
+            let _: EventOutcome = self.engine.on_event(record.partition, event, ctx.now_wall_ms);
+            return Ok(());
+        }
         match EnrichedEvent::from_json_for_indicators(&record.value, QoeEngine::uses_attributes) {
             Ok(event) => {
                 let _: EventOutcome = self.engine.on_event(record.partition, &event, ctx.now_wall_ms);

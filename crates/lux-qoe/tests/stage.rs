@@ -45,6 +45,7 @@ fn write(log: &Arc<dyn CentralLog>, events: &[(u32, EnrichedEvent)], garbage: bo
             key: e.equipment_key().as_bytes().to_vec(),
             timestamp_ms: e.event.event_time,
             value: serde_json::to_vec(e).expect("JSON"),
+            decoded: None,
         })
         .collect();
     if garbage {
@@ -53,6 +54,7 @@ fn write(log: &Arc<dyn CentralLog>, events: &[(u32, EnrichedEvent)], garbage: bo
             key: b"A".to_vec(),
             timestamp_ms: T0,
             value: b"{".to_vec(),
+            decoded: None,
         });
     }
     log.commit(Commit { group: "test-writer".into(), next_offsets: vec![], outputs, state: vec![] }).expect("commit");

@@ -81,13 +81,14 @@ impl<'s> Enrichment<'s> {
         }
     }
 
-    /// The owned enriched event (allocates the equipment record).
+    /// The owned enriched event. Its equipment record is made once per row of the snapshot and
+    /// shared by every event of that equipment.
     pub fn into_enriched(self, event: Event) -> EnrichedEvent {
         EnrichedEvent {
             schema: std::borrow::Cow::Borrowed(lux_model::schema::ENRICHED),
             event,
             is_failure: self.is_failure,
-            equipment: self.equipment().map(|e| Arc::new(e.to_info())),
+            equipment: self.equipment().map(|e| self.snapshot.row_info(e.row, || e.to_info())),
             error: self.error.cloned(),
             maintenance: self.maintenance.cloned(),
             reference: ReferenceInfo { status: self.status, version: Arc::clone(self.snapshot.version_arc()) },

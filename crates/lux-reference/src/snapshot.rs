@@ -11,11 +11,13 @@ use crate::enrichment::Enrichment;
 use crate::index::{hash_text, index_of, Dated, Index, Key, LongKeys, Multi, Probe, Slot};
 use crate::load::{self, Tables, EQUIPMENT, ERROR_CODES, INTERVENTIONS, MANUFACTURERS, MODELS, REGIONS, SITES};
 use crate::problem::ReferenceProblem;
-use lux_model::{EnrichedEvent, EquipmentKey, ErrorInfo, Event, MaintenanceInfo, Millis, Outcome, ReferenceStatus};
+use lux_model::{
+    EnrichedEvent, EquipmentInfo, EquipmentKey, ErrorInfo, Event, MaintenanceInfo, Millis, Outcome, ReferenceStatus,
+};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Rows per table of a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -127,6 +129,9 @@ pub struct Snapshot {
     version: Arc<str>,
     counts: TableCounts,
     equipment: Vec<EquipmentRow>,
+    /// Each row's [`EquipmentInfo`], made the first time an event of the row is handed over
+    /// decoded (`Enrichment::into_enriched`), then shared by every later one.
+    equipment_infos: Vec<OnceLock<Arc<EquipmentInfo>>>,
     /// See [`EquipmentRow::extra`].
     extras: Vec<RowExtra>,
     models: Vec<ModelInfo>,
@@ -181,6 +186,7 @@ impl Snapshot {
             version: Arc::from("empty"),
             counts: TableCounts::default(),
             equipment: Vec::new(),
+            equipment_infos: Vec::new(),
             extras: Vec::new(),
             models: Vec::new(),
             sites: Vec::new(),
@@ -462,6 +468,21 @@ impl Snapshot {
     }
 
     /// The model of `row`.
+    /// The row's equipment as an [`EquipmentInfo`], made once per row (`make`) and shared.
+    pub(crate) fn row_info(&self, row: &EquipmentRow, make: impl FnOnce() -> EquipmentInfo) -> Arc<EquipmentInfo> {
+        // `row` is one of `self.equipment` (checked): its index is its distance from the first.
+        let at = row as *const EquipmentRow;
+        let index = self
+            .equipment
+            .as_ptr_range()
+            .contains(&at)
+            .then(|| (at as usize - self.equipment.as_ptr() as usize) / std::mem::size_of::<EquipmentRow>());
+        match index.and_then(|i| self.equipment_infos.get(i)) {
+            Some(info) => Arc::clone(info.get_or_init(|| Arc::new(make()))),
+            None => Arc::new(make()),
+        }
+    }
+
     pub(crate) fn row_model(&self, row: &EquipmentRow) -> Option<&ModelInfo> {
         self.models.get(row.model as usize)
     }
@@ -797,5 +818,6 @@ fn build(t: Tables) -> Snapshot {
         s.error_rows.push((s.long_keys.key(&e.info.code), Arc::new(e.info.clone())));
     }
     s.errors = Index::from_slots(entries);
+    s.equipment_infos = s.equipment.iter().map(|_| OnceLock::new()).collect();
     s
 }

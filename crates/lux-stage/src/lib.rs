@@ -18,9 +18,9 @@ pub use metrics::{LatencyHistogram, StageMetrics, StageSnapshot, COMMIT_LATENCY_
 pub use runner::{run_processor, run_source, RunnerOptions};
 
 use anyhow::Context as _;
-use lux_log::{OutputRecord, StoredRecord};
+use lux_log::{CentralLog, OutputRecord, StoredRecord};
 
-pub use lux_log::{StateChange, TopicPartition};
+pub use lux_log::{Decoded, StateChange, TopicPartition};
 
 /// What a stage produced while handling a batch: records to append and state to change, all
 /// committed together with the batch's input offsets.
@@ -33,12 +33,34 @@ pub struct Context {
     /// Wall-clock time of this step (ms since the epoch). Stages use it only to stamp reception
     /// and to detect idleness, never as event time.
     pub now_wall_ms: i64,
+    /// Whether the log keeps what [`Context::emit_decoded`] hands it ([`CentralLog::keeps_decoded`]).
+    keeps_decoded: bool,
 }
 
 impl Context {
     /// Appends `value` to `topic`, partitioned by `key`.
     pub fn emit(&mut self, topic: &str, key: &[u8], timestamp_ms: i64, value: Vec<u8>) {
-        self.outputs.push(OutputRecord { topic: topic.to_owned(), key: key.to_vec(), timestamp_ms, value });
+        self.outputs.push(OutputRecord::new(topic, key, timestamp_ms, value));
+    }
+
+    /// A context for a stage run on `log`.
+    pub fn for_log(log: &dyn CentralLog) -> Context {
+        Context { keeps_decoded: log.keeps_decoded(), ..Context::default() }
+    }
+
+    /// Whether the log keeps the decoded form of records for the readers of this process: when
+    /// it does not, a stage need not build one for [`Context::emit_decoded`].
+    pub fn keeps_decoded(&self) -> bool {
+        self.keeps_decoded
+    }
+
+    /// [`Context::emit`], with the value before it was encoded, for the stages of this process
+    /// that read `topic` ([`lux_log::Decoded`]): `decoded` must agree with `value` (what decoding
+    /// it gives, or the part of that its type names).
+    pub fn emit_decoded(&mut self, topic: &str, key: &[u8], timestamp_ms: i64, value: Vec<u8>, decoded: Decoded) {
+        let mut record = OutputRecord::new(topic, key, timestamp_ms, value);
+        record.decoded = Some(decoded);
+        self.outputs.push(record);
     }
 
     /// Sets (`Some`) or deletes (`None`) a state entry of the stage. `partition` is the input
@@ -60,7 +82,7 @@ impl Context {
     /// ([`parallel::Workers::spread`]): the same wall-clock time, nothing emitted yet. Hand it
     /// back with [`Context::absorb`].
     pub fn share(&self) -> Context {
-        Context { now_wall_ms: self.now_wall_ms, ..Context::default() }
+        Context { now_wall_ms: self.now_wall_ms, keeps_decoded: self.keeps_decoded, ..Context::default() }
     }
 
     /// Takes over what `share` emitted, noted and changed, after what this context holds.

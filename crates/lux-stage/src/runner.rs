@@ -216,10 +216,13 @@ pub fn run_processor(
         let partitions = stage.partitions(topic).unwrap_or(options.partitions);
         log.ensure_topic(topic, partitions).with_context(|| format!("stage {name}: topic {topic}"))?;
     }
-    let mut session =
-        log.open_session(&name, &stage.inputs()).with_context(|| format!("stage {name}: cannot join the log"))?;
+    let fresh_context = || Context::for_log(log.as_ref());
+    let mut ctx = fresh_context();
+    let mut session = log
+        .clone()
+        .open_session(&name, &stage.inputs())
+        .with_context(|| format!("stage {name}: cannot join the log"))?;
     let max_batch = options.max_batch.max(1);
-    let mut ctx = Context::default();
     let mut received = Vec::new();
     let mut batch = Batch::default();
     let mut last_tick = Instant::now();
@@ -268,7 +271,7 @@ pub fn run_processor(
                     tracing::info!(stage = %name, records = batch.records, "the batch in hand is void: the new assignment reads it again");
                 }
                 batch = Batch::default();
-                ctx = Context::default();
+                ctx = fresh_context();
                 stage
                     .restore(&assignment.partitions, assignment.state)
                     .with_context(|| format!("stage {name}: cannot restore its state from the log"))?;
@@ -407,8 +410,8 @@ pub fn run_source(
     for topic in source.outputs() {
         log.ensure_topic(&topic, options.partitions).with_context(|| format!("source {name}: topic {topic}"))?;
     }
+    let mut ctx = Context::for_log(log.as_ref());
     let mut session = log.open_session(&name, &[]).with_context(|| format!("source {name}: cannot join the log"))?;
-    let mut ctx = Context::default();
     let mut received = Vec::new();
     let mut restored = false;
     // Set once `stop` is seen by a source that drains what it holds before stopping.

@@ -8,9 +8,9 @@
 
 use lux_decode::{DecodeConfig, Decoder};
 use lux_log::StoredRecord;
-use lux_model::{schema, DeadLetter, DeadLetterReason, Event, Payload, RawRecord};
+use lux_model::{schema, DeadLetter, DeadLetterReason, Event, Payload, RawRecord, SkimmedEvent};
 use lux_reference::{ReferenceHandle, Snapshot};
-use lux_stage::{Context, Processor};
+use lux_stage::{Context, Decoded, Processor};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -164,7 +164,15 @@ impl Processor for TransformStage {
                 // cost (lux_model::json).
                 joined.record(event).write_json(&mut value);
                 self.record_size = value.len();
-                ctx.emit(&self.topics.enriched, key, event.event_time, value);
+                if ctx.keeps_decoded() {
+                    // The alarm and QoE stages of this process read the event as it is, but its
+                    // message and attributes, instead of parsing `value` (lux_log::Decoded).
+                    let skimmed = SkimmedEvent(joined.into_enriched(event.skim()));
+                    let decoded = Decoded::new(Arc::new(skimmed));
+                    ctx.emit_decoded(&self.topics.enriched, key, event.event_time, value, decoded);
+                } else {
+                    ctx.emit(&self.topics.enriched, key, event.event_time, value);
+                }
                 ctx.received(raw.received_at);
                 Ok(())
             }

@@ -8,7 +8,15 @@ use lux_stage::{Context, Processor};
 use lux_transform::{TransformConfig, TransformStage, TransformTopics};
 
 fn stored(offset: u64, value: Vec<u8>) -> StoredRecord {
-    StoredRecord { topic: "raw".into(), partition: 1, offset, key: Some(b"k".to_vec()), timestamp_ms: 0, value }
+    StoredRecord {
+        topic: "raw".into(),
+        partition: 1,
+        offset,
+        key: Some(b"k".to_vec()),
+        timestamp_ms: 0,
+        value,
+        decoded: None,
+    }
 }
 
 fn raw(format: Format, payload: &[u8]) -> Vec<u8> {

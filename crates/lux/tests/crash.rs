@@ -54,7 +54,13 @@ fn seed_bad_records(data_dir: &Path) {
                 let packet = vec![4, i as u8, 0]; // an Accounting-Request cut after 3 bytes
                 serde_json::to_vec(&RawRecord::new("demo", Format::Radius, start, None, packet)).unwrap()
             };
-            OutputRecord { topic: "raw".into(), key: format!("bng-{i}").into_bytes(), timestamp_ms: start, value }
+            OutputRecord {
+                topic: "raw".into(),
+                key: format!("bng-{i}").into_bytes(),
+                timestamp_ms: start,
+                value,
+                decoded: None,
+            }
         })
         .collect();
     log.commit(Commit { group: "crash-test".into(), outputs, ..Default::default() }).expect("commit");

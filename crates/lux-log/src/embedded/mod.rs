@@ -85,14 +85,16 @@
 mod catalog;
 mod format;
 mod journal;
+mod recent;
 
 use crate::{
-    partition_for_key, CentralLog, Commit, Durability, LogConfig, LogError, Result, StoredRecord, TopicInfo,
+    partition_for_key, CentralLog, Commit, Decoded, Durability, LogConfig, LogError, Result, StoredRecord, TopicInfo,
     TopicPartition, TopicRetention,
 };
 use catalog::{corrupt, extend_index, index_bytes, load_index, scan, Catalog, Partition, Segment, TOPICS_DIR};
 use format::{encode_record, IndexEntry, Indexer};
 use journal::{read_frame, Entry, Frame, PartitionEnd, JOURNAL_FILE, JOURNAL_TMP};
+use recent::RecentDecoded;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -206,6 +208,8 @@ struct Inner {
     appended_signal: Condvar,
     stop: Mutex<bool>,
     stop_signal: Condvar,
+    /// The decoded forms of the records just committed, for this process's readers.
+    recent: Mutex<RecentDecoded>,
     _lock: Option<File>,
 }
 
@@ -235,6 +239,8 @@ struct Pending {
     buf: Vec<u8>,
     index: Vec<IndexEntry>,
     indexer: Indexer,
+    /// The decoded forms of this commit's records that have one, by offset.
+    decoded: Vec<(u64, Decoded)>,
 }
 
 impl Pending {
@@ -744,6 +750,7 @@ impl Inner {
             appended_signal: Condvar::new(),
             stop: Mutex::new(false),
             stop_signal: Condvar::new(),
+            recent: Mutex::new(RecentDecoded::default()),
             _lock: None,
         }
     }
@@ -954,6 +961,9 @@ impl Inner {
                 }
                 p.indexer.after_record(out.timestamp_ms);
                 encode_record(&mut p.buf, p.next_offset, out.timestamp_ms, Some(&out.key), &out.value);
+                if let Some(decoded) = &out.decoded {
+                    p.decoded.push((p.next_offset, decoded.clone()));
+                }
                 p.next_offset += 1;
                 if p.buf.len() >= FLUSH_BYTES {
                     p.flush()?;
@@ -1012,6 +1022,14 @@ impl Inner {
             }
         }
         let appended = !pending.is_empty();
+        {
+            let mut recent = lock(&self.recent);
+            for p in &mut pending {
+                for (offset, decoded) in p.decoded.drain(..) {
+                    recent.keep(p.topic, p.partition, offset, decoded);
+                }
+            }
+        }
         {
             let mut catalog = self.write();
             for p in pending {
@@ -1116,6 +1134,7 @@ impl Inner {
             buf,
             index: Vec::new(),
             indexer,
+            decoded: Vec::new(),
         })
     }
 
@@ -1295,10 +1314,12 @@ impl Inner {
         let mut records = Vec::new();
         let mut offset = from;
         let mut retried = false;
+        let mut topic_id_read = None;
         while records.len() < max_records {
             let (file, path, position, len, segment_end) = {
                 let catalog = self.read();
                 let id = topic_id(&catalog, topic)?;
+                topic_id_read = Some(id);
                 let p = check_partition(&catalog, id, topic, partition)?;
                 offset = offset.max(p.start);
                 if offset >= p.end {
@@ -1338,6 +1359,7 @@ impl Inner {
                     key: record.key.map(<[u8]>::to_vec),
                     timestamp_ms: record.timestamp_ms,
                     value: record.value.to_vec(),
+                    decoded: None,
                 });
                 offset += 1;
                 records.len() < max_records && offset < segment_end
@@ -1352,6 +1374,9 @@ impl Inner {
             if offset < segment_end && records.len() < max_records {
                 return Err(corrupt(&path, format!("the segment ends at offset {offset}, before {segment_end}")));
             }
+        }
+        if let Some(id) = topic_id_read.filter(|_| !records.is_empty() && self.writer.is_some()) {
+            lock(&self.recent).attach(id, partition, &mut records);
         }
         Ok(records)
     }
@@ -1494,6 +1519,12 @@ impl CentralLog for EmbeddedLog {
     /// starts at the last index entry before it.
     fn offset_for_time(&self, topic: &str, partition: u32, timestamp_ms: i64) -> Result<u64> {
         self.inner.offset_for_time(topic, partition, timestamp_ms)
+    }
+
+    /// A log opened for writing keeps the decoded form of its most recent records
+    /// (`recent::RECENT_PER_PARTITION` by partition) for the readers of this process.
+    fn keeps_decoded(&self) -> bool {
+        self.inner.writer.is_some()
     }
 
     fn wait_for_appends(&self, seen_version: u64, timeout: Duration) -> u64 {

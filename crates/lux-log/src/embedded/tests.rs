@@ -10,6 +10,7 @@ fn out(topic: &str, key: &str, value: &str) -> OutputRecord {
         key: key.as_bytes().to_vec(),
         timestamp_ms: 1,
         value: value.as_bytes().to_vec(),
+        decoded: None,
     }
 }
 
@@ -111,6 +112,7 @@ fn offset_for_time_finds_the_first_record_at_or_after() {
                 key: b"k".to_vec(),
                 timestamp_ms: (batch * 50 + i) * 10,
                 value: vec![0; 100],
+                decoded: None,
             })
             .collect();
         log.commit(Commit { group: "g".into(), outputs, ..Default::default() }).unwrap();
@@ -186,7 +188,13 @@ fn default_offset_for_time_agrees_with_the_index() {
     let log = Arc::new(EmbeddedLog::open(dir.path(), Durability::Group).unwrap());
     log.ensure_topic("t", 1).unwrap();
     let outputs = (0..30_000i64)
-        .map(|i| OutputRecord { topic: "t".into(), key: b"k".to_vec(), timestamp_ms: i / 3, value: vec![1; 10] })
+        .map(|i| OutputRecord {
+            topic: "t".into(),
+            key: b"k".to_vec(),
+            timestamp_ms: i / 3,
+            value: vec![1; 10],
+            decoded: None,
+        })
         .collect();
     log.commit(Commit { group: "g".into(), outputs, ..Default::default() }).unwrap();
     for time in [-5, 0, 1, 4_321, 9_999, 10_000] {
@@ -209,7 +217,13 @@ fn closed_segments_keep_a_thinned_index_in_memory_and_are_read_whole() {
     let value = |i: i64| format!("{i:>96}");
     for batch in 0..70i64 {
         let outputs = (batch * 1000..(batch + 1) * 1000)
-            .map(|i| OutputRecord { topic: "t".into(), key: b"k".to_vec(), timestamp_ms: i, value: value(i).into() })
+            .map(|i| OutputRecord {
+                topic: "t".into(),
+                key: b"k".to_vec(),
+                timestamp_ms: i,
+                value: value(i).into(),
+                decoded: None,
+            })
             .collect();
         log.commit(Commit { group: "g".into(), outputs, ..Default::default() }).unwrap();
     }
@@ -242,4 +256,44 @@ fn closed_segments_keep_a_thinned_index_in_memory_and_are_read_whole() {
     check(&EmbeddedLog::open_reader(dir.path()).unwrap());
     drop(log);
     check(&EmbeddedLog::open_with(dir.path(), options).unwrap());
+}
+
+/// A record whose decoded form (`Decoded`) says which value it was made for.
+fn out_decoded(key: &str, value: &str) -> OutputRecord {
+    let mut record = out("t", key, value);
+    record.decoded = Some(crate::Decoded::new(Arc::new(value.to_owned())));
+    record
+}
+
+fn decoded_values(records: &[StoredRecord]) -> Vec<Option<String>> {
+    records.iter().map(|r| r.decoded.as_ref().map(|d| d.get::<String>().unwrap().clone())).collect()
+}
+
+#[test]
+fn the_readers_of_the_writing_process_get_the_decoded_forms_of_committed_records_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(dir.path(), Durability::Group).unwrap();
+    assert!(log.keeps_decoded());
+    log.ensure_topic("t", 1).unwrap();
+    // A failed commit's records are not kept: the next commit reuses their offsets.
+    let failed = Commit { outputs: vec![out_decoded("k", "failed"), out("nope", "k", "x")], ..Default::default() };
+    assert!(log.commit(failed).is_err());
+    let outputs = vec![out_decoded("k", "a"), out("t", "k", "plain"), out_decoded("k", "b"), out_decoded("k", "c")];
+    log.commit(Commit { group: "g".into(), outputs, ..Default::default() }).unwrap();
+    let records = log.fetch("t", 0, 0, 10).unwrap();
+    let values: Vec<String> = records.iter().map(|r| String::from_utf8(r.value.clone()).unwrap()).collect();
+    assert_eq!(values, ["a", "plain", "b", "c"]);
+    // After a record without a decoded form, only the records after it keep theirs.
+    assert_eq!(decoded_values(&records), [None, None, Some("b".into()), Some("c".into())]);
+    assert_eq!(decoded_values(&log.fetch("t", 0, 3, 10).unwrap()), [Some("c".into())]);
+
+    // Another process reads the bytes only.
+    let reader = EmbeddedLog::open_reader(dir.path()).unwrap();
+    assert!(!reader.keeps_decoded());
+    assert_eq!(decoded_values(&reader.fetch("t", 0, 0, 10).unwrap()), [None, None, None, None]);
+    drop(reader);
+    // So does the process that opens the log next.
+    drop(log);
+    let log = EmbeddedLog::open(dir.path(), Durability::Group).unwrap();
+    assert_eq!(decoded_values(&log.fetch("t", 0, 0, 10).unwrap()), [None, None, None, None]);
 }

@@ -23,6 +23,7 @@ pub(crate) fn stored_record(message: &BorrowedMessage<'_>) -> StoredRecord {
         key: message.key().map(<[u8]>::to_vec),
         timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
         value: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        decoded: None,
     }
 }
 

@@ -151,7 +151,13 @@ pub fn run(bench: &KafkaBench) -> anyhow::Result<KafkaReport> {
         let outputs = (next..end)
             .map(|i| {
                 let (key, value) = &records[(i % records.len() as u64) as usize];
-                OutputRecord { topic: topics.raw.clone(), key: key.clone(), timestamp_ms: 0, value: value.clone() }
+                OutputRecord {
+                    topic: topics.raw.clone(),
+                    key: key.clone(),
+                    timestamp_ms: 0,
+                    value: value.clone(),
+                    decoded: None,
+                }
             })
             .collect();
         filler
