@@ -1025,9 +1025,7 @@ impl Inner {
         {
             let mut recent = lock(&self.recent);
             for p in &mut pending {
-                for (offset, decoded) in p.decoded.drain(..) {
-                    recent.keep(p.topic, p.partition, offset, decoded);
-                }
+                recent.keep(p.topic, p.partition, p.decoded.drain(..));
             }
         }
         {

@@ -28,23 +28,25 @@ struct Recent {
 }
 
 impl RecentDecoded {
-    /// Keeps `decoded` as the form of the record at `offset`, just published. A partition's
-    /// records come in offset order; after a gap (records appended without a decoded form) the
-    /// partition keeps those after it only.
-    pub fn keep(&mut self, topic: u32, partition: u32, offset: u64, decoded: Decoded) {
-        let recent = self
-            .partitions
-            .entry((topic, partition))
-            .or_insert_with(|| Recent { first: offset, values: VecDeque::new() });
-        if recent.first + recent.values.len() as u64 != offset {
-            recent.values.clear();
-            recent.first = offset;
+    /// Keeps the decoded forms of records of a partition just published, each with its offset.
+    /// A partition's records come in offset order; after a gap (records appended without a
+    /// decoded form) the partition keeps those after it only.
+    pub fn keep(&mut self, topic: u32, partition: u32, decoded: impl IntoIterator<Item = (u64, Decoded)>) {
+        let mut decoded = decoded.into_iter().peekable();
+        let Some(&(first, _)) = decoded.peek() else { return };
+        let recent =
+            self.partitions.entry((topic, partition)).or_insert_with(|| Recent { first, values: VecDeque::new() });
+        for (offset, value) in decoded {
+            if recent.first + recent.values.len() as u64 != offset {
+                recent.values.clear();
+                recent.first = offset;
+            }
+            if recent.values.len() == RECENT_PER_PARTITION {
+                recent.values.pop_front();
+                recent.first += 1;
+            }
+            recent.values.push_back(value);
         }
-        if recent.values.len() == RECENT_PER_PARTITION {
-            recent.values.pop_front();
-            recent.first += 1;
-        }
-        recent.values.push_back(decoded);
     }
 
     /// Hands each of `records` (read from one partition) the decoded form kept for it, if any.
@@ -86,9 +88,10 @@ mod tests {
     fn each_record_gets_the_form_kept_at_its_offset_and_only_the_last_ones_are_kept() {
         let mut recent = RecentDecoded::default();
         let total = RECENT_PER_PARTITION as u64 + 10;
-        for offset in 100..100 + total {
-            recent.keep(7, 0, offset, Decoded::new(Arc::new(offset * 2)));
-        }
+        // In two commits.
+        let kept = |offsets: std::ops::Range<u64>| offsets.map(|o| (o, Decoded::new(Arc::new(o * 2))));
+        recent.keep(7, 0, kept(100..200));
+        recent.keep(7, 0, kept(200..100 + total));
         let first_kept = 100 + total - RECENT_PER_PARTITION as u64;
         let got = attached(&recent, 0, first_kept - 2..first_kept + 2);
         assert_eq!(got, vec![None, None, Some(first_kept * 2), Some((first_kept + 1) * 2)]);
@@ -104,11 +107,9 @@ mod tests {
     #[test]
     fn after_a_gap_only_the_records_after_it_are_kept() {
         let mut recent = RecentDecoded::default();
-        for offset in 0..5 {
-            recent.keep(7, 0, offset, Decoded::new(Arc::new(offset)));
-        }
+        recent.keep(7, 0, (0..5u64).map(|o| (o, Decoded::new(Arc::new(o)))));
         // Offsets 5 and 6 were appended without a decoded form.
-        recent.keep(7, 0, 7, Decoded::new(Arc::new(7u64)));
+        recent.keep(7, 0, [(7, Decoded::new(Arc::new(7u64)))]);
         assert_eq!(attached(&recent, 0, 3..9), vec![None, None, None, None, Some(7), None]);
     }
 }
