@@ -68,6 +68,7 @@ impl OutputRecord {
 pub struct Decoded(Arc<dyn std::any::Any + Send + Sync>);
 
 impl Decoded {
+    /// The decoded form `value`, shared by every reader that gets it.
     pub fn new<T: std::any::Any + Send + Sync>(value: Arc<T>) -> Decoded {
         Decoded(value)
     }

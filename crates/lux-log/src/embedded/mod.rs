@@ -1312,12 +1312,12 @@ impl Inner {
         let mut records = Vec::new();
         let mut offset = from;
         let mut retried = false;
-        let mut topic_id_read = None;
+        let mut read_topic_id = None;
         while records.len() < max_records {
             let (file, path, position, len, segment_end) = {
                 let catalog = self.read();
                 let id = topic_id(&catalog, topic)?;
-                topic_id_read = Some(id);
+                read_topic_id = Some(id);
                 let p = check_partition(&catalog, id, topic, partition)?;
                 offset = offset.max(p.start);
                 if offset >= p.end {
@@ -1373,7 +1373,7 @@ impl Inner {
                 return Err(corrupt(&path, format!("the segment ends at offset {offset}, before {segment_end}")));
             }
         }
-        if let Some(id) = topic_id_read.filter(|_| !records.is_empty() && self.writer.is_some()) {
+        if let Some(id) = read_topic_id.filter(|_| !records.is_empty() && self.writer.is_some()) {
             lock(&self.recent).attach(id, partition, &mut records);
         }
         Ok(records)
