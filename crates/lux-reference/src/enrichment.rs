@@ -88,7 +88,7 @@ impl<'s> Enrichment<'s> {
             schema: std::borrow::Cow::Borrowed(lux_model::schema::ENRICHED),
             event,
             is_failure: self.is_failure,
-            equipment: self.equipment().map(|e| self.snapshot.row_info(e.row, || e.to_info())),
+            equipment: self.row.map(|row| self.snapshot.row_info(row)),
             error: self.error.cloned(),
             maintenance: self.maintenance.cloned(),
             reference: ReferenceInfo { status: self.status, version: Arc::clone(self.snapshot.version_arc()) },

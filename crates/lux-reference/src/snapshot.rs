@@ -7,7 +7,7 @@
 //! probe or two and a few comparisons: no allocation, no string copied, no reference count
 //! touched; the result ([`Enrichment`]) borrows the snapshot.
 
-use crate::enrichment::Enrichment;
+use crate::enrichment::{Enrichment, Equipment};
 use crate::index::{hash_text, index_of, Dated, Index, Key, LongKeys, Multi, Probe, Slot};
 use crate::load::{self, Tables, EQUIPMENT, ERROR_CODES, INTERVENTIONS, MANUFACTURERS, MODELS, REGIONS, SITES};
 use crate::problem::ReferenceProblem;
@@ -467,9 +467,10 @@ impl Snapshot {
         row.id.text(&self.long_keys)
     }
 
-    /// The model of `row`.
-    /// The row's equipment as an [`EquipmentInfo`], made once per row (`make`) and shared.
-    pub(crate) fn row_info(&self, row: &EquipmentRow, make: impl FnOnce() -> EquipmentInfo) -> Arc<EquipmentInfo> {
+    /// The row's equipment as an [`EquipmentInfo`], made the first time it is asked for and
+    /// shared after.
+    pub(crate) fn row_info(&self, row: &EquipmentRow) -> Arc<EquipmentInfo> {
+        let make = || Arc::new(Equipment { snapshot: self, row }.to_info());
         // `row` is one of `self.equipment` (checked): its index is its distance from the first.
         let at = row as *const EquipmentRow;
         let index = self
@@ -478,11 +479,12 @@ impl Snapshot {
             .contains(&at)
             .then(|| (at as usize - self.equipment.as_ptr() as usize) / std::mem::size_of::<EquipmentRow>());
         match index.and_then(|i| self.equipment_infos.get(i)) {
-            Some(info) => Arc::clone(info.get_or_init(|| Arc::new(make()))),
-            None => Arc::new(make()),
+            Some(info) => Arc::clone(info.get_or_init(make)),
+            None => make(),
         }
     }
 
+    /// The model of `row`.
     pub(crate) fn row_model(&self, row: &EquipmentRow) -> Option<&ModelInfo> {
         self.models.get(row.model as usize)
     }
