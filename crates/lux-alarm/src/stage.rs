@@ -9,7 +9,7 @@ use crate::route::{decode_routed, encode_event, RouteOutcome, RouteRecord, Route
 use crate::{AlarmConfig, AlarmEngine, EventOutcome};
 use anyhow::Context as _;
 use lux_log::StoredRecord;
-use lux_model::{DeadLetter, EnrichedEvent, LateForWindow, SkimmedEvent};
+use lux_model::{EnrichedEvent, LateForWindow, SkimmedEvent};
 use lux_stage::parallel::Workers;
 use lux_stage::{Context, Processor, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,13 +34,6 @@ pub struct AlarmTopics {
     pub deadletter: String,
     /// Where events too late for the windows go, unchanged (written by the route half).
     pub late: String,
-}
-
-/// A dead letter for an input record that is not what the stage reads.
-fn bad_record(stage: &str, record: &StoredRecord, detail: String) -> anyhow::Result<Vec<u8>> {
-    let origin = format!("{}/{}/{}", record.topic, record.partition, record.offset);
-    let letter = DeadLetter::bad_record(stage, origin, detail, record.value.clone());
-    Ok(serde_json::to_vec(&letter)?)
 }
 
 /// For each partition of a topic of `partitions` partitions, a key that the partitioner sends
@@ -138,14 +131,8 @@ impl Processor for AlarmRouteStage {
                     &skimmed
                 }
                 Err(error) => {
-                    let letter = bad_record(&self.name, record, format!("not a LUX enriched event: {error}"))?;
-                    ctx.emit(
-                        &self.topics.deadletter,
-                        record.key.as_deref().unwrap_or_default(),
-                        record.timestamp_ms,
-                        letter,
-                    );
-                    return Ok(());
+                    let detail = format!("not a LUX enriched event: {error}");
+                    return ctx.emit_bad_record(&self.topics.deadletter, &self.name, record, detail);
                 }
             },
         };
@@ -232,8 +219,7 @@ fn count_routed(
         }
         Ok(Routed::Watermark { upstream, max_event_time }) => engine.on_watermark(upstream, max_event_time, now),
         Err(error) => {
-            let letter = bad_record(stage, record, format!("not a LUX routed alarm record: {error}"))?;
-            ctx.emit(&topics.deadletter, key, record.timestamp_ms, letter);
+            ctx.emit_bad_record(&topics.deadletter, stage, record, format!("not a LUX routed alarm record: {error}"))?;
         }
     }
     Ok(())

@@ -8,7 +8,7 @@
 
 use crate::deliver::{ActiveSet, Item, Target};
 use lux_log::StoredRecord;
-use lux_model::{Alarm, AlarmState, DeadLetter};
+use lux_model::{Alarm, AlarmState};
 use lux_stage::{Context, Processor, TopicPartition};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -142,12 +142,8 @@ impl Processor for NotifyStage {
             Ok(alarm) => alarm,
             Err(error) => {
                 self.bad_records += 1;
-                let origin = format!("{}/{}/{}", record.topic, record.partition, record.offset);
                 let detail = format!("not a LUX alarm record: {error}");
-                let letter = DeadLetter::bad_record(&self.name, origin, detail, record.value.clone());
-                let key = record.key.as_deref().unwrap_or_default();
-                ctx.emit(&self.deadletter_topic, key, record.timestamp_ms, serde_json::to_vec(&letter)?);
-                return Ok(());
+                return ctx.emit_bad_record(&self.deadletter_topic, &self.name, record, detail);
             }
         };
         let alarm_key = format!("{}/{}", alarm.rule, alarm.group_key);

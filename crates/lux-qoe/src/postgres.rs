@@ -11,7 +11,6 @@
 //! the upsert and the commit writes a record twice: the upsert makes that, and a replay of the
 //! whole topic, leave the table unchanged.
 
-use crate::stage::bad_record;
 use crate::QoePostgresConfig;
 use lux_log::StoredRecord;
 use lux_model::QoeIndicator;
@@ -296,13 +295,8 @@ impl Processor for QoePostgresStage {
             }
             Err(error) => {
                 self.bad_records += 1;
-                let letter = bad_record(&self.name, record, format!("not a LUX QoE indicator: {error}"))?;
-                ctx.emit(
-                    &self.deadletter_topic,
-                    record.key.as_deref().unwrap_or_default(),
-                    record.timestamp_ms,
-                    letter,
-                );
+                let detail = format!("not a LUX QoE indicator: {error}");
+                ctx.emit_bad_record(&self.deadletter_topic, &self.name, record, detail)?;
             }
         }
         Ok(())

@@ -14,7 +14,7 @@
 use crate::engine::{EventOutcome, QoeEngine};
 use crate::QoeConfig;
 use lux_log::StoredRecord;
-use lux_model::{DeadLetter, EnrichedEvent, SkimmedEvent};
+use lux_model::{EnrichedEvent, SkimmedEvent};
 use lux_stage::{Context, Processor, TopicPartition};
 
 /// Topic names the QoE stage reads and writes.
@@ -27,13 +27,6 @@ pub struct QoeTopics {
 
 /// The partition the QoE stage's state entries live with.
 const STATE_PARTITION: u32 = 0;
-
-/// A dead letter for an input record that is not what a stage reads.
-pub(crate) fn bad_record(stage: &str, record: &StoredRecord, detail: String) -> anyhow::Result<Vec<u8>> {
-    let origin = format!("{}/{}/{}", record.topic, record.partition, record.offset);
-    let letter = DeadLetter::bad_record(stage, origin, detail, record.value.clone());
-    Ok(serde_json::to_vec(&letter)?)
-}
 
 /// The key of an indicator in the `qoe` topic: `<dimension>/<value>`, so that the records of
 /// one value are in one partition, in window order.
@@ -115,13 +108,8 @@ impl Processor for QoeStage {
                 let _: EventOutcome = self.engine.on_event(record.partition, &event, ctx.now_wall_ms);
             }
             Err(error) => {
-                let letter = bad_record(&self.name, record, format!("not a LUX enriched event: {error}"))?;
-                ctx.emit(
-                    &self.topics.deadletter,
-                    record.key.as_deref().unwrap_or_default(),
-                    record.timestamp_ms,
-                    letter,
-                );
+                let detail = format!("not a LUX enriched event: {error}");
+                ctx.emit_bad_record(&self.topics.deadletter, &self.name, record, detail)?;
             }
         }
         Ok(())

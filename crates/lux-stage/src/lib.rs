@@ -19,6 +19,7 @@ pub use runner::{run_processor, run_source, RunnerOptions};
 
 use anyhow::Context as _;
 use lux_log::{CentralLog, OutputRecord, StoredRecord};
+use lux_model::DeadLetter;
 
 pub use lux_log::{Decoded, StateChange, TopicPartition};
 
@@ -61,6 +62,23 @@ impl Context {
         let mut record = OutputRecord::new(topic, key, timestamp_ms, value);
         record.decoded = Some(decoded);
         self.outputs.push(record);
+    }
+
+    /// Sends `record`, which is not what the stage reads, to the dead-letter topic `topic`:
+    /// reason `bad_record`, with `detail`, the record's origin (`topic/partition/offset`) and its
+    /// bytes, under its key and timestamp.
+    pub fn emit_bad_record(
+        &mut self,
+        topic: &str,
+        stage: &str,
+        record: &StoredRecord,
+        detail: String,
+    ) -> anyhow::Result<()> {
+        let origin = format!("{}/{}/{}", record.topic, record.partition, record.offset);
+        let letter = DeadLetter::bad_record(stage, origin, detail, record.value.clone());
+        let key = record.key.as_deref().unwrap_or_default();
+        self.emit(topic, key, record.timestamp_ms, serde_json::to_vec(&letter)?);
+        Ok(())
     }
 
     /// Sets (`Some`) or deletes (`None`) a state entry of the stage. `partition` is the input
